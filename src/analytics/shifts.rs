@@ -1,0 +1,651 @@
+//! Planned time: shift occurrences and the planned set P of a line (spec §2).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday, WeekdaySet};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::interval::{Interval, IntervalSet};
+use super::time::{resolve_local, to_local};
+
+/// A shift as configured by the plant, with wall-clock times in the tenant's
+/// zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftRule {
+    /// `shift_id` of the shift.
+    pub shift_id: i32,
+    /// Local start time of each occurrence.
+    pub start_time: NaiveTime,
+    /// Local end time of each occurrence.
+    pub end_time: NaiveTime,
+    /// When true the end falls on the next day even if `end_time > start_time`.
+    pub is_overnight: bool,
+    /// Weekdays on which an occurrence STARTS (`days_implemented`).
+    pub days: WeekdaySet,
+    /// Inactive shifts have no occurrence at all (`shift_status`).
+    pub active: bool,
+    /// Lines the shift applies to; `None` or empty means every line of the tenant.
+    pub line_ids: Option<Vec<i32>>,
+}
+
+impl ShiftRule {
+    /// True when the shift applies to `line_id` (an empty or absent list
+    /// means all lines). Says nothing about `active`.
+    pub fn applies_to_line(&self, line_id: i32) -> bool {
+        match &self.line_ids {
+            None => true,
+            Some(ids) => ids.is_empty() || ids.contains(&line_id),
+        }
+    }
+
+    /// True when an occurrence ends on the day after it starts: `is_overnight`
+    /// or `end_time <= start_time` (so `08:00-08:00` lasts a whole day).
+    pub fn ends_next_day(&self) -> bool {
+        self.is_overnight || self.end_time <= self.start_time
+    }
+
+    /// The occurrence that starts on local date `date`, if the shift is
+    /// active and `date`'s weekday is one of its days.
+    ///
+    /// Both ends are resolved with [`resolve_local`], so on DST nights the
+    /// occurrence is longer or shorter in real time (a 23:00-07:00 shift
+    /// lasts 7 h or 9 h). `None` also when DST squeezes it to nothing
+    /// (e.g. 02:00-02:30 on a spring-forward night in Madrid).
+    pub fn occurrence_on(&self, tz: Tz, date: NaiveDate) -> Option<Interval> {
+        if !self.active || !self.days.contains(date.weekday()) {
+            return None;
+        }
+        let end_date = if self.ends_next_day() {
+            date.succ_opt()?
+        } else {
+            date
+        };
+        let iv = Interval::new(
+            resolve_local(tz, date.and_time(self.start_time)),
+            resolve_local(tz, end_date.and_time(self.end_time)),
+        );
+        (!iv.is_empty()).then_some(iv)
+    }
+
+    /// Every occurrence that overlaps `range`, unclipped, in start order.
+    ///
+    /// Occurrences starting on local dates BEFORE the range's first date are
+    /// included when they reach into it: a night shift that began yesterday
+    /// overlaps today (the prototype missed these). An occurrence lasts less
+    /// than two local days, so starting two dates early is enough.
+    pub fn occurrences(&self, tz: Tz, range: &Interval) -> Vec<Interval> {
+        let mut out = Vec::new();
+        if range.is_empty() || !self.active {
+            return out;
+        }
+        let first = to_local(range.start, tz).date();
+        let last = to_local(range.end, tz).date();
+        let mut date = first.pred_opt().and_then(|d| d.pred_opt()).unwrap_or(first);
+        while date <= last {
+            if let Some(iv) = self
+                .occurrence_on(tz, date)
+                .filter(|iv| iv.intersect(range).is_some())
+            {
+                out.push(iv);
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// This shift's occurrences inside `[range.start, min(range.end, now))`,
+    /// ignoring which lines it applies to. Used for `shift_id` filters on
+    /// counts and charts.
+    pub fn occurrence_set(&self, tz: Tz, range: &Interval, now: DateTime<Utc>) -> IntervalSet {
+        match range.clip_to_now(now) {
+            Some(clipped) => IntervalSet::from_intervals(self.occurrences(tz, &clipped))
+                .intersect_interval(&clipped),
+            None => IntervalSet::new(),
+        }
+    }
+}
+
+/// Parses one `days_implemented` entry: English (`Monday`, `mon`) or Spanish
+/// (`lunes`, `miércoles`/`miercoles`, ...) weekday names, case-insensitive.
+pub fn parse_weekday(name: &str) -> Option<Weekday> {
+    let lower = name.trim().to_lowercase();
+    let day = match lower.as_str() {
+        "monday" | "mon" | "lunes" | "lun" => Weekday::Mon,
+        "tuesday" | "tue" | "martes" | "mar" => Weekday::Tue,
+        "wednesday" | "wed" | "miércoles" | "miercoles" | "mié" | "mie" => Weekday::Wed,
+        "thursday" | "thu" | "jueves" | "jue" => Weekday::Thu,
+        "friday" | "fri" | "viernes" | "vie" => Weekday::Fri,
+        "saturday" | "sat" | "sábado" | "sabado" | "sáb" | "sab" => Weekday::Sat,
+        "sunday" | "sun" | "domingo" | "dom" => Weekday::Sun,
+        _ => return None,
+    };
+    Some(day)
+}
+
+/// Parses a `days_implemented` list; the error is the first unknown name.
+pub fn parse_days<I, S>(names: I) -> Result<WeekdaySet, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut set = WeekdaySet::EMPTY;
+    for name in names {
+        let name = name.as_ref();
+        set.insert(parse_weekday(name).ok_or_else(|| name.to_owned())?);
+    }
+    Ok(set)
+}
+
+/// Why the planned set is what it is; lets the API explain an empty or
+/// around-the-clock P.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlanBasis {
+    /// P is the union of the occurrences of these active shifts.
+    Shifts {
+        /// The shifts that formed P.
+        shift_ids: Vec<i32>,
+    },
+    /// No active shift applies to the line: it runs 24/7.
+    AroundTheClock,
+    /// The `shift_id` filter names a shift that is unknown, inactive or does
+    /// not apply to the line: P is empty.
+    ShiftNotApplicable {
+        /// The filter's shift id.
+        shift_id: i32,
+    },
+}
+
+/// The planned set P of a line over a range and how it was formed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// P, already clipped to `[start, min(end, now))`.
+    pub set: IntervalSet,
+    /// Which rule produced it.
+    pub basis: PlanBasis,
+}
+
+/// The planned set P of `line_id` over `range` (spec §2).
+///
+/// - The shifts that count are those that are `active` and apply to the line.
+/// - Without `shift_filter`: P is the union of their occurrences (overlapping
+///   and back-to-back shifts merge, never double count); with none, the line
+///   runs 24/7 and P is the whole clipped range.
+/// - With `shift_filter = Some(id)`: P is only that shift's occurrences. If
+///   that shift is unknown, inactive or not applicable to the line, P is
+///   EMPTY (not 24/7): the user asked for a shift the line does not work, so
+///   nothing was planned; `basis` says so for a warning.
+/// - P is intersected with `[range.start, min(range.end, now))`.
+pub fn plan(
+    shifts: &[ShiftRule],
+    line_id: i32,
+    tz: Tz,
+    range: &Interval,
+    now: DateTime<Utc>,
+    shift_filter: Option<i32>,
+) -> Plan {
+    let applicable = shifts
+        .iter()
+        .filter(|s| s.active && s.applies_to_line(line_id));
+    let chosen: Vec<&ShiftRule> = match shift_filter {
+        Some(id) => applicable.filter(|s| s.shift_id == id).collect(),
+        None => applicable.collect(),
+    };
+    let basis = match shift_filter {
+        Some(shift_id) if chosen.is_empty() => PlanBasis::ShiftNotApplicable { shift_id },
+        None if chosen.is_empty() => PlanBasis::AroundTheClock,
+        _ => {
+            let mut shift_ids: Vec<i32> = chosen.iter().map(|s| s.shift_id).collect();
+            shift_ids.sort_unstable();
+            shift_ids.dedup();
+            PlanBasis::Shifts { shift_ids }
+        }
+    };
+    let set = match range.clip_to_now(now) {
+        None => IntervalSet::new(),
+        Some(clipped) if basis == PlanBasis::AroundTheClock => IntervalSet::from_interval(clipped),
+        Some(clipped) => {
+            IntervalSet::from_intervals(chosen.iter().flat_map(|s| s.occurrences(tz, &clipped)))
+                .intersect_interval(&clipped)
+        }
+    };
+    Plan { set, basis }
+}
+
+/// Just the set of [`plan`].
+pub fn planned_set(
+    shifts: &[ShiftRule],
+    line_id: i32,
+    tz: Tz,
+    range: &Interval,
+    now: DateTime<Utc>,
+    shift_filter: Option<i32>,
+) -> IntervalSet {
+    plan(shifts, line_id, tz, range, now, shift_filter).set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::interval::MICROS_PER_SECOND;
+    use crate::analytics::time::parse_instant;
+    use chrono::{TimeDelta, TimeZone};
+    use chrono_tz::America::Santiago;
+    use chrono_tz::Europe::Madrid;
+    use proptest::prelude::*;
+
+    const HOUR: i64 = 3600 * MICROS_PER_SECOND;
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).expect("time")
+    }
+
+    fn shift(id: i32, start: NaiveTime, end: NaiveTime, overnight: bool) -> ShiftRule {
+        ShiftRule {
+            shift_id: id,
+            start_time: start,
+            end_time: end,
+            is_overnight: overnight,
+            days: WeekdaySet::ALL,
+            active: true,
+            line_ids: None,
+        }
+    }
+
+    fn local(tz: Tz, s: &str) -> DateTime<Utc> {
+        parse_instant(s, tz, "start_date").expect("test instant")
+    }
+
+    fn range(tz: Tz, a: &str, b: &str) -> Interval {
+        Interval::new(local(tz, a), local(tz, b))
+    }
+
+    fn far_future() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0)
+            .single()
+            .expect("t")
+    }
+
+    #[test]
+    fn night_shift_started_yesterday_counts_in_todays_range() {
+        let night = shift(1, hm(22, 0), hm(6, 0), true);
+        let today = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let p = planned_set(&[night], 1, Madrid, &today, far_future(), None);
+        // 00:00-06:00 from yesterday's occurrence, 22:00-24:00 from today's.
+        assert_eq!(
+            p.intervals(),
+            &[
+                range(Madrid, "2026-06-10T00:00", "2026-06-10T06:00"),
+                range(Madrid, "2026-06-10T22:00", "2026-06-11T00:00"),
+            ]
+        );
+        assert_eq!(p.total_micros(), 8 * HOUR);
+    }
+
+    #[test]
+    fn occurrence_belongs_to_the_day_it_starts() {
+        let mut night = shift(1, hm(22, 0), hm(6, 0), true);
+        night.days = WeekdaySet::single(Weekday::Fri);
+        // 2026-06-12 is a Friday: its occurrence runs into Saturday morning.
+        let sat = range(Madrid, "2026-06-13T00:00", "2026-06-14T00:00");
+        let p = planned_set(
+            std::slice::from_ref(&night),
+            1,
+            Madrid,
+            &sat,
+            far_future(),
+            None,
+        );
+        assert_eq!(
+            p.intervals(),
+            &[range(Madrid, "2026-06-13T00:00", "2026-06-13T06:00")]
+        );
+        // Saturday itself starts no occurrence, so Sunday has nothing.
+        let sun = range(Madrid, "2026-06-14T00:00", "2026-06-15T00:00");
+        assert!(planned_set(&[night], 1, Madrid, &sun, far_future(), None).is_empty());
+    }
+
+    #[test]
+    fn end_not_after_start_ends_next_day_even_without_overnight_flag() {
+        let s = shift(1, hm(22, 0), hm(6, 0), false);
+        assert!(s.ends_next_day());
+        let d = NaiveDate::from_ymd_opt(2026, 6, 10).expect("d");
+        assert_eq!(
+            s.occurrence_on(Madrid, d).map(|i| i.duration_micros()),
+            Some(8 * HOUR)
+        );
+        let whole_day = shift(2, hm(6, 0), hm(6, 0), false);
+        assert_eq!(
+            whole_day
+                .occurrence_on(Madrid, d)
+                .map(|i| i.duration_micros()),
+            Some(24 * HOUR)
+        );
+    }
+
+    #[test]
+    fn overnight_flag_moves_end_to_next_day_even_when_end_after_start() {
+        let s = shift(1, hm(6, 0), hm(14, 0), true);
+        let d = NaiveDate::from_ymd_opt(2026, 6, 10).expect("d");
+        assert_eq!(
+            s.occurrence_on(Madrid, d).map(|i| i.duration_micros()),
+            Some(32 * HOUR)
+        );
+    }
+
+    #[test]
+    fn night_shift_on_spring_forward_night_lasts_seven_hours() {
+        let s = shift(1, hm(23, 0), hm(7, 0), true);
+        let madrid = NaiveDate::from_ymd_opt(2026, 3, 28).expect("d");
+        assert_eq!(
+            s.occurrence_on(Madrid, madrid).map(|i| i.duration_micros()),
+            Some(7 * HOUR)
+        );
+        // Santiago springs forward at 24:00 on 2026-09-05.
+        let santiago = NaiveDate::from_ymd_opt(2026, 9, 5).expect("d");
+        assert_eq!(
+            s.occurrence_on(Santiago, santiago)
+                .map(|i| i.duration_micros()),
+            Some(7 * HOUR)
+        );
+    }
+
+    #[test]
+    fn night_shift_on_fall_back_night_lasts_nine_hours() {
+        let s = shift(1, hm(23, 0), hm(7, 0), true);
+        let madrid = NaiveDate::from_ymd_opt(2026, 10, 24).expect("d");
+        assert_eq!(
+            s.occurrence_on(Madrid, madrid).map(|i| i.duration_micros()),
+            Some(9 * HOUR)
+        );
+        // Santiago falls back at 24:00 on 2026-04-04.
+        let santiago = NaiveDate::from_ymd_opt(2026, 4, 4).expect("d");
+        assert_eq!(
+            s.occurrence_on(Santiago, santiago)
+                .map(|i| i.duration_micros()),
+            Some(9 * HOUR)
+        );
+    }
+
+    #[test]
+    fn shift_starting_in_dst_gap_starts_at_first_valid_instant() {
+        let s = shift(1, hm(2, 30), hm(10, 30), false);
+        let d = NaiveDate::from_ymd_opt(2026, 3, 29).expect("d");
+        let occ = s.occurrence_on(Madrid, d).expect("occurrence");
+        assert_eq!(occ.start, local(Madrid, "2026-03-29T03:00:00+02:00"));
+        assert_eq!(occ.duration_micros(), 7 * HOUR + HOUR / 2);
+        // Entirely inside the gap: nothing is planned.
+        let inside = shift(2, hm(2, 0), hm(2, 30), false);
+        assert_eq!(inside.occurrence_on(Madrid, d), None);
+    }
+
+    #[test]
+    fn shift_starting_at_ambiguous_time_starts_at_earlier_instant() {
+        let s = shift(1, hm(2, 30), hm(6, 0), false);
+        let d = NaiveDate::from_ymd_opt(2026, 10, 25).expect("d");
+        let occ = s.occurrence_on(Madrid, d).expect("occurrence");
+        assert_eq!(occ.start, local(Madrid, "2026-10-25T02:30:00+02:00"));
+        assert_eq!(occ.duration_micros(), 4 * HOUR + HOUR / 2);
+    }
+
+    #[test]
+    fn santiago_day_shift_on_dst_sunday_starts_at_local_time() {
+        // 2026-09-06 00:00 does not exist in Santiago: a 00:00-08:00 shift
+        // starts at 01:00 and lasts 7 h.
+        let s = shift(1, hm(0, 0), hm(8, 0), false);
+        let d = NaiveDate::from_ymd_opt(2026, 9, 6).expect("d");
+        let occ = s.occurrence_on(Santiago, d).expect("occurrence");
+        assert_eq!(occ.start, local(Santiago, "2026-09-06T01:00:00-03:00"));
+        assert_eq!(occ.duration_micros(), 7 * HOUR);
+    }
+
+    #[test]
+    fn overlapping_and_back_to_back_shifts_are_merged_not_double_counted() {
+        let morning = shift(1, hm(6, 0), hm(14, 0), false);
+        let afternoon = shift(2, hm(14, 0), hm(22, 0), false);
+        let overlap = shift(3, hm(12, 0), hm(16, 0), false);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let p = planned_set(
+            &[morning, afternoon, overlap],
+            1,
+            Madrid,
+            &day,
+            far_future(),
+            None,
+        );
+        assert_eq!(
+            p.intervals(),
+            &[range(Madrid, "2026-06-10T06:00", "2026-06-10T22:00")]
+        );
+        assert_eq!(p.total_micros(), 16 * HOUR);
+    }
+
+    #[test]
+    fn line_without_applicable_shift_runs_around_the_clock() {
+        let mut other_line = shift(1, hm(6, 0), hm(14, 0), false);
+        other_line.line_ids = Some(vec![2]);
+        let mut inactive = shift(2, hm(6, 0), hm(14, 0), false);
+        inactive.active = false;
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let plan = plan(&[other_line, inactive], 1, Madrid, &day, far_future(), None);
+        assert_eq!(plan.basis, PlanBasis::AroundTheClock);
+        assert_eq!(plan.set.intervals(), &[day]);
+    }
+
+    #[test]
+    fn shift_applies_to_listed_lines_or_all_when_list_empty_or_null() {
+        let mut s = shift(1, hm(6, 0), hm(14, 0), false);
+        assert!(s.applies_to_line(7));
+        s.line_ids = Some(vec![]);
+        assert!(s.applies_to_line(7));
+        s.line_ids = Some(vec![1, 2]);
+        assert!(s.applies_to_line(2) && !s.applies_to_line(7));
+    }
+
+    #[test]
+    fn inactive_shift_has_no_occurrences() {
+        let mut s = shift(1, hm(6, 0), hm(14, 0), false);
+        s.active = false;
+        let d = NaiveDate::from_ymd_opt(2026, 6, 10).expect("d");
+        assert_eq!(s.occurrence_on(Madrid, d), None);
+    }
+
+    #[test]
+    fn planned_set_is_clipped_at_now() {
+        let s = shift(1, hm(6, 0), hm(14, 0), false);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let now = local(Madrid, "2026-06-10T09:30");
+        let p = planned_set(std::slice::from_ref(&s), 1, Madrid, &day, now, None);
+        assert_eq!(
+            p.intervals(),
+            &[range(Madrid, "2026-06-10T06:00", "2026-06-10T09:30")]
+        );
+        // 24/7 line: also clipped.
+        let p = planned_set(&[], 1, Madrid, &day, now, None);
+        assert_eq!(p.total_micros(), 9 * HOUR + HOUR / 2);
+        // Range entirely in the future: nothing planned.
+        let early = local(Madrid, "2026-06-09T12:00");
+        assert!(planned_set(&[s], 1, Madrid, &day, early, None).is_empty());
+    }
+
+    #[test]
+    fn planned_set_is_intersected_with_the_range() {
+        let s = shift(1, hm(6, 0), hm(14, 0), false);
+        let r = range(Madrid, "2026-06-10T10:00", "2026-06-11T07:00");
+        let p = planned_set(&[s], 1, Madrid, &r, far_future(), None);
+        assert_eq!(
+            p.intervals(),
+            &[
+                range(Madrid, "2026-06-10T10:00", "2026-06-10T14:00"),
+                range(Madrid, "2026-06-11T06:00", "2026-06-11T07:00"),
+            ]
+        );
+    }
+
+    #[test]
+    fn shift_filter_keeps_only_that_shifts_occurrences() {
+        let morning = shift(1, hm(6, 0), hm(14, 0), false);
+        let afternoon = shift(2, hm(14, 0), hm(22, 0), false);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let plan = plan(
+            &[morning, afternoon],
+            1,
+            Madrid,
+            &day,
+            far_future(),
+            Some(2),
+        );
+        assert_eq!(plan.basis, PlanBasis::Shifts { shift_ids: vec![2] });
+        assert_eq!(
+            plan.set.intervals(),
+            &[range(Madrid, "2026-06-10T14:00", "2026-06-10T22:00")]
+        );
+    }
+
+    #[test]
+    fn shift_filter_naming_a_shift_that_does_not_apply_gives_empty_plan() {
+        let mut other = shift(5, hm(6, 0), hm(14, 0), false);
+        other.line_ids = Some(vec![9]);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        for filter in [5, 42] {
+            let p = plan(
+                std::slice::from_ref(&other),
+                1,
+                Madrid,
+                &day,
+                far_future(),
+                Some(filter),
+            );
+            assert!(p.set.is_empty());
+            assert_eq!(p.basis, PlanBasis::ShiftNotApplicable { shift_id: filter });
+        }
+    }
+
+    #[test]
+    fn weekday_names_parse_in_english_and_spanish() {
+        assert_eq!(parse_weekday("Monday"), Some(Weekday::Mon));
+        assert_eq!(parse_weekday(" MIÉRCOLES "), Some(Weekday::Wed));
+        assert_eq!(parse_weekday("sabado"), Some(Weekday::Sat));
+        assert_eq!(parse_weekday("funday"), None);
+        assert_eq!(
+            parse_days(["mon", "Friday"]),
+            Ok(WeekdaySet::from_array([Weekday::Mon, Weekday::Fri]))
+        );
+        assert_eq!(parse_days(["mon", "x"]), Err("x".to_owned()));
+    }
+
+    fn arb_shift() -> impl Strategy<Value = ShiftRule> {
+        (
+            0u32..24,
+            prop::sample::select(vec![0u32, 15, 30]),
+            0u32..24,
+            prop::sample::select(vec![0u32, 30]),
+            any::<bool>(),
+            1u8..128,
+            1i32..4,
+        )
+            .prop_map(|(sh, sm, eh, em, overnight, days, id)| ShiftRule {
+                shift_id: id,
+                start_time: hm(sh, sm),
+                end_time: hm(eh, em),
+                is_overnight: overnight,
+                days: [
+                    Weekday::Mon,
+                    Weekday::Tue,
+                    Weekday::Wed,
+                    Weekday::Thu,
+                    Weekday::Fri,
+                    Weekday::Sat,
+                    Weekday::Sun,
+                ]
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| days & (1 << i) != 0)
+                .fold(WeekdaySet::EMPTY, |mut acc, (_, d)| {
+                    acc.insert(d);
+                    acc
+                }),
+                active: true,
+                line_ids: None,
+            })
+    }
+
+    fn arb_zone() -> impl Strategy<Value = Tz> {
+        prop::sample::select(vec![
+            Tz::UTC,
+            Madrid,
+            Santiago,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::Australia::Lord_Howe,
+        ])
+    }
+
+    /// Starts near the 2026 DST transitions so that they are exercised often.
+    fn arb_start() -> impl Strategy<Value = DateTime<Utc>> {
+        (
+            prop::sample::select(vec![
+                "2026-03-27T00:00:00Z",
+                "2026-04-03T00:00:00Z",
+                "2026-09-04T00:00:00Z",
+                "2026-10-23T00:00:00Z",
+                "2026-10-02T00:00:00Z",
+            ]),
+            0i64..(4 * 24 * 60),
+        )
+            .prop_map(|(base, minutes)| {
+                DateTime::parse_from_rfc3339(base)
+                    .expect("base")
+                    .with_timezone(&Utc)
+                    + TimeDelta::minutes(minutes)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn planned_time_is_additive_over_any_split_of_the_range(
+            shifts in prop::collection::vec(arb_shift(), 0..4),
+            zone in arb_zone(),
+            start in arb_start(),
+            len_min in 1i64..(5 * 24 * 60),
+            split_frac in 0.0f64..=1.0,
+            now_min in 0i64..(6 * 24 * 60),
+            filter in prop::option::of(1i32..4),
+        ) {
+            let end = start + TimeDelta::minutes(len_min);
+            let mid = start + TimeDelta::seconds((len_min as f64 * 60.0 * split_frac) as i64);
+            let now = start + TimeDelta::minutes(now_min);
+            let whole = planned_set(&shifts, 1, zone, &Interval::new(start, end), now, filter);
+            let left = planned_set(&shifts, 1, zone, &Interval::new(start, mid), now, filter);
+            let right = planned_set(&shifts, 1, zone, &Interval::new(mid, end), now, filter);
+            prop_assert_eq!(whole.total_micros(), left.total_micros() + right.total_micros());
+            prop_assert_eq!(&whole, &left.union(&right));
+            // Never more than the clipped range, never after now.
+            prop_assert!(whole.total_micros() <= Interval::new(start, end.min(now)).duration_micros());
+            prop_assert!(whole.intervals().iter().all(|i| i.end <= now && i.start >= start && i.end <= end));
+        }
+
+        #[test]
+        fn planned_set_equals_pointwise_union_of_occurrences(
+            shifts in prop::collection::vec(arb_shift(), 1..4),
+            zone in arb_zone(),
+            start in arb_start(),
+            len_min in 1i64..(3 * 24 * 60),
+        ) {
+            let end = start + TimeDelta::minutes(len_min);
+            let p = planned_set(&shifts, 1, zone, &Interval::new(start, end), far_future(), None);
+            // Brute force: every occurrence of the 8 surrounding days, probed
+            // every 7 minutes.
+            let d0 = to_local(start, zone).date() - TimeDelta::days(3);
+            let occ: Vec<Interval> = shifts.iter()
+                .flat_map(|s| (0..(len_min / 1440 + 6)).filter_map(move |k| s.occurrence_on(zone, d0 + TimeDelta::days(k))))
+                .collect();
+            let mut t = start;
+            while t < end {
+                prop_assert_eq!(p.contains(t), occ.iter().any(|o| o.contains(t)), "at {}", t);
+                t += TimeDelta::minutes(7);
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Password hashing (Argon2id) and the password policy.
+//!
+//! Policy (contract): at least 10 characters, not a common password, and more
+//! than one character class (lower, upper, digit, other).
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::error::{AppError, AppResult};
+
+/// Minimum length of a password, in characters.
+pub const MIN_LENGTH: usize = 10;
+
+/// Passwords seen most often in breach corpora (and their obvious variants
+/// that pass the length rule). Compared case-insensitively.
+const COMMON_PASSWORDS: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "0123456789",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "qwertyuiop",
+    "qwerty1234",
+    "qwerty12345",
+    "qwerty123456",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "password!",
+    "passw0rd123",
+    "p@ssw0rd123",
+    "p@ssword123",
+    "iloveyou123",
+    "abc1234567",
+    "abcd123456",
+    "abcdefghij",
+    "abcdefg123",
+    "admin12345",
+    "admin123456",
+    "administrator",
+    "administrator1",
+    "welcome123",
+    "welcome1234",
+    "letmein123",
+    "changeme123",
+    "changeme1234",
+    "football123",
+    "baseball123",
+    "superman123",
+    "monkey12345",
+    "dragon12345",
+    "sunshine123",
+    "princess123",
+    "trustno1234",
+    "starwars123",
+    "qazwsxedc123",
+    "zaq12wsxcde",
+    "aa12345678",
+    "a123456789",
+    "asdfghjkl1",
+    "asdfghjkl123",
+    "zxcvbnm123",
+    "1111111111",
+    "0000000000",
+    "9876543210",
+    "camet12345",
+    "camet123456",
+    "contraseña123",
+    "contrasena123",
+    "admin123!",
+    "Admin123!",
+    "Password1!",
+    "Password123",
+    "Password123!",
+    "Qwerty123!",
+    "Welcome123!",
+];
+
+/// Checks `password` against the policy; the error names the broken rule.
+pub fn check_policy(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_LENGTH {
+        return Err(format!("must be at least {MIN_LENGTH} characters long"));
+    }
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.iter().any(|common| common.to_lowercase() == lower) {
+        return Err("is too common; choose a password that is not in lists of common passwords".into());
+    }
+    let classes = [
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    if classes.iter().filter(|present| **present).count() < 2 {
+        return Err("must mix at least two kinds of characters (lower case, upper case, digits, symbols)".into());
+    }
+    Ok(())
+}
+
+/// Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane) by
+/// default; stronger settings can be configured.
+#[derive(Debug, Clone, Copy)]
+pub struct HashingParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for HashingParams {
+    fn default() -> Self {
+        HashingParams {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+fn hasher(params: HashingParams) -> AppResult<Argon2<'static>> {
+    let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+        .map_err(|e| AppError::Config(format!("invalid Argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password into a PHC string. CPU-heavy: runs on a blocking thread.
+pub async fn hash(password: &str, params: HashingParams) -> AppResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let argon2 = hasher(params)?;
+        argon2
+            .hash_password(password.as_bytes())
+            .map(|h: PasswordHash| h.to_string())
+            .map_err(AppError::internal)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// True when `password` matches the stored PHC `hash`. A malformed stored hash
+/// counts as a mismatch (and is logged), never as a server error for the caller.
+pub async fn verify(password: &str, stored_hash: &str) -> bool {
+    let password = password.to_owned();
+    let stored = stored_hash.to_owned();
+    tokio::task::spawn_blocking(move || match PasswordHash::new(&stored) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "stored password hash is malformed");
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A random password that satisfies the policy (for the demo admin).
+pub fn generate() -> String {
+    let mut rng = rand::rng();
+    loop {
+        let candidate: String = (&mut rng).sample_iter(Alphanumeric).take(20).map(char::from).collect();
+        if check_policy(&candidate).is_ok() {
+            return candidate;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_passwords_are_refused_naming_the_length_rule() {
+        let error = check_policy("Ab1!").expect_err("too short");
+        assert!(error.contains("10 characters"));
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_the_case() {
+        assert!(check_policy("PASSWORD123").expect_err("common").contains("common"));
+        assert!(check_policy("Qwertyuiop").expect_err("common").contains("common"));
+    }
+
+    #[test]
+    fn single_class_passwords_are_refused() {
+        assert!(
+            check_policy("abcdefghijkl")
+                .expect_err("one class")
+                .contains("two kinds")
+        );
+        assert!(
+            check_policy("98765432101")
+                .expect_err("one class")
+                .contains("two kinds")
+        );
+    }
+
+    #[test]
+    fn mixed_long_uncommon_passwords_pass() {
+        assert!(check_policy("harbour-lights-42").is_ok());
+        assert!(check_policy(&generate()).is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_are_argon2id_and_verify() {
+        let params = HashingParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let hash = hash("harbour-lights-42", params).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify("harbour-lights-42", &hash).await);
+        assert!(!verify("harbour-lights-43", &hash).await);
+        assert!(!verify("anything", "not a hash").await);
+    }
+}

@@ -1,0 +1,324 @@
+//! Typed configuration, read once from the environment (and an optional
+//! `.env`), validated at start. Every error names the variable at fault.
+//! docs/configuration.md documents each variable; keep the two in step.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::error::AppError;
+
+/// Default `DATABASE_URL`: the embedded SQLite database in `./camet-data`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./camet-data/camet.db";
+/// Default `CAMET_BIND`.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Default `CAMET_DB_POOL_SIZE`: small, because the original target is shared
+/// hosting with few connections.
+pub const DEFAULT_POOL_SIZE: u32 = 5;
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// Embedded SQLite: the global database file; tenant files sit beside it.
+    Sqlite {
+        /// Path of the global database file.
+        path: PathBuf,
+    },
+    /// MySQL 8 / MariaDB 10.6+: the global database `database`; tenants get
+    /// `<database>_tenant_<id>` on the same server.
+    Mysql {
+        /// `mysql://user:pass@host:port` without a database (secret inside).
+        server_url: String,
+        /// Name of the global database.
+        database: String,
+        /// `host:port`, safe to print.
+        host_port: String,
+    },
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The MySQL URL carries a password: print only what is safe.
+        match self {
+            DatabaseUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Mysql {
+                host_port, database, ..
+            } => write!(f, "mysql://***@{host_port}/{database}"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH` or `mysql://user:pass@host:port/db`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://./camet-data/camet.db".into());
+            }
+            if path == ":memory:" {
+                return Err(
+                    "in-memory SQLite is not supported: each pooled connection would see its own empty database".into(),
+                );
+            }
+            return Ok(DatabaseUrl::Sqlite {
+                path: PathBuf::from(path),
+            });
+        }
+        if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
+            let url = url::Url::parse(&raw.replacen("mariadb://", "mysql://", 1))
+                .map_err(|e| format!("not a valid URL: {e}"))?;
+            let host = url.host_str().filter(|h| !h.is_empty()).ok_or("the URL has no host")?;
+            let port = url.port().unwrap_or(3306);
+            let database = url.path().trim_start_matches('/').to_owned();
+            if database.is_empty() {
+                return Err("the URL names no database, e.g. mysql://user:pass@127.0.0.1:3306/camet".into());
+            }
+            if !is_safe_identifier(&database) {
+                return Err("the database name may only contain letters, digits and underscores".into());
+            }
+            let mut server = url.clone();
+            server.set_path("");
+            server.set_query(None);
+            let server_url = server.as_str().trim_end_matches('/').to_owned();
+            return Ok(DatabaseUrl::Mysql {
+                server_url,
+                database,
+                host_port: format!("{host}:{port}"),
+            });
+        }
+        Err("must start with sqlite:// or mysql://".into())
+    }
+}
+
+/// True for names safe to splice into DDL: ASCII letters, digits, underscore,
+/// at most 48 characters (room for the `_tenant_<id>` suffix within MySQL's 64).
+pub fn is_safe_identifier(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 48 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// A secret string whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    /// The secret itself; call only where it is used, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The whole configuration of a Camet process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: backend and location of the databases.
+    pub database_url: DatabaseUrl,
+    /// `CAMET_BIND`: address the API listens on.
+    pub bind: SocketAddr,
+    /// `CAMET_JWT_SECRET`: token signing secret; `None` means "use the one
+    /// stored in the data directory, generating it on first start".
+    pub jwt_secret: Option<Secret>,
+    /// `CAMET_DATA_DIR`: where the generated secret (and SQLite files by
+    /// default) live. Defaults to the SQLite file's folder, else `./camet-data`.
+    pub data_dir: PathBuf,
+    /// `CAMET_DB_POOL_SIZE`: connections per database pool.
+    pub db_pool_size: u32,
+    /// `CAMET_DB_TIMEOUT_SECS`: how long to wait for a connection before a 503.
+    pub db_timeout_secs: u64,
+    /// `CAMET_LOG`: tracing filter (e.g. `info`, `camet=debug`).
+    pub log_filter: String,
+    /// `CAMET_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `CAMET_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Reads a variable through `lookup`, treating empty values as absent.
+fn var(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn invalid(name: &str, message: impl fmt::Display) -> AppError {
+    AppError::Config(format!("invalid {name}: {message}"))
+}
+
+fn parse_number<T: std::str::FromStr + PartialOrd + fmt::Display>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, AppError> {
+    match var(lookup, name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => Ok(v),
+            _ => Err(invalid(
+                name,
+                format!("expected a whole number from {min} to {max}, got {raw:?}"),
+            )),
+        },
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if present.
+    pub fn from_env() -> Result<Config, AppError> {
+        // A missing .env is normal; a malformed one is worth saying.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(AppError::Config(format!("invalid .env file: {e}"))),
+        }
+        Config::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source (tests pass a map).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, AppError> {
+        let raw_url = var(lookup, "DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = DatabaseUrl::parse(&raw_url).map_err(|m| invalid("DATABASE_URL", m))?;
+
+        let raw_bind = var(lookup, "CAMET_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind: SocketAddr = raw_bind.parse().map_err(|_| {
+            invalid(
+                "CAMET_BIND",
+                format!("expected host:port such as 127.0.0.1:8080, got {raw_bind:?}"),
+            )
+        })?;
+
+        let jwt_secret = match var(lookup, "CAMET_JWT_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(invalid("CAMET_JWT_SECRET", "must be at least 32 characters"));
+            }
+            other => other.map(Secret::new),
+        };
+
+        let data_dir = match var(lookup, "CAMET_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => match &database_url {
+                DatabaseUrl::Sqlite { path } => path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
+                DatabaseUrl::Mysql { .. } => PathBuf::from("./camet-data"),
+            },
+        };
+
+        let log_format = match var(lookup, "CAMET_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "CAMET_LOG_FORMAT",
+                    format!("expected json or text, got {other:?}"),
+                ));
+            }
+        };
+        let log_filter = var(lookup, "CAMET_LOG").unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(invalid("CAMET_LOG", format!("not a valid filter: {log_filter:?}")));
+        }
+
+        Ok(Config {
+            database_url,
+            bind,
+            jwt_secret,
+            data_dir,
+            db_pool_size: parse_number(lookup, "CAMET_DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1, 512)?,
+            db_timeout_secs: parse_number(lookup, "CAMET_DB_TIMEOUT_SECS", 5, 1, 300)?,
+            log_filter,
+            log_format,
+            shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, AppError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_give_embedded_sqlite_on_localhost() {
+        let config = config_from(&[]).expect("defaults are valid");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database_url,
+            DatabaseUrl::Sqlite {
+                path: PathBuf::from("./camet-data/camet.db")
+            }
+        );
+        assert_eq!(config.data_dir, PathBuf::from("./camet-data"));
+        assert_eq!(config.db_pool_size, DEFAULT_POOL_SIZE);
+    }
+
+    #[test]
+    fn each_invalid_variable_is_named_in_the_error() {
+        for (name, value) in [
+            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://u:p@host"),
+            ("DATABASE_URL", "sqlite://:memory:"),
+            ("CAMET_BIND", "nowhere"),
+            ("CAMET_JWT_SECRET", "short"),
+            ("CAMET_DB_POOL_SIZE", "0"),
+            ("CAMET_DB_POOL_SIZE", "many"),
+            ("CAMET_LOG_FORMAT", "xml"),
+            ("CAMET_LOG", "[[["),
+        ] {
+            let error = config_from(&[(name, value)]).expect_err(name).to_string();
+            assert!(error.contains(name), "{error} should name {name}");
+        }
+    }
+
+    #[test]
+    fn mysql_url_splits_server_and_database_and_hides_password() {
+        let url = DatabaseUrl::parse("mysql://camet:s3cret@127.0.0.1:3306/camet").expect("valid");
+        match &url {
+            DatabaseUrl::Mysql {
+                server_url, database, ..
+            } => {
+                assert_eq!(server_url, "mysql://camet:s3cret@127.0.0.1:3306");
+                assert_eq!(database, "camet");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn mysql_database_names_cannot_inject_sql() {
+        assert!(DatabaseUrl::parse("mysql://u:p@h/camet`;drop").is_err());
+        assert!(is_safe_identifier("camet_test_01"));
+        assert!(!is_safe_identifier("a-b"));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let config = config_from(&[("CAMET_JWT_SECRET", "0123456789abcdef0123456789abcdef")]).expect("valid");
+        assert!(!format!("{config:?}").contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Per-line storage, as in the original design: each production line gets
+//! `detection_line_<id>` and `downtime_events_<id>`. Table names are built
+//! only from the integer line id, never from client strings. On MySQL the
+//! detection table is partitioned by month with a catch-all `pmax` partition.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use diesel_async::SimpleAsyncConnection;
+
+use crate::db::{Backend, DbConn};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// Name of line `line_id`'s detection table.
+pub fn detection_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_line_{id}"))
+}
+
+/// Name of line `line_id`'s downtime events table.
+pub fn downtime_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("downtime_events_{id}"))
+}
+
+fn positive(line_id: i32) -> AppResult<i32> {
+    if line_id > 0 {
+        Ok(line_id)
+    } else {
+        Err(AppError::internal(format!(
+            "invalid line id {line_id} for a table name"
+        )))
+    }
+}
+
+/// The first day of the month `months` after the month of `day`.
+pub fn month_start_after(day: NaiveDate, months: i32) -> Option<NaiveDate> {
+    let index = day.year() * 12 + day.month0() as i32 + months;
+    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+}
+
+/// MySQL partition clause: one partition per month from the month before
+/// `now` to `months_ahead` months after it, plus `pmax`. Values older than the
+/// first boundary land in the first partition.
+fn mysql_partitions(now: NaiveDateTime, months_ahead: i32) -> AppResult<String> {
+    let today = now.date();
+    let mut parts = Vec::new();
+    for offset in -1..=months_ahead {
+        let (Some(start), Some(next)) = (month_start_after(today, offset), month_start_after(today, offset + 1)) else {
+            return Err(AppError::internal("month arithmetic out of range"));
+        };
+        parts.push(format!(
+            "PARTITION p{:04}{:02} VALUES LESS THAN ('{}')",
+            start.year(),
+            start.month(),
+            next.format("%Y-%m-%d")
+        ));
+    }
+    parts.push("PARTITION pmax VALUES LESS THAN (MAXVALUE)".to_owned());
+    Ok(format!(
+        "PARTITION BY RANGE COLUMNS(detected_at) ({})",
+        parts.join(", ")
+    ))
+}
+
+/// DDL creating line `line_id`'s tables, for the given backend. Idempotent.
+pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, months_ahead: i32) -> AppResult<String> {
+    let det = detection_table(line_id)?;
+    let down = downtime_table(line_id)?;
+    Ok(match backend {
+        Backend::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {det} (
+                detection_id BIGINT NOT NULL AUTO_INCREMENT,
+                detected_at DATETIME(6) NOT NULL,
+                area_id INT NOT NULL,
+                product_id INT NOT NULL,
+                external_id VARCHAR(100) NULL,
+                PRIMARY KEY (detection_id, detected_at),
+                KEY idx_detected_at (detected_at),
+                KEY idx_area_product (area_id, product_id),
+                KEY idx_time_area_product (detected_at, area_id, product_id),
+                KEY idx_external_id (external_id)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin {partitions};
+            CREATE TABLE IF NOT EXISTS {down} (
+                event_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                start_time DATETIME(6) NOT NULL,
+                end_time DATETIME(6) NOT NULL,
+                duration_us BIGINT NOT NULL,
+                is_ongoing BOOLEAN NOT NULL DEFAULT FALSE,
+                reason_code VARCHAR(40) NULL,
+                reason VARCHAR(500) NULL,
+                created_at DATETIME(6) NOT NULL,
+                updated_at DATETIME(6) NOT NULL,
+                UNIQUE KEY uq_downtime_start (start_time),
+                KEY idx_downtime_time (start_time, end_time)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;",
+            partitions = mysql_partitions(now, months_ahead)?
+        ),
+        Backend::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {det} (
+                detection_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                detected_at TIMESTAMP NOT NULL,
+                area_id INTEGER NOT NULL,
+                product_id INTEGER NOT NULL,
+                external_id TEXT NULL
+            );
+            CREATE INDEX IF NOT EXISTS idx_{det}_detected_at ON {det} (detected_at);
+            CREATE INDEX IF NOT EXISTS idx_{det}_area_product ON {det} (area_id, product_id);
+            CREATE INDEX IF NOT EXISTS idx_{det}_time_area_product ON {det} (detected_at, area_id, product_id);
+            CREATE INDEX IF NOT EXISTS idx_{det}_external_id ON {det} (external_id);
+            CREATE TABLE IF NOT EXISTS {down} (
+                event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                start_time TIMESTAMP NOT NULL,
+                end_time TIMESTAMP NOT NULL,
+                duration_us BIGINT NOT NULL,
+                is_ongoing BOOLEAN NOT NULL DEFAULT 0,
+                reason_code TEXT NULL,
+                reason TEXT NULL,
+                created_at TIMESTAMP NOT NULL,
+                updated_at TIMESTAMP NOT NULL,
+                CONSTRAINT uq_{down}_start UNIQUE (start_time)
+            );
+            CREATE INDEX IF NOT EXISTS idx_{down}_time ON {down} (start_time, end_time);"
+        ),
+    })
+}
+
+/// Creates line `line_id`'s detection and downtime tables. DDL commits
+/// implicitly on MySQL, so callers run this outside data transactions.
+pub async fn create_line_tables(conn: &mut DbConn, line_id: i32, now: NaiveDateTime) -> AppResult<()> {
+    let ddl = create_statements(conn.backend(), line_id, now, 3)?;
+    with_conn!(conn, |c| c.batch_execute(&ddl).await)?;
+    Ok(())
+}
+
+/// One detection to store: instant (UTC), area, product, optional external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionRow {
+    /// When the unit was seen (UTC, microseconds).
+    pub detected_at: NaiveDateTime,
+    /// Area of the line that saw it.
+    pub area_id: i32,
+    /// Product recognised.
+    pub product_id: i32,
+    /// Idempotency key of the sender, when it gives one.
+    pub external_id: Option<String>,
+}
+
+/// Rows per INSERT statement: well under SQLite's 32 766 bound variables
+/// and MySQL's packet limits, large enough to amortise round trips.
+const INSERT_CHUNK: usize = 1000;
+
+/// Inserts detections into line `line_id`'s table with bound parameters, in
+/// multi-row statements, all in one transaction: either every row is stored
+/// or none is.
+pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[DetectionRow]) -> AppResult<usize> {
+    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+    use diesel_async::RunQueryDsl;
+
+    let table = detection_table(line_id)?;
+    crate::write_tx!(conn, |c, DB| {
+        let mut inserted = 0;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql =
+                format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES {placeholders}");
+            let mut query = diesel::sql_query(sql).into_boxed::<DB>();
+            for row in chunk {
+                query = query
+                    .bind::<Timestamp, _>(row.detected_at)
+                    .bind::<Integer, _>(row.area_id)
+                    .bind::<Integer, _>(row.product_id)
+                    .bind::<Nullable<Text>, _>(row.external_id.clone());
+            }
+            inserted += query.execute(c).await?;
+        }
+        Ok::<_, AppError>(inserted)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_come_only_from_positive_ids() {
+        assert_eq!(detection_table(7).ok().as_deref(), Some("detection_line_7"));
+        assert_eq!(downtime_table(7).ok().as_deref(), Some("downtime_events_7"));
+        assert!(detection_table(0).is_err());
+        assert!(detection_table(-3).is_err());
+    }
+
+    #[test]
+    fn mysql_partitions_cover_previous_month_to_months_ahead_plus_pmax() {
+        let now = NaiveDate::from_ymd_opt(2026, 12, 15)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .expect("valid date");
+        let clause = mysql_partitions(now, 3).expect("partitions");
+        assert!(clause.contains("PARTITION p202611 VALUES LESS THAN ('2026-12-01')"));
+        assert!(clause.contains("PARTITION p202612 VALUES LESS THAN ('2027-01-01')"));
+        assert!(clause.contains("PARTITION p202703 VALUES LESS THAN ('2027-04-01')"));
+        assert!(clause.ends_with("PARTITION pmax VALUES LESS THAN (MAXVALUE))"));
+    }
+}

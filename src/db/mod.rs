@@ -1,0 +1,394 @@
+//! Database access for both backends: SQLite (embedded default) and
+//! MySQL/MariaDB (production).
+//!
+//! Each query is written once: [`DbConn`] is an enum of the two pooled
+//! connection types and [`with_conn!`](crate::with_conn) /
+//! [`write_tx!`](crate::write_tx) expand the same diesel body in each arm.
+//! SQL that differs between dialects lives in [`dialect`] only.
+//!
+//! Layout (as the original design): one global database (tenants, users,
+//! sessions, audit, dashboards) and one database per tenant (plant
+//! configuration, per-line detection and downtime tables). [`Databases`] owns
+//! one pool per database.
+
+pub mod decimal;
+pub mod dialect;
+pub mod line_tables;
+pub mod migrate;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+use futures::FutureExt;
+use tokio::sync::RwLock;
+
+use crate::config::{Config, DatabaseUrl};
+use crate::error::{AppError, AppResult};
+
+/// The async SQLite connection: diesel's sync connection run on blocking threads.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Which database engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite files.
+    Sqlite,
+    /// MySQL 8 or MariaDB 10.6+.
+    Mysql,
+}
+
+/// A pool of connections to one database.
+#[derive(Clone)]
+pub enum DbPool {
+    /// SQLite pool.
+    Sqlite(Pool<SqliteConn>),
+    /// MySQL pool.
+    Mysql(Pool<AsyncMysqlConnection>),
+}
+
+/// One pooled connection, of either backend.
+pub enum DbConn {
+    /// SQLite connection.
+    Sqlite(Object<SqliteConn>),
+    /// MySQL connection.
+    Mysql(Object<AsyncMysqlConnection>),
+}
+
+/// Runs the same diesel body against whichever backend `$conn` is.
+/// Inside the body, `$c` is `&mut` the concrete connection; the optional
+/// second name is bound to the diesel backend type (for boxed queries).
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident, $db:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(pooled) => {
+                #[allow(dead_code)]
+                type $db = diesel::sqlite::Sqlite;
+                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                $body
+            }
+            $crate::db::DbConn::Mysql(pooled) => {
+                #[allow(dead_code)]
+                type $db = diesel::mysql::Mysql;
+                let $c: &mut diesel_async::AsyncMysqlConnection = &mut *pooled;
+                $body
+            }
+        }
+    };
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                $body
+            }
+            $crate::db::DbConn::Mysql(pooled) => {
+                let $c: &mut diesel_async::AsyncMysqlConnection = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the same diesel body in a write transaction on either backend. The
+/// body is an async block yielding `AppResult<T>`; an error rolls back.
+/// SQLite uses `BEGIN IMMEDIATE` so concurrent writers queue on the busy
+/// timeout instead of failing with "database is locked" on upgrade.
+#[macro_export]
+macro_rules! write_tx {
+    ($conn:expr, |$c:ident, $db:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(pooled) => {
+                #[allow(dead_code)]
+                type $db = diesel::sqlite::Sqlite;
+                let conn: &mut $crate::db::SqliteConn = &mut *pooled;
+                conn.immediate_transaction(async |$c| $body).await
+            }
+            $crate::db::DbConn::Mysql(pooled) => {
+                #[allow(dead_code)]
+                type $db = diesel::mysql::Mysql;
+                let conn: &mut diesel_async::AsyncMysqlConnection = &mut *pooled;
+                diesel_async::AsyncConnection::transaction(conn, async |$c| $body).await
+            }
+        }
+    };
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite(pooled) => {
+                let conn: &mut $crate::db::SqliteConn = &mut *pooled;
+                conn.immediate_transaction(async |$c| $body).await
+            }
+            $crate::db::DbConn::Mysql(pooled) => {
+                let conn: &mut diesel_async::AsyncMysqlConnection = &mut *pooled;
+                diesel_async::AsyncConnection::transaction(conn, async |$c| $body).await
+            }
+        }
+    };
+}
+
+impl DbPool {
+    /// Takes a connection, waiting at most the configured timeout (then a 503).
+    pub async fn get(&self) -> AppResult<DbConn> {
+        Ok(match self {
+            DbPool::Sqlite(pool) => DbConn::Sqlite(pool.get().await?),
+            DbPool::Mysql(pool) => DbConn::Mysql(pool.get().await?),
+        })
+    }
+
+    /// The backend of this pool.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Mysql(_) => Backend::Mysql,
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> AppResult<()> {
+        let mut conn = self.get().await?;
+        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+impl DbConn {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Sqlite(_) => Backend::Sqlite,
+            DbConn::Mysql(_) => Backend::Mysql,
+        }
+    }
+}
+
+/// Pool settings shared by every database of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Connections per pool.
+    pub size: u32,
+    /// How long to wait for (or to open) a connection before giving up.
+    pub timeout: Duration,
+}
+
+fn sqlite_pool(path: &Path, settings: PoolSettings) -> AppResult<DbPool> {
+    let url = path.to_string_lossy().into_owned();
+    let mut manager_config = ManagerConfig::<SqliteConn>::default();
+    manager_config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            // WAL lets readers run beside the single writer; busy_timeout makes
+            // writers queue instead of failing; foreign keys are off by default.
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url, manager_config);
+    let pool = Pool::builder(manager)
+        .max_size(settings.size as usize)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(settings.timeout))
+        .create_timeout(Some(settings.timeout))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(DbPool::Sqlite(pool))
+}
+
+fn mysql_pool(url: &str, settings: PoolSettings) -> AppResult<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(url);
+    let pool = Pool::builder(manager)
+        .max_size(settings.size as usize)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(settings.timeout))
+        .create_timeout(Some(settings.timeout))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(DbPool::Mysql(pool))
+}
+
+/// All databases of a Camet deployment: the global one and each tenant's.
+pub struct Databases {
+    location: DatabaseUrl,
+    settings: PoolSettings,
+    global: DbPool,
+    tenants: RwLock<HashMap<i32, DbPool>>,
+}
+
+impl Databases {
+    /// Opens the global database, creating it (and its folder) when missing,
+    /// and applies pending global migrations. Fails with a one-line message
+    /// naming `DATABASE_URL` when the database cannot be reached.
+    pub async fn open(config: &Config) -> AppResult<Arc<Databases>> {
+        let settings = PoolSettings {
+            size: config.db_pool_size,
+            timeout: Duration::from_secs(config.db_timeout_secs),
+        };
+        let global = match &config.database_url {
+            DatabaseUrl::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        AppError::Config(format!(
+                            "invalid DATABASE_URL: cannot create folder {}: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                sqlite_pool(path, settings)?
+            }
+            DatabaseUrl::Mysql {
+                server_url,
+                database,
+                host_port,
+            } => {
+                dialect::mysql_create_database(server_url, database, settings.timeout)
+                    .await
+                    .map_err(|e| {
+                        AppError::DatabaseUnavailable(format!("cannot reach MySQL at {host_port} (DATABASE_URL): {e}"))
+                    })?;
+                mysql_pool(&format!("{server_url}/{database}"), settings)?
+            }
+        };
+        let databases = Arc::new(Databases {
+            location: config.database_url.clone(),
+            settings,
+            global,
+            tenants: RwLock::new(HashMap::new()),
+        });
+        migrate::run_global(&databases.global).await.map_err(|e| match e {
+            AppError::DatabaseUnavailable(m) | AppError::Internal(m) => AppError::DatabaseUnavailable(format!(
+                "cannot open the database (DATABASE_URL={:?}): {m}",
+                config.database_url
+            )),
+            other => other,
+        })?;
+        Ok(databases)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.global.backend()
+    }
+
+    /// The global database pool.
+    pub fn global(&self) -> &DbPool {
+        &self.global
+    }
+
+    /// Where tenant `tenant_id`'s SQLite file lives (SQLite only).
+    pub fn tenant_sqlite_path(&self, tenant_id: i32) -> Option<PathBuf> {
+        match &self.location {
+            DatabaseUrl::Sqlite { path } => {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "camet".into());
+                Some(path.with_file_name(format!("{stem}_tenant_{tenant_id}.db")))
+            }
+            DatabaseUrl::Mysql { .. } => None,
+        }
+    }
+
+    /// The MySQL database name of tenant `tenant_id` (MySQL only).
+    pub fn tenant_mysql_database(&self, tenant_id: i32) -> Option<String> {
+        match &self.location {
+            DatabaseUrl::Mysql { database, .. } => Some(format!("{database}_tenant_{tenant_id}")),
+            DatabaseUrl::Sqlite { .. } => None,
+        }
+    }
+
+    /// Creates tenant `tenant_id`'s database if needed and applies its
+    /// migrations. Idempotent.
+    pub async fn prepare_tenant(&self, tenant_id: i32) -> AppResult<DbPool> {
+        if let (DatabaseUrl::Mysql { server_url, .. }, Some(name)) =
+            (&self.location, self.tenant_mysql_database(tenant_id))
+        {
+            dialect::mysql_create_database(server_url, &name, self.settings.timeout)
+                .await
+                .map_err(|e| AppError::DatabaseUnavailable(format!("cannot create tenant database {name}: {e}")))?;
+        }
+        let pool = self.open_tenant_pool(tenant_id)?;
+        migrate::run_tenant(&pool).await?;
+        self.tenants.write().await.insert(tenant_id, pool.clone());
+        Ok(pool)
+    }
+
+    /// Removes tenant `tenant_id`'s database (used to undo a failed tenant creation).
+    pub async fn drop_tenant_database(&self, tenant_id: i32) -> AppResult<()> {
+        self.tenants.write().await.remove(&tenant_id);
+        match &self.location {
+            DatabaseUrl::Mysql { server_url, .. } => {
+                if let Some(name) = self.tenant_mysql_database(tenant_id) {
+                    dialect::mysql_drop_database(server_url, &name, self.settings.timeout)
+                        .await
+                        .map_err(AppError::internal)?;
+                }
+            }
+            DatabaseUrl::Sqlite { .. } => {
+                if let Some(path) = self.tenant_sqlite_path(tenant_id) {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                        if file.exists() {
+                            std::fs::remove_file(&file).map_err(AppError::internal)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pool of tenant `tenant_id`, opened on first use. The tenant must
+    /// exist (callers check the global row first).
+    pub async fn tenant(&self, tenant_id: i32) -> AppResult<DbPool> {
+        if let Some(pool) = self.tenants.read().await.get(&tenant_id) {
+            return Ok(pool.clone());
+        }
+        let mut tenants = self.tenants.write().await;
+        if let Some(pool) = tenants.get(&tenant_id) {
+            return Ok(pool.clone());
+        }
+        let pool = self.open_tenant_pool(tenant_id)?;
+        tenants.insert(tenant_id, pool.clone());
+        Ok(pool)
+    }
+
+    /// Every tenant pool opened so far, for readiness checks.
+    pub async fn open_tenant_pools(&self) -> Vec<(i32, DbPool)> {
+        self.tenants
+            .read()
+            .await
+            .iter()
+            .map(|(id, pool)| (*id, pool.clone()))
+            .collect()
+    }
+
+    fn open_tenant_pool(&self, tenant_id: i32) -> AppResult<DbPool> {
+        match &self.location {
+            DatabaseUrl::Sqlite { .. } => {
+                let path = self
+                    .tenant_sqlite_path(tenant_id)
+                    .ok_or_else(|| AppError::internal("no SQLite path for tenant"))?;
+                sqlite_pool(&path, self.settings)
+            }
+            DatabaseUrl::Mysql { server_url, .. } => {
+                let name = self
+                    .tenant_mysql_database(tenant_id)
+                    .ok_or_else(|| AppError::internal("no MySQL database name for tenant"))?;
+                mysql_pool(&format!("{server_url}/{name}"), self.settings)
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Cross-cutting request handling: request ids, structured access logs,
+//! security headers, body size limits, and the guarantee that every error
+//! leaves as problem+json.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, header};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+use crate::error::AppError;
+use crate::http::problem::{REQUEST_ID, ensure_problem, problem_response};
+
+/// Request body limit (contract: 1 MiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Body limit of detection ingest (contract: 8 MiB).
+pub const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Header carrying the request id, in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Content-Security-Policy that lets Swagger UI (same-origin scripts, inline
+/// styles, data: images) work and nothing else.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                   script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+/// A client-supplied id is kept when it is short and plain, so ids can be
+/// followed across services; anything else is replaced.
+fn request_id_from(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn body_limit_for(req: &Request) -> usize {
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/lines/") && path.ends_with("/detections") {
+        INGEST_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
+
+/// Reads the body up to the limit (whatever Content-Length claims), so an
+/// oversized or lying request is a 413 before any handler parses it.
+async fn limit_body(mut req: Request) -> Result<Request, AppError> {
+    let limit = body_limit_for(&req);
+    let too_large = || AppError::PayloadTooLarge(format!("the request body exceeds the limit of {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    if declared == Some(0) || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
+        return Ok(req);
+    }
+    let bytes = req.take_body().into_bytes_limit(limit).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+        other => AppError::BadRequest(format!("could not read the request body: {other}")),
+    })?;
+    req.set_body(Body::from_bytes(bytes));
+    Ok(req)
+}
+
+fn set_security_headers(response: &mut Response, request_id: &str) {
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+}
+
+/// The outermost middleware: gives the request an id (task-local, in the log
+/// span and in the response), enforces the body limit, converts any error to
+/// problem+json, sets the security headers and logs one line per request.
+pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let request_id = request_id_from(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    let work = async {
+        match limit_body(req).await {
+            Ok(req) => ensure_problem(next.call(req).await.map(IntoResponse::into_response)).await,
+            Err(error) => problem_response(&error),
+        }
+    };
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), work.instrument(span.clone()))
+        .await;
+    set_security_headers(&mut response, &request_id);
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(status, elapsed_ms, "request finished");
+        }
+    });
+    Ok(response)
+}

@@ -1,0 +1,175 @@
+//! The one place where errors become HTTP responses: [`AppError`] →
+//! status + `application/problem+json`. Handler results use [`ApiError`] so
+//! the OpenAPI document lists the problem responses; errors raised outside
+//! handlers (unknown route, wrong method, panics, body limits) are turned into
+//! the same shape by [`ensure_problem`].
+
+use poem::http::StatusCode;
+use poem::web::Json as PoemJson;
+use poem::{IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+
+use crate::error::{AppError, Problem};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+tokio::task_local! {
+    /// The id of the request being served, set by the request middleware.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, when serving a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Logs what the client must not see, and fills in the request id.
+fn finish(error: &AppError) -> Problem {
+    match error {
+        AppError::Internal(cause) | AppError::Config(cause) => tracing::error!(%cause, "internal error"),
+        AppError::DatabaseUnavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+        _ => {}
+    }
+    let mut problem = error.to_problem();
+    problem.request_id = current_request_id();
+    problem
+}
+
+/// Error responses of API operations, all `application/problem+json`.
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "from_request_error")]
+pub enum ApiError {
+    /// Malformed request: invalid JSON or a parameter of the wrong type.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid or expired credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Authenticated but not allowed.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// Unknown resource (or another tenant's).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Conflict with existing data (duplicate code or username).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Request body too large.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Well-formed but invalid; `errors` names each field.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Rate limited; retry after the given seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] String),
+    /// Unexpected server error (logged with the request id).
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A database is temporarily unavailable.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let problem = Json(finish(&error));
+        match error {
+            AppError::BadRequest(_) => ApiError::BadRequest(problem),
+            AppError::Unauthorized(_) => ApiError::Unauthorized(problem),
+            AppError::Forbidden(_) => ApiError::Forbidden(problem),
+            AppError::NotFound(_) => ApiError::NotFound(problem),
+            // Never raised by an operation (routing answers it), kept total.
+            AppError::MethodNotAllowed(_) => ApiError::BadRequest(problem),
+            AppError::Conflict(_) => ApiError::Conflict(problem),
+            AppError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(problem),
+            AppError::Validation { .. } => ApiError::Unprocessable(problem),
+            AppError::RateLimited { retry_after_secs, .. } => {
+                ApiError::TooManyRequests(problem, retry_after_secs.to_string())
+            }
+            AppError::DatabaseUnavailable(_) => ApiError::Unavailable(problem),
+            AppError::Config(_) | AppError::Internal(_) => ApiError::Internal(problem),
+        }
+    }
+}
+
+/// Request parsing failures of poem-openapi (bad JSON, bad parameters).
+fn from_request_error(error: poem::Error) -> ApiError {
+    ApiError::from(app_error_from_poem(&error))
+}
+
+/// Classifies a poem error by status, keeping poem's message (which names the
+/// parameter or the JSON position and holds no internal detail) for 4xx.
+fn app_error_from_poem(error: &poem::Error) -> AppError {
+    let status = error.status();
+    let message = error.to_string();
+    match status {
+        StatusCode::BAD_REQUEST => AppError::BadRequest(message),
+        StatusCode::UNAUTHORIZED => AppError::Unauthorized(message),
+        StatusCode::FORBIDDEN => AppError::Forbidden(message),
+        StatusCode::NOT_FOUND => AppError::NotFound(message),
+        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed(message),
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(message),
+        StatusCode::UNPROCESSABLE_ENTITY => AppError::invalid_field("body", message),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::BadRequest(message),
+        s if s.is_client_error() => AppError::BadRequest(message),
+        _ => AppError::Internal(message),
+    }
+}
+
+/// A problem+json response for `error`.
+pub fn problem_response(error: &AppError) -> Response {
+    let problem = finish(error);
+    problem_to_response(problem, error)
+}
+
+fn problem_to_response(problem: Problem, error: &AppError) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = PoemJson(problem).with_status(status).into_response();
+    response.headers_mut().insert(
+        poem::http::header::CONTENT_TYPE,
+        poem::http::HeaderValue::from_static(PROBLEM_JSON),
+    );
+    if let AppError::RateLimited { retry_after_secs, .. } = error
+        && let Ok(value) = poem::http::HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// Makes sure an error leaves as problem+json, whatever produced it: route
+/// not found, method not allowed, a panic, a poem extractor error.
+pub async fn ensure_problem(result: poem::Result<Response>) -> Response {
+    let response = match result {
+        Ok(response) => response,
+        Err(error) if error.is_from_response() => error.into_response(),
+        Err(error) => return problem_response(&app_error_from_poem(&error)),
+    };
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => AppError::NotFound("no such resource".into()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            AppError::MethodNotAllowed("this method is not allowed on this resource".into())
+        }
+        s if s.is_server_error() => AppError::Internal(format!("{status} response without a problem body")),
+        _ => {
+            let body = response.into_body().into_string().await.unwrap_or_default();
+            app_error_from_poem(&poem::Error::from_string(body, status))
+        }
+    };
+    problem_response(&error)
+}

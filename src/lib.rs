@@ -1,0 +1,33 @@
+//! Camet Analytics: a headless REST API that turns the detections of vision
+//! sensors on production lines into exact KPIs (planned time, downtime, OEE)
+//! and Chart.js-ready series.
+//!
+//! Module map, by domain:
+//! - [`cli`]: the `camet` command line (serve, migrate, tenant/user admin, openapi, demo).
+//! - [`clock`]: now, truncated to microseconds for both backends.
+//! - [`config`]: typed configuration from the environment, validated at start.
+//! - [`error`]: the one error type of the crate and its problem+json mapping.
+//! - [`db`]: connections (SQLite | MySQL), migrations, schema, per-line tables.
+//! - [`tenants`]: tenant lifecycle (global row + its own database).
+//! - [`auth`]: passwords, users.
+//! - [`plant`]: plant configuration entities (lines, areas, products, shifts).
+//! - [`demo`]: the demo plant and its synthetic detections.
+//! - [`http`]: the poem + poem-openapi layer (routes, middleware, docs).
+//! - [`server`]: binding, startup sequence and graceful shutdown.
+//! - [`app`]: the shared application state handed to handlers.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod plant;
+pub mod server;
+pub mod synth;
+pub mod tenants;
+
+pub use error::{AppError, AppResult};

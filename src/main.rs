@@ -1,0 +1,43 @@
+//! The `camet` binary: parses the command line and maps outcomes to exit
+//! codes (0 success, 2 usage error, 1 anything else).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match camet::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            return match error.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = error.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    let rendered = error.to_string();
+                    let first = rendered.lines().next().unwrap_or("invalid usage");
+                    eprintln!("{first} (see `camet --help`)");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(camet::cli::execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", camet::cli::one_line(&error));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Plant configuration of a tenant: lines, areas, products, shifts, filters.
+//! Stored in the tenant database; creating a line also creates its per-line
+//! detection and downtime tables.
+
+pub mod models;
+pub mod store;

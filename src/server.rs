@@ -1,0 +1,157 @@
+//! Startup sequence and serving: open and migrate the databases, seed the demo
+//! on an empty embedded installation, bind, serve, shut down gracefully on
+//! SIGINT/SIGTERM (in-flight requests finish within the grace period).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+use crate::app::{AppState, SharedState};
+use crate::auth::password::HashingParams;
+use crate::auth::secret;
+use crate::config::Config;
+use crate::db::{Backend, Databases};
+use crate::demo::{self, DemoSeed};
+use crate::error::{AppError, AppResult};
+use crate::{http, tenants};
+
+/// Builds the application state: databases opened and migrated (global and
+/// every tenant), secret resolved.
+pub async fn prepare(config: Config) -> AppResult<SharedState> {
+    let jwt_secret = secret::resolve(&config)?;
+    let databases = Databases::open(&config).await?;
+    tenants::migrate_all(&databases).await?;
+    Ok(Arc::new(AppState {
+        config,
+        databases,
+        hashing: HashingParams::default(),
+        jwt_secret,
+        started_at: Instant::now(),
+    }))
+}
+
+/// Seeds the demo plant when the embedded database holds no tenant yet.
+/// Never runs against MySQL (use `camet demo` there).
+pub async fn seed_demo_if_empty(state: &AppState) -> AppResult<Option<DemoSeed>> {
+    if state.databases.backend() != Backend::Sqlite || tenants::count(&state.databases).await? > 0 {
+        return Ok(None);
+    }
+    demo::seed(&state.databases, state.hashing, 7).await.map(Some)
+}
+
+/// A server running in the background (tests and `serve`).
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests finish, waits.
+    pub async fn stop(mut self) -> AppResult<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)
+    }
+}
+
+/// Binds `addr` and serves the API in a background task until `stop` or
+/// `external_shutdown` resolves.
+pub async fn start(
+    state: SharedState,
+    addr: SocketAddr,
+    external_shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> AppResult<RunningServer> {
+    let acceptor = TcpListener::bind(addr)
+        .into_acceptor()
+        .await
+        .map_err(|e| AppError::Config(format!("invalid CAMET_BIND: cannot listen on {addr}: {e}")))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| AppError::internal("listener has no socket address"))?;
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = http::app(state);
+    let handle = tokio::spawn(async move {
+        let signal = async move {
+            tokio::select! {
+                // A dropped handle is not a stop request.
+                _ = async { if rx.await.is_err() { std::future::pending::<()>().await } } => {},
+                _ = external_shutdown => {},
+            }
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        };
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, signal, Some(grace))
+            .await
+    });
+    Ok(RunningServer {
+        addr: bound,
+        shutdown: Some(tx),
+        handle,
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// `camet serve`: prepare, seed the demo if asked and empty, serve until a signal.
+pub async fn serve(config: Config, demo_allowed: bool) -> AppResult<()> {
+    let bind = config.bind;
+    let state = prepare(config).await?;
+    let seeded = if demo_allowed {
+        seed_demo_if_empty(&state).await?
+    } else {
+        None
+    };
+    let running = start(state, bind, shutdown_signal()).await?;
+    let base = format!("http://{}", running.addr);
+    println!("Camet Analytics is listening on {base}");
+    println!("  API docs (Swagger UI): {base}/docs");
+    println!("  OpenAPI document:      {base}/openapi.json");
+    if let Some(seed) = seeded {
+        println!(
+            "Demo plant created (tenant {}, line {}, {} detections).",
+            seed.tenant_id, seed.line_id, seed.detections
+        );
+        println!("  Log in as username: {}", seed.username);
+        println!("            password: {}", seed.password);
+        println!("  The password is shown only this once.");
+    }
+    tracing::info!(addr = %running.addr, "listening");
+    running
+        .handle
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+}
