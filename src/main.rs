@@ -18,9 +18,16 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 _ => {
+                    // clap's message spans lines (the missing arguments come on the
+                    // next ones); keep everything before its usage block, on one line.
                     let rendered = error.to_string();
-                    let first = rendered.lines().next().unwrap_or("invalid usage");
-                    eprintln!("{first} (see `camet --help`)");
+                    let message: Vec<&str> = rendered
+                        .lines()
+                        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+                        .map(str::trim)
+                        .filter(|line| !line.is_empty())
+                        .collect();
+                    eprintln!("{} (see `camet --help`)", message.join(" "));
                     ExitCode::from(2)
                 }
             };

@@ -53,9 +53,7 @@ pub struct LineAreas {
 /// no area is typed `input`, the area with the lowest `area_order`. Ties go
 /// to the lowest `area_id` so the choice is stable.
 pub fn input_area(areas: &[AreaRef]) -> Option<i32> {
-    let typed = areas
-        .iter()
-        .filter(|a| a.area_type == Some(AreaType::Input));
+    let typed = areas.iter().filter(|a| a.area_type == Some(AreaType::Input));
     typed
         .min_by_key(|a| (a.area_order, a.area_id))
         .or_else(|| areas.iter().min_by_key(|a| (a.area_order, a.area_id)))
@@ -67,9 +65,7 @@ pub fn input_area(areas: &[AreaRef]) -> Option<i32> {
 /// Ties go to the lowest `area_id`.
 pub fn output_area(areas: &[AreaRef]) -> Option<i32> {
     let key = |a: &&AreaRef| (a.area_order, std::cmp::Reverse(a.area_id));
-    let typed = areas
-        .iter()
-        .filter(|a| a.area_type == Some(AreaType::Output));
+    let typed = areas.iter().filter(|a| a.area_type == Some(AreaType::Output));
     typed
         .max_by_key(key)
         .or_else(|| areas.iter().max_by_key(key))

@@ -9,8 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
-    TimeZone, Timelike, Utc,
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Timelike,
+    Utc,
 };
 use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
@@ -67,9 +67,7 @@ impl BucketInterval {
         BucketInterval::ALL
             .into_iter()
             .find(|i| i.as_str() == s.trim())
-            .ok_or_else(|| AnalyticsError::InvalidInterval {
-                value: s.to_owned(),
-            })
+            .ok_or_else(|| AnalyticsError::InvalidInterval { value: s.to_owned() })
     }
 
     /// Step in minutes for the sub-day intervals, `None` for calendar ones.
@@ -177,10 +175,7 @@ impl BucketSeries {
         if !self.range.is_some_and(|r| r.contains(t)) {
             return None;
         }
-        let idx = self
-            .buckets
-            .partition_point(|b| b.start <= t)
-            .checked_sub(1)?;
+        let idx = self.buckets.partition_point(|b| b.start <= t).checked_sub(1)?;
         (t < self.buckets[idx].end).then_some(idx)
     }
 
@@ -272,10 +267,9 @@ pub fn generate_buckets(
     let too_many = || AnalyticsError::TooManyBuckets {
         interval,
         limit: MAX_BUCKETS,
-        suggestion: BucketInterval::ALL.into_iter().find(|i| {
-            *i > interval
-                && clipped.duration_micros() / i.nominal_micros() + 2 <= MAX_BUCKETS as i64
-        }),
+        suggestion: BucketInterval::ALL
+            .into_iter()
+            .find(|i| *i > interval && clipped.duration_micros() / i.nominal_micros() + 2 <= MAX_BUCKETS as i64),
     };
     // Cheap upper bound first, so a year of 1min buckets is refused without
     // generating half a million of them.
@@ -363,18 +357,12 @@ fn sub_day_starts(tz: Tz, step: u32, range: &Interval) -> Vec<DateTime<Utc>> {
 
 /// Calendar bucket starts (local midnights) from the bucket holding
 /// `range.start` to the first start at or after `range.end`.
-fn calendar_starts(
-    interval: BucketInterval,
-    tz: Tz,
-    range: &Interval,
-) -> Result<Vec<DateTime<Utc>>, AnalyticsError> {
+fn calendar_starts(interval: BucketInterval, tz: Tz, range: &Interval) -> Result<Vec<DateTime<Utc>>, AnalyticsError> {
     let out_of_range = |field| AnalyticsError::OutOfRange { field };
     let first_day = to_local(range.start, tz).date();
     let mut date = match interval {
         BucketInterval::OneWeek => first_day
-            .checked_sub_days(Days::new(u64::from(
-                first_day.weekday().num_days_from_monday(),
-            )))
+            .checked_sub_days(Days::new(u64::from(first_day.weekday().num_days_from_monday())))
             .ok_or(out_of_range("start_date"))?,
         BucketInterval::OneMonth => first_day.with_day(1).ok_or(out_of_range("start_date"))?,
         _ => first_day,
@@ -386,21 +374,25 @@ fn calendar_starts(
             _ => d.checked_add_days(Days::new(1)),
         }
     };
-    let mut starts = vec![local_midnight(tz, date)];
-    while starts.last().is_some_and(|s| *s < range.end) {
-        if starts.len() > MAX_BUCKETS + 1 {
-            break;
-        }
+    let mut last = local_midnight(tz, date);
+    let mut starts = vec![last];
+    while last < range.end && starts.len() <= MAX_BUCKETS + 1 {
         date = next(date).ok_or(out_of_range("end_date"))?;
-        starts.push(local_midnight(tz, date));
+        let start = local_midnight(tz, date);
+        // A day skipped entirely (Pacific/Apia, 2011-12-30) resolves to the
+        // next day's midnight: it gets no bucket rather than an empty one.
+        if start > last {
+            starts.push(start);
+            last = start;
+        }
     }
     Ok(starts)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::time::{format_instant, parse_instant};
     use super::*;
-    use crate::analytics::time::{format_instant, parse_instant};
     use chrono::DurationRound;
     use chrono_tz::America::Santiago;
     use chrono_tz::Asia::Kolkata;
@@ -419,13 +411,7 @@ mod tests {
     }
 
     fn series(interval: BucketInterval, tz: Tz, a: &str, b: &str) -> BucketSeries {
-        generate_buckets(
-            interval,
-            tz,
-            &Interval::new(at(tz, a), at(tz, b)),
-            far_future(),
-        )
-        .expect("buckets")
+        generate_buckets(interval, tz, &Interval::new(at(tz, a), at(tz, b)), far_future()).expect("buckets")
     }
 
     fn labels(s: &BucketSeries) -> Vec<String> {
@@ -447,21 +433,12 @@ mod tests {
         }
         let e = BucketInterval::parse("5min").expect_err("bad");
         assert_eq!(e.field(), "interval");
-        assert!(
-            e.to_string()
-                .contains("1min, 15min, 1hour, 1day, 1week, 1month"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("1min, 15min, 1hour, 1day, 1week, 1month"), "{e}");
     }
 
     #[test]
     fn fall_back_night_repeats_the_hour_label_madrid() {
-        let s = series(
-            BucketInterval::OneHour,
-            Madrid,
-            "2026-10-25T00:00",
-            "2026-10-25T05:00",
-        );
+        let s = series(BucketInterval::OneHour, Madrid, "2026-10-25T00:00", "2026-10-25T05:00");
         assert_eq!(
             labels(&s),
             [
@@ -474,24 +451,13 @@ mod tests {
             ]
         );
         assert!(lengths_h(&s).iter().all(|h| *h == 1));
-        assert_eq!(
-            format_instant(s.buckets[2].start, Madrid),
-            "2026-10-25T02:00:00+02:00"
-        );
-        assert_eq!(
-            format_instant(s.buckets[3].start, Madrid),
-            "2026-10-25T02:00:00+01:00"
-        );
+        assert_eq!(format_instant(s.buckets[2].start, Madrid), "2026-10-25T02:00:00+02:00");
+        assert_eq!(format_instant(s.buckets[3].start, Madrid), "2026-10-25T02:00:00+01:00");
     }
 
     #[test]
     fn spring_forward_night_skips_missing_hour_label_madrid() {
-        let s = series(
-            BucketInterval::OneHour,
-            Madrid,
-            "2026-03-29T00:00",
-            "2026-03-29T05:00",
-        );
+        let s = series(BucketInterval::OneHour, Madrid, "2026-03-29T00:00", "2026-03-29T05:00");
         assert_eq!(
             labels(&s),
             [
@@ -561,16 +527,8 @@ mod tests {
 
     #[test]
     fn half_hour_offset_zone_hour_buckets_start_on_local_hours() {
-        let s = series(
-            BucketInterval::OneHour,
-            Kolkata,
-            "2026-07-01T00:00",
-            "2026-07-01T03:00",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-07-01 00:00", "2026-07-01 01:00", "2026-07-01 02:00"]
-        );
+        let s = series(BucketInterval::OneHour, Kolkata, "2026-07-01T00:00", "2026-07-01T03:00");
+        assert_eq!(labels(&s), ["2026-07-01 00:00", "2026-07-01 01:00", "2026-07-01 02:00"]);
         assert_eq!(s.buckets[0].start, at(Tz::UTC, "2026-06-30T18:30Z"));
         assert!(lengths_h(&s).iter().all(|h| *h == 1));
     }
@@ -606,38 +564,17 @@ mod tests {
 
     #[test]
     fn day_buckets_on_dst_days_last_23_and_25_hours_madrid() {
-        let s = series(
-            BucketInterval::OneDay,
-            Madrid,
-            "2026-03-28T00:00",
-            "2026-03-31T00:00",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-03-28 00:00", "2026-03-29 00:00", "2026-03-30 00:00"]
-        );
+        let s = series(BucketInterval::OneDay, Madrid, "2026-03-28T00:00", "2026-03-31T00:00");
+        assert_eq!(labels(&s), ["2026-03-28 00:00", "2026-03-29 00:00", "2026-03-30 00:00"]);
         assert_eq!(lengths_h(&s), [24, 23, 24]);
-        let s = series(
-            BucketInterval::OneDay,
-            Madrid,
-            "2026-10-24T00:00",
-            "2026-10-27T00:00",
-        );
+        let s = series(BucketInterval::OneDay, Madrid, "2026-10-24T00:00", "2026-10-27T00:00");
         assert_eq!(lengths_h(&s), [24, 25, 24]);
     }
 
     #[test]
     fn day_bucket_starts_at_first_valid_instant_when_midnight_does_not_exist_santiago() {
-        let s = series(
-            BucketInterval::OneDay,
-            Santiago,
-            "2026-09-05T00:00",
-            "2026-09-08T00:00",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-09-05 00:00", "2026-09-06 01:00", "2026-09-07 00:00"]
-        );
+        let s = series(BucketInterval::OneDay, Santiago, "2026-09-05T00:00", "2026-09-08T00:00");
+        assert_eq!(labels(&s), ["2026-09-05 00:00", "2026-09-06 01:00", "2026-09-07 00:00"]);
         assert_eq!(lengths_h(&s), [24, 23, 24]);
         assert_eq!(
             format_instant(s.buckets[1].start, Santiago),
@@ -647,64 +584,53 @@ mod tests {
 
     #[test]
     fn day_bucket_of_santiago_fall_back_lasts_25_hours() {
-        let s = series(
-            BucketInterval::OneDay,
-            Santiago,
-            "2026-04-03T00:00",
-            "2026-04-06T00:00",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-04-03 00:00", "2026-04-04 00:00", "2026-04-05 00:00"]
-        );
+        let s = series(BucketInterval::OneDay, Santiago, "2026-04-03T00:00", "2026-04-06T00:00");
+        assert_eq!(labels(&s), ["2026-04-03 00:00", "2026-04-04 00:00", "2026-04-05 00:00"]);
         assert_eq!(lengths_h(&s), [24, 25, 24]);
+    }
+
+    #[test]
+    fn skipped_calendar_day_has_no_bucket_apia() {
+        // Samoa moved across the date line: 2011-12-30 never happened there.
+        let apia = chrono_tz::Pacific::Apia;
+        let s = series(BucketInterval::OneDay, apia, "2011-12-29T00:00", "2012-01-01T00:00");
+        assert_eq!(labels(&s), ["2011-12-29 00:00", "2011-12-31 00:00"]);
+        assert_eq!(lengths_h(&s), [24, 24]);
+        let h = series(BucketInterval::OneHour, apia, "2011-12-29T22:00", "2011-12-31T02:00");
+        assert_eq!(
+            labels(&h),
+            [
+                "2011-12-29 22:00",
+                "2011-12-29 23:00",
+                "2011-12-31 00:00",
+                "2011-12-31 01:00"
+            ]
+        );
     }
 
     #[test]
     fn week_buckets_start_on_monday_local_midnight() {
         // 2026-03-25 is a Wednesday; the DST week is 167 h long.
-        let s = series(
-            BucketInterval::OneWeek,
-            Madrid,
-            "2026-03-25T10:00",
-            "2026-04-01T00:00",
-        );
+        let s = series(BucketInterval::OneWeek, Madrid, "2026-03-25T10:00", "2026-04-01T00:00");
         assert_eq!(labels(&s), ["2026-03-23 00:00", "2026-03-30 00:00"]);
         assert_eq!(lengths_h(&s), [167, 168]);
     }
 
     #[test]
     fn month_buckets_start_on_the_first_local_midnight() {
-        let s = series(
-            BucketInterval::OneMonth,
-            Madrid,
-            "2026-02-15T00:00",
-            "2026-04-02T00:00",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-02-01 00:00", "2026-03-01 00:00", "2026-04-01 00:00"]
-        );
+        let s = series(BucketInterval::OneMonth, Madrid, "2026-02-15T00:00", "2026-04-02T00:00");
+        assert_eq!(labels(&s), ["2026-02-01 00:00", "2026-03-01 00:00", "2026-04-01 00:00"]);
         assert_eq!(lengths_h(&s), [28 * 24, 31 * 24 - 1, 30 * 24]);
     }
 
     #[test]
     fn buckets_are_clipped_at_now_and_empty_ones_kept() {
-        let range = Interval::new(
-            at(Madrid, "2026-06-10T00:00"),
-            at(Madrid, "2026-06-11T00:00"),
-        );
+        let range = Interval::new(at(Madrid, "2026-06-10T00:00"), at(Madrid, "2026-06-11T00:00"));
         let now = at(Madrid, "2026-06-10T05:30");
         let s = generate_buckets(BucketInterval::OneHour, Madrid, &range, now).expect("buckets");
         assert_eq!(s.len(), 6);
-        assert_eq!(
-            s.labels().last().map(String::as_str),
-            Some("2026-06-10 05:00")
-        );
-        let counts = s.count_instants([
-            at(Madrid, "2026-06-10T02:10"),
-            at(Madrid, "2026-06-10T05:40"),
-        ]);
+        assert_eq!(s.labels().last().map(String::as_str), Some("2026-06-10 05:00"));
+        let counts = s.count_instants([at(Madrid, "2026-06-10T02:10"), at(Madrid, "2026-06-10T05:40")]);
         assert_eq!(counts, [0, 0, 1, 0, 0, 0]);
         // A range entirely in the future has no bucket.
         let early = at(Madrid, "2026-06-09T00:00");
@@ -717,16 +643,8 @@ mod tests {
 
     #[test]
     fn partial_edge_buckets_are_returned_but_count_only_inside_the_range() {
-        let s = series(
-            BucketInterval::OneHour,
-            Madrid,
-            "2026-06-10T10:07",
-            "2026-06-10T12:30",
-        );
-        assert_eq!(
-            labels(&s),
-            ["2026-06-10 10:00", "2026-06-10 11:00", "2026-06-10 12:00"]
-        );
+        let s = series(BucketInterval::OneHour, Madrid, "2026-06-10T10:07", "2026-06-10T12:30");
+        assert_eq!(labels(&s), ["2026-06-10 10:00", "2026-06-10 11:00", "2026-06-10 12:00"]);
         assert_eq!(s.bucket_index(at(Madrid, "2026-06-10T10:05")), None);
         assert_eq!(s.bucket_index(at(Madrid, "2026-06-10T10:07")), Some(0));
         assert_eq!(s.bucket_index(at(Madrid, "2026-06-10T12:29")), Some(2));
@@ -735,12 +653,8 @@ mod tests {
 
     #[test]
     fn more_than_ten_thousand_buckets_is_an_error_suggesting_a_coarser_interval() {
-        let range = Interval::new(
-            at(Tz::UTC, "2026-01-01T00:00Z"),
-            at(Tz::UTC, "2026-01-08T00:00Z"),
-        );
-        let e = generate_buckets(BucketInterval::OneMinute, Tz::UTC, &range, far_future())
-            .expect_err("10080");
+        let range = Interval::new(at(Tz::UTC, "2026-01-01T00:00Z"), at(Tz::UTC, "2026-01-08T00:00Z"));
+        let e = generate_buckets(BucketInterval::OneMinute, Tz::UTC, &range, far_future()).expect_err("10080");
         assert_eq!(
             e,
             AnalyticsError::TooManyBuckets {
@@ -753,8 +667,7 @@ mod tests {
         // Exactly 10 000 is fine.
         let ok = Interval::new(range.start, range.start + TimeDelta::minutes(10_000));
         assert_eq!(
-            generate_buckets(BucketInterval::OneMinute, Tz::UTC, &ok, far_future())
-                .map(|s| s.len()),
+            generate_buckets(BucketInterval::OneMinute, Tz::UTC, &ok, far_future()).map(|s| s.len()),
             Ok(10_000)
         );
         let over = Interval::new(range.start, range.start + TimeDelta::minutes(10_001));
@@ -780,10 +693,7 @@ mod tests {
                 _ => per_minute.push((m, 1)),
             }
         }
-        assert_eq!(
-            s.sum_counts(per_minute),
-            s.count_instants(raw.iter().copied())
-        );
+        assert_eq!(s.sum_counts(per_minute), s.count_instants(raw.iter().copied()));
         assert_eq!(s.count_sorted(&raw), s.count_instants(raw.iter().copied()));
     }
 
@@ -802,12 +712,7 @@ mod tests {
             ]),
             0i64..(36 * 3600),
         )
-            .prop_map(|(b, s)| {
-                DateTime::parse_from_rfc3339(b)
-                    .expect("b")
-                    .with_timezone(&Utc)
-                    + TimeDelta::seconds(s)
-            })
+            .prop_map(|(b, s)| DateTime::parse_from_rfc3339(b).expect("b").with_timezone(&Utc) + TimeDelta::seconds(s))
     }
 
     proptest! {

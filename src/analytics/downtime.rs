@@ -13,9 +13,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::error::AnalyticsError;
-use super::interval::{
-    Interval, IntervalSet, MICROS_PER_SECOND, micros_between, micros_to_seconds,
-};
+use super::interval::{Interval, IntervalSet, MICROS_PER_SECOND, micros_between, micros_to_seconds};
 
 /// Threshold T: a gap between detections longer than T (strictly) inside the
 /// planned set is a downtime event. Always > 0.
@@ -105,9 +103,7 @@ impl DowntimeEvent {
 
 /// Total duration (µs) of a list of events.
 pub fn total_downtime_micros(events: &[DowntimeEvent]) -> i64 {
-    events
-        .iter()
-        .fold(0i64, |acc, e| acc.saturating_add(e.duration_micros))
+    events.iter().fold(0i64, |acc, e| acc.saturating_add(e.duration_micros))
 }
 
 /// P without anything at or after `now`: nothing after `now` is a downtime.
@@ -187,9 +183,7 @@ pub enum SpanError {
         index: usize,
     },
     /// `last - first > T`: a gap longer than T could hide inside the span.
-    #[error(
-        "span {index} is wider than the threshold; use raw instants or per-minute spans with T >= 60 s"
-    )]
+    #[error("span {index} is wider than the threshold; use raw instants or per-minute spans with T >= 60 s")]
     TooWide {
         /// Position in the input.
         index: usize,
@@ -295,9 +289,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(sec: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_780_000_000 + sec, 0)
-            .single()
-            .expect("t")
+        Utc.timestamp_opt(1_780_000_000 + sec, 0).single().expect("t")
     }
 
     fn plan(ivs: &[(i64, i64)]) -> IntervalSet {
@@ -346,10 +338,7 @@ mod tests {
     #[test]
     fn interval_without_detections_is_one_event_when_longer_than_threshold() {
         let p = plan(&[(0, 100), (200, 250)]);
-        assert_eq!(
-            downtime_events(&p, &[], thr(60), t(LATER)),
-            vec![ev(0, 100, false)]
-        );
+        assert_eq!(downtime_events(&p, &[], thr(60), t(LATER)), vec![ev(0, 100, false)]);
     }
 
     #[test]
@@ -455,30 +444,19 @@ mod tests {
         );
         // Spans wholly outside P are ignored.
         assert_eq!(
-            downtime_events_from_spans(
-                &p,
-                [span(0, 30), span(100, 130), span(700, 750)],
-                thr(60),
-                t(LATER)
-            ),
+            downtime_events_from_spans(&p, [span(0, 30), span(100, 130), span(700, 750)], thr(60), t(LATER)),
             Ok(vec![ev(130, 600, false)])
         );
     }
 
     /// Random plan, detections and `now`; builds per-minute summaries the
     /// way a rollup-backed caller would.
-    fn minute_spans(
-        plan: &IntervalSet,
-        dets: &[DateTime<Utc>],
-        now: DateTime<Utc>,
-    ) -> Vec<DetectionSpan> {
+    fn minute_spans(plan: &IntervalSet, dets: &[DateTime<Utc>], now: DateTime<Utc>) -> Vec<DetectionSpan> {
         let clipped = clip_plan_to_now(plan, now);
         let mut out = Vec::new();
         let mut i = 0;
         while i < dets.len() {
-            let minute = dets[i]
-                .duration_trunc(TimeDelta::minutes(1))
-                .expect("trunc");
+            let minute = dets[i].duration_trunc(TimeDelta::minutes(1)).expect("trunc");
             let j = i + dets[i..].partition_point(|d| *d < minute + TimeDelta::minutes(1));
             let whole = Interval::new(minute, minute + TimeDelta::minutes(1));
             if clipped.contains_interval(&whole) {
@@ -503,10 +481,7 @@ mod tests {
             0i64..30_000,
         )
             .prop_map(|(ivs, dets, thr_s, now_s)| {
-                let p = IntervalSet::from_intervals(
-                    ivs.into_iter()
-                        .map(|(a, len)| Interval::new(t(a), t(a + len))),
-                );
+                let p = IntervalSet::from_intervals(ivs.into_iter().map(|(a, len)| Interval::new(t(a), t(a + len))));
                 let mut d: Vec<DateTime<Utc>> = dets
                     .into_iter()
                     .map(|(s, us)| t(s) + TimeDelta::microseconds(us))
@@ -544,6 +519,15 @@ mod tests {
             for w in events.windows(2) {
                 prop_assert!(w[0].end <= w[1].start);
             }
+            // Hence availability from real events stays within [0, 100].
+            let oee = super::super::oee::compute_oee(&super::super::oee::OeeInput {
+                planned_micros: clip_plan_to_now(&p, now).total_micros(),
+                events: &events,
+                products: &[],
+                good_units: 0,
+            });
+            prop_assert!(oee.availability >= rust_decimal::Decimal::ZERO);
+            prop_assert!(oee.availability <= rust_decimal::Decimal::ONE_HUNDRED);
         }
     }
 }

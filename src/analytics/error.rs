@@ -51,9 +51,7 @@ pub enum AnalyticsError {
         value: String,
     },
     /// An unknown bucket interval name.
-    #[error(
-        "interval: '{value}' is not supported; allowed values: 1min, 15min, 1hour, 1day, 1week, 1month"
-    )]
+    #[error("interval: '{value}' is not supported; allowed values: 1min, 15min, 1hour, 1day, 1week, 1month")]
     InvalidInterval {
         /// The rejected name.
         value: String,
@@ -86,15 +84,11 @@ impl AnalyticsError {
     /// The request field to name in a 422 `errors` entry.
     pub fn field(&self) -> &'static str {
         match self {
-            AnalyticsError::InvalidInstant { field, .. } | AnalyticsError::OutOfRange { field } => {
-                field
-            }
+            AnalyticsError::InvalidInstant { field, .. } | AnalyticsError::OutOfRange { field } => field,
             AnalyticsError::InvalidTimezone { .. } => "timezone",
             AnalyticsError::EmptyRange | AnalyticsError::RangeTooLong { .. } => "end_date",
             AnalyticsError::InvalidThreshold { .. } => "downtime_threshold",
-            AnalyticsError::InvalidInterval { .. } | AnalyticsError::TooManyBuckets { .. } => {
-                "interval"
-            }
+            AnalyticsError::InvalidInterval { .. } | AnalyticsError::TooManyBuckets { .. } => "interval",
             AnalyticsError::NoAreas { .. } => "line_id",
         }
     }

@@ -17,11 +17,8 @@ pub fn micros_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
 
 /// Whole microseconds of a `TimeDelta`, saturating at the `i64` limits.
 pub fn delta_micros(d: TimeDelta) -> i64 {
-    d.num_microseconds().unwrap_or(if d < TimeDelta::zero() {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
+    d.num_microseconds()
+        .unwrap_or(if d < TimeDelta::zero() { i64::MIN } else { i64::MAX })
 }
 
 /// Converts microseconds to seconds for JSON output.
@@ -227,9 +224,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(min: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_775_000_000 + min * 60, 0)
-            .single()
-            .expect("valid")
+        Utc.timestamp_opt(1_775_000_000 + min * 60, 0).single().expect("valid")
     }
 
     fn iv(a: i64, b: i64) -> Interval {

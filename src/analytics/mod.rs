@@ -19,7 +19,8 @@
 //! Typical flow for `/metrics/oee`: [`time::parse_range`] →
 //! [`areas::select_areas`] → [`shifts::plan`] → [`downtime::downtime_events`]
 //! (or [`downtime::downtime_events_from_spans`] on rollups) →
-//! [`oee::compute_oee`].
+//! [`oee::compute_oee`]. Persisted events are recomputed over
+//! [`reconcile::expand_window`] and written with [`reconcile::reconcile_events`].
 
 pub mod areas;
 pub mod buckets;
@@ -27,20 +28,18 @@ pub mod downtime;
 pub mod error;
 pub mod interval;
 pub mod oee;
+pub mod reconcile;
 pub mod shifts;
 pub mod time;
 
 pub use areas::{AreaRef, AreaType, LineAreas, select_areas};
 pub use buckets::{Bucket, BucketInterval, BucketSeries, MAX_BUCKETS, generate_buckets};
 pub use downtime::{
-    DetectionSpan, DowntimeEvent, DowntimeThreshold, SpanError, downtime_events,
-    downtime_events_from_spans,
+    DetectionSpan, DowntimeEvent, DowntimeThreshold, SpanError, downtime_events, downtime_events_from_spans,
 };
 pub use error::AnalyticsError;
 pub use interval::{Interval, IntervalSet, micros_to_seconds};
 pub use oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
-pub use shifts::{Plan, PlanBasis, ShiftRule, plan, planned_set};
-pub use time::{
-    DEFAULT_MAX_RANGE_DAYS, format_instant, parse_instant, parse_range, resolve_local,
-    validate_range,
-};
+pub use reconcile::{EventWrite, ReconcilePlan, StoredEvent, expand_window, reconcile_events};
+pub use shifts::{Plan, PlanBasis, ShiftRule, counting_scope, plan, planned_set};
+pub use time::{DEFAULT_MAX_RANGE_DAYS, format_instant, parse_instant, parse_range, resolve_local, validate_range};

@@ -190,17 +190,12 @@ fn performance_ratio(operating: i64, counted: &[(u64, Decimal)]) -> Option<Ratio
     if operating == 0 {
         return Some(Ratio::int(0));
     }
-    let ideal = counted
-        .iter()
-        .try_fold(Ratio::int(0), |acc, &(count, std)| {
-            // u64 × 3.6e9 < 7e28: fits i128.
-            let term =
-                Ratio::int(i128::from(count) * MICROS_PER_HOUR).div(Ratio::from_decimal(std)?)?;
-            acc.add(term)
-        })?;
-    ideal
-        .mul(Ratio::int(100))?
-        .div(Ratio::int(i128::from(operating)))
+    let ideal = counted.iter().try_fold(Ratio::int(0), |acc, &(count, std)| {
+        // u64 × 3.6e9 < 7e28: fits i128.
+        let term = Ratio::int(i128::from(count) * MICROS_PER_HOUR).div(Ratio::from_decimal(std)?)?;
+        acc.add(term)
+    })?;
+    ideal.mul(Ratio::int(100))?.div(Ratio::int(i128::from(operating)))
 }
 
 /// Fallback performance in `rust_decimal`, unrounded.
@@ -208,11 +203,9 @@ fn decimal_performance(operating: i64, counted: &[(u64, Decimal)]) -> Option<Dec
     if operating == 0 {
         return Some(Decimal::ZERO);
     }
-    let ideal_hours = counted
-        .iter()
-        .try_fold(Decimal::ZERO, |acc, &(count, std)| {
-            acc.checked_add(Decimal::from(count).checked_div(std)?)
-        })?;
+    let ideal_hours = counted.iter().try_fold(Decimal::ZERO, |acc, &(count, std)| {
+        acc.checked_add(Decimal::from(count).checked_div(std)?)
+    })?;
     ideal_hours
         .checked_mul(Decimal::from(3_600_000_000i64))?
         .checked_mul(Decimal::ONE_HUNDRED)?
@@ -280,10 +273,7 @@ pub fn compute_oee(input: &OeeInput<'_>) -> OeeResult {
             }
             None => {
                 let p = decimal_performance(operating, &counted);
-                (
-                    p.map(round2),
-                    p.and_then(|p| decimal_oee(a, p, q)).map(round2),
-                )
+                (p.map(round2), p.and_then(|p| decimal_oee(a, p, q)).map(round2))
             }
         }
     } else {
@@ -315,23 +305,25 @@ pub fn total_weight<I>(items: I) -> Decimal
 where
     I: IntoIterator<Item = (u64, Decimal)>,
 {
-    let sum = items
-        .into_iter()
-        .fold(Decimal::ZERO, |acc, (units, weight)| {
-            acc.saturating_add(Decimal::from(units).saturating_mul(weight))
-        });
+    let sum = items.into_iter().fold(Decimal::ZERO, |acc, (units, weight)| {
+        acc.saturating_add(Decimal::from(units).saturating_mul(weight))
+    });
     round2(sum)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::interval::MICROS_PER_SECOND;
     use super::*;
-    use crate::analytics::interval::MICROS_PER_SECOND;
     use chrono::{TimeZone, Utc};
     use proptest::prelude::*;
-    use rust_decimal_macros::dec;
 
     const HOUR: i64 = 3600 * MICROS_PER_SECOND;
+
+    /// Decimal literal (the main crate does not enable rust_decimal's `macros`).
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).expect("decimal literal")
+    }
 
     fn event(secs: i64) -> DowntimeEvent {
         let a = Utc.timestamp_opt(1_780_000_000, 0).single().expect("t");
@@ -356,7 +348,7 @@ mod tests {
     fn oee_factors_follow_the_iso_22400_definitions() {
         // 8 h planned, 1 h down, 600 in, 570 out, ideal 100/h.
         let events = [event(1800), event(1800)];
-        let products = [product(1, 600, Some(dec!(100)))];
+        let products = [product(1, 600, Some(d("100")))];
         let r = compute_oee(&OeeInput {
             planned_micros: 8 * HOUR,
             events: &events,
@@ -367,15 +359,15 @@ mod tests {
         assert_eq!(r.total_downtime_seconds, 3_600.0);
         assert_eq!(r.downtime_count, 2);
         assert_eq!(r.operating_time_seconds, 25_200.0);
-        assert_eq!(r.availability, dec!(87.50));
+        assert_eq!(r.availability, d("87.50"));
         assert_eq!(r.total_production, 600);
         assert_eq!(r.good_units, 570);
         assert_eq!(r.rejected_units, 30);
         // ideal 6 h / operating 7 h = 85.714285...
-        assert_eq!(r.performance, Some(dec!(85.71)));
-        assert_eq!(r.quality, dec!(95.00));
+        assert_eq!(r.performance, Some(d("85.71")));
+        assert_eq!(r.quality, d("95.00"));
         // 87.5 × 85.714285… × 95 / 10 000 = 71.25 exactly.
-        assert_eq!(r.oee, Some(dec!(71.25)));
+        assert_eq!(r.oee, Some(d("71.25")));
         assert!(r.warnings.is_empty());
     }
 
@@ -386,23 +378,20 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: 3 * HOUR,
             events: &[],
-            products: &[product(1, 3, Some(dec!(1.5)))],
+            products: &[product(1, 3, Some(d("1.5")))],
             good_units: 2,
         });
-        assert_eq!(r.performance, Some(dec!(66.67)));
-        assert_eq!(r.quality, dec!(66.67));
-        assert_eq!(r.oee, Some(dec!(44.44)));
-        assert_eq!(
-            round2(dec!(100) * dec!(66.67) * dec!(66.67) / dec!(10000)),
-            dec!(44.45)
-        );
+        assert_eq!(r.performance, Some(d("66.67")));
+        assert_eq!(r.quality, d("66.67"));
+        assert_eq!(r.oee, Some(d("44.44")));
+        assert_eq!(round2(d("100") * d("66.67") * d("66.67") / d("10000")), d("44.45"));
     }
 
     #[test]
     fn percentages_round_half_away_from_zero() {
-        assert_eq!(round2(dec!(12.345)), dec!(12.35));
-        assert_eq!(round2(dec!(12.344999)), dec!(12.34));
-        assert_eq!(round2(dec!(-12.345)), dec!(-12.35));
+        assert_eq!(round2(d("12.345")), d("12.35"));
+        assert_eq!(round2(d("12.344999")), d("12.34"));
+        assert_eq!(round2(d("-12.345")), d("-12.35"));
         // Availability exactly 99.125 % → 99.13 (banker's rounding would give 99.12).
         let r = compute_oee(&OeeInput {
             planned_micros: 8000,
@@ -413,7 +402,7 @@ mod tests {
             products: &[],
             good_units: 0,
         });
-        assert_eq!(r.availability, dec!(99.13));
+        assert_eq!(r.availability, d("99.13"));
     }
 
     #[test]
@@ -425,17 +414,16 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: 4 * HOUR,
             events: &[event(3600)],
-            products: &[product(1, 53, Some(dec!(200)))],
+            products: &[product(1, 53, Some(d("200")))],
             good_units: 53,
         });
-        assert_eq!(r.availability, dec!(75.00));
-        assert_eq!(r.performance, Some(dec!(8.83)));
-        assert_eq!(r.quality, dec!(100));
-        assert_eq!(r.oee, Some(dec!(6.63)));
-        let (decimal_only, near_mid) =
-            reference_oee(4 * HOUR, 3 * HOUR, &[(53, dec!(200))], 53, 53);
+        assert_eq!(r.availability, d("75.00"));
+        assert_eq!(r.performance, Some(d("8.83")));
+        assert_eq!(r.quality, d("100"));
+        assert_eq!(r.oee, Some(d("6.63")));
+        let (decimal_only, near_mid) = reference_oee(4 * HOUR, 3 * HOUR, &[(53, d("200"))], 53, 53);
         assert!(near_mid);
-        assert_eq!(decimal_only, dec!(6.62));
+        assert_eq!(decimal_only, d("6.62"));
     }
 
     #[test]
@@ -450,7 +438,7 @@ mod tests {
             good_units: 1000,
         });
         assert_eq!(performance_ratio(8 * HOUR, &[(1000, std)]), None);
-        let reference = round2(Decimal::from(1000) / std / dec!(8) * dec!(100));
+        let reference = round2(Decimal::from(1000) / std / d("8") * d("100"));
         assert_eq!(r.performance, Some(reference));
         assert_eq!(r.oee, Some(reference));
         assert!(r.warnings.is_empty());
@@ -466,7 +454,7 @@ mod tests {
         });
         assert_eq!(r.availability, Decimal::ZERO);
         assert_eq!(r.performance, Some(Decimal::ZERO));
-        assert_eq!(r.quality, dec!(100));
+        assert_eq!(r.quality, d("100"));
         assert_eq!(r.oee, Some(Decimal::ZERO));
     }
 
@@ -475,7 +463,7 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: HOUR,
             events: &[event(3600)],
-            products: &[product(1, 5, Some(dec!(60)))],
+            products: &[product(1, 5, Some(d("60")))],
             good_units: 0,
         });
         assert_eq!(r.operating_time_seconds, 0.0);
@@ -493,7 +481,7 @@ mod tests {
             products: &[product(1, 0, None)],
             good_units: 0,
         });
-        assert_eq!(r.quality, dec!(100));
+        assert_eq!(r.quality, d("100"));
         assert_eq!(r.performance, Some(Decimal::ZERO));
         // An uncounted product without a rate does not block performance.
         assert!(r.warnings.is_empty());
@@ -501,11 +489,11 @@ mod tests {
 
     #[test]
     fn counted_product_without_positive_std_nulls_performance_and_oee_with_warning() {
-        for std in [None, Some(Decimal::ZERO), Some(dec!(-5))] {
+        for std in [None, Some(Decimal::ZERO), Some(d("-5"))] {
             let r = compute_oee(&OeeInput {
                 planned_micros: HOUR,
                 events: &[],
-                products: &[product(1, 10, Some(dec!(60))), product(2, 1, std)],
+                products: &[product(1, 10, Some(d("60"))), product(2, 1, std)],
                 good_units: 11,
             });
             assert_eq!(r.performance, None);
@@ -513,8 +501,8 @@ mod tests {
             assert_eq!(r.warnings.len(), 1);
             assert!(r.warnings[0].contains("'P2'"), "{}", r.warnings[0]);
             // The other factors are still there.
-            assert_eq!(r.availability, dec!(100));
-            assert_eq!(r.quality, dec!(100));
+            assert_eq!(r.availability, d("100"));
+            assert_eq!(r.quality, d("100"));
         }
     }
 
@@ -524,14 +512,11 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: 8 * HOUR,
             events: &[],
-            products: &[
-                product(1, 120, Some(dec!(60))),
-                product(2, 90, Some(dec!(30))),
-            ],
+            products: &[product(1, 120, Some(d("60"))), product(2, 90, Some(d("30")))],
             good_units: 210,
         });
         assert_eq!(r.total_production, 210);
-        assert_eq!(r.performance, Some(dec!(62.50)));
+        assert_eq!(r.performance, Some(d("62.50")));
     }
 
     #[test]
@@ -541,13 +526,13 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: HOUR,
             events: &[],
-            products: &[product(1, 100, Some(dec!(50)))],
+            products: &[product(1, 100, Some(d("50")))],
             good_units: 120,
         });
-        assert_eq!(r.quality, dec!(120));
-        assert_eq!(r.performance, Some(dec!(200)));
+        assert_eq!(r.quality, d("120"));
+        assert_eq!(r.performance, Some(d("200")));
         assert_eq!(r.rejected_units, 0);
-        assert_eq!(r.oee, Some(dec!(240)));
+        assert_eq!(r.oee, Some(d("240")));
     }
 
     #[test]
@@ -555,7 +540,7 @@ mod tests {
         let r = compute_oee(&OeeInput {
             planned_micros: HOUR,
             events: &[],
-            products: &[product(1, 5, Some(dec!(60)))],
+            products: &[product(1, 5, Some(d("60")))],
             good_units: 9,
         });
         assert_eq!(r.rejected_units, 0);
@@ -564,9 +549,9 @@ mod tests {
     #[test]
     fn total_weight_is_exact_decimal_rounded_to_two_places() {
         // 0.1 + 0.2 style sums stay exact.
-        assert_eq!(total_weight([(1, dec!(0.1)), (2, dec!(0.1))]), dec!(0.30));
-        assert_eq!(total_weight([(3, dec!(1.005))]), dec!(3.02));
-        assert_eq!(total_weight([(1, dec!(0.125))]), dec!(0.13));
+        assert_eq!(total_weight([(1, d("0.1")), (2, d("0.1"))]), d("0.30"));
+        assert_eq!(total_weight([(3, d("1.005"))]), d("3.02"));
+        assert_eq!(total_weight([(1, d("0.125"))]), d("0.13"));
         assert_eq!(total_weight(std::iter::empty()), Decimal::ZERO);
     }
 
@@ -584,12 +569,7 @@ mod tests {
         assert_eq!(json["performance"], serde_json::Value::Null);
         assert_eq!(json["oee"], serde_json::Value::Null);
         assert_eq!(json["planned_time_seconds"], serde_json::json!(28800.0));
-        let fields: Vec<&str> = json
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let fields: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
         for f in [
             "planned_time_seconds",
             "total_downtime_seconds",
@@ -617,8 +597,7 @@ mod tests {
             good_units: 0,
         });
         assert_eq!(
-            serde_json::to_string(&serde_json::to_value(&rounded).expect("json")["availability"])
-                .expect("s"),
+            serde_json::to_string(&serde_json::to_value(&rounded).expect("json")["availability"]).expect("s"),
             "99.13"
         );
     }
@@ -637,23 +616,22 @@ mod tests {
         let a = if planned == 0 {
             Decimal::ZERO
         } else {
-            Decimal::from(operating) * dec!(100) / Decimal::from(planned)
+            Decimal::from(operating) * d("100") / Decimal::from(planned)
         };
         let ideal_h: Decimal = counted.iter().map(|(c, s)| Decimal::from(*c) / *s).sum();
         let p = if operating == 0 {
             Decimal::ZERO
         } else {
-            ideal_h * dec!(3600) * Decimal::from(MICROS_PER_SECOND) * dec!(100)
-                / Decimal::from(operating)
+            ideal_h * d("3600") * Decimal::from(MICROS_PER_SECOND) * d("100") / Decimal::from(operating)
         };
         let q = if total == 0 {
-            dec!(100)
+            d("100")
         } else {
-            Decimal::from(good) * dec!(100) / Decimal::from(total)
+            Decimal::from(good) * d("100") / Decimal::from(total)
         };
-        let raw = a * p * q / dec!(10000);
-        let frac = (raw * dec!(100)).fract().abs();
-        let near_mid = (frac - dec!(0.5)).abs() < dec!(0.000000000000000001);
+        let raw = a * p * q / d("10000");
+        let frac = (raw * d("100")).fract().abs();
+        let near_mid = (frac - d("0.5")).abs() < d("0.000000000000000001");
         (round2(raw), near_mid)
     }
 
@@ -671,7 +649,7 @@ mod tests {
                 DowntimeEvent { duration_micros: d, ..event(0) }
             }).collect();
             let r = compute_oee(&OeeInput { planned_micros: planned, events: &events, products: &[], good_units: 0 });
-            prop_assert!(r.availability >= Decimal::ZERO && r.availability <= dec!(100));
+            prop_assert!(r.availability >= Decimal::ZERO && r.availability <= d("100"));
             prop_assert!(r.operating_time_seconds >= 0.0);
         }
 
@@ -696,7 +674,7 @@ mod tests {
             let (reference, near_mid) = reference_oee(planned, planned - down, &counted, good, total);
             let oee = r.oee.expect("all products have a rate");
             if near_mid {
-                prop_assert!((oee - reference).abs() <= dec!(0.01));
+                prop_assert!((oee - reference).abs() <= d("0.01"));
             } else {
                 prop_assert_eq!(oee, reference);
             }

@@ -54,11 +54,7 @@ impl ShiftRule {
         if !self.active || !self.days.contains(date.weekday()) {
             return None;
         }
-        let end_date = if self.ends_next_day() {
-            date.succ_opt()?
-        } else {
-            date
-        };
+        let end_date = if self.ends_next_day() { date.succ_opt()? } else { date };
         let iv = Interval::new(
             resolve_local(tz, date.and_time(self.start_time)),
             resolve_local(tz, end_date.and_time(self.end_time)),
@@ -81,10 +77,7 @@ impl ShiftRule {
         let last = to_local(range.end, tz).date();
         let mut date = first.pred_opt().and_then(|d| d.pred_opt()).unwrap_or(first);
         while date <= last {
-            if let Some(iv) = self
-                .occurrence_on(tz, date)
-                .filter(|iv| iv.intersect(range).is_some())
-            {
+            if let Some(iv) = self.occurrence_on(tz, date).filter(|iv| iv.intersect(range).is_some()) {
                 out.push(iv);
             }
             match date.succ_opt() {
@@ -100,8 +93,7 @@ impl ShiftRule {
     /// counts and charts.
     pub fn occurrence_set(&self, tz: Tz, range: &Interval, now: DateTime<Utc>) -> IntervalSet {
         match range.clip_to_now(now) {
-            Some(clipped) => IntervalSet::from_intervals(self.occurrences(tz, &clipped))
-                .intersect_interval(&clipped),
+            Some(clipped) => IntervalSet::from_intervals(self.occurrences(tz, &clipped)).intersect_interval(&clipped),
             None => IntervalSet::new(),
         }
     }
@@ -186,9 +178,7 @@ pub fn plan(
     now: DateTime<Utc>,
     shift_filter: Option<i32>,
 ) -> Plan {
-    let applicable = shifts
-        .iter()
-        .filter(|s| s.active && s.applies_to_line(line_id));
+    let applicable = shifts.iter().filter(|s| s.active && s.applies_to_line(line_id));
     let chosen: Vec<&ShiftRule> = match shift_filter {
         Some(id) => applicable.filter(|s| s.shift_id == id).collect(),
         None => applicable.collect(),
@@ -206,10 +196,8 @@ pub fn plan(
     let set = match range.clip_to_now(now) {
         None => IntervalSet::new(),
         Some(clipped) if basis == PlanBasis::AroundTheClock => IntervalSet::from_interval(clipped),
-        Some(clipped) => {
-            IntervalSet::from_intervals(chosen.iter().flat_map(|s| s.occurrences(tz, &clipped)))
-                .intersect_interval(&clipped)
-        }
+        Some(clipped) => IntervalSet::from_intervals(chosen.iter().flat_map(|s| s.occurrences(tz, &clipped)))
+            .intersect_interval(&clipped),
     };
     Plan { set, basis }
 }
@@ -226,11 +214,32 @@ pub fn planned_set(
     plan(shifts, line_id, tz, range, now, shift_filter).set
 }
 
+/// The time over which `/metrics/summary` and charts count detections:
+/// the whole clipped range `[start, min(end, now))`, or, with a `shift_id`
+/// filter, only that shift's occurrences in it (empty when the shift is
+/// unknown, inactive or does not apply to the line, exactly as in [`plan`],
+/// so every endpoint agrees on what a shift filter means).
+pub fn counting_scope(
+    shifts: &[ShiftRule],
+    line_id: i32,
+    tz: Tz,
+    range: &Interval,
+    now: DateTime<Utc>,
+    shift_filter: Option<i32>,
+) -> IntervalSet {
+    match shift_filter {
+        None => range
+            .clip_to_now(now)
+            .map_or_else(IntervalSet::new, IntervalSet::from_interval),
+        Some(_) => plan(shifts, line_id, tz, range, now, shift_filter).set,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::interval::MICROS_PER_SECOND;
+    use super::super::time::parse_instant;
     use super::*;
-    use crate::analytics::interval::MICROS_PER_SECOND;
-    use crate::analytics::time::parse_instant;
     use chrono::{TimeDelta, TimeZone};
     use chrono_tz::America::Santiago;
     use chrono_tz::Europe::Madrid;
@@ -263,9 +272,7 @@ mod tests {
     }
 
     fn far_future() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0)
-            .single()
-            .expect("t")
+        Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single().expect("t")
     }
 
     #[test]
@@ -290,18 +297,8 @@ mod tests {
         night.days = WeekdaySet::single(Weekday::Fri);
         // 2026-06-12 is a Friday: its occurrence runs into Saturday morning.
         let sat = range(Madrid, "2026-06-13T00:00", "2026-06-14T00:00");
-        let p = planned_set(
-            std::slice::from_ref(&night),
-            1,
-            Madrid,
-            &sat,
-            far_future(),
-            None,
-        );
-        assert_eq!(
-            p.intervals(),
-            &[range(Madrid, "2026-06-13T00:00", "2026-06-13T06:00")]
-        );
+        let p = planned_set(std::slice::from_ref(&night), 1, Madrid, &sat, far_future(), None);
+        assert_eq!(p.intervals(), &[range(Madrid, "2026-06-13T00:00", "2026-06-13T06:00")]);
         // Saturday itself starts no occurrence, so Sunday has nothing.
         let sun = range(Madrid, "2026-06-14T00:00", "2026-06-15T00:00");
         assert!(planned_set(&[night], 1, Madrid, &sun, far_future(), None).is_empty());
@@ -312,15 +309,10 @@ mod tests {
         let s = shift(1, hm(22, 0), hm(6, 0), false);
         assert!(s.ends_next_day());
         let d = NaiveDate::from_ymd_opt(2026, 6, 10).expect("d");
-        assert_eq!(
-            s.occurrence_on(Madrid, d).map(|i| i.duration_micros()),
-            Some(8 * HOUR)
-        );
+        assert_eq!(s.occurrence_on(Madrid, d).map(|i| i.duration_micros()), Some(8 * HOUR));
         let whole_day = shift(2, hm(6, 0), hm(6, 0), false);
         assert_eq!(
-            whole_day
-                .occurrence_on(Madrid, d)
-                .map(|i| i.duration_micros()),
+            whole_day.occurrence_on(Madrid, d).map(|i| i.duration_micros()),
             Some(24 * HOUR)
         );
     }
@@ -329,10 +321,7 @@ mod tests {
     fn overnight_flag_moves_end_to_next_day_even_when_end_after_start() {
         let s = shift(1, hm(6, 0), hm(14, 0), true);
         let d = NaiveDate::from_ymd_opt(2026, 6, 10).expect("d");
-        assert_eq!(
-            s.occurrence_on(Madrid, d).map(|i| i.duration_micros()),
-            Some(32 * HOUR)
-        );
+        assert_eq!(s.occurrence_on(Madrid, d).map(|i| i.duration_micros()), Some(32 * HOUR));
     }
 
     #[test]
@@ -346,8 +335,7 @@ mod tests {
         // Santiago springs forward at 24:00 on 2026-09-05.
         let santiago = NaiveDate::from_ymd_opt(2026, 9, 5).expect("d");
         assert_eq!(
-            s.occurrence_on(Santiago, santiago)
-                .map(|i| i.duration_micros()),
+            s.occurrence_on(Santiago, santiago).map(|i| i.duration_micros()),
             Some(7 * HOUR)
         );
     }
@@ -363,8 +351,7 @@ mod tests {
         // Santiago falls back at 24:00 on 2026-04-04.
         let santiago = NaiveDate::from_ymd_opt(2026, 4, 4).expect("d");
         assert_eq!(
-            s.occurrence_on(Santiago, santiago)
-                .map(|i| i.duration_micros()),
+            s.occurrence_on(Santiago, santiago).map(|i| i.duration_micros()),
             Some(9 * HOUR)
         );
     }
@@ -407,18 +394,8 @@ mod tests {
         let afternoon = shift(2, hm(14, 0), hm(22, 0), false);
         let overlap = shift(3, hm(12, 0), hm(16, 0), false);
         let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
-        let p = planned_set(
-            &[morning, afternoon, overlap],
-            1,
-            Madrid,
-            &day,
-            far_future(),
-            None,
-        );
-        assert_eq!(
-            p.intervals(),
-            &[range(Madrid, "2026-06-10T06:00", "2026-06-10T22:00")]
-        );
+        let p = planned_set(&[morning, afternoon, overlap], 1, Madrid, &day, far_future(), None);
+        assert_eq!(p.intervals(), &[range(Madrid, "2026-06-10T06:00", "2026-06-10T22:00")]);
         assert_eq!(p.total_micros(), 16 * HOUR);
     }
 
@@ -458,10 +435,7 @@ mod tests {
         let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
         let now = local(Madrid, "2026-06-10T09:30");
         let p = planned_set(std::slice::from_ref(&s), 1, Madrid, &day, now, None);
-        assert_eq!(
-            p.intervals(),
-            &[range(Madrid, "2026-06-10T06:00", "2026-06-10T09:30")]
-        );
+        assert_eq!(p.intervals(), &[range(Madrid, "2026-06-10T06:00", "2026-06-10T09:30")]);
         // 24/7 line: also clipped.
         let p = planned_set(&[], 1, Madrid, &day, now, None);
         assert_eq!(p.total_micros(), 9 * HOUR + HOUR / 2);
@@ -489,14 +463,7 @@ mod tests {
         let morning = shift(1, hm(6, 0), hm(14, 0), false);
         let afternoon = shift(2, hm(14, 0), hm(22, 0), false);
         let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
-        let plan = plan(
-            &[morning, afternoon],
-            1,
-            Madrid,
-            &day,
-            far_future(),
-            Some(2),
-        );
+        let plan = plan(&[morning, afternoon], 1, Madrid, &day, far_future(), Some(2));
         assert_eq!(plan.basis, PlanBasis::Shifts { shift_ids: vec![2] });
         assert_eq!(
             plan.set.intervals(),
@@ -521,6 +488,26 @@ mod tests {
             assert!(p.set.is_empty());
             assert_eq!(p.basis, PlanBasis::ShiftNotApplicable { shift_id: filter });
         }
+    }
+
+    #[test]
+    fn summary_counts_whole_range_unless_a_shift_filter_is_given() {
+        let morning = shift(1, hm(6, 0), hm(14, 0), false);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let now = local(Madrid, "2026-06-10T20:00");
+        let shifts = [morning];
+        // Not only P: the whole clipped range.
+        let all = counting_scope(&shifts, 1, Madrid, &day, now, None);
+        assert_eq!(
+            all.intervals(),
+            &[range(Madrid, "2026-06-10T00:00", "2026-06-10T20:00")]
+        );
+        let only = counting_scope(&shifts, 1, Madrid, &day, now, Some(1));
+        assert_eq!(
+            only.intervals(),
+            &[range(Madrid, "2026-06-10T06:00", "2026-06-10T14:00")]
+        );
+        assert!(counting_scope(&shifts, 1, Madrid, &day, now, Some(9)).is_empty());
     }
 
     #[test]
@@ -595,10 +582,7 @@ mod tests {
             0i64..(4 * 24 * 60),
         )
             .prop_map(|(base, minutes)| {
-                DateTime::parse_from_rfc3339(base)
-                    .expect("base")
-                    .with_timezone(&Utc)
-                    + TimeDelta::minutes(minutes)
+                DateTime::parse_from_rfc3339(base).expect("base").with_timezone(&Utc) + TimeDelta::minutes(minutes)
             })
     }
 

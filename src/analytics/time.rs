@@ -5,8 +5,8 @@
 //! used to read or build wall-clock times.
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat,
-    SubsecRound, TimeDelta, TimeZone, Utc,
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, SubsecRound, TimeDelta,
+    TimeZone, Utc,
 };
 use chrono_tz::Tz;
 
@@ -20,9 +20,7 @@ pub const DEFAULT_MAX_RANGE_DAYS: u32 = 400;
 pub fn parse_timezone(name: &str) -> Result<Tz, AnalyticsError> {
     name.trim()
         .parse::<Tz>()
-        .map_err(|_| AnalyticsError::InvalidTimezone {
-            value: name.to_owned(),
-        })
+        .map_err(|_| AnalyticsError::InvalidTimezone { value: name.to_owned() })
 }
 
 /// Drops sub-microsecond digits: instants are stored with µs precision, so
@@ -80,14 +78,15 @@ pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 ///
 /// tzdb transitions fall on whole seconds, so for a time inside a gap this is
 /// the transition instant. The search window of ±27 h contains every
-/// possible offset (tzdb offsets stay within ±26 h); the local reading is
-/// monotone in it unless a fall-back transition also lies within a day of
-/// the gap, which no zone has had since the 19th century.
+/// possible offset (tzdb offsets stay within ±26 h). The binary search keeps
+/// "reading < local" at `lo` and "reading >= local" at `hi`, so the result
+/// always follows a gap; it is the FIRST such instant as long as the reading
+/// is monotone in the window, i.e. unless a fall-back transition lies within
+/// 27 h of the gap (the property test checks the current rules of the zones
+/// used by the tests).
 fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     const WINDOW: i64 = 27 * 3600;
-    let local_at = |secs: i64| -> Option<NaiveDateTime> {
-        DateTime::from_timestamp(secs, 0).map(|t| to_local(t, tz))
-    };
+    let local_at = |secs: i64| -> Option<NaiveDateTime> { DateTime::from_timestamp(secs, 0).map(|t| to_local(t, tz)) };
     let pivot = local.and_utc().timestamp();
     let (mut lo, mut hi) = (pivot.checked_sub(WINDOW)?, pivot.checked_add(WINDOW)?);
     if local_at(lo)? >= local || local_at(hi)? < local {
@@ -118,11 +117,7 @@ fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Ut
 /// the result. A space before a trailing offset (`...T03:00:00 02:00`) is
 /// rejected with a hint: it is what an unencoded `+` in a query string turns
 /// into, and guessing the sign would be wrong for negative offsets.
-pub fn parse_instant(
-    input: &str,
-    tz: Tz,
-    field: &'static str,
-) -> Result<DateTime<Utc>, AnalyticsError> {
+pub fn parse_instant(input: &str, tz: Tz, field: &'static str) -> Result<DateTime<Utc>, AnalyticsError> {
     let err = |hint: &'static str| AnalyticsError::InvalidInstant {
         field,
         value: input.to_owned(),
@@ -164,9 +159,8 @@ fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter().try_fold(0u32, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-    })
+    b.iter()
+        .try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
 /// `YYYY-MM-DD` at the start of `b`.
@@ -222,11 +216,7 @@ fn parse_offset(b: &[u8]) -> Option<FixedOffset> {
 
 /// Validates a query range `[start, end)`: `end <= start` and ranges longer
 /// than `max_days` days of 24 h are errors naming `end_date`.
-pub fn validate_range(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    max_days: u32,
-) -> Result<Interval, AnalyticsError> {
+pub fn validate_range(start: DateTime<Utc>, end: DateTime<Utc>, max_days: u32) -> Result<Interval, AnalyticsError> {
     if end <= start {
         return Err(AnalyticsError::EmptyRange);
     }
@@ -239,12 +229,7 @@ pub fn validate_range(
 /// Parses and validates `start_date` and `end_date` (see [`parse_instant`]
 /// and [`validate_range`]). Returns every field error found, so a 422 can
 /// list both fields when both are malformed.
-pub fn parse_range(
-    start: &str,
-    end: &str,
-    tz: Tz,
-    max_days: u32,
-) -> Result<Interval, Vec<AnalyticsError>> {
+pub fn parse_range(start: &str, end: &str, tz: Tz, max_days: u32) -> Result<Interval, Vec<AnalyticsError>> {
     match (
         parse_instant(start, tz, "start_date"),
         parse_instant(end, tz, "end_date"),
@@ -329,10 +314,7 @@ mod tests {
     #[test]
     fn nonexistent_midnight_in_santiago_september_is_one_am() {
         let d = NaiveDate::from_ymd_opt(2026, 9, 6).expect("date");
-        assert_eq!(
-            local_midnight(Santiago, d),
-            utc("2026-09-06T01:00:00-03:00")
-        );
+        assert_eq!(local_midnight(Santiago, d), utc("2026-09-06T01:00:00-03:00"));
     }
 
     #[test]
@@ -361,10 +343,7 @@ mod tests {
     fn instant_without_offset_is_local_time_in_tenant_zone() {
         let t = parse_instant("2026-07-01T08:00:00", Madrid, "start_date").expect("ok");
         assert_eq!(t, utc("2026-07-01T06:00:00Z"));
-        assert_eq!(
-            parse_instant("2026-07-01 08:00", Madrid, "start_date").expect("ok"),
-            t
-        );
+        assert_eq!(parse_instant("2026-07-01 08:00", Madrid, "start_date").expect("ok"), t);
         assert_eq!(
             parse_instant("2026-07-01t08:00:00.000000", Madrid, "start_date").expect("ok"),
             t
@@ -427,8 +406,7 @@ mod tests {
 
     #[test]
     fn space_before_offset_hints_at_unencoded_plus() {
-        let e =
-            parse_instant("2026-07-01T08:00:00 02:00", Madrid, "start_date").expect_err("space");
+        let e = parse_instant("2026-07-01T08:00:00 02:00", Madrid, "start_date").expect_err("space");
         assert!(e.to_string().contains("%2B"), "{e}");
     }
 
@@ -465,12 +443,7 @@ mod tests {
     fn range_longer_than_max_days_is_rejected() {
         let s = utc("2026-01-01T00:00:00Z");
         assert!(validate_range(s, s + TimeDelta::days(400), DEFAULT_MAX_RANGE_DAYS).is_ok());
-        let e = validate_range(
-            s,
-            s + TimeDelta::days(400) + TimeDelta::microseconds(1),
-            400,
-        )
-        .expect_err("too long");
+        let e = validate_range(s, s + TimeDelta::days(400) + TimeDelta::microseconds(1), 400).expect_err("too long");
         assert_eq!(e, AnalyticsError::RangeTooLong { max_days: 400 });
         assert!(validate_range(s, s + TimeDelta::days(8), 7).is_err());
     }
@@ -487,10 +460,7 @@ mod tests {
     #[test]
     fn unknown_timezone_is_rejected() {
         assert_eq!(parse_timezone("Europe/Madrid"), Ok(Madrid));
-        assert_eq!(
-            parse_timezone("Mars/Olympus").expect_err("bad").field(),
-            "timezone"
-        );
+        assert_eq!(parse_timezone("Mars/Olympus").expect_err("bad").field(), "timezone");
     }
 
     proptest! {

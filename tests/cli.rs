@@ -1,0 +1,334 @@
+//! The `camet` binary: commands, stdout JSON, exit codes (0 ok, 2 usage,
+//! 1 anything else) and one-line errors, on both backends.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestDb, backends};
+
+fn camet(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_camet"));
+    command
+        .args(args)
+        .envs(db.env())
+        .current_dir(db.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn camet");
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("camet output")
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("stdout is JSON ({e}): {text}"))
+}
+
+fn one_line_stderr(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(text.lines().count(), 1, "one line on stderr: {text}");
+    assert!(
+        !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
+        "no panic: {text}"
+    );
+    text
+}
+
+#[test]
+fn tenant_and_user_creation_print_ids_as_json() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        let created = camet(
+            &db,
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "Planta Norte",
+                "--timezone",
+                "America/Santiago",
+            ],
+            None,
+        );
+        assert!(
+            created.status.success(),
+            "{backend:?}: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let tenant_id = stdout_json(&created)["tenant_id"].as_i64().expect("tenant_id");
+
+        let tid = tenant_id.to_string();
+        let user_args = [
+            "user",
+            "create",
+            "--tenant-id",
+            &tid,
+            "--username",
+            "ana",
+            "--email",
+            "ana@norte.cl",
+            "--role",
+            "admin",
+        ];
+        let user = camet(&db, &user_args, Some("Harbour-lights-42\n"));
+        assert!(user.status.success(), "{}", String::from_utf8_lossy(&user.stderr));
+        assert!(stdout_json(&user)["user_id"].as_i64().is_some());
+
+        let again = camet(&db, &user_args, Some("Harbour-lights-42\n"));
+        assert_eq!(again.status.code(), Some(1));
+        assert!(one_line_stderr(&again).contains("already taken"));
+    }
+}
+
+#[test]
+fn weak_passwords_are_refused_naming_the_rule() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    assert!(camet(&db, &["tenant", "create", "--name", "P"], None).status.success());
+    let base = [
+        "user",
+        "create",
+        "--tenant-id",
+        "1",
+        "--username",
+        "bob",
+        "--email",
+        "bob@p.cl",
+        "--role",
+        "viewer",
+    ];
+    for (password, rule) in [
+        ("short1A", "10 characters"),
+        ("password123", "common"),
+        ("abcdefghijkl", "two kinds"),
+    ] {
+        let output = camet(&db, &base, Some(&format!("{password}\n")));
+        assert_eq!(output.status.code(), Some(1), "{password}");
+        let message = one_line_stderr(&output);
+        assert!(
+            message.contains("password") && message.contains(rule),
+            "{password}: {message}"
+        );
+    }
+    let empty = camet(&db, &base, Some(""));
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(one_line_stderr(&empty).contains("stdin"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    for args in [
+        &["bogus"][..],
+        &["tenant", "create"],
+        &["user", "create", "--tenant-id", "x"],
+        &[
+            "user",
+            "create",
+            "--tenant-id",
+            "1",
+            "--username",
+            "u",
+            "--email",
+            "e@x.cl",
+            "--role",
+            "boss",
+        ],
+    ] {
+        let output = camet(&db, args, None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(one_line_stderr(&output).contains("--help"), "{args:?}");
+    }
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["tenant", "create", "--help"],
+        &["user", "create", "--help"],
+        &["openapi", "--help"],
+        &["demo", "--help"],
+    ] {
+        let output = camet(&db, args, None);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_configuration_fails_with_one_line_naming_the_problem() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    let cases: [(&str, &str, &str); 5] = [
+        ("DATABASE_URL", "postgres://somewhere/db", "DATABASE_URL"),
+        (
+            "DATABASE_URL",
+            "mysql://camet:camet@127.0.0.1:1/camet_x",
+            "cannot reach MySQL",
+        ),
+        ("CAMET_BIND", "not-an-address", "CAMET_BIND"),
+        ("CAMET_DB_POOL_SIZE", "zero", "CAMET_DB_POOL_SIZE"),
+        ("CAMET_JWT_SECRET", "too-short", "CAMET_JWT_SECRET"),
+    ];
+    for (name, value, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_camet"))
+            .arg("migrate")
+            .envs(db.env())
+            .env(name, value)
+            .current_dir(db.dir.path())
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1), "{name}={value}");
+        let message = one_line_stderr(&output);
+        assert!(message.contains(expected), "{name}={value}: {message}");
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_committed_document() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    let output = camet(&db, &["openapi"], None);
+    assert!(output.status.success());
+    let printed = stdout_json(&output);
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).expect("committed"),
+    )
+    .expect("json");
+    assert_eq!(
+        printed, committed,
+        "regenerate with: cargo run -- openapi > openapi/openapi.json"
+    );
+}
+
+#[test]
+fn migrate_applies_to_global_and_every_tenant() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        assert!(camet(&db, &["tenant", "create", "--name", "A"], None).status.success());
+        assert!(camet(&db, &["tenant", "create", "--name", "B"], None).status.success());
+        let output = camet(&db, &["migrate"], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(stdout_json(&output)["tenants"], 2);
+    }
+}
+
+/// Reads stdout lines until `done` says so or the deadline passes.
+fn read_until(reader: &mut impl BufRead, deadline: Instant, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                lines.push(line.trim_end().to_owned());
+                if done(&line) {
+                    break;
+                }
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn first_serve_on_an_empty_embedded_database_prints_docs_url_and_demo_login_then_stops_on_sigterm() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
+        .envs(db.env())
+        .current_dir(db.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let lines = read_until(&mut reader, Instant::now() + Duration::from_secs(60), |l| {
+        l.contains("password:")
+    });
+    let text = lines.join("\n");
+    assert!(text.contains("/docs"), "{text}");
+    let docs_url = lines
+        .iter()
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://") && w.ends_with("/docs"))
+        })
+        .expect("docs URL printed")
+        .to_owned();
+    let username = lines
+        .iter()
+        .find_map(|l| l.split("username:").nth(1))
+        .map(str::trim)
+        .expect("username");
+    let password = lines
+        .iter()
+        .find_map(|l| l.split("password:").nth(1))
+        .map(str::trim)
+        .expect("password");
+    assert_eq!(username, "admin");
+    assert!(
+        camet::auth::password::check_policy(password).is_ok(),
+        "random password meets the policy"
+    );
+
+    // The printed URL serves Swagger UI.
+    let page = std::process::Command::new("curl")
+        .args(["-s", "-L", &docs_url])
+        .output();
+    if let Ok(page) = page {
+        assert!(String::from_utf8_lossy(&page.stdout).contains("swagger-ui"));
+    }
+
+    // SIGTERM: graceful shutdown, exit 0.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "graceful exit on SIGTERM");
+
+    // A second start does not seed again and prints no password.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_camet"))
+        .envs(db.env())
+        .current_dir(db.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(again.stdout.take().expect("stdout"));
+    let lines = read_until(&mut reader, Instant::now() + Duration::from_secs(30), |l| {
+        l.contains("OpenAPI document")
+    });
+    let _ = Command::new("kill").args(["-TERM", &again.id().to_string()]).status();
+    let _ = again.wait();
+    assert!(!lines.join("\n").contains("password"), "{lines:?}");
+}
+
+#[test]
+fn no_demo_flag_skips_the_demo() {
+    let db = TestDb::new(common::Backend::Sqlite);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
+        .args(["serve", "--no-demo"])
+        .envs(db.env())
+        .current_dir(db.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let lines = read_until(&mut reader, Instant::now() + Duration::from_secs(30), |l| {
+        l.contains("OpenAPI document")
+    });
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    assert!(lines.iter().any(|l| l.contains("/docs")), "{lines:?}");
+    assert!(!lines.join("\n").contains("Demo plant"), "{lines:?}");
+}

@@ -1,0 +1,222 @@
+//! Test harness: a real server on a free port over a fresh database per test.
+//! SQLite always; MySQL/MariaDB too when `CAMET_TEST_MYSQL_URL` is set
+//! (e.g. `mysql://camet:camet@127.0.0.1:3306`). Each test's databases are
+//! created for it and dropped afterwards, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use camet::app::SharedState;
+use camet::config::Config;
+use camet::server::{self, RunningServer};
+
+/// A JWT secret for tests (never used outside them).
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Temp-dir SQLite files.
+    Sqlite,
+    /// A fresh database on the MySQL server of `CAMET_TEST_MYSQL_URL`.
+    Mysql,
+}
+
+/// The server URL of the MySQL used by tests, if configured.
+pub fn mysql_server_url() -> Option<String> {
+    std::env::var("CAMET_TEST_MYSQL_URL")
+        .ok()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+}
+
+/// Backends to run each test against.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if mysql_server_url().is_some() {
+        all.push(Backend::Mysql);
+    } else if std::env::var("CI").is_ok() {
+        panic!("CI must test MySQL too: set CAMET_TEST_MYSQL_URL");
+    }
+    all
+}
+
+/// A fresh, uniquely named place for one test's databases; removed on drop.
+pub struct TestDb {
+    /// Temp folder (SQLite files, data dir).
+    pub dir: tempfile::TempDir,
+    /// The `DATABASE_URL` to use.
+    pub database_url: String,
+    mysql: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Creates the place (MySQL databases are created by the app itself).
+    pub fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb {
+                database_url: format!("sqlite://{}", dir.path().join("camet.db").display()),
+                dir,
+                mysql: None,
+            },
+            Backend::Mysql => {
+                let server = mysql_server_url().expect("CAMET_TEST_MYSQL_URL");
+                let name = format!(
+                    "camet_t_{}",
+                    uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x")
+                );
+                TestDb {
+                    database_url: format!("{server}/{name}"),
+                    dir,
+                    mysql: Some((server, name)),
+                }
+            }
+        }
+    }
+
+    /// Environment variables for a server or CLI over this database.
+    pub fn env(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("DATABASE_URL".to_owned(), self.database_url.clone()),
+            ("CAMET_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+            ("CAMET_JWT_SECRET".to_owned(), TEST_SECRET.to_owned()),
+            ("CAMET_DATA_DIR".to_owned(), self.dir.path().display().to_string()),
+            ("CAMET_LOG".to_owned(), "warn".to_owned()),
+        ])
+    }
+
+    /// A configuration over this database, with `overrides`.
+    pub fn config(&self, overrides: &[(&str, &str)]) -> Config {
+        let mut env = self.env();
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(&|k| env.get(k).cloned()).expect("valid test config")
+    }
+}
+
+fn drop_mysql_databases(server: &str, name: &str) {
+    use mysql_async::prelude::Queryable;
+    let (server, label) = (server.to_owned(), name.to_owned());
+    let name = label.clone();
+    // Drop runs outside any runtime we can borrow: use a short-lived one.
+    let result = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let opts = mysql_async::Opts::from_url(&server)?;
+            let mut conn = mysql_async::Conn::new(opts).await?;
+            let names: Vec<String> = conn
+                .exec(
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ? OR schema_name LIKE ?",
+                    (name.clone(), format!("{name}\\_tenant\\_%")),
+                )
+                .await?;
+            for db in names {
+                conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await?;
+            }
+            conn.disconnect().await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+    })
+    .join();
+    if let Ok(Err(e)) = result {
+        eprintln!("warning: could not drop test databases {label}: {e}");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.mysql {
+            drop_mysql_databases(server, name);
+        }
+    }
+}
+
+/// A running server over a fresh database, with an HTTP client.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// HTTP client (no redirects followed, so tests see them).
+    pub client: reqwest::Client,
+    /// The server's state (direct access to databases for setup).
+    pub state: SharedState,
+    /// The backend under test.
+    pub backend: Backend,
+    server: Option<RunningServer>,
+    /// Declared last: dropped after the server has stopped.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Starts a server over a fresh database, without the demo.
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts a server with configuration overrides.
+    pub async fn start_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+        let db = TestDb::new(backend);
+        let config = db.config(overrides);
+        let state = server::prepare(config).await.expect("prepare state");
+        let running = server::start(
+            state.clone(),
+            "127.0.0.1:0".parse().expect("addr"),
+            std::future::pending(),
+        )
+        .await
+        .expect("start server");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            state,
+            backend,
+            server: Some(running),
+            db,
+        }
+    }
+
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Stops the server gracefully, then removes the databases.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("graceful stop");
+        }
+    }
+}
+
+/// Asserts a problem+json response with `status`; returns the body.
+pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem has {field}: {body}");
+    }
+    body
+}
