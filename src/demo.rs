@@ -6,10 +6,12 @@
 //! the three Monday-Friday shifts (07-15, 15-23, 23-07 overnight), seven days
 //! of synthetic detections with some stops, and an admin with a random password.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use crate::analytics::interval::Interval;
+use crate::analytics::shifts::{ShiftRule, parse_days, planned_set};
 use crate::auth::password::{self, HashingParams};
 use crate::auth::roles::Role;
 use crate::auth::users::{self, NewUser};
@@ -45,7 +47,17 @@ pub struct DemoSeed {
     pub detections: usize,
 }
 
-const WEEKDAYS: [Weekday; 5] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+/// One demo shift: name, description, local start, local end, overnight.
+type DemoShift = (&'static str, &'static str, NaiveTime, NaiveTime, bool);
+
+/// The demo's three shifts, Monday to Friday.
+fn demo_shifts() -> AppResult<Vec<DemoShift>> {
+    Ok(vec![
+        ("Turno Mañana", "Turno de 7:00 a 15:00", hm(7, 0)?, hm(15, 0)?, false),
+        ("Turno Tarde", "Turno de 15:00 a 23:00", hm(15, 0)?, hm(23, 0)?, false),
+        ("Turno Noche", "Turno de 23:00 a 7:00", hm(23, 0)?, hm(7, 0)?, true),
+    ])
+}
 
 fn hm(h: u32, m: u32) -> AppResult<NaiveTime> {
     NaiveTime::from_hms_opt(h, m, 0).ok_or_else(|| AppError::internal("invalid demo time"))
@@ -57,41 +69,32 @@ fn decimal(text: &str) -> AppResult<Option<DbDecimal>> {
         .map_err(AppError::internal)
 }
 
-/// Local wall time to an instant; a time inside a DST gap moves forward.
-fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
-    let naive = date.and_time(time);
-    (0..=3)
-        .find_map(|h| tz.from_local_datetime(&(naive + Duration::hours(h))).earliest())
-        .map(|t| t.with_timezone(&Utc))
+/// When the demo line is planned over `[from, to)`, by the same rules the KPIs use.
+fn demo_planned(
+    tz: Tz,
+    line_id: i32,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> AppResult<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let days = parse_days(WEEKDAY_NAMES).map_err(AppError::internal)?;
+    let rules: Vec<ShiftRule> = demo_shifts()?
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, start_time, end_time, is_overnight))| ShiftRule {
+            shift_id: i as i32 + 1,
+            start_time,
+            end_time,
+            is_overnight,
+            days,
+            active: true,
+            line_ids: None,
+        })
+        .collect();
+    let set = planned_set(&rules, line_id, tz, &Interval::new(from, to), to, None);
+    Ok(set.intervals().iter().map(|iv| (iv.start, iv.end)).collect())
 }
 
-/// The demo's planned intervals (its three shifts cover Monday 07:00 to
-/// Saturday 07:00 local), clipped to `[from, to)`.
-fn demo_planned(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-    let seven = hm(7, 0)?;
-    let first = from.with_timezone(&tz).date_naive() - Duration::days(1);
-    let last = to.with_timezone(&tz).date_naive();
-    let mut planned: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    let mut day = first;
-    while day <= last {
-        if WEEKDAYS.contains(&day.weekday())
-            && let (Some(s), Some(e)) = (
-                local_instant(tz, day, seven),
-                local_instant(tz, day + Duration::days(1), seven),
-            )
-        {
-            let (s, e) = (s.max(from), e.min(to));
-            if s < e {
-                match planned.last_mut() {
-                    Some(prev) if prev.1 >= s => prev.1 = prev.1.max(e),
-                    _ => planned.push((s, e)),
-                }
-            }
-        }
-        day += Duration::days(1);
-    }
-    Ok(planned)
-}
+const WEEKDAY_NAMES: [&str; 5] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"];
 
 /// Seeds the demo plant. `days` of detections end at the current instant.
 pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> AppResult<DemoSeed> {
@@ -224,7 +227,7 @@ pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> A
 
     let to = now_utc();
     let from = to - Duration::days(days);
-    let planned = demo_planned(tz, from, to)?;
+    let planned = demo_planned(tz, line_id, from, to)?;
     let rows = synth::generate(
         &planned,
         LineAreas {
@@ -269,6 +272,7 @@ pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn demo_planned_time_is_weekdays_from_seven_to_seven() {
@@ -276,7 +280,7 @@ mod tests {
         // Monday 2026-11-16 00:00 to Monday 2026-11-23 00:00 local (UTC-3 in November).
         let from = Utc.with_ymd_and_hms(2026, 11, 16, 3, 0, 0).single().expect("valid");
         let to = from + Duration::days(7);
-        let planned = demo_planned(tz, from, to).expect("planned");
+        let planned = demo_planned(tz, 1, from, to).expect("planned");
         assert_eq!(planned.len(), 1);
         assert_eq!(
             planned[0].0,

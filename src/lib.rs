@@ -3,6 +3,7 @@
 //! and Chart.js-ready series.
 //!
 //! Module map, by domain:
+//! - [`analytics`]: PURE KPI math (planned time, downtime, OEE, buckets); no I/O.
 //! - [`cli`]: the `camet` command line (serve, migrate, tenant/user admin, openapi, demo).
 //! - [`clock`]: now, truncated to microseconds for both backends.
 //! - [`config`]: typed configuration from the environment, validated at start.
@@ -16,6 +17,7 @@
 //! - [`server`]: binding, startup sequence and graceful shutdown.
 //! - [`app`]: the shared application state handed to handlers.
 
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod cli;
