@@ -19,6 +19,13 @@ pub struct AppState {
     pub jwt_secret: Secret,
     /// When the process started, for `/health`.
     pub started_at: Instant,
+    /// Issues and verifies access tokens.
+    pub signer: crate::auth::tokens::TokenSigner,
+    /// Request and login rate limits.
+    pub limits: crate::http::rate_limit::RateLimits,
+    /// A real Argon2id hash of a random password: unknown usernames are
+    /// checked against it so a failed login takes the same time either way.
+    pub dummy_hash: String,
 }
 
 /// Shared handle to the state.

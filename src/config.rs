@@ -149,6 +149,37 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `CAMET_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Authentication, sessions and limits.
+    pub auth: AuthConfig,
+}
+
+/// Settings of authentication, sessions, rate limits and browser access.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `CAMET_ACCESS_TOKEN_TTL_SECS`: access token lifetime (default 15 min).
+    pub access_token_ttl_secs: i64,
+    /// `CAMET_SESSION_IDLE_TIMEOUT_SECS`: a session unused this long is closed (default 30 min).
+    pub session_idle_timeout_secs: i64,
+    /// `CAMET_SESSION_LIFETIME_SECS`: absolute lifetime of a session and its refresh tokens (default 7 days).
+    pub session_lifetime_secs: i64,
+    /// `CAMET_MAX_SESSIONS_PER_USER`: open sessions per user; the oldest is closed beyond it (default 3).
+    pub max_sessions_per_user: i64,
+    /// `CAMET_RATE_LIMIT_PER_MINUTE`: requests per minute per API key, user or IP (default 100).
+    pub rate_limit_per_minute: std::num::NonZeroU32,
+    /// `CAMET_LOGIN_RATE_LIMIT_PER_MINUTE`: login attempts per minute per (IP, username) (default 5).
+    pub login_rate_limit_per_minute: std::num::NonZeroU32,
+    /// `CAMET_LOCKOUT_THRESHOLD`: consecutive failed logins that lock an account (default 10).
+    pub lockout_threshold: i32,
+    /// `CAMET_LOCKOUT_SECS`: how long a locked account stays locked (default 15 min).
+    pub lockout_secs: i64,
+    /// `CAMET_TRUSTED_PROXIES`: comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::http::rate_limit::TrustedProxies,
+    /// `CAMET_CORS_ORIGINS`: comma-separated origins allowed by CORS (none by default).
+    pub cors_origins: Vec<String>,
+    /// `CAMET_HSTS`: send `Strict-Transport-Security` (set when served over HTTPS).
+    pub hsts: bool,
+    /// `CAMET_ARGON2_MEMORY_KIB` / `_ITERATIONS` / `_PARALLELISM`: password hashing cost.
+    pub hashing: crate::auth::password::HashingParams,
 }
 
 /// Reads a variable through `lookup`, treating empty values as absent.
@@ -248,6 +279,58 @@ impl Config {
             log_filter,
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
+            auth: AuthConfig::from_lookup(lookup)?,
+        })
+    }
+}
+
+impl AuthConfig {
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<AuthConfig, AppError> {
+        let per_minute = |name: &str, default: u32| -> Result<std::num::NonZeroU32, AppError> {
+            let value = parse_number(lookup, name, default, 1, 1_000_000)?;
+            std::num::NonZeroU32::new(value).ok_or_else(|| invalid(name, "must be at least 1"))
+        };
+        let trusted_proxies =
+            crate::http::rate_limit::TrustedProxies::parse(&var(lookup, "CAMET_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|m| invalid("CAMET_TRUSTED_PROXIES", m))?;
+        let cors_origins = var(lookup, "CAMET_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        if let Some(bad) = cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return Err(invalid(
+                "CAMET_CORS_ORIGINS",
+                format!("{bad:?} is not an origin like https://app.example.com"),
+            ));
+        }
+        let hsts = match var(lookup, "CAMET_HSTS").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(invalid("CAMET_HSTS", format!("expected true or false, got {other:?}"))),
+        };
+        Ok(AuthConfig {
+            access_token_ttl_secs: parse_number(lookup, "CAMET_ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?,
+            session_idle_timeout_secs: parse_number(lookup, "CAMET_SESSION_IDLE_TIMEOUT_SECS", 1800, 1, 86_400 * 30)?,
+            session_lifetime_secs: parse_number(lookup, "CAMET_SESSION_LIFETIME_SECS", 7 * 86_400, 60, 365 * 86_400)?,
+            max_sessions_per_user: parse_number(lookup, "CAMET_MAX_SESSIONS_PER_USER", 3, 1, 1000)?,
+            rate_limit_per_minute: per_minute("CAMET_RATE_LIMIT_PER_MINUTE", 100)?,
+            login_rate_limit_per_minute: per_minute("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
+            lockout_threshold: parse_number(lookup, "CAMET_LOCKOUT_THRESHOLD", 10, 1, 1000)?,
+            lockout_secs: parse_number(lookup, "CAMET_LOCKOUT_SECS", 900, 1, 86_400 * 30)?,
+            trusted_proxies,
+            cors_origins,
+            hsts,
+            hashing: crate::auth::password::HashingParams {
+                memory_kib: parse_number(lookup, "CAMET_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)?,
+                iterations: parse_number(lookup, "CAMET_ARGON2_ITERATIONS", 2, 1, 100)?,
+                parallelism: parse_number(lookup, "CAMET_ARGON2_PARALLELISM", 1, 1, 64)?,
+            },
         })
     }
 }
@@ -288,6 +371,10 @@ mod tests {
             ("CAMET_DB_POOL_SIZE", "many"),
             ("CAMET_LOG_FORMAT", "xml"),
             ("CAMET_LOG", "[[["),
+            ("CAMET_TRUSTED_PROXIES", "10.0.0.1/8"),
+            ("CAMET_CORS_ORIGINS", "app.example.com"),
+            ("CAMET_RATE_LIMIT_PER_MINUTE", "0"),
+            ("CAMET_HSTS", "maybe"),
         ] {
             let error = config_from(&[(name, value)]).expect_err(name).to_string();
             assert!(error.contains(name), "{error} should name {name}");

@@ -29,7 +29,7 @@ impl FieldError {
 }
 
 /// Everything that can go wrong while serving a request or running a command.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The request body or a parameter could not be parsed (malformed JSON, wrong type).
     #[error("{0}")]

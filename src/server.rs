@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::app::{AppState, SharedState};
-use crate::auth::password::HashingParams;
 use crate::auth::secret;
 use crate::config::Config;
 use crate::db::{Backend, Databases};
@@ -23,12 +22,23 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     let jwt_secret = secret::resolve(&config)?;
     let databases = Databases::open(&config).await?;
     tenants::migrate_all(&databases).await?;
+    let hashing = config.auth.hashing;
+    let dummy_hash = crate::auth::password::hash(&crate::auth::password::generate(), hashing).await?;
+    let signer = crate::auth::tokens::TokenSigner::new(&jwt_secret, config.auth.access_token_ttl_secs);
+    let limits = crate::http::rate_limit::RateLimits::new(
+        config.auth.rate_limit_per_minute,
+        config.auth.login_rate_limit_per_minute,
+        crate::http::rate_limit::DEFAULT_MAX_TRACKED_KEYS,
+    );
     Ok(Arc::new(AppState {
         config,
         databases,
-        hashing: HashingParams::default(),
+        hashing,
         jwt_secret,
         started_at: Instant::now(),
+        signer,
+        limits,
+        dummy_hash,
     }))
 }
 

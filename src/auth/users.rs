@@ -4,7 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::Insertable;
 use diesel_async::RunQueryDsl;
 
+use crate::audit::{AuditConn, AuditEntry};
 use crate::auth::password::{self, HashingParams};
+use crate::auth::rights::Permissions;
 use crate::auth::roles::Role;
 use crate::clock::now_naive;
 use crate::db::Databases;
@@ -81,6 +83,17 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 /// Creates a user after validating every field; returns the user id.
 /// A taken username is a 409; an unknown tenant a 404.
 pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser) -> AppResult<i32> {
+    create_audited(databases, params, new, None, None).await
+}
+
+/// [`create`], writing `audit` (with the new user's id) in the same transaction.
+pub async fn create_audited(
+    databases: &Databases,
+    params: HashingParams,
+    new: &NewUser,
+    permissions: Option<&Permissions>,
+    audit: Option<AuditEntry>,
+) -> AppResult<i32> {
     let mut errors = Vec::new();
     if let Err(m) = validate_username(&new.username) {
         errors.push(FieldError::new("username", m));
@@ -98,6 +111,11 @@ pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser)
         return Err(AppError::NotFound(format!("tenant {} does not exist", new.tenant_id)));
     }
     let hash = password::hash(&new.password, params).await?;
+    let permissions_json = permissions
+        .filter(|p| **p != Permissions::default())
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(AppError::internal)?;
     let now = now_naive();
     let row = NewUserRow {
         tenant_id: new.tenant_id,
@@ -105,7 +123,7 @@ pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser)
         email: &new.email,
         password_hash: &hash,
         role: new.role.as_str(),
-        permissions: None,
+        permissions: permissions_json.as_deref(),
         is_active: true,
         failed_login_count: 0,
         password_changed_at: now,
@@ -115,7 +133,11 @@ pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser)
     let mut conn = databases.global().get().await?;
     let result = write_tx!(&mut conn, |c| {
         diesel::insert_into(app_user::table).values(&row).execute(c).await?;
-        Ok::<_, AppError>(c.last_insert_id().await?)
+        let id = c.last_insert_id().await?;
+        if let Some(entry) = &audit {
+            c.write_audit(&entry.clone().entity("user", id)).await?;
+        }
+        Ok::<_, AppError>(id)
     });
     match result {
         Ok(id) => i32::try_from(id).map_err(AppError::internal),

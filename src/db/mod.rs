@@ -133,6 +133,16 @@ macro_rules! write_tx {
     };
 }
 
+/// Implements a trait for both concrete connection types with one body, for
+/// helpers called inside [`write_tx!`](crate::write_tx) bodies.
+#[macro_export]
+macro_rules! impl_for_connections {
+    ($trait:path { $($body:tt)* }) => {
+        impl $trait for $crate::db::SqliteConn { $($body)* }
+        impl $trait for diesel_async::AsyncMysqlConnection { $($body)* }
+    };
+}
+
 impl DbPool {
     /// Takes a connection, waiting at most the configured timeout (then a 503).
     pub async fn get(&self) -> AppResult<DbConn> {

@@ -49,6 +49,7 @@ pub mod global {
             last_seen_at -> Timestamp,
             logout_at -> Nullable<Timestamp>,
             logout_reason -> Nullable<Text>,
+            expires_at -> Timestamp,
             ip -> Nullable<Text>,
             user_agent -> Nullable<Text>,
         }
@@ -126,7 +127,27 @@ pub mod global {
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(tenant, app_user, user_login);
+    diesel::table! {
+        /// Refresh tokens (hashed, single use).
+        refresh_token (token_hash) {
+            token_hash -> Text,
+            login_id -> BigInt,
+            issued_at -> Timestamp,
+            used_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(
+        tenant,
+        app_user,
+        user_login,
+        refresh_token,
+        api_key,
+        audit_log,
+        user_query,
+        dashboard_template,
+        widget_catalog
+    );
 }
 
 /// Tables of each tenant database.

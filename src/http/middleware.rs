@@ -9,6 +9,7 @@ use poem::http::{HeaderValue, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use crate::app::SharedState;
 use crate::error::AppError;
 use crate::http::problem::{REQUEST_ID, ensure_problem, problem_response};
 
@@ -71,8 +72,36 @@ async fn limit_body(mut req: Request) -> Result<Request, AppError> {
     Ok(req)
 }
 
-fn set_security_headers(response: &mut Response, request_id: &str) {
+/// Requests without credentials are limited per client IP; authenticated
+/// ones are limited per key or user once their credentials are checked.
+/// Health probes are exempt so a load balancer never trips the limit.
+fn limit_anonymous(state: &SharedState, req: &Request) -> Result<(), AppError> {
+    let headers = req.headers();
+    if headers.contains_key(header::AUTHORIZATION)
+        || headers.contains_key("x-api-key")
+        || req.uri().path().starts_with("/health")
+    {
+        return Ok(());
+    }
+    let info = crate::http::client_info(req, state);
+    let Some(ip) = info.ip else { return Ok(()) };
+    state
+        .limits
+        .check(&crate::http::rate_limit::ip_key(ip), None)
+        .map_err(|retry| AppError::RateLimited {
+            message: "rate limit exceeded; retry later".into(),
+            retry_after_secs: retry.seconds,
+        })
+}
+
+fn set_security_headers(response: &mut Response, request_id: &str, hsts: bool) {
     let headers = response.headers_mut();
+    if hsts {
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
@@ -98,7 +127,14 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
         path = %req.uri().path(),
     );
     let started = Instant::now();
+    let state = req.data::<SharedState>().cloned();
+    let hsts = state.as_ref().is_some_and(|s| s.config.auth.hsts);
     let work = async {
+        if let Some(state) = &state
+            && let Err(error) = limit_anonymous(state, &req)
+        {
+            return problem_response(&error);
+        }
         match limit_body(req).await {
             Ok(req) => ensure_problem(next.call(req).await.map(IntoResponse::into_response)).await,
             Err(error) => problem_response(&error),
@@ -107,7 +143,7 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
     let mut response = REQUEST_ID
         .scope(request_id.clone(), work.instrument(span.clone()))
         .await;
-    set_security_headers(&mut response, &request_id);
+    set_security_headers(&mut response, &request_id, hsts);
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {

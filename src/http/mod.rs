@@ -2,10 +2,15 @@
 //! delegate to the domain modules and map results; every error leaves as
 //! problem+json (see [`problem`]).
 
+pub mod audit_api;
+pub mod auth_api;
 pub mod docs;
 pub mod health;
 pub mod middleware;
 pub mod problem;
+pub mod rate_limit;
+pub mod security;
+pub mod users_api;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -17,11 +22,31 @@ use crate::app::SharedState;
 pub enum ApiTags {
     /// Liveness and readiness of the service.
     System,
+    /// Login, tokens and sessions.
+    Auth,
+    /// Users and API keys of the tenant (admins).
+    Users,
+    /// The audit log (admins).
+    Audit,
 }
 
+/// The combined API structs, one per domain.
+pub type Apis = (
+    health::HealthApi,
+    auth_api::AuthApi,
+    users_api::UsersApi,
+    audit_api::AuditApi,
+);
+
 /// Every API of the service, combined into one OpenAPI document.
-pub fn api_service() -> OpenApiService<health::HealthApi, ()> {
-    OpenApiService::new(health::HealthApi, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
+pub fn api_service() -> OpenApiService<Apis, ()> {
+    let apis = (
+        health::HealthApi,
+        auth_api::AuthApi,
+        users_api::UsersApi,
+        audit_api::AuditApi,
+    );
+    OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \
          exact KPIs (planned time, downtime, OEE) and Chart.js-ready series out. \
          Errors are RFC 9457 problem+json. Numbers follow the analytics semantics document.",
@@ -34,10 +59,47 @@ pub fn openapi_json() -> String {
     api_service().spec()
 }
 
+/// Who is calling, for audit rows: client IP (X-Forwarded-For believed only
+/// from trusted proxies), user agent and request id.
+pub fn client_info(req: &poem::Request, state: &crate::app::AppState) -> crate::audit::ClientInfo {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    let ip = peer.map(|peer| state.config.auth.trusted_proxies.client_ip(peer, forwarded.as_deref()));
+    let user_agent = req
+        .headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect());
+    crate::audit::ClientInfo {
+        ip,
+        user_agent,
+        request_id: problem::current_request_id(),
+    }
+}
+
 /// The whole HTTP application: API, `/openapi.json`, `/docs`, middleware.
 pub fn app(state: SharedState) -> impl Endpoint {
     let api = api_service();
     let spec = api.spec_endpoint();
+    let origins = state.config.auth.cors_origins.clone();
+    let cors = poem::middleware::Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "x-api-key",
+            "x-request-id",
+            "accept-language",
+        ])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(600);
     Route::new()
         .at("/openapi.json", spec)
         .at("/docs", docs::redirect_to_slash)
@@ -45,6 +107,7 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .at("/docs/*path", docs::swagger_ui)
         .nest("/", api)
         .with(poem::middleware::CatchPanic::new())
+        .with_if(!origins.is_empty(), cors)
         .around(middleware::request_context)
         .data(state)
 }

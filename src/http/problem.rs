@@ -95,9 +95,18 @@ impl From<AppError> for ApiError {
     }
 }
 
-/// Request parsing failures of poem-openapi (bad JSON, bad parameters).
+/// Request parsing failures of poem-openapi. Syntax errors (bad JSON, a
+/// number where a string belongs) are 400; a value that parsed but broke a
+/// declared constraint (length, range, pattern) is a 422 naming the field.
 fn from_request_error(error: poem::Error) -> ApiError {
     ApiError::from(app_error_from_poem(&error))
+}
+
+/// poem-openapi reports constraint failures as "field `name` verification failed".
+fn violated_field(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    rest.contains("verification failed").then(|| field.to_owned())
 }
 
 /// Classifies a poem error by status, keeping poem's message (which names the
@@ -106,8 +115,14 @@ fn app_error_from_poem(error: &poem::Error) -> AppError {
     let status = error.status();
     let message = error.to_string();
     match status {
-        StatusCode::BAD_REQUEST => AppError::BadRequest(message),
-        StatusCode::UNAUTHORIZED => AppError::Unauthorized(message),
+        StatusCode::BAD_REQUEST => match violated_field(&message) {
+            Some(field) => AppError::invalid_field(field, message),
+            None => AppError::BadRequest(message),
+        },
+        StatusCode::UNAUTHORIZED => AppError::Unauthorized(
+            "missing or malformed credentials: send `Authorization: Bearer <access token>` or `X-API-Key: <key>`"
+                .into(),
+        ),
         StatusCode::FORBIDDEN => AppError::Forbidden(message),
         StatusCode::NOT_FOUND => AppError::NotFound(message),
         StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed(message),

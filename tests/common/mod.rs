@@ -85,6 +85,12 @@ impl TestDb {
             ("CAMET_JWT_SECRET".to_owned(), TEST_SECRET.to_owned()),
             ("CAMET_DATA_DIR".to_owned(), self.dir.path().display().to_string()),
             ("CAMET_LOG".to_owned(), "warn".to_owned()),
+            // Cheap hashing and generous limits keep tests fast; tests of
+            // those features override them.
+            ("CAMET_ARGON2_MEMORY_KIB".to_owned(), "1024".to_owned()),
+            ("CAMET_ARGON2_ITERATIONS".to_owned(), "1".to_owned()),
+            ("CAMET_RATE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
+            ("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE".to_owned(), "1000".to_owned()),
         ])
     }
 
@@ -219,4 +225,92 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_j
         assert!(body[field].is_string(), "problem has {field}: {body}");
     }
     body
+}
+
+/// The password every fixture user gets.
+pub const PASSWORD: &str = "Harbour-lights-42";
+
+/// A tenant with one user per role, logged in.
+pub struct TenantFixture {
+    /// Tenant id.
+    pub tenant_id: i32,
+    /// Admin user id and access token.
+    pub admin: (i32, String),
+    /// Manager user id and access token.
+    pub manager: (i32, String),
+    /// Viewer user id and access token.
+    pub viewer: (i32, String),
+}
+
+impl TestApp {
+    /// Creates a user directly (as the CLI would).
+    pub async fn create_user(&self, tenant_id: i32, username: &str, role: camet::auth::roles::Role) -> i32 {
+        camet::auth::users::create(
+            &self.state.databases,
+            self.state.hashing,
+            &camet::auth::users::NewUser {
+                tenant_id,
+                username: username.to_owned(),
+                email: format!("{username}@example.com"),
+                role,
+                password: PASSWORD.to_owned(),
+            },
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// POST /api/v1/auth/login.
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs in and returns the token response.
+    pub async fn login_ok(&self, username: &str) -> serde_json::Value {
+        let response = self.login(username, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login {username}");
+        response.json().await.expect("token json")
+    }
+
+    /// A tenant named `name` with admin, manager and viewer logged in.
+    pub async fn tenant_fixture(&self, name: &str) -> TenantFixture {
+        use camet::auth::roles::Role;
+        let tenant_id = camet::tenants::create(&self.state.databases, name, "UTC")
+            .await
+            .expect("tenant");
+        let prefix = name.to_lowercase().replace(' ', "_");
+        let mut users = Vec::new();
+        for (suffix, role) in [
+            ("admin", Role::Admin),
+            ("manager", Role::Manager),
+            ("viewer", Role::Viewer),
+        ] {
+            let username = format!("{prefix}_{suffix}");
+            let id = self.create_user(tenant_id, &username, role).await;
+            let token = self.login_ok(&username).await["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned();
+            users.push((id, token));
+        }
+        let viewer = users.pop().expect("viewer");
+        let manager = users.pop().expect("manager");
+        let admin = users.pop().expect("admin");
+        TenantFixture {
+            tenant_id,
+            admin,
+            manager,
+            viewer,
+        }
+    }
+
+    /// A request with a bearer token.
+    pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
 }

@@ -38,6 +38,7 @@ CREATE TABLE user_login (
     last_seen_at DATETIME(6) NOT NULL,
     logout_at DATETIME(6) NULL,
     logout_reason VARCHAR(32) NULL,
+    expires_at DATETIME(6) NOT NULL,
     ip VARCHAR(64) NULL,
     user_agent VARCHAR(512) NULL,
     KEY idx_login_user (user_id),
@@ -108,4 +109,15 @@ CREATE TABLE api_key (
     revoked_at DATETIME(6) NULL,
     UNIQUE KEY uq_api_key_hash (key_hash),
     KEY idx_api_key_tenant (tenant_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Refresh tokens: stored hashed, single use. A used one presented again
+-- revokes its whole session (reuse detection).
+CREATE TABLE refresh_token (
+    token_hash CHAR(64) NOT NULL PRIMARY KEY,
+    login_id BIGINT NOT NULL,
+    issued_at DATETIME(6) NOT NULL,
+    used_at DATETIME(6) NULL,
+    KEY idx_refresh_login (login_id),
+    CONSTRAINT fk_refresh_login FOREIGN KEY (login_id) REFERENCES user_login (login_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

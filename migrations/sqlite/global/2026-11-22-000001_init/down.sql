@@ -1,3 +1,4 @@
+DROP TABLE refresh_token;
 DROP TABLE api_key;
 DROP TABLE dashboard_template;
 DROP TABLE widget_catalog;

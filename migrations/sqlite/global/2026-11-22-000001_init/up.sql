@@ -38,6 +38,7 @@ CREATE TABLE user_login (
     last_seen_at TIMESTAMP NOT NULL,
     logout_at TIMESTAMP NULL,
     logout_reason TEXT NULL,
+    expires_at TIMESTAMP NOT NULL,
     ip TEXT NULL,
     user_agent TEXT NULL,
     CONSTRAINT fk_user_login_user FOREIGN KEY (user_id) REFERENCES app_user (user_id)
@@ -109,3 +110,14 @@ CREATE TABLE api_key (
     CONSTRAINT uq_api_key_hash UNIQUE (key_hash)
 );
 CREATE INDEX idx_api_key_tenant ON api_key (tenant_id);
+
+-- Refresh tokens: stored hashed, single use. A used one presented again
+-- revokes its whole session (reuse detection).
+CREATE TABLE refresh_token (
+    token_hash TEXT NOT NULL PRIMARY KEY,
+    login_id INTEGER NOT NULL,
+    issued_at TIMESTAMP NOT NULL,
+    used_at TIMESTAMP NULL,
+    CONSTRAINT fk_refresh_login FOREIGN KEY (login_id) REFERENCES user_login (login_id)
+);
+CREATE INDEX idx_refresh_login ON refresh_token (login_id);

@@ -1,0 +1,752 @@
+//! Request rate limiting and client-address resolution.
+//!
+//! This module owns:
+//! - [`RateLimits`]: every rate-limiting bucket of the process. Requests are limited per client key
+//!   (`user:…`, `apikey:…` or [`ip_key`]) at a default or per-key quota; login attempts are limited
+//!   per (client IP, username) at their own quota. A refusal carries a [`RetryAfter`].
+//! - [`TrustedProxies`]: which TCP peers may tell us the client address through
+//!   `X-Forwarded-For`, and the resolution of that address.
+//!
+//! Quotas use governor's GCRA: `n` per minute means a burst of `n`, then one more request every
+//! `60 / n` seconds. All buckets live in one table whose size is capped (see [`RateLimits`] for the
+//! eviction policy), so an attacker rotating addresses or usernames costs bounded memory.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use governor::clock::{Clock, MonotonicClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
+use ipnet::{IpNet, Ipv4Net};
+
+/// Contract default: requests per minute per client.
+pub const DEFAULT_PER_MINUTE: NonZeroU32 = NonZeroU32::new(100).unwrap();
+/// Contract default: login attempts per minute per (client IP, username).
+pub const LOGIN_PER_MINUTE: NonZeroU32 = NonZeroU32::new(5).unwrap();
+/// A sensible cap on tracked buckets: an entry costs roughly 100 bytes, so about 10 MB at most.
+pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
+
+/// Longer client keys are cut, so a careless caller cannot make one entry large.
+const MAX_KEY_BYTES: usize = 128;
+/// Usernames in login keys are cut to this many characters (before lowercasing).
+const MAX_USERNAME_CHARS: usize = 64;
+/// How often (in clock time, nanoseconds) a check also drops the buckets that are back to full.
+const SWEEP_EVERY_NANOS: u64 = 60_000_000_000;
+/// Beyond this many hops, an `X-Forwarded-For` chain is treated as malformed: real deployments have
+/// a handful of proxies, and a client must not make us walk an arbitrarily long header.
+const MAX_FORWARDED_HOPS: usize = 32;
+
+/// How long a refused client must wait before a retry can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter {
+    /// Whole seconds, rounded up and at least 1: the value of the `Retry-After` header.
+    pub seconds: u64,
+}
+
+impl RetryAfter {
+    fn from_wait(wait: Duration) -> Self {
+        // Rounding down would send the client back too early, only to be refused again.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            seconds: seconds.max(1),
+        }
+    }
+}
+
+impl fmt::Display for RetryAfter {
+    /// The `Retry-After` header value (delta-seconds).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.seconds)
+    }
+}
+
+/// All rate-limiting state of the process. Share one instance (e.g. in an `Arc` or the app state);
+/// every method takes `&self` and is safe to call from many tasks at once.
+///
+/// # Memory and eviction policy
+/// Buckets of every quota, and of logins, live in one table holding at most `max_tracked_keys`
+/// entries (never more: no slack). A bucket is a key plus its GCRA "theoretical arrival time" (TAT);
+/// once the TAT is in the past the bucket is back to full and is exactly equivalent to an absent one.
+/// - At most once per minute of clock time, a check drops every full bucket (lossless);
+///   [`RateLimits::retain_recent`] does the same on demand.
+/// - When a new key arrives and the table is full, full buckets are dropped first; if that frees
+///   less than an eighth of the table, the buckets with the earliest TAT are evicted until an eighth
+///   is free. Those are the clients closest to a full bucket, so forgetting them grants the least
+///   extra allowance; throttled clients are evicted last. An attacker rotating addresses (each new
+///   key holding a single request) thus fills the table with its own cheap entries, which go first,
+///   and cannot reset the bucket of a client it got throttled. Freeing an eighth at a time keeps the
+///   O(table) scan amortised to a few steps per new key.
+pub struct RateLimits<C: Clock = MonotonicClock> {
+    default_quota: Quota,
+    login_quota: Quota,
+    clock: C,
+    epoch: C::Instant,
+    store: Store,
+}
+
+impl RateLimits<MonotonicClock> {
+    /// Limits at `default_per_minute` per client key (unless a key has its own quota) and
+    /// `login_per_minute` per (IP, username), tracking at most `max_tracked_keys` buckets in all
+    /// (a cap of 0 is taken as 1).
+    pub fn new(default_per_minute: NonZeroU32, login_per_minute: NonZeroU32, max_tracked_keys: usize) -> Self {
+        Self::with_clock(default_per_minute, login_per_minute, max_tracked_keys, MonotonicClock)
+    }
+}
+
+impl<C: Clock> RateLimits<C> {
+    /// As [`RateLimits::new`], with another time source (tests use governor's `FakeRelativeClock`).
+    pub fn with_clock(
+        default_per_minute: NonZeroU32,
+        login_per_minute: NonZeroU32,
+        max_tracked_keys: usize,
+        clock: C,
+    ) -> Self {
+        let epoch = clock.now();
+        Self {
+            default_quota: Quota::per_minute(default_per_minute),
+            login_quota: Quota::per_minute(login_per_minute),
+            clock,
+            epoch,
+            store: Store::new(max_tracked_keys),
+        }
+    }
+
+    /// Counts one request of the client `key` (e.g. `"user:12"`, `"apikey:7"`, or [`ip_key`]) against
+    /// `per_minute` requests per minute, or the default quota when `None`. A key keeps its bucket
+    /// when its quota changes. Keys longer than 128 bytes are cut.
+    pub fn check(&self, key: &str, per_minute: Option<NonZeroU32>) -> Result<(), RetryAfter> {
+        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
+        // The prefix keeps caller keys apart from login keys in the shared table.
+        self.decide(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)))
+    }
+
+    /// Counts one login attempt for `username` from `ip`. Usernames are trimmed, lowercased and cut
+    /// to 64 characters, so case variants share a bucket; IPv6 clients are grouped by /64 as in
+    /// [`ip_key`]. Independent of [`RateLimits::check`] buckets.
+    pub fn check_login(&self, ip: IpAddr, username: &str) -> Result<(), RetryAfter> {
+        let username: String = username
+            .trim()
+            .chars()
+            .take(MAX_USERNAME_CHARS)
+            .flat_map(char::to_lowercase)
+            .collect();
+        // The address part never contains '|', so the key is unambiguous whatever the username.
+        self.decide(self.login_quota, format!("l|{}|{username}", client_prefix(ip)))
+    }
+
+    /// Number of buckets currently held (never more than the configured cap).
+    pub fn tracked_keys(&self) -> usize {
+        self.store.lock().tats.len()
+    }
+
+    /// Drops every bucket that is back to full (indistinguishable from an unseen key) and releases
+    /// spare memory. Checks already do this once a minute; call it from a timer to also reclaim
+    /// memory while traffic is idle.
+    pub fn retain_recent(&self) {
+        let now = self.now();
+        let mut table = self.store.lock();
+        table.sweep(now);
+        table.last_sweep = now;
+        if table.tats.capacity() > 4 * table.tats.len().max(256) {
+            table.tats.shrink_to_fit();
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now().duration_since(self.epoch).as_u64()
+    }
+
+    fn decide(&self, quota: Quota, key: String) -> Result<(), RetryAfter> {
+        let now = self.now();
+        // A governor limiter is only GCRA parameters plus a start instant; its state lives in our
+        // shared, capped table. Building one per decision over that table, with a clock pinned to
+        // `now`, costs a few multiplications and keeps the table on one absolute time base whatever
+        // the quota, which is what lets one cap and one eviction order cover all buckets.
+        let limiter: RateLimiter<String, PinnedStore<'_>, PinnedClock, NoOpMiddleware<Nanos>> = RateLimiter::new(
+            quota,
+            PinnedStore {
+                store: &self.store,
+                now,
+            },
+            PinnedClock(Nanos::new(now)),
+        );
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| RetryAfter::from_wait(not_until.wait_time_from(limiter.clock().now())))
+    }
+}
+
+impl<C: Clock> fmt::Debug for RateLimits<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("default_per_minute", &self.default_quota.burst_size())
+            .field("login_per_minute", &self.login_quota.burst_size())
+            .field("max_tracked_keys", &self.store.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The rate-limit key of a client known only by its address: `ip:203.0.113.9`, or for IPv6 the
+/// /64 network (`ip:2001:db8:1:2::/64`), because one subscriber usually holds a whole /64 and could
+/// otherwise rotate through addresses at will. IPv4-mapped IPv6 addresses count as IPv4.
+pub fn ip_key(ip: IpAddr) -> String {
+    format!("ip:{}", client_prefix(ip))
+}
+
+fn client_prefix(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+fn truncate_utf8(s: &str, max_bytes: usize) -> &str {
+    let mut end = s.len().min(max_bytes);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The bucket table: key → TAT in nanoseconds since the `RateLimits` epoch.
+struct Table {
+    tats: HashMap<String, u64>,
+    last_sweep: u64,
+}
+
+impl Table {
+    /// Drops buckets whose TAT is not after `now`: GCRA treats them exactly like unseen keys.
+    fn sweep(&mut self, now: u64) {
+        self.tats.retain(|_, tat| *tat > now);
+    }
+
+    /// Makes room for one new key under `cap` (see the policy on [`RateLimits`]).
+    fn make_room(&mut self, now: u64, cap: usize) {
+        if self.tats.len() < cap {
+            return;
+        }
+        self.sweep(now);
+        self.last_sweep = now;
+        let low_water = cap - (cap / 8).max(1);
+        if self.tats.len() > low_water {
+            self.evict_earliest(self.tats.len() - low_water);
+        }
+    }
+
+    /// Evicts the `n` buckets with the earliest TAT (`n` >= 1 and < len).
+    fn evict_earliest(&mut self, n: usize) {
+        let mut tats: Vec<u64> = self.tats.values().copied().collect();
+        let (_, &mut threshold, _) = tats.select_nth_unstable(n - 1);
+        let below = tats.iter().filter(|&&tat| tat < threshold).count();
+        // Ties at the threshold: evict just enough of them to reach `n`.
+        let mut ties_to_evict = n - below;
+        self.tats.retain(|_, tat| {
+            if *tat < threshold {
+                false
+            } else if *tat == threshold && ties_to_evict > 0 {
+                ties_to_evict -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+struct Store {
+    table: Mutex<Table>,
+    cap: usize,
+}
+
+impl Store {
+    fn new(cap: usize) -> Self {
+        let table = Table {
+            tats: HashMap::new(),
+            last_sweep: 0,
+        };
+        Self {
+            table: Mutex::new(table),
+            cap: cap.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // The table holds plain integers, valid after any panic, so a poisoned lock is still usable.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The table seen by a limiter started at `now`: governor's TATs are relative to that start.
+struct PinnedStore<'a> {
+    store: &'a Store,
+    now: u64,
+}
+
+impl StateStore for PinnedStore<'_> {
+    type Key = String;
+
+    fn measure_and_replace<T, F, E>(&self, key: &String, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let now = self.now;
+        let mut table = self.store.lock();
+        if now.saturating_sub(table.last_sweep) >= SWEEP_EVERY_NANOS {
+            table.sweep(now);
+            table.last_sweep = now;
+        }
+        if let Some(tat) = table.tats.get_mut(key) {
+            // A TAT already in the past becomes 0 (= now), which GCRA treats like an unseen key.
+            let (outcome, next) = f(Some(Nanos::new(tat.saturating_sub(now))))?;
+            *tat = now.saturating_add(next.as_u64());
+            return Ok(outcome);
+        }
+        let (outcome, next) = f(None)?;
+        table.make_room(now, self.store.cap);
+        table.tats.insert(key.clone(), now.saturating_add(next.as_u64()));
+        Ok(outcome)
+    }
+}
+
+/// A clock stopped at the instant read once per decision, so the limiter's start, the decision
+/// and the reported wait all use the same `now`.
+struct PinnedClock(Nanos);
+
+impl Clock for PinnedClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        self.0
+    }
+}
+
+/// The proxies allowed to report the client address in `X-Forwarded-For`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses a comma-separated list of IP addresses and CIDR networks, IPv4 or IPv6
+    /// (`"10.0.0.0/8, 192.0.2.7, 2001:db8::/32"`). Blank entries are skipped. A network with host
+    /// bits set (`10.0.0.1/8`) is refused rather than widened, since it is most likely a typo that
+    /// would trust far more addresses than meant. The error names the bad entry.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let net = if let Ok(ip) = entry.parse::<IpAddr>() {
+                IpNet::from(ip)
+            } else {
+                let net: IpNet = entry.parse().map_err(|_| {
+                    format!("trusted proxy entry {entry:?} is neither an IP address nor a CIDR network")
+                })?;
+                if net != net.trunc() {
+                    return Err(format!(
+                        "trusted proxy entry {entry:?} has host bits set; did you mean {}?",
+                        net.trunc()
+                    ));
+                }
+                net
+            };
+            nets.push(canonical_net(net));
+        }
+        Ok(Self(nets))
+    }
+
+    /// No trusted proxy: `X-Forwarded-For` is always ignored.
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client address of a request from TCP peer `peer` carrying `x_forwarded_for` (when the
+    /// request has several such header lines, join their values with `,` in order).
+    ///
+    /// The header is believed only when `peer` is trusted: then the client is the right-most hop
+    /// that is not a trusted proxy, as hops further left were written by the client and may be
+    /// forged. An unparsable hop (or a chain longer than 32 hops) ends the walk at the last good
+    /// hop, possibly the peer itself. Hops may carry a port (`192.0.2.1:4711`, `[2001:db8::1]:443`).
+    /// The result is canonical: IPv4-mapped IPv6 addresses come back as IPv4.
+    pub fn client_ip(&self, peer: IpAddr, x_forwarded_for: Option<&str>) -> IpAddr {
+        let mut client = peer.to_canonical();
+        let Some(header) = x_forwarded_for else {
+            return client;
+        };
+        if !self.is_trusted(client) {
+            return client;
+        }
+        for (hops, entry) in header.rsplit(',').enumerate() {
+            if hops == MAX_FORWARDED_HOPS {
+                break;
+            }
+            let Some(hop) = parse_hop(entry) else {
+                break;
+            };
+            client = hop;
+            if !self.is_trusted(hop) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|sa| sa.ip()))
+        .ok()?;
+    Some(ip.to_canonical())
+}
+
+/// Writes IPv4-mapped IPv6 networks (`::ffff:10.0.0.0/104`) as IPv4, matching canonical addresses.
+fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(v4net) = Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(v4net);
+    }
+    net
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    fn limits(default: u32, login: u32, cap: usize) -> (RateLimits<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        (
+            RateLimits::with_clock(nz(default), nz(login), cap, clock.clone()),
+            clock,
+        )
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RateLimits>();
+        assert_send_sync::<TrustedProxies>();
+    }
+
+    #[test]
+    fn request_over_quota_is_refused_and_others_are_not() {
+        let (rl, _) = limits(100, 5, 1000);
+        for i in 0..100 {
+            assert_eq!(rl.check("user:1", None), Ok(()), "request {i}");
+        }
+        let refused = rl.check("user:1", None).unwrap_err();
+        // 100/min replenishes one request every 0.6 s, rounded up.
+        assert_eq!(refused.seconds, 1);
+        assert_eq!(refused.to_string(), "1");
+        assert_eq!(rl.check("user:2", None), Ok(()));
+        assert_eq!(rl.check("apikey:1", None), Ok(()));
+        assert_eq!(rl.check(&ip_key(ip("203.0.113.9")), None), Ok(()));
+    }
+
+    #[test]
+    fn retry_after_is_long_enough_and_not_longer() {
+        let (rl, clock) = limits(2, 5, 1000);
+        rl.check("k", None).unwrap();
+        rl.check("k", None).unwrap();
+        assert_eq!(rl.check("k", None), Err(RetryAfter { seconds: 30 }));
+        clock.advance(Duration::from_millis(29_500));
+        assert_eq!(rl.check("k", None), Err(RetryAfter { seconds: 1 }));
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(rl.check("k", None), Ok(()));
+        assert!(rl.check("k", None).is_err());
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(rl.check("k", None), Ok(()));
+        assert_eq!(rl.check("k", None), Ok(()));
+        assert!(rl.check("k", None).is_err());
+    }
+
+    #[test]
+    fn per_key_quota_overrides_the_default() {
+        let (rl, _) = limits(100, 5, 1000);
+        for _ in 0..250 {
+            rl.check("apikey:sensor", Some(nz(250))).unwrap();
+        }
+        assert!(rl.check("apikey:sensor", Some(nz(250))).is_err());
+        for _ in 0..3 {
+            rl.check("apikey:tiny", Some(nz(3))).unwrap();
+        }
+        let refused = rl.check("apikey:tiny", Some(nz(3))).unwrap_err();
+        assert_eq!(refused.seconds, 20);
+        for _ in 0..100 {
+            rl.check("apikey:plain", None).unwrap();
+        }
+        assert!(rl.check("apikey:plain", None).is_err());
+    }
+
+    #[test]
+    fn login_attempts_are_limited_per_ip_and_username() {
+        let (rl, clock) = limits(100, 5, 1000);
+        let a = ip("198.51.100.1");
+        let b = ip("198.51.100.2");
+        for _ in 0..5 {
+            rl.check_login(a, "alice").unwrap();
+        }
+        assert_eq!(rl.check_login(a, "alice"), Err(RetryAfter { seconds: 12 }));
+        assert_eq!(rl.check_login(a, "bob"), Ok(()));
+        assert_eq!(rl.check_login(b, "alice"), Ok(()));
+        // Case and surrounding blanks do not make a new bucket.
+        assert!(rl.check_login(a, "ALICE").is_err());
+        assert!(rl.check_login(a, "  Alice\t").is_err());
+        // IPv4-mapped form of the same client shares the bucket.
+        assert!(rl.check_login(ip("::ffff:198.51.100.1"), "alice").is_err());
+        // Login buckets are apart from request buckets.
+        assert_eq!(rl.check(&ip_key(a), None), Ok(()));
+        clock.advance(Duration::from_secs(12));
+        assert_eq!(rl.check_login(a, "Alice"), Ok(()));
+        assert!(rl.check_login(a, "alice").is_err());
+    }
+
+    #[test]
+    fn long_usernames_are_cut_and_share_a_bucket() {
+        let (rl, _) = limits(1, 1, 1000);
+        let base = "x".repeat(MAX_USERNAME_CHARS);
+        rl.check_login(ip("192.0.2.1"), &format!("{base}a")).unwrap();
+        assert!(rl.check_login(ip("192.0.2.1"), &format!("{base}b")).is_err());
+        let huge = "é".repeat(100_000);
+        rl.check_login(ip("192.0.2.1"), &huge).unwrap();
+        rl.check(&huge, None).unwrap();
+        // Keys are cut at 128 bytes: 64 two-byte characters.
+        assert!(rl.check(&"é".repeat(64), None).is_err());
+    }
+
+    #[test]
+    fn memory_stays_under_the_cap() {
+        let cap = 10_000;
+        let (rl, _) = limits(100, 5, cap);
+        for i in 0..200_000u32 {
+            rl.check(&format!("ip:{i}"), None).unwrap();
+            if i % 10_000 == 0 {
+                rl.check_login(IpAddr::from(i.to_be_bytes()), "admin").unwrap();
+            }
+            assert!(rl.tracked_keys() <= cap);
+        }
+        assert!(rl.tracked_keys() > cap / 2, "eviction frees an eighth, not everything");
+    }
+
+    #[test]
+    fn flood_of_new_keys_does_not_reset_a_throttled_client() {
+        let (rl, _) = limits(100, 5, 1000);
+        for _ in 0..100 {
+            rl.check("user:victim", None).unwrap();
+        }
+        for _ in 0..5 {
+            rl.check_login(ip("192.0.2.1"), "root").unwrap();
+        }
+        for i in 0..20_000u32 {
+            rl.check(&ip_key(IpAddr::from(i.to_be_bytes())), None).unwrap();
+        }
+        assert!(rl.tracked_keys() <= 1000);
+        assert!(rl.check("user:victim", None).is_err());
+        assert!(rl.check_login(ip("192.0.2.1"), "root").is_err());
+    }
+
+    #[test]
+    fn full_buckets_are_dropped_without_changing_decisions() {
+        let (rl, clock) = limits(100, 5, 1000);
+        for i in 0..50 {
+            rl.check(&format!("k{i}"), None).unwrap();
+        }
+        for _ in 0..100 {
+            rl.check("busy", None).unwrap();
+        }
+        assert_eq!(rl.tracked_keys(), 51);
+        clock.advance(Duration::from_secs(1));
+        rl.retain_recent();
+        // Single requests replenished after 0.6 s; the busy bucket is still far from full.
+        assert_eq!(rl.tracked_keys(), 1);
+        assert!(rl.check("busy", None).is_ok());
+        assert!(rl.check("busy", None).is_err());
+        // Checks also sweep once a minute on their own.
+        clock.advance(Duration::from_nanos(SWEEP_EVERY_NANOS));
+        rl.check("fresh", None).unwrap();
+        assert_eq!(rl.tracked_keys(), 1);
+    }
+
+    #[test]
+    fn tiny_cap_still_limits() {
+        let (rl, _) = limits(1, 5, 0);
+        rl.check("a", None).unwrap();
+        assert!(rl.check("a", None).is_err());
+        rl.check("b", None).unwrap();
+        assert_eq!(rl.tracked_keys(), 1);
+    }
+
+    #[test]
+    fn concurrent_checks_allow_exactly_the_quota() {
+        let (rl, _) = limits(50, 5, 1000);
+        let rl = Arc::new(rl);
+        let allowed: usize = (0..4)
+            .map(|_| {
+                let rl = Arc::clone(&rl);
+                std::thread::spawn(move || (0..100).filter(|_| rl.check("shared", None).is_ok()).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(allowed, 50);
+    }
+
+    #[test]
+    fn real_clock_limits_too() {
+        let rl = RateLimits::new(nz(2), LOGIN_PER_MINUTE, DEFAULT_MAX_TRACKED_KEYS);
+        rl.check("k", None).unwrap();
+        rl.check("k", None).unwrap();
+        let refused = rl.check("k", None).unwrap_err();
+        assert!((29..=30).contains(&refused.seconds), "{refused:?}");
+        assert!(format!("{rl:?}").contains("RateLimits"));
+    }
+
+    #[test]
+    fn ip_keys_group_ipv6_by_64() {
+        assert_eq!(ip_key(ip("203.0.113.9")), "ip:203.0.113.9");
+        assert_eq!(ip_key(ip("::ffff:203.0.113.9")), "ip:203.0.113.9");
+        assert_eq!(ip_key(ip("2001:db8:1:2:aaaa::1")), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key(ip("2001:db8:1:2:bbbb::7")), ip_key(ip("2001:db8:1:2::1")));
+        assert_ne!(ip_key(ip("2001:db8:1:3::1")), ip_key(ip("2001:db8:1:2::1")));
+    }
+
+    #[test]
+    fn parse_trusted_proxies() {
+        let tp = TrustedProxies::parse(" 10.0.0.0/8, 192.0.2.7 ,, 2001:db8::/32,::ffff:172.16.0.0/108, ").unwrap();
+        assert!(tp.is_trusted(ip("10.200.3.4")));
+        assert!(tp.is_trusted(ip("192.0.2.7")));
+        assert!(!tp.is_trusted(ip("192.0.2.8")));
+        assert!(tp.is_trusted(ip("2001:db8:ffff::1")));
+        assert!(!tp.is_trusted(ip("2001:db9::1")));
+        assert!(tp.is_trusted(ip("172.16.9.9")));
+        assert!(tp.is_trusted(ip("::ffff:10.0.0.1")));
+        assert!(TrustedProxies::parse("").unwrap().is_empty());
+        assert_eq!(TrustedProxies::parse(" , ").unwrap(), TrustedProxies::none());
+
+        let err = TrustedProxies::parse("10.0.0.1, proxy.internal").unwrap_err();
+        assert!(err.contains("\"proxy.internal\""), "{err}");
+        let err = TrustedProxies::parse("10.0.0.0/33").unwrap_err();
+        assert!(err.contains("\"10.0.0.0/33\""), "{err}");
+        let err = TrustedProxies::parse("10.0.0.1/8").unwrap_err();
+        assert!(err.contains("10.0.0.0/8"), "{err}");
+    }
+
+    #[test]
+    fn xff_from_untrusted_peer_is_ignored() {
+        let tp = TrustedProxies::parse("10.0.0.1").unwrap();
+        let peer = ip("198.51.100.7");
+        assert_eq!(tp.client_ip(peer, Some("203.0.113.9")), peer);
+        assert_eq!(TrustedProxies::none().client_ip(peer, Some("203.0.113.9")), peer);
+        assert_eq!(tp.client_ip(peer, None), peer);
+    }
+
+    #[test]
+    fn xff_from_trusted_peer_gives_right_most_untrusted_hop() {
+        let tp = TrustedProxies::parse("10.0.0.1").unwrap();
+        let proxy = ip("10.0.0.1");
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9")), ip("203.0.113.9"));
+        // The client forged the left part; only what our proxy appended counts.
+        assert_eq!(tp.client_ip(proxy, Some("1.2.3.4, 203.0.113.9")), ip("203.0.113.9"));
+        assert_eq!(tp.client_ip(proxy, Some("1.2.3.4,203.0.113.9")), ip("203.0.113.9"));
+        assert_eq!(tp.client_ip(proxy, None), proxy);
+        assert_eq!(tp.client_ip(proxy, Some("")), proxy);
+    }
+
+    #[test]
+    fn xff_through_a_chain_of_proxies() {
+        let tp = TrustedProxies::parse("10.0.0.1, 10.0.0.2, 10.0.0.3").unwrap();
+        let xff = "6.6.6.6, 203.0.113.9, 10.0.0.3, 10.0.0.2";
+        assert_eq!(tp.client_ip(ip("10.0.0.1"), Some(xff)), ip("203.0.113.9"));
+        // Every hop trusted: the left-most (nearest the client) is the best we know.
+        assert_eq!(tp.client_ip(ip("10.0.0.1"), Some("10.0.0.3, 10.0.0.2")), ip("10.0.0.3"));
+        // Several header lines joined in order.
+        assert_eq!(
+            tp.client_ip(ip("10.0.0.1"), Some("6.6.6.6, 203.0.113.9,10.0.0.2")),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn xff_trust_by_cidr() {
+        let tp = TrustedProxies::parse("10.0.0.0/8, 172.16.0.0/12").unwrap();
+        let xff = "203.0.113.9, 172.20.1.1, 10.9.9.9";
+        assert_eq!(tp.client_ip(ip("10.1.2.3"), Some(xff)), ip("203.0.113.9"));
+        assert_eq!(tp.client_ip(ip("11.0.0.1"), Some(xff)), ip("11.0.0.1"));
+    }
+
+    #[test]
+    fn xff_with_ipv6() {
+        let tp = TrustedProxies::parse("2001:db8:ffff::/48, 10.0.0.1").unwrap();
+        let proxy = ip("2001:db8:ffff::10");
+        assert_eq!(tp.client_ip(proxy, Some("2001:db8:1::5")), ip("2001:db8:1::5"));
+        assert_eq!(
+            tp.client_ip(proxy, Some("203.0.113.9, 2001:db8:ffff::20")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(tp.client_ip(proxy, Some("[2001:db8:1::5]:443")), ip("2001:db8:1::5"));
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9:51234")), ip("203.0.113.9"));
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6.
+        assert_eq!(
+            tp.client_ip(ip("::ffff:10.0.0.1"), Some("::ffff:203.0.113.9")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            tp.client_ip(ip("::ffff:198.51.100.1"), Some("203.0.113.9")),
+            ip("198.51.100.1")
+        );
+    }
+
+    #[test]
+    fn xff_garbage_stops_at_the_last_good_hop() {
+        let tp = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let proxy = ip("10.0.0.1");
+        assert_eq!(tp.client_ip(proxy, Some("unknown")), proxy);
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9, garbage")), proxy);
+        assert_eq!(
+            tp.client_ip(proxy, Some("203.0.113.9, not-an-ip, 10.0.0.2")),
+            ip("10.0.0.2")
+        );
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9,,10.0.0.2")), ip("10.0.0.2"));
+        assert_eq!(
+            tp.client_ip(proxy, Some("  203.0.113.9  ,   10.0.0.2  ")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9 , 10.0.0.2 ,")), proxy);
+        assert_eq!(tp.client_ip(proxy, Some("203.0.113.9 10.0.0.2")), proxy);
+        let long = format!("203.0.113.9{}", ", 10.0.0.2".repeat(100));
+        assert_eq!(tp.client_ip(proxy, Some(&long)), ip("10.0.0.2"));
+    }
+}
