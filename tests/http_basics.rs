@@ -144,3 +144,51 @@ async fn swagger_ui_is_served_at_docs_and_points_at_this_servers_document() {
     expect_problem(app.get("/docs/missing.js").await, 404).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() {
+    let app = common::TestApp::start_with(
+        common::Backend::Sqlite,
+        &[
+            ("CAMET_CORS_ORIGINS", "https://dash.example.com"),
+            ("CAMET_HSTS", "true"),
+        ],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://dash.example.com").await.expect("preflight");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://dash.example.com"
+    );
+    let refused = preflight("https://evil.example.net").await.expect("preflight");
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    let health = app.get("/health").await;
+    assert!(
+        health.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("max-age=")
+    );
+    app.stop().await;
+
+    // Without configuration: no CORS grant, no HSTS.
+    let plain = common::TestApp::start(common::Backend::Sqlite).await;
+    let response = plain
+        .client
+        .get(plain.url("/health"))
+        .header("origin", "https://dash.example.com")
+        .send()
+        .await
+        .expect("request");
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+    assert!(!response.headers().contains_key("strict-transport-security"));
+    plain.stop().await;
+}

@@ -272,7 +272,12 @@ impl TestApp {
 
     /// Logs in and returns the token response.
     pub async fn login_ok(&self, username: &str) -> serde_json::Value {
-        let response = self.login(username, PASSWORD).await;
+        self.login_ok_with(username, PASSWORD).await
+    }
+
+    /// Logs in with `password` and returns the token response.
+    pub async fn login_ok_with(&self, username: &str, password: &str) -> serde_json::Value {
+        let response = self.login(username, password).await;
         assert_eq!(response.status(), 200, "login {username}");
         response.json().await.expect("token json")
     }
