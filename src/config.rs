@@ -29,6 +29,9 @@ pub enum DatabaseUrl {
     Mysql {
         /// `mysql://user:pass@host:port` without a database (secret inside).
         server_url: String,
+        /// The URL's query (`?prefer_socket=false&...`), or empty: driver
+        /// options such as TLS settings, kept for every database.
+        options: String,
         /// Name of the global database.
         database: String,
         /// `host:port`, safe to print.
@@ -76,17 +79,35 @@ impl DatabaseUrl {
             if !is_safe_identifier(&database) {
                 return Err("the database name may only contain letters, digits and underscores".into());
             }
+            let options = url.query().map(|q| format!("?{q}")).unwrap_or_default();
             let mut server = url.clone();
             server.set_path("");
             server.set_query(None);
             let server_url = server.as_str().trim_end_matches('/').to_owned();
             return Ok(DatabaseUrl::Mysql {
                 server_url,
+                options,
                 database,
                 host_port: format!("{host}:{port}"),
             });
         }
         Err("must start with sqlite:// or mysql://".into())
+    }
+}
+
+impl DatabaseUrl {
+    /// For MySQL: the connection URL of `database` (or of the server alone),
+    /// with the configured driver options.
+    pub fn mysql_url(&self, database: Option<&str>) -> Option<String> {
+        match self {
+            DatabaseUrl::Mysql {
+                server_url, options, ..
+            } => Some(match database {
+                Some(db) => format!("{server_url}/{db}{options}"),
+                None => format!("{server_url}{options}"),
+            }),
+            DatabaseUrl::Sqlite { .. } => None,
+        }
     }
 }
 
@@ -383,6 +404,11 @@ mod tests {
 
     #[test]
     fn mysql_url_splits_server_and_database_and_hides_password() {
+        let with_options = DatabaseUrl::parse("mysql://u:p@db.internal:3307/camet?prefer_socket=false").expect("valid");
+        assert_eq!(
+            with_options.mysql_url(Some("camet_tenant_4")).as_deref(),
+            Some("mysql://u:p@db.internal:3307/camet_tenant_4?prefer_socket=false")
+        );
         let url = DatabaseUrl::parse("mysql://camet:s3cret@127.0.0.1:3306/camet").expect("valid");
         match &url {
             DatabaseUrl::Mysql {

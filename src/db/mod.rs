@@ -258,17 +258,16 @@ impl Databases {
                 }
                 sqlite_pool(path, settings)?
             }
-            DatabaseUrl::Mysql {
-                server_url,
-                database,
-                host_port,
+            location @ DatabaseUrl::Mysql {
+                database, host_port, ..
             } => {
-                dialect::mysql_create_database(server_url, database, settings.timeout)
+                let server_url = location.mysql_url(None).unwrap_or_default();
+                dialect::mysql_create_database(&server_url, database, settings.timeout)
                     .await
                     .map_err(|e| {
                         AppError::DatabaseUnavailable(format!("cannot reach MySQL at {host_port} (DATABASE_URL): {e}"))
                     })?;
-                mysql_pool(&format!("{server_url}/{database}"), settings)?
+                mysql_pool(&location.mysql_url(Some(database)).unwrap_or_default(), settings)?
             }
         };
         let databases = Arc::new(Databases {
@@ -322,10 +321,8 @@ impl Databases {
     /// Creates tenant `tenant_id`'s database if needed and applies its
     /// migrations. Idempotent.
     pub async fn prepare_tenant(&self, tenant_id: i32) -> AppResult<DbPool> {
-        if let (DatabaseUrl::Mysql { server_url, .. }, Some(name)) =
-            (&self.location, self.tenant_mysql_database(tenant_id))
-        {
-            dialect::mysql_create_database(server_url, &name, self.settings.timeout)
+        if let (Some(server_url), Some(name)) = (self.location.mysql_url(None), self.tenant_mysql_database(tenant_id)) {
+            dialect::mysql_create_database(&server_url, &name, self.settings.timeout)
                 .await
                 .map_err(|e| AppError::DatabaseUnavailable(format!("cannot create tenant database {name}: {e}")))?;
         }
@@ -339,9 +336,11 @@ impl Databases {
     pub async fn drop_tenant_database(&self, tenant_id: i32) -> AppResult<()> {
         self.tenants.write().await.remove(&tenant_id);
         match &self.location {
-            DatabaseUrl::Mysql { server_url, .. } => {
-                if let Some(name) = self.tenant_mysql_database(tenant_id) {
-                    dialect::mysql_drop_database(server_url, &name, self.settings.timeout)
+            DatabaseUrl::Mysql { .. } => {
+                if let (Some(server_url), Some(name)) =
+                    (self.location.mysql_url(None), self.tenant_mysql_database(tenant_id))
+                {
+                    dialect::mysql_drop_database(&server_url, &name, self.settings.timeout)
                         .await
                         .map_err(AppError::internal)?;
                 }
@@ -393,11 +392,12 @@ impl Databases {
                     .ok_or_else(|| AppError::internal("no SQLite path for tenant"))?;
                 sqlite_pool(&path, self.settings)
             }
-            DatabaseUrl::Mysql { server_url, .. } => {
-                let name = self
+            DatabaseUrl::Mysql { .. } => {
+                let url = self
                     .tenant_mysql_database(tenant_id)
+                    .and_then(|name| self.location.mysql_url(Some(&name)))
                     .ok_or_else(|| AppError::internal("no MySQL database name for tenant"))?;
-                mysql_pool(&format!("{server_url}/{name}"), self.settings)
+                mysql_pool(&url, self.settings)
             }
         }
     }
