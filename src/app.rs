@@ -21,6 +21,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// Issues and verifies access tokens.
     pub signer: crate::auth::tokens::TokenSigner,
+    /// Plant configuration of every tenant, in memory.
+    pub cache: crate::plant::cache::MetadataCache,
     /// Request and login rate limits.
     pub limits: crate::http::rate_limit::RateLimits,
     /// A real Argon2id hash of a random password: unknown usernames are

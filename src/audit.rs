@@ -13,7 +13,7 @@ use crate::clock::now_naive;
 use crate::db::schema::global::audit_log;
 
 /// Who made a request and from where: copied into audit rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClientInfo {
     /// Client IP (after trusted-proxy resolution).
     pub ip: Option<IpAddr>,
@@ -35,7 +35,7 @@ impl ClientInfo {
 }
 
 /// One audit row to write.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     /// Tenant concerned.
     pub tenant_id: Option<i32>,
@@ -55,6 +55,9 @@ pub struct AuditEntry {
     pub client: ClientInfo,
     /// When.
     pub created_at: NaiveDateTime,
+    /// Where a forwarded entry came from (`tenant:<id>:outbox:<n>`), so
+    /// forwarding twice never writes it twice.
+    pub source: Option<String>,
 }
 
 impl AuditEntry {
@@ -70,6 +73,7 @@ impl AuditEntry {
             new_values: None,
             client: client.clone(),
             created_at: now_naive(),
+            source: None,
         }
     }
 
@@ -101,6 +105,7 @@ struct AuditRow<'a> {
     ip: Option<String>,
     user_agent: Option<&'a str>,
     request_id: Option<&'a str>,
+    source: Option<&'a str>,
     created_at: NaiveDateTime,
 }
 
@@ -123,6 +128,7 @@ crate::impl_for_connections!(AuditConn {
             ip: entry.client.ip.map(|ip| ip.to_string()),
             user_agent: entry.client.user_agent.as_deref(),
             request_id: entry.client.request_id.as_deref(),
+            source: entry.source.as_deref(),
             created_at: entry.created_at,
         };
         diesel::insert_into(audit_log::table).values(&row).execute(self).await.map(|_| ())
@@ -225,4 +231,86 @@ pub async fn list(
         None
     };
     Ok((rows, next))
+}
+
+/// Writes audit entries into a tenant database's outbox, inside the
+/// transaction of the configuration change they describe.
+pub trait OutboxConn: Send {
+    /// Queues `entry` for forwarding to the global audit log.
+    fn write_outbox(&mut self, entry: &AuditEntry)
+    -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+}
+
+crate::impl_for_connections!(OutboxConn {
+    async fn write_outbox(&mut self, entry: &AuditEntry) -> diesel::QueryResult<()> {
+        use crate::db::schema::tenant::audit_outbox;
+        use diesel::ExpressionMethods;
+        let text = serde_json::to_string(entry).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        diesel::insert_into(audit_outbox::table)
+            .values((audit_outbox::entry.eq(text), audit_outbox::created_at.eq(entry.created_at)))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+});
+
+/// Moves a tenant's queued audit entries into the global audit log. Safe to
+/// run any number of times, concurrently too: each entry carries a unique
+/// `source`, so an entry forwarded twice is written once. Returns how many
+/// entries were moved.
+pub async fn forward_outbox(databases: &crate::db::Databases, tenant_id: i32) -> crate::AppResult<usize> {
+    use crate::db::schema::tenant::audit_outbox;
+    use diesel::{ExpressionMethods, QueryDsl};
+    let tenant_pool = databases.tenant(tenant_id).await?;
+    let mut tenant_conn = tenant_pool.get().await?;
+    let queued: Vec<(i64, String)> = crate::with_conn!(&mut tenant_conn, |c| audit_outbox::table
+        .select((audit_outbox::outbox_id, audit_outbox::entry))
+        .order(audit_outbox::outbox_id.asc())
+        .limit(500)
+        .load(c)
+        .await)?;
+    let Some(last) = queued.last().map(|(id, _)| *id) else {
+        return Ok(0);
+    };
+    let mut entries = Vec::with_capacity(queued.len());
+    for (id, text) in &queued {
+        match serde_json::from_str::<AuditEntry>(text) {
+            Ok(mut entry) => {
+                entry.tenant_id = Some(tenant_id);
+                entry.source = Some(format!("tenant:{tenant_id}:outbox:{id}"));
+                entries.push(entry);
+            }
+            Err(e) => {
+                tracing::error!(tenant_id, outbox_id = id, error = %e, "unreadable audit outbox entry kept for inspection")
+            }
+        }
+    }
+    let sources: Vec<String> = entries.iter().filter_map(|e| e.source.clone()).collect();
+    let mut global = databases.global().get().await?;
+    crate::write_tx!(&mut global, |c| {
+        let already: Vec<Option<String>> = audit_log::table
+            .filter(audit_log::source.eq_any(&sources))
+            .select(audit_log::source)
+            .load(c)
+            .await?;
+        for entry in &entries {
+            if !already.contains(&entry.source) {
+                c.write_audit(entry).await?;
+            }
+        }
+        Ok::<_, crate::AppError>(())
+    })?;
+    let forwarded: Vec<i64> = queued
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| sources.contains(&format!("tenant:{tenant_id}:outbox:{id}")))
+        .collect();
+    crate::with_conn!(&mut tenant_conn, |c| diesel::delete(
+        audit_outbox::table
+            .filter(audit_outbox::outbox_id.eq_any(&forwarded))
+            .filter(audit_outbox::outbox_id.le(last))
+    )
+    .execute(c)
+    .await)?;
+    Ok(forwarded.len())
 }

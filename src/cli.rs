@@ -37,6 +37,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Maintain storage.
+    #[command(subcommand)]
+    Partitions(PartitionCommand),
     /// Print the OpenAPI document (JSON) on stdout.
     Openapi,
     /// Create the demo plant with synthetic detections in the configured database (any backend).
@@ -71,6 +74,14 @@ pub enum TenantCommand {
         #[arg(long, default_value = "UTC")]
         timezone: String,
     },
+}
+
+/// `camet partitions ...`
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// Create the next months' detection partitions (and drop old ones when
+    /// CAMET_PARTITION_RETENTION_MONTHS is set); MySQL only, a no-op on SQLite.
+    Maintain,
 }
 
 /// `camet user ...`
@@ -176,6 +187,12 @@ pub async fn execute(cli: Cli) -> AppResult<()> {
             };
             let user_id = users::create(&state.databases, state.hashing, &new).await?;
             println!("{}", serde_json::json!({ "user_id": user_id }));
+            Ok(())
+        }
+        Some(Command::Partitions(PartitionCommand::Maintain)) => {
+            let state = server::prepare(config).await?;
+            let reports = crate::plant::partitions::maintain_all(&state).await?;
+            println!("{}", serde_json::to_string(&reports).map_err(AppError::internal)?);
             Ok(())
         }
         Some(Command::Demo(args)) => {

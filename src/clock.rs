@@ -13,3 +13,8 @@ pub fn now_utc() -> DateTime<Utc> {
 pub fn now_naive() -> NaiveDateTime {
     now_utc().naive_utc()
 }
+
+/// A stored instant truncated to microseconds.
+pub fn truncate_naive(t: NaiveDateTime) -> NaiveDateTime {
+    t.trunc_subsecs(6)
+}

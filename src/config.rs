@@ -170,6 +170,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `CAMET_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// `CAMET_CACHE_REFRESH_SECS`: how often each instance checks whether
+    /// another one changed a tenant's configuration (default 2 s).
+    pub cache_refresh_secs: u64,
+    /// `CAMET_PARTITION_MONTHS_AHEAD`: monthly detection partitions kept ready ahead (MySQL; default 3).
+    pub partition_months_ahead: u32,
+    /// `CAMET_PARTITION_RETENTION_MONTHS`: drop detection partitions older than this many
+    /// months (MySQL). Unset: never drop anything.
+    pub partition_retention_months: Option<u32>,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
 }
@@ -300,6 +308,12 @@ impl Config {
             log_filter,
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
+            cache_refresh_secs: parse_number(lookup, "CAMET_CACHE_REFRESH_SECS", 2, 1, 3600)?,
+            partition_months_ahead: parse_number(lookup, "CAMET_PARTITION_MONTHS_AHEAD", 3, 1, 120)?,
+            partition_retention_months: match var(lookup, "CAMET_PARTITION_RETENTION_MONTHS") {
+                None => None,
+                Some(_) => Some(parse_number(lookup, "CAMET_PARTITION_RETENTION_MONTHS", 12, 1, 1200)?),
+            },
             auth: AuthConfig::from_lookup(lookup)?,
         })
     }

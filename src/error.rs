@@ -207,6 +207,9 @@ impl From<diesel::result::Error> for AppError {
                 "a record with the same unique value already exists ({})",
                 info.message()
             )),
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                AppError::invalid_field("reference", "refers to a record that does not exist")
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
             | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _) => {
                 AppError::DatabaseUnavailable(error.to_string())

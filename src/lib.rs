@@ -14,6 +14,7 @@
 //! - [`plant`]: plant configuration entities (lines, areas, products, shifts).
 //! - [`demo`]: the demo plant and its synthetic detections.
 //! - [`http`]: the poem + poem-openapi layer (routes, middleware, docs).
+//! - [`jobs`]: background jobs (cache refresh, audit forwarding, partitions).
 //! - [`server`]: binding, startup sequence and graceful shutdown.
 //! - [`app`]: the shared application state handed to handlers.
 
@@ -28,6 +29,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod plant;
 pub mod server;
 pub mod synth;

@@ -30,7 +30,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         config.auth.login_rate_limit_per_minute,
         crate::http::rate_limit::DEFAULT_MAX_TRACKED_KEYS,
     );
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         config,
         databases,
         hashing,
@@ -39,7 +39,13 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         signer,
         limits,
         dummy_hash,
-    }))
+        cache: crate::plant::cache::MetadataCache::default(),
+    });
+    // Load every tenant's configuration now, so the first requests are served from memory.
+    for tenant_id in tenants::all_ids(&state.databases).await? {
+        state.cache.reload(&state.databases, tenant_id).await?;
+    }
+    Ok(state)
 }
 
 /// Seeds the demo plant when the embedded database holds no tenant yet.
@@ -89,6 +95,7 @@ pub async fn start(
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| AppError::internal("listener has no socket address"))?;
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let jobs = crate::jobs::spawn_all(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::app(state);
     let handle = tokio::spawn(async move {
@@ -100,9 +107,11 @@ pub async fn start(
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        poem::Server::new_with_acceptor(acceptor)
+        let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, signal, Some(grace))
-            .await
+            .await;
+        jobs.stop().await;
+        served
     });
     Ok(RunningServer {
         addr: bound,

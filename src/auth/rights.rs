@@ -31,11 +31,13 @@ pub enum Right {
     ManageApiKeys,
     /// Read the audit log.
     ReadAudit,
+    /// Inspect and maintain storage (partitions).
+    ManageSystem,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 9] = [
+    pub const ALL: [Right; 10] = [
         Right::ReadData,
         Right::RunDashboards,
         Right::IngestDetections,
@@ -45,6 +47,7 @@ impl Right {
         Right::ManageUsers,
         Right::ManageApiKeys,
         Right::ReadAudit,
+        Right::ManageSystem,
     ];
 }
 

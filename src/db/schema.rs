@@ -69,6 +69,7 @@ pub mod global {
             ip -> Nullable<Text>,
             user_agent -> Nullable<Text>,
             request_id -> Nullable<Text>,
+            source -> Nullable<Text>,
             created_at -> Timestamp,
         }
     }
@@ -266,6 +267,15 @@ pub mod tenant {
     }
 
     diesel::table! {
+        /// Audit entries waiting to be forwarded to the global audit log.
+        audit_outbox (outbox_id) {
+            outbox_id -> BigInt,
+            entry -> Text,
+            created_at -> Timestamp,
+        }
+    }
+
+    diesel::table! {
         /// The tenant's configuration version, bumped on every configuration write.
         config_version (id) {
             id -> Integer,
@@ -273,4 +283,6 @@ pub mod tenant {
             updated_at -> Timestamp,
         }
     }
+
+    diesel::allow_tables_to_appear_in_same_query!(production_line, area, product, shift, filter, failure, incident);
 }

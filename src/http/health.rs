@@ -57,8 +57,8 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: the global database and every opened tenant database answer.
-    /// A 503 names the failing part.
+    /// Readiness: the global database and every opened tenant database answer,
+    /// and each tenant's metadata cache is loaded. A 503 names the failing part.
     #[oai(path = "/health/ready", method = "get")]
     async fn ready(&self, state: Data<&SharedState>) -> ReadyResponse {
         let mut checks = BTreeMap::new();

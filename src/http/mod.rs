@@ -8,6 +8,7 @@ pub mod docs;
 pub mod health;
 pub mod middleware;
 pub mod problem;
+pub mod production_api;
 pub mod rate_limit;
 pub mod security;
 pub mod users_api;
@@ -28,6 +29,8 @@ pub enum ApiTags {
     Users,
     /// The audit log (admins).
     Audit,
+    /// Plant configuration: lines, areas, products, shifts, filters, failures, incidents.
+    Production,
 }
 
 /// The combined API structs, one per domain.

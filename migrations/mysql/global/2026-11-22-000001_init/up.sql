@@ -58,7 +58,9 @@ CREATE TABLE audit_log (
     ip VARCHAR(64) NULL,
     user_agent VARCHAR(512) NULL,
     request_id VARCHAR(64) NULL,
+    source VARCHAR(80) NULL,
     created_at DATETIME(6) NOT NULL,
+    UNIQUE KEY uq_audit_source (source),
     KEY idx_audit_tenant_time (tenant_id, created_at),
     KEY idx_audit_user (user_id),
     KEY idx_audit_action (action)

@@ -1,3 +1,4 @@
+DROP TABLE audit_outbox;
 DROP TABLE config_version;
 DROP TABLE incident;
 DROP TABLE failure;

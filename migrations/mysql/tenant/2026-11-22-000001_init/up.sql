@@ -93,6 +93,14 @@ CREATE TABLE incident (
     KEY idx_incident_line (line_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
+-- Audit entries of configuration changes, written in the change's own
+-- transaction and forwarded to the global audit_log (idempotently, by source).
+CREATE TABLE audit_outbox (
+    outbox_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    entry TEXT NOT NULL,
+    created_at DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- One row; bumped by every configuration write so other server instances notice and reload.
 CREATE TABLE config_version (
     id INT NOT NULL PRIMARY KEY,

@@ -58,7 +58,9 @@ CREATE TABLE audit_log (
     ip TEXT NULL,
     user_agent TEXT NULL,
     request_id TEXT NULL,
-    created_at TIMESTAMP NOT NULL
+    source TEXT NULL,
+    created_at TIMESTAMP NOT NULL,
+    CONSTRAINT uq_audit_source UNIQUE (source)
 );
 CREATE INDEX idx_audit_tenant_time ON audit_log (tenant_id, created_at);
 CREATE INDEX idx_audit_user ON audit_log (user_id);

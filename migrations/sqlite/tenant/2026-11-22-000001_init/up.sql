@@ -93,6 +93,14 @@ CREATE TABLE incident (
 );
 CREATE INDEX idx_incident_line ON incident (line_id);
 
+-- Audit entries of configuration changes, written in the change's own
+-- transaction and forwarded to the global audit_log (idempotently, by source).
+CREATE TABLE audit_outbox (
+    outbox_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
 -- One row; bumped by every configuration write so other server instances notice and reload.
 CREATE TABLE config_version (
     id INT NOT NULL PRIMARY KEY,

@@ -1,0 +1,174 @@
+//! The metadata cache (the original design's `MetadataCache`): per tenant, all
+//! lines, areas, products, shifts and filters in memory, so configuration
+//! reads, filter options and the enrichment of detections never touch the
+//! database.
+//!
+//! A snapshot is immutable and tagged with the tenant's `config_version`.
+//! Every write through the API bumps that version in its own transaction and
+//! reloads the snapshot before responding; other server instances poll the
+//! version every few seconds and reload when it moved.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use tokio::sync::RwLock;
+
+use crate::analytics::shifts::{ShiftRule, parse_days};
+use crate::db::schema::tenant::{area, config_version, filter, product, production_line, shift};
+use crate::db::{Databases, DbPool};
+use crate::error::AppResult;
+use crate::plant::models::{AreaRow, FilterRow, LineRow, ProductRow, ShiftRow};
+use crate::with_conn;
+
+/// A tenant's whole plant configuration at one version.
+#[derive(Debug, Clone, Default)]
+pub struct PlantSnapshot {
+    /// The `config_version` it was read at.
+    pub version: i64,
+    /// Lines by id (inactive ones too; callers filter).
+    pub lines: BTreeMap<i32, LineRow>,
+    /// Areas by id.
+    pub areas: BTreeMap<i32, AreaRow>,
+    /// Products by id.
+    pub products: BTreeMap<i32, ProductRow>,
+    /// Shifts by id.
+    pub shifts: BTreeMap<i32, ShiftRow>,
+    /// Filters by id.
+    pub filters: BTreeMap<i32, FilterRow>,
+    /// When it was loaded.
+    pub loaded_at: Option<DateTime<Utc>>,
+}
+
+impl PlantSnapshot {
+    /// The areas of `line_id`, by `area_order`.
+    pub fn areas_of_line(&self, line_id: i32) -> Vec<&AreaRow> {
+        let mut areas: Vec<&AreaRow> = self.areas.values().filter(|a| a.line_id == line_id).collect();
+        areas.sort_by_key(|a| (a.area_order, a.area_id));
+        areas
+    }
+
+    /// The shifts as rules for the analytics engine. A shift whose stored
+    /// days or line list cannot be read is skipped (and logged): validation
+    /// on write makes that impossible through the API.
+    pub fn shift_rules(&self) -> Vec<ShiftRule> {
+        self.shifts
+            .values()
+            .filter_map(|s| {
+                let names: Vec<String> = serde_json::from_str(&s.days_implemented).ok()?;
+                let days = parse_days(names.iter().map(String::as_str)).ok()?;
+                let line_ids: Option<Vec<i32>> = match &s.line_ids {
+                    None => None,
+                    Some(text) => serde_json::from_str(text).ok()?,
+                };
+                Some(ShiftRule {
+                    shift_id: s.shift_id,
+                    start_time: s.start_time,
+                    end_time: s.end_time,
+                    is_overnight: s.is_overnight,
+                    days,
+                    active: s.shift_status,
+                    line_ids,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Snapshots of every tenant seen so far.
+#[derive(Default)]
+pub struct MetadataCache {
+    snapshots: RwLock<HashMap<i32, Arc<PlantSnapshot>>>,
+}
+
+async fn read_version(pool: &DbPool) -> AppResult<i64> {
+    let mut conn = pool.get().await?;
+    Ok(with_conn!(&mut conn, |c| config_version::table
+        .select(config_version::version)
+        .filter(config_version::id.eq(1))
+        .first::<i64>(c)
+        .await)?)
+}
+
+/// Reads a consistent snapshot (one read transaction).
+async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
+    let mut conn = pool.get().await?;
+    let snapshot = with_conn!(&mut conn, |c| c
+        .transaction(async |c| {
+            let version = config_version::table
+                .select(config_version::version)
+                .filter(config_version::id.eq(1))
+                .first::<i64>(c)
+                .await?;
+            let lines = production_line::table.select(LineRow::as_select()).load(c).await?;
+            let areas = area::table.select(AreaRow::as_select()).load(c).await?;
+            let products = product::table.select(ProductRow::as_select()).load(c).await?;
+            let shifts = shift::table.select(ShiftRow::as_select()).load(c).await?;
+            let filters = filter::table.select(FilterRow::as_select()).load(c).await?;
+            Ok::<_, diesel::result::Error>(PlantSnapshot {
+                version,
+                lines: lines.into_iter().map(|r| (r.line_id, r)).collect(),
+                areas: areas.into_iter().map(|r| (r.area_id, r)).collect(),
+                products: products.into_iter().map(|r| (r.product_id, r)).collect(),
+                shifts: shifts.into_iter().map(|r| (r.shift_id, r)).collect(),
+                filters: filters.into_iter().map(|r| (r.filter_id, r)).collect(),
+                loaded_at: Some(crate::clock::now_utc()),
+            })
+        })
+        .await)?;
+    Ok(snapshot)
+}
+
+impl MetadataCache {
+    /// The tenant's snapshot, loading it on first use.
+    pub async fn get(&self, databases: &Databases, tenant_id: i32) -> AppResult<Arc<PlantSnapshot>> {
+        if let Some(snapshot) = self.snapshots.read().await.get(&tenant_id) {
+            return Ok(snapshot.clone());
+        }
+        self.reload(databases, tenant_id).await
+    }
+
+    /// Reloads the tenant's snapshot now (after a write, or when its version moved).
+    pub async fn reload(&self, databases: &Databases, tenant_id: i32) -> AppResult<Arc<PlantSnapshot>> {
+        let pool = databases.tenant(tenant_id).await?;
+        let fresh = Arc::new(load(&pool).await?);
+        let mut snapshots = self.snapshots.write().await;
+        // Two reloads may race; never replace a newer snapshot with an older one.
+        match snapshots.get(&tenant_id) {
+            Some(current) if current.version > fresh.version => Ok(current.clone()),
+            _ => {
+                snapshots.insert(tenant_id, fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    /// Compares each cached tenant's version with the database and reloads
+    /// the ones that changed (writes made by other server instances).
+    /// Returns how many were reloaded.
+    pub async fn refresh_changed(&self, databases: &Databases) -> AppResult<usize> {
+        let cached: Vec<(i32, i64)> = self
+            .snapshots
+            .read()
+            .await
+            .iter()
+            .map(|(id, s)| (*id, s.version))
+            .collect();
+        let mut reloaded = 0;
+        for (tenant_id, version) in cached {
+            let pool = databases.tenant(tenant_id).await?;
+            if read_version(&pool).await? != version {
+                self.reload(databases, tenant_id).await?;
+                reloaded += 1;
+            }
+        }
+        Ok(reloaded)
+    }
+
+    /// Number of tenants cached (readiness reports it).
+    pub async fn tenants_loaded(&self) -> usize {
+        self.snapshots.read().await.len()
+    }
+}

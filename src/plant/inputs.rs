@@ -1,0 +1,514 @@
+//! What clients send to create or replace plant configuration, and its
+//! validation into database rows. Every bad field is reported at once, by
+//! name, in one 422.
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, NaiveTime};
+use poem_openapi::Object;
+use rust_decimal::Decimal;
+
+use crate::analytics::shifts::parse_days;
+use crate::db::decimal::DbDecimal;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::plant::cache::PlantSnapshot;
+use crate::plant::models::{NewArea, NewFailure, NewFilter, NewIncident, NewLine, NewProduct, NewShift};
+
+/// Filter types the filter registry knows (`filter.class_name`).
+pub const FILTER_CLASSES: &[&str] = &[
+    "DateRangeFilter",
+    "LineFilter",
+    "ProductFilter",
+    "AreaFilter",
+    "ShiftFilter",
+    "IntervalFilter",
+    "DowntimeThresholdFilter",
+    "ShowStopsFilter",
+];
+
+/// Area kinds.
+pub const AREA_TYPES: &[&str] = &["input", "process", "output"];
+
+/// Collects field errors while converting.
+#[derive(Default)]
+struct Check(Vec<FieldError>);
+
+impl Check {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        let trimmed = value.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > max {
+            self.fail(field, format!("must be 1 to {max} characters"));
+        } else if trimmed.chars().any(char::is_control) {
+            self.fail(field, "must not contain control characters");
+        }
+        trimmed.to_owned()
+    }
+
+    fn optional_text(&mut self, field: &str, value: &Option<String>, max: usize) -> Option<String> {
+        value.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()).map(|v| {
+            if v.chars().count() > max || v.chars().any(|c| c.is_control() && c != '\n') {
+                self.fail(
+                    field,
+                    format!("must be at most {max} characters without control characters"),
+                );
+            }
+            v.to_owned()
+        })
+    }
+
+    fn code(&mut self, field: &str, value: &str) -> String {
+        let code = value.trim();
+        let valid =
+            (1..=40).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !valid {
+            self.fail(field, "must be 1 to 40 characters: letters, digits, '-', '_' or '.'");
+        }
+        code.to_owned()
+    }
+
+    fn decimal(
+        &mut self,
+        field: &str,
+        value: Option<Decimal>,
+        min: Decimal,
+        min_inclusive: bool,
+        max: Option<Decimal>,
+    ) -> Option<DbDecimal> {
+        let value = value?;
+        let above_min = if min_inclusive { value >= min } else { value > min };
+        let below_max = max.is_none_or(|m| value <= m);
+        match (above_min, below_max) {
+            (true, true) => {}
+            (false, _) if min_inclusive => self.fail(field, format!("must be at least {min}")),
+            (false, _) => self.fail(field, format!("must be greater than {min}")),
+            (true, false) => self.fail(field, format!("must be at most {}", max.unwrap_or_default())),
+        }
+        Some(DbDecimal(value))
+    }
+
+    fn time(&mut self, field: &str, value: &str) -> NaiveTime {
+        let parsed = NaiveTime::parse_from_str(value.trim(), "%H:%M:%S")
+            .or_else(|_| NaiveTime::parse_from_str(value.trim(), "%H:%M"))
+            .ok()
+            .filter(|_| matches!(value.trim().len(), 5 | 8));
+        match parsed {
+            Some(t) => t,
+            None => {
+                self.fail(field, "must be a time of day as HH:MM or HH:MM:SS");
+                NaiveTime::MIN
+            }
+        }
+    }
+
+    fn finish<T>(self, value: T) -> AppResult<T> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(AppError::invalid_fields(self.0))
+        }
+    }
+}
+
+fn hundred() -> Decimal {
+    Decimal::ONE_HUNDRED
+}
+
+/// A production line.
+#[derive(Object, Debug, Clone)]
+pub struct LineInput {
+    /// Name.
+    pub line_name: String,
+    /// Code, unique within the tenant (letters, digits, `-_.`).
+    pub line_code: String,
+    /// Active (default true on create; unchanged when absent on update).
+    pub is_active: Option<bool>,
+    /// Target availability, percent (0-100).
+    pub availability: Option<Decimal>,
+    /// Target performance, percent (0-100).
+    pub performance: Option<Decimal>,
+    /// Gap in seconds above which the line counts as stopped (> 0, default 300).
+    pub downtime_threshold: Option<i32>,
+}
+
+impl LineInput {
+    /// Validates into a row; `current_active` is the stored flag on update.
+    pub fn into_row(self, now: NaiveDateTime, current_active: Option<bool>) -> AppResult<NewLine> {
+        let mut check = Check::default();
+        let line_name = check.text("line_name", &self.line_name, 120);
+        let line_code = check.code("line_code", &self.line_code);
+        let availability = check.decimal("availability", self.availability, Decimal::ZERO, true, Some(hundred()));
+        let performance = check.decimal("performance", self.performance, Decimal::ZERO, true, Some(hundred()));
+        let downtime_threshold = self.downtime_threshold.unwrap_or(300);
+        if downtime_threshold <= 0 {
+            check.fail("downtime_threshold", "must be a positive number of seconds");
+        }
+        check.finish(NewLine {
+            line_name,
+            line_code,
+            is_active: self.is_active.or(current_active).unwrap_or(true),
+            availability,
+            performance,
+            downtime_threshold,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// An area of a line where a sensor counts units.
+#[derive(Object, Debug, Clone)]
+pub struct AreaInput {
+    /// Line the area belongs to.
+    pub line_id: i32,
+    /// Name.
+    pub area_name: String,
+    /// `input`, `process` or `output`.
+    pub area_type: String,
+    /// Position along the line (input lowest).
+    pub area_order: Option<i32>,
+    /// Sensor region, x1.
+    pub coord_x1: Option<i32>,
+    /// Sensor region, y1.
+    pub coord_y1: Option<i32>,
+    /// Sensor region, x2.
+    pub coord_x2: Option<i32>,
+    /// Sensor region, y2.
+    pub coord_y2: Option<i32>,
+    /// Active (default true on create; unchanged when absent on update).
+    pub is_active: Option<bool>,
+}
+
+impl AreaInput {
+    /// Validates into a row; the line must exist and not be deleted.
+    pub fn into_row(
+        self,
+        snapshot: &PlantSnapshot,
+        now: NaiveDateTime,
+        current_active: Option<bool>,
+    ) -> AppResult<NewArea> {
+        let mut check = Check::default();
+        let area_name = check.text("area_name", &self.area_name, 120);
+        let area_type = self.area_type.trim().to_lowercase();
+        if !AREA_TYPES.contains(&area_type.as_str()) {
+            check.fail("area_type", format!("must be one of {}", AREA_TYPES.join(", ")));
+        }
+        match snapshot.lines.get(&self.line_id) {
+            None => check.fail("line_id", format!("line {} does not exist", self.line_id)),
+            Some(line) if !line.is_active => check.fail("line_id", format!("line {} is deleted", self.line_id)),
+            Some(_) => {}
+        }
+        for (field, value) in [
+            ("coord_x1", self.coord_x1),
+            ("coord_y1", self.coord_y1),
+            ("coord_x2", self.coord_x2),
+            ("coord_y2", self.coord_y2),
+        ] {
+            if value.is_some_and(|v| v < 0) {
+                check.fail(field, "must not be negative");
+            }
+        }
+        check.finish(NewArea {
+            line_id: self.line_id,
+            area_name,
+            area_type,
+            area_order: self.area_order.unwrap_or(0),
+            coord_x1: self.coord_x1,
+            coord_y1: self.coord_y1,
+            coord_x2: self.coord_x2,
+            coord_y2: self.coord_y2,
+            is_active: self.is_active.or(current_active).unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// A product.
+#[derive(Object, Debug, Clone)]
+pub struct ProductInput {
+    /// Name.
+    pub product_name: String,
+    /// Code, unique within the tenant.
+    pub product_code: String,
+    /// Weight in kg, exact decimal, not negative (e.g. `"5.5"`).
+    pub product_weight: Option<Decimal>,
+    /// Colour for charts (CSS colour such as `#ef4444`).
+    pub product_color: Option<String>,
+    /// Ideal rate in units per hour (> 0); needed for performance and OEE.
+    pub production_std: Option<Decimal>,
+    /// Units per batch (> 0).
+    pub product_per_batch: Option<i32>,
+    /// Active (default true on create; unchanged when absent on update).
+    pub is_active: Option<bool>,
+}
+
+impl ProductInput {
+    /// Validates into a row.
+    pub fn into_row(self, now: NaiveDateTime, current_active: Option<bool>) -> AppResult<NewProduct> {
+        let mut check = Check::default();
+        let product_name = check.text("product_name", &self.product_name, 120);
+        let product_code = check.code("product_code", &self.product_code);
+        let product_weight = check.decimal("product_weight", self.product_weight, Decimal::ZERO, true, None);
+        let production_std = check.decimal("production_std", self.production_std, Decimal::ZERO, false, None);
+        if self.product_per_batch.is_some_and(|n| n <= 0) {
+            check.fail("product_per_batch", "must be greater than 0");
+        }
+        let product_color = check.optional_text("product_color", &self.product_color, 32);
+        if product_color
+            .as_deref()
+            .is_some_and(|c| c.contains(['<', '>', '"', ';']))
+        {
+            check.fail("product_color", "must be a CSS colour such as #ef4444 or steelblue");
+        }
+        check.finish(NewProduct {
+            product_name,
+            product_code,
+            product_weight,
+            product_color,
+            production_std,
+            product_per_batch: self.product_per_batch,
+            is_active: self.is_active.or(current_active).unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// A shift: local start and end times on the given weekdays.
+#[derive(Object, Debug, Clone)]
+pub struct ShiftInput {
+    /// Name.
+    pub shift_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Active (default true on create; unchanged when absent on update).
+    pub shift_status: Option<bool>,
+    /// Weekday names (`Monday`..`Sunday`; Spanish names are accepted too).
+    pub days_implemented: Vec<String>,
+    /// Local start, `HH:MM` or `HH:MM:SS`.
+    pub start_time: String,
+    /// Local end, `HH:MM` or `HH:MM:SS`.
+    pub end_time: String,
+    /// True when the shift ends on the next day; must agree with the times
+    /// (an overnight shift ends at or before its start time of day).
+    pub is_overnight: bool,
+    /// Lines the shift applies to; absent or empty means every line.
+    pub line_ids: Option<Vec<i32>>,
+}
+
+impl ShiftInput {
+    /// Validates into a row; listed lines must exist.
+    pub fn into_row(
+        self,
+        snapshot: &PlantSnapshot,
+        now: NaiveDateTime,
+        current_active: Option<bool>,
+    ) -> AppResult<NewShift> {
+        let mut check = Check::default();
+        let shift_name = check.text("shift_name", &self.shift_name, 120);
+        let description = check.optional_text("description", &self.description, 500);
+        if self.days_implemented.is_empty() {
+            check.fail("days_implemented", "must list at least one weekday");
+        }
+        let days = parse_days(self.days_implemented.iter().map(String::as_str));
+        if let Err(message) = &days {
+            check.fail("days_implemented", message.clone());
+        }
+        let start_time = check.time("start_time", &self.start_time);
+        let end_time = check.time("end_time", &self.end_time);
+        if check.0.iter().all(|e| e.field != "start_time" && e.field != "end_time") {
+            if self.is_overnight && end_time > start_time {
+                check.fail(
+                    "is_overnight",
+                    format!(
+                        "an overnight shift must end at or before its start time of day ({} > {})",
+                        self.end_time, self.start_time
+                    ),
+                );
+            }
+            if !self.is_overnight && end_time <= start_time {
+                check.fail(
+                    "is_overnight",
+                    format!(
+                        "a shift ending at or before it starts ({} <= {}) crosses midnight: set is_overnight to true",
+                        self.end_time, self.start_time
+                    ),
+                );
+            }
+        }
+        let line_ids = self.line_ids.filter(|ids| !ids.is_empty());
+        if let Some(ids) = &line_ids {
+            for id in ids {
+                if !snapshot.lines.contains_key(id) {
+                    check.fail("line_ids", format!("line {id} does not exist"));
+                }
+            }
+        }
+        // Store English names whatever language was sent, so every reader agrees.
+        let canonical: Vec<String> = match &days {
+            Ok(set) => set
+                .iter(chrono::Weekday::Mon)
+                .map(|d| weekday_name(d).to_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let days_implemented = serde_json::to_string(&canonical).map_err(AppError::internal)?;
+        let line_ids = line_ids
+            .map(|ids| serde_json::to_string(&ids))
+            .transpose()
+            .map_err(AppError::internal)?;
+        check.finish(NewShift {
+            shift_name,
+            description,
+            shift_status: self.shift_status.or(current_active).unwrap_or(true),
+            days_implemented,
+            start_time,
+            end_time,
+            is_overnight: self.is_overnight,
+            line_ids,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// English name of a weekday.
+pub fn weekday_name(day: chrono::Weekday) -> &'static str {
+    match day {
+        chrono::Weekday::Mon => "Monday",
+        chrono::Weekday::Tue => "Tuesday",
+        chrono::Weekday::Wed => "Wednesday",
+        chrono::Weekday::Thu => "Thursday",
+        chrono::Weekday::Fri => "Friday",
+        chrono::Weekday::Sat => "Saturday",
+        chrono::Weekday::Sun => "Sunday",
+    }
+}
+
+/// A dashboard filter of the tenant.
+#[derive(Object, Debug, Clone)]
+pub struct FilterInput {
+    /// Name shown to users.
+    pub filter_name: String,
+    /// A registered filter type (e.g. `DateRangeFilter`).
+    pub class_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Active (default true on create; unchanged when absent on update).
+    pub filter_status: Option<bool>,
+    /// Default value (any JSON).
+    pub default_value: Option<serde_json::Value>,
+    /// Extra settings (any JSON).
+    pub additional_filter: Option<serde_json::Value>,
+}
+
+impl FilterInput {
+    /// Validates into a row; the class must be registered.
+    pub fn into_row(self, now: NaiveDateTime, current_active: Option<bool>) -> AppResult<NewFilter> {
+        let mut check = Check::default();
+        let filter_name = check.text("filter_name", &self.filter_name, 120);
+        let description = check.optional_text("description", &self.description, 500);
+        if !FILTER_CLASSES.contains(&self.class_name.as_str()) {
+            check.fail(
+                "class_name",
+                format!("unknown filter type; registered: {}", FILTER_CLASSES.join(", ")),
+            );
+        }
+        let default_value = self.default_value.map(|v| v.to_string());
+        let additional_filter = self.additional_filter.map(|v| v.to_string());
+        if default_value.as_ref().is_some_and(|v| v.len() > 10_000) {
+            check.fail("default_value", "must be at most 10000 characters of JSON");
+        }
+        if additional_filter.as_ref().is_some_and(|v| v.len() > 10_000) {
+            check.fail("additional_filter", "must be at most 10000 characters of JSON");
+        }
+        check.finish(NewFilter {
+            filter_name,
+            class_name: self.class_name,
+            description,
+            filter_status: self.filter_status.or(current_active).unwrap_or(true),
+            default_value,
+            additional_filter,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// A kind of failure.
+#[derive(Object, Debug, Clone)]
+pub struct FailureInput {
+    /// Kind of failure (e.g. "Atasco en cinta").
+    pub type_failure: String,
+    /// Description.
+    pub description: Option<String>,
+}
+
+impl FailureInput {
+    /// Validates into a row.
+    pub fn into_row(self, now: NaiveDateTime) -> AppResult<NewFailure> {
+        let mut check = Check::default();
+        let type_failure = check.text("type_failure", &self.type_failure, 120);
+        let description = check.optional_text("description", &self.description, 500);
+        check.finish(NewFailure {
+            type_failure,
+            description,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// An incident on a line.
+#[derive(Object, Debug, Clone)]
+pub struct IncidentInput {
+    /// Failure type.
+    pub failure_id: Option<i32>,
+    /// Line.
+    pub line_id: Option<i32>,
+    /// Description.
+    pub description: Option<String>,
+    /// When it was reported (RFC 3339).
+    pub reported_at: DateTime<FixedOffset>,
+    /// When it was resolved (RFC 3339), not before `reported_at`.
+    pub resolved_at: Option<DateTime<FixedOffset>>,
+}
+
+impl IncidentInput {
+    /// Validates into a row; `failure_exists` says whether the failure id is known.
+    pub fn into_row(
+        self,
+        snapshot: &PlantSnapshot,
+        failure_exists: bool,
+        now: NaiveDateTime,
+    ) -> AppResult<NewIncident> {
+        let mut check = Check::default();
+        let description = check.optional_text("description", &self.description, 500);
+        if let Some(line_id) = self.line_id
+            && !snapshot.lines.contains_key(&line_id)
+        {
+            check.fail("line_id", format!("line {line_id} does not exist"));
+        }
+        if let Some(failure_id) = self.failure_id
+            && !failure_exists
+        {
+            check.fail("failure_id", format!("failure {failure_id} does not exist"));
+        }
+        let reported_at = crate::clock::truncate_naive(self.reported_at.naive_utc());
+        let resolved_at = self.resolved_at.map(|t| crate::clock::truncate_naive(t.naive_utc()));
+        if resolved_at.is_some_and(|r| r < reported_at) {
+            check.fail("resolved_at", "must not be before reported_at");
+        }
+        check.finish(NewIncident {
+            failure_id: self.failure_id,
+            line_id: self.line_id,
+            description,
+            reported_at,
+            resolved_at,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}

@@ -1,0 +1,558 @@
+//! Writes of plant configuration. Each change runs in one tenant
+//! transaction together with the `config_version` bump and its audit entry
+//! (outbox), then the audit entry is forwarded and the metadata cache
+//! reloaded before the caller answers. Deleting what history depends on
+//! deactivates instead.
+
+use chrono::NaiveDateTime;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::audit::{AuditEntry, ClientInfo, OutboxConn};
+use crate::auth::principal::Principal;
+use crate::clock::now_naive;
+use crate::db::dialect::DialectConn;
+use crate::db::line_tables;
+use crate::db::schema::tenant::{area, config_version, failure, filter, incident, product, production_line, shift};
+use crate::error::{AppError, AppResult};
+use crate::plant::inputs::{AreaInput, FailureInput, FilterInput, IncidentInput, LineInput, ProductInput, ShiftInput};
+use crate::plant::models::{AreaRow, FailureRow, FilterRow, IncidentRow, LineRow, ProductRow, ShiftRow};
+use crate::{with_conn, write_tx};
+
+/// Who changes configuration, for the audit entry.
+pub struct Actor<'a> {
+    /// The caller.
+    pub principal: &'a Principal,
+    /// Request details.
+    pub client: &'a ClientInfo,
+}
+
+impl Actor<'_> {
+    fn entry<Old: Serialize, New: Serialize>(
+        &self,
+        action: &str,
+        entity: &str,
+        id: i32,
+        old: Option<&Old>,
+        new: Option<&New>,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            action,
+            Some(self.principal.tenant_id),
+            self.principal.user_id,
+            self.client,
+        )
+        .entity(entity, id)
+        .values(old, new)
+    }
+}
+
+/// Bumps the tenant's configuration version (inside the change's transaction).
+pub trait VersionConn: Send {
+    /// `version = version + 1`.
+    fn bump_config_version(
+        &mut self,
+        now: NaiveDateTime,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+}
+
+crate::impl_for_connections!(VersionConn {
+    async fn bump_config_version(&mut self, now: NaiveDateTime) -> diesel::QueryResult<()> {
+        diesel::update(config_version::table.filter(config_version::id.eq(1)))
+            .set((config_version::version.eq(config_version::version + 1), config_version::updated_at.eq(now)))
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+});
+
+/// Runs `$body` (yielding `(value, audit entry)`) in a tenant write
+/// transaction with the version bump and the outbox entry; then forwards the
+/// audit entry and reloads the cache. Evaluates to `AppResult<value>`.
+macro_rules! config_change {
+    ($state:expr, $tenant:expr, |$c:ident| $body:expr) => {
+        async {
+            let tenant_id: i32 = $tenant;
+            let pool = $state.databases.tenant(tenant_id).await?;
+            let mut conn = pool.get().await?;
+            let now = now_naive();
+            let value = write_tx!(&mut conn, |$c| {
+                let (value, entry): (_, AuditEntry) = $body;
+                $c.bump_config_version(now).await?;
+                $c.write_outbox(&entry).await?;
+                Ok::<_, AppError>(value)
+            })?;
+            drop(conn);
+            after_change($state, tenant_id).await?;
+            Ok::<_, AppError>(value)
+        }
+        .await
+    };
+}
+
+/// Forwards the audit entry (a failure only delays it: the outbox keeps it)
+/// and reloads the cache so the response and every later read see the change.
+async fn after_change(state: &AppState, tenant_id: i32) -> AppResult<()> {
+    if let Err(error) = crate::audit::forward_outbox(&state.databases, tenant_id).await {
+        tracing::warn!(tenant_id, %error, "audit forwarding delayed; the outbox keeps the entries");
+    }
+    state.cache.reload(&state.databases, tenant_id).await?;
+    Ok(())
+}
+
+fn not_found(kind: &str, id: i32) -> AppError {
+    AppError::NotFound(format!("{kind} {id} not found"))
+}
+
+fn id32(id: i64) -> AppResult<i32> {
+    i32::try_from(id).map_err(AppError::internal)
+}
+
+// ---- lines -------------------------------------------------------------
+
+/// Creates a line and its per-line detection and downtime tables.
+pub async fn create_line(state: &AppState, actor: &Actor<'_>, input: LineInput) -> AppResult<LineRow> {
+    let row = input.into_row(now_naive(), None)?;
+    let tenant_id = actor.principal.tenant_id;
+    let line_id = config_change!(state, tenant_id, |c| {
+        diesel::insert_into(production_line::table)
+            .values(&row)
+            .execute(c)
+            .await?;
+        let id = id32(c.last_insert_id().await?)?;
+        (id, actor.entry::<(), _>("line.create", "line", id, None, Some(&row)))
+    })?;
+    // DDL commits implicitly on MySQL, so it runs after the row's transaction;
+    // if it fails the line is removed again: no line exists without storage.
+    let pool = state.databases.tenant(tenant_id).await?;
+    let mut conn = pool.get().await?;
+    if let Err(error) = line_tables::create_line_tables(&mut conn, line_id, now_naive()).await {
+        let removed = with_conn!(&mut conn, |c| diesel::delete(production_line::table.find(line_id))
+            .execute(c)
+            .await);
+        if let Err(e) = removed {
+            tracing::error!(line_id, error = %e, "could not remove a line whose tables failed");
+        }
+        state.cache.reload(&state.databases, tenant_id).await?;
+        return Err(error);
+    }
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    snapshot
+        .lines
+        .get(&line_id)
+        .cloned()
+        .ok_or_else(|| not_found("line", line_id))
+}
+
+/// Replaces a line's editable fields.
+pub async fn update_line(state: &AppState, actor: &Actor<'_>, line_id: i32, input: LineInput) -> AppResult<LineRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = state
+        .cache
+        .get(&state.databases, tenant_id)
+        .await?
+        .lines
+        .get(&line_id)
+        .cloned()
+        .ok_or_else(|| not_found("line", line_id))?;
+    let row = input.into_row(now_naive(), Some(before.is_active))?;
+    let deleted_at = if row.is_active {
+        None
+    } else {
+        before.deleted_at.or(Some(now_naive()))
+    };
+    config_change!(state, tenant_id, |c| {
+        diesel::update(production_line::table.find(line_id))
+            .set((&row, production_line::deleted_at.eq(deleted_at)))
+            .execute(c)
+            .await?;
+        (
+            (),
+            actor.entry("line.update", "line", line_id, Some(&before), Some(&row)),
+        )
+    })?;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    snapshot
+        .lines
+        .get(&line_id)
+        .cloned()
+        .ok_or_else(|| not_found("line", line_id))
+}
+
+/// Deletes a line: it is deactivated, its history and tables are kept.
+pub async fn delete_line(state: &AppState, actor: &Actor<'_>, line_id: i32) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = state
+        .cache
+        .get(&state.databases, tenant_id)
+        .await?
+        .lines
+        .get(&line_id)
+        .cloned()
+        .ok_or_else(|| not_found("line", line_id))?;
+    let now = now_naive();
+    config_change!(state, tenant_id, |c| {
+        diesel::update(production_line::table.find(line_id))
+            .set((
+                production_line::is_active.eq(false),
+                production_line::deleted_at.eq(Some(now)),
+                production_line::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+        (
+            (),
+            actor.entry::<_, ()>("line.delete", "line", line_id, Some(&before), None),
+        )
+    })
+}
+
+// ---- areas, products, shifts, filters: same shape, soft delete ----------
+
+macro_rules! soft_crud {
+    (
+        $create:ident, $update:ident, $delete:ident,
+        kind = $kind:literal, table = $table:ident, key = $key:ident, map = $map:ident, row = $row:ty,
+        input = $input:ty, active = $active:ident,
+        convert = |$inp:ident, $snap:ident, $now:ident, $current:ident| $convert:expr
+    ) => {
+        #[doc = concat!("Creates a ", $kind, ".")]
+        pub async fn $create(state: &AppState, actor: &Actor<'_>, $inp: $input) -> AppResult<$row> {
+            let tenant_id = actor.principal.tenant_id;
+            let $snap = state.cache.get(&state.databases, tenant_id).await?;
+            let $now = now_naive();
+            let $current: Option<bool> = None;
+            let row = $convert?;
+            let id = config_change!(state, tenant_id, |c| {
+                diesel::insert_into($table::table).values(&row).execute(c).await?;
+                let id = id32(c.last_insert_id().await?)?;
+                (
+                    id,
+                    actor.entry::<(), _>(concat!($kind, ".create"), $kind, id, None, Some(&row)),
+                )
+            })?;
+            let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+            snapshot
+                .$map
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| not_found($kind, id))
+        }
+
+        #[doc = concat!("Replaces a ", $kind, "'s editable fields.")]
+        pub async fn $update(state: &AppState, actor: &Actor<'_>, id: i32, $inp: $input) -> AppResult<$row> {
+            let tenant_id = actor.principal.tenant_id;
+            let $snap = state.cache.get(&state.databases, tenant_id).await?;
+            let before = $snap.$map.get(&id).cloned().ok_or_else(|| not_found($kind, id))?;
+            let $now = now_naive();
+            let $current = Some(before.$active);
+            let row = $convert?;
+            config_change!(state, tenant_id, |c| {
+                diesel::update($table::table.find(id))
+                    .set(&row)
+                    .execute(c)
+                    .await?;
+                (
+                    (),
+                    actor.entry(concat!($kind, ".update"), $kind, id, Some(&before), Some(&row)),
+                )
+            })?;
+            let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+            snapshot
+                .$map
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| not_found($kind, id))
+        }
+
+        #[doc = concat!("Deletes a ", $kind, ": it is deactivated and disappears from lists; history keeps it.")]
+        pub async fn $delete(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+            let tenant_id = actor.principal.tenant_id;
+            let before = state
+                .cache
+                .get(&state.databases, tenant_id)
+                .await?
+                .$map
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| not_found($kind, id))?;
+            let now = now_naive();
+            config_change!(state, tenant_id, |c| {
+                diesel::update($table::table.find(id))
+                    .set(($table::$active.eq(false), $table::updated_at.eq(now)))
+                    .execute(c)
+                    .await?;
+                (
+                    (),
+                    actor.entry::<_, ()>(concat!($kind, ".delete"), $kind, id, Some(&before), None),
+                )
+            })
+        }
+    };
+}
+
+soft_crud!(
+    create_area,
+    update_area,
+    delete_area,
+    kind = "area",
+    table = area,
+    key = area_id,
+    map = areas,
+    row = AreaRow,
+    input = AreaInput,
+    active = is_active,
+    convert = |input, snapshot, now, current| input.into_row(&snapshot, now, current)
+);
+soft_crud!(
+    create_product,
+    update_product,
+    delete_product,
+    kind = "product",
+    table = product,
+    key = product_id,
+    map = products,
+    row = ProductRow,
+    input = ProductInput,
+    active = is_active,
+    convert = |input, snapshot, now, current| {
+        let _ = &snapshot;
+        input.into_row(now, current)
+    }
+);
+soft_crud!(
+    create_shift,
+    update_shift,
+    delete_shift,
+    kind = "shift",
+    table = shift,
+    key = shift_id,
+    map = shifts,
+    row = ShiftRow,
+    input = ShiftInput,
+    active = shift_status,
+    convert = |input, snapshot, now, current| input.into_row(&snapshot, now, current)
+);
+soft_crud!(
+    create_filter,
+    update_filter,
+    delete_filter,
+    kind = "filter",
+    table = filter,
+    key = filter_id,
+    map = filters,
+    row = FilterRow,
+    input = FilterInput,
+    active = filter_status,
+    convert = |input, snapshot, now, current| {
+        let _ = &snapshot;
+        input.into_row(now, current)
+    }
+);
+
+// ---- failures and incidents: not cached, hard delete ---------------------
+
+/// Failure types, oldest first.
+pub async fn list_failures(
+    state: &AppState,
+    tenant_id: i32,
+    limit: i64,
+    offset: i64,
+) -> AppResult<(Vec<FailureRow>, i64)> {
+    let pool = state.databases.tenant(tenant_id).await?;
+    let mut conn = pool.get().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let rows = failure::table
+            .order(failure::failure_id.asc())
+            .limit(limit)
+            .offset(offset)
+            .select(FailureRow::as_select())
+            .load(c)
+            .await?;
+        let total = failure::table.count().get_result::<i64>(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?)
+}
+
+/// One failure type.
+pub async fn get_failure(state: &AppState, tenant_id: i32, id: i32) -> AppResult<FailureRow> {
+    let pool = state.databases.tenant(tenant_id).await?;
+    let mut conn = pool.get().await?;
+    with_conn!(&mut conn, |c| failure::table
+        .find(id)
+        .select(FailureRow::as_select())
+        .first(c)
+        .await
+        .optional())?
+    .ok_or_else(|| not_found("failure", id))
+}
+
+/// Creates a failure type.
+pub async fn create_failure(state: &AppState, actor: &Actor<'_>, input: FailureInput) -> AppResult<FailureRow> {
+    let row = input.into_row(now_naive())?;
+    let tenant_id = actor.principal.tenant_id;
+    let id = config_change!(state, tenant_id, |c| {
+        diesel::insert_into(failure::table).values(&row).execute(c).await?;
+        let id = id32(c.last_insert_id().await?)?;
+        (
+            id,
+            actor.entry::<(), _>("failure.create", "failure", id, None, Some(&row)),
+        )
+    })?;
+    get_failure(state, tenant_id, id).await
+}
+
+/// Replaces a failure type.
+pub async fn update_failure(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i32,
+    input: FailureInput,
+) -> AppResult<FailureRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = get_failure(state, tenant_id, id).await?;
+    let row = input.into_row(now_naive())?;
+    config_change!(state, tenant_id, |c| {
+        diesel::update(failure::table.find(id)).set(&row).execute(c).await?;
+        (
+            (),
+            actor.entry("failure.update", "failure", id, Some(&before), Some(&row)),
+        )
+    })?;
+    get_failure(state, tenant_id, id).await
+}
+
+/// Deletes a failure type; refused (409) while incidents refer to it.
+pub async fn delete_failure(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = get_failure(state, tenant_id, id).await?;
+    config_change!(state, tenant_id, |c| {
+        let used = incident::table
+            .filter(incident::failure_id.eq(id))
+            .count()
+            .get_result::<i64>(c)
+            .await?;
+        if used > 0 {
+            return Err(AppError::Conflict(format!(
+                "failure {id} is referenced by {used} incident(s); delete or change them first"
+            )));
+        }
+        diesel::delete(failure::table.find(id)).execute(c).await?;
+        (
+            (),
+            actor.entry::<_, ()>("failure.delete", "failure", id, Some(&before), None),
+        )
+    })
+}
+
+/// Incidents, newest first, optionally of one line or failure type.
+pub async fn list_incidents(
+    state: &AppState,
+    tenant_id: i32,
+    line_id: Option<i32>,
+    failure_id: Option<i32>,
+    limit: i64,
+    offset: i64,
+) -> AppResult<(Vec<IncidentRow>, i64)> {
+    let pool = state.databases.tenant(tenant_id).await?;
+    let mut conn = pool.get().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let mut rows = incident::table.into_boxed();
+        let mut count = incident::table.into_boxed();
+        if let Some(line) = line_id {
+            rows = rows.filter(incident::line_id.eq(line));
+            count = count.filter(incident::line_id.eq(line));
+        }
+        if let Some(f) = failure_id {
+            rows = rows.filter(incident::failure_id.eq(f));
+            count = count.filter(incident::failure_id.eq(f));
+        }
+        let rows = rows
+            .order((incident::reported_at.desc(), incident::incident_id.desc()))
+            .limit(limit)
+            .offset(offset)
+            .select(IncidentRow::as_select())
+            .load(c)
+            .await?;
+        let total = count.count().get_result::<i64>(c).await?;
+        Ok::<_, diesel::result::Error>((rows, total))
+    })?)
+}
+
+/// One incident.
+pub async fn get_incident(state: &AppState, tenant_id: i32, id: i32) -> AppResult<IncidentRow> {
+    let pool = state.databases.tenant(tenant_id).await?;
+    let mut conn = pool.get().await?;
+    with_conn!(&mut conn, |c| incident::table
+        .find(id)
+        .select(IncidentRow::as_select())
+        .first(c)
+        .await
+        .optional())?
+    .ok_or_else(|| not_found("incident", id))
+}
+
+async fn failure_exists(state: &AppState, tenant_id: i32, id: Option<i32>) -> AppResult<bool> {
+    match id {
+        None => Ok(true),
+        Some(id) => match get_failure(state, tenant_id, id).await {
+            Ok(_) => Ok(true),
+            Err(AppError::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        },
+    }
+}
+
+/// Records an incident.
+pub async fn create_incident(state: &AppState, actor: &Actor<'_>, input: IncidentInput) -> AppResult<IncidentRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let known = failure_exists(state, tenant_id, input.failure_id).await?;
+    let row = input.into_row(&snapshot, known, now_naive())?;
+    let id = config_change!(state, tenant_id, |c| {
+        diesel::insert_into(incident::table).values(&row).execute(c).await?;
+        let id = id32(c.last_insert_id().await?)?;
+        (
+            id,
+            actor.entry::<(), _>("incident.create", "incident", id, None, Some(&row)),
+        )
+    })?;
+    get_incident(state, tenant_id, id).await
+}
+
+/// Replaces an incident.
+pub async fn update_incident(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i32,
+    input: IncidentInput,
+) -> AppResult<IncidentRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = get_incident(state, tenant_id, id).await?;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let known = failure_exists(state, tenant_id, input.failure_id).await?;
+    let row = input.into_row(&snapshot, known, now_naive())?;
+    config_change!(state, tenant_id, |c| {
+        diesel::update(incident::table.find(id)).set(&row).execute(c).await?;
+        (
+            (),
+            actor.entry("incident.update", "incident", id, Some(&before), Some(&row)),
+        )
+    })?;
+    get_incident(state, tenant_id, id).await
+}
+
+/// Deletes an incident.
+pub async fn delete_incident(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let before = get_incident(state, tenant_id, id).await?;
+    config_change!(state, tenant_id, |c| {
+        diesel::delete(incident::table.find(id)).execute(c).await?;
+        (
+            (),
+            actor.entry::<_, ()>("incident.delete", "incident", id, Some(&before), None),
+        )
+    })
+}
