@@ -122,6 +122,11 @@ impl AuditApi {
             start,
             end,
         };
+        // Configuration changes queue their entries in the tenant database;
+        // move them over first so the log is complete.
+        if let Err(error) = audit::forward_outbox(&state.databases, principal.tenant_id).await {
+            tracing::warn!(%error, "audit outbox not forwarded before listing");
+        }
         let (rows, next_cursor) =
             audit::list(&state.databases, principal.tenant_id, &filter, limit.0, cursor.0).await?;
         Ok(Json(AuditPage {

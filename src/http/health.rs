@@ -66,12 +66,18 @@ impl HealthApi {
         let global = state.databases.global().ping().await;
         record(&mut checks, &mut failing, "global_database".into(), global);
         for (tenant_id, pool) in state.databases.open_tenant_pools().await {
+            let reachable = pool.ping().await;
+            let cached = match &reachable {
+                Ok(()) => state.cache.get(&state.databases, tenant_id).await.map(|_| ()),
+                Err(e) => Err(e.clone()),
+            };
             record(
                 &mut checks,
                 &mut failing,
                 format!("tenant_database_{tenant_id}"),
-                pool.ping().await,
+                reachable,
             );
+            record(&mut checks, &mut failing, format!("metadata_cache_{tenant_id}"), cached);
         }
         if failing.is_empty() {
             ReadyResponse::Ready(Json(Readiness {

@@ -39,6 +39,8 @@ pub type Apis = (
     auth_api::AuthApi,
     users_api::UsersApi,
     audit_api::AuditApi,
+    production_api::ProductionApi,
+    production_api::SystemApi,
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -48,6 +50,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         auth_api::AuthApi,
         users_api::UsersApi,
         audit_api::AuditApi,
+        production_api::ProductionApi,
+        production_api::SystemApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

@@ -21,10 +21,15 @@ macro_rules! insert_returning_id {
     }};
 }
 
+/// Inserts a line row only (no per-line tables); returns its id.
+pub async fn insert_line_row(conn: &mut DbConn, line: &NewLine) -> AppResult<i32> {
+    insert_returning_id!(conn, production_line::table, line)
+}
+
 /// Creates a line and its detection/downtime tables. If the tables cannot be
 /// created the line row is removed again, so no line exists without storage.
 pub async fn create_line(conn: &mut DbConn, line: &NewLine) -> AppResult<i32> {
-    let line_id = insert_returning_id!(&mut *conn, production_line::table, line)?;
+    let line_id = insert_line_row(conn, line).await?;
     if let Err(error) = line_tables::create_line_tables(conn, line_id, now_naive()).await {
         let _ = crate::with_conn!(&mut *conn, |c| {
             use diesel::QueryDsl;
