@@ -23,7 +23,9 @@ async fn seeded_state(database_url: &str, data_dir: &str) -> (camet::app::Shared
     ]);
     let config = Config::from_lookup(&|k| env.get(k).map(|v| v.to_string())).expect("config");
     let state = camet::server::prepare(config).await.expect("state");
-    let tenant = camet::tenants::create(&state.databases, "Bench Plant", "Europe/Madrid").await.expect("tenant");
+    let tenant = camet::tenants::create(&state.databases, "Bench Plant", "Europe/Madrid")
+        .await
+        .expect("tenant");
     let pool = state.databases.tenant(tenant).await.expect("pool");
     let mut conn = pool.get().await.expect("conn");
     let now = now_naive();
@@ -103,25 +105,42 @@ async fn seeded_state(database_url: &str, data_dir: &str) -> (camet::app::Shared
 }
 
 fn load_large_plant(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().display().to_string();
     let mut targets = vec![("sqlite", format!("sqlite://{}/camet.db", data_dir), None)];
     if let Ok(server) = std::env::var("CAMET_BENCH_MYSQL_URL") {
         let name = format!("camet_bench_{}", std::process::id());
-        targets.push(("mysql", format!("{}/{name}", server.trim_end_matches('/')), Some((server, name))));
+        targets.push((
+            "mysql",
+            format!("{}/{name}", server.trim_end_matches('/')),
+            Some((server, name)),
+        ));
     }
     for (backend, url, cleanup) in targets {
         let (state, tenant) = runtime.block_on(seeded_state(&url, &data_dir));
-        let snapshot = runtime.block_on(state.cache.reload(&state.databases, tenant)).expect("load");
-        assert_eq!((snapshot.lines.len(), snapshot.products.len(), snapshot.shifts.len()), (100, 1000, 50));
-        c.bench_function(&format!("metadata_cache_load_100_lines_1000_products_50_shifts_{backend}"), |b| {
-            b.to_async(&runtime).iter(|| async { state.cache.reload(&state.databases, tenant).await.expect("load") })
-        });
+        let snapshot = runtime
+            .block_on(state.cache.reload(&state.databases, tenant))
+            .expect("load");
+        assert_eq!(
+            (snapshot.lines.len(), snapshot.products.len(), snapshot.shifts.len()),
+            (100, 1000, 50)
+        );
+        c.bench_function(
+            &format!("metadata_cache_load_100_lines_1000_products_50_shifts_{backend}"),
+            |b| {
+                b.to_async(&runtime)
+                    .iter(|| async { state.cache.reload(&state.databases, tenant).await.expect("load") })
+            },
+        );
         if let Some((server, name)) = cleanup {
             runtime.block_on(async {
                 for db in [name.clone(), format!("{name}_tenant_{tenant}")] {
-                    let _ = camet::db::dialect::mysql_drop_database(&server, &db, std::time::Duration::from_secs(10)).await;
+                    let _ =
+                        camet::db::dialect::mysql_drop_database(&server, &db, std::time::Duration::from_secs(10)).await;
                 }
             });
         }

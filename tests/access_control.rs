@@ -22,7 +22,12 @@ fn route_classes() -> Vec<(&'static str, Method, &'static str, Option<serde_json
         ("manage_api_keys", Method::GET, "/api/v1/api-keys", None),
         ("read_audit", Method::GET, "/api/v1/audit", None),
         ("read_data", Method::GET, "/api/v1/production/lines", None),
-        ("manage_plant", Method::POST, "/api/v1/production/lines", Some(serde_json::json!({"line_name": "", "line_code": "x"}))),
+        (
+            "manage_plant",
+            Method::POST,
+            "/api/v1/production/lines",
+            Some(serde_json::json!({"line_name": "", "line_code": "x"})),
+        ),
         ("manage_system", Method::GET, "/api/v1/system/partitions", None),
     ]
 }
@@ -34,9 +39,21 @@ async fn each_role_gets_exactly_its_rights() {
         let fixture = app.tenant_fixture("Matrix").await;
         // allowed: the guard lets it through (200, or 422 for the deliberately invalid write).
         let expected: [(&str, &String, [bool; 8]); 3] = [
-            ("admin", &fixture.admin.1, [true, true, true, true, true, true, true, true]),
-            ("manager", &fixture.manager.1, [true, false, false, false, false, true, true, false]),
-            ("viewer", &fixture.viewer.1, [true, false, false, false, false, true, false, false]),
+            (
+                "admin",
+                &fixture.admin.1,
+                [true, true, true, true, true, true, true, true],
+            ),
+            (
+                "manager",
+                &fixture.manager.1,
+                [true, false, false, false, false, true, true, false],
+            ),
+            (
+                "viewer",
+                &fixture.viewer.1,
+                [true, false, false, false, false, true, false, false],
+            ),
         ];
         for (role, token, allowed) in expected {
             for ((class, method, path, body), allowed) in route_classes().into_iter().zip(allowed) {

@@ -38,11 +38,22 @@ async fn every_entity_has_crud_with_soft_delete_where_history_depends_on_it() {
         let f = app.tenant_fixture("Crud").await;
         let t = &f.manager.1;
 
-        let created = ok_json(send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("L1"))).await, 201).await;
+        let created = ok_json(
+            send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("L1"))).await,
+            201,
+        )
+        .await;
         let line_id = created["line_id"].as_i64().expect("id");
         assert_eq!(created["performance"], "85.5");
         let area = ok_json(
-            send(&app, Method::POST, "/api/v1/production/areas", t, Some(json!({"line_id": line_id, "area_name": "Entrada", "area_type": "input", "area_order": 1}))).await,
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/areas",
+                t,
+                Some(json!({"line_id": line_id, "area_name": "Entrada", "area_type": "input", "area_order": 1})),
+            )
+            .await,
             201,
         )
         .await;
@@ -65,7 +76,18 @@ async fn every_entity_has_crud_with_soft_delete_where_history_depends_on_it() {
         )
         .await;
         assert_eq!(filter["default_value"]["preset"], "last_7_days");
-        let failure = ok_json(send(&app, Method::POST, "/api/v1/production/failures", t, Some(json!({"type_failure": "Atasco"}))).await, 201).await;
+        let failure = ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/failures",
+                t,
+                Some(json!({"type_failure": "Atasco"})),
+            )
+            .await,
+            201,
+        )
+        .await;
         let incident = ok_json(
             send(&app, Method::POST, "/api/v1/production/incidents", t, Some(json!({"failure_id": failure["failure_id"], "line_id": line_id, "reported_at": "2026-11-20T10:00:00-03:00"}))).await,
             201,
@@ -74,35 +96,161 @@ async fn every_entity_has_crud_with_soft_delete_where_history_depends_on_it() {
         assert_eq!(incident["reported_at"], "2026-11-20T13:00:00+00:00");
 
         // Read, list, replace.
-        let got = ok_json(send(&app, Method::GET, &format!("/api/v1/production/lines/{line_id}"), &f.viewer.1, None).await, 200).await;
+        let got = ok_json(
+            send(
+                &app,
+                Method::GET,
+                &format!("/api/v1/production/lines/{line_id}"),
+                &f.viewer.1,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
         assert_eq!(got["line_code"], "L1");
         let mut changed = line("L1");
         changed["line_name"] = json!("Línea renombrada");
-        let put = ok_json(send(&app, Method::PUT, &format!("/api/v1/production/lines/{line_id}"), t, Some(changed)).await, 200).await;
+        let put = ok_json(
+            send(
+                &app,
+                Method::PUT,
+                &format!("/api/v1/production/lines/{line_id}"),
+                t,
+                Some(changed),
+            )
+            .await,
+            200,
+        )
+        .await;
         assert_eq!(put["line_name"], "Línea renombrada");
-        let areas = ok_json(send(&app, Method::GET, &format!("/api/v1/production/areas?line_id={line_id}"), &f.viewer.1, None).await, 200).await;
+        let areas = ok_json(
+            send(
+                &app,
+                Method::GET,
+                &format!("/api/v1/production/areas?line_id={line_id}"),
+                &f.viewer.1,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
         assert_eq!(areas["total"], 1);
 
         // Soft deletes: gone from lists, still readable, shown on request.
-        for (kind, id) in [("lines", line_id), ("areas", area["area_id"].as_i64().unwrap_or_default()), ("products", product["product_id"].as_i64().unwrap_or_default()), ("shifts", shift["shift_id"].as_i64().unwrap_or_default()), ("filters", filter["filter_id"].as_i64().unwrap_or_default())] {
-            assert_eq!(send(&app, Method::DELETE, &format!("/api/v1/production/{kind}/{id}"), t, None).await.status(), 204, "{kind}");
-            let list = ok_json(send(&app, Method::GET, &format!("/api/v1/production/{kind}"), t, None).await, 200).await;
+        for (kind, id) in [
+            ("lines", line_id),
+            ("areas", area["area_id"].as_i64().unwrap_or_default()),
+            ("products", product["product_id"].as_i64().unwrap_or_default()),
+            ("shifts", shift["shift_id"].as_i64().unwrap_or_default()),
+            ("filters", filter["filter_id"].as_i64().unwrap_or_default()),
+        ] {
+            assert_eq!(
+                send(
+                    &app,
+                    Method::DELETE,
+                    &format!("/api/v1/production/{kind}/{id}"),
+                    t,
+                    None
+                )
+                .await
+                .status(),
+                204,
+                "{kind}"
+            );
+            let list = ok_json(
+                send(&app, Method::GET, &format!("/api/v1/production/{kind}"), t, None).await,
+                200,
+            )
+            .await;
             assert_eq!(list["total"], 0, "{kind} hidden after delete");
-            let all = ok_json(send(&app, Method::GET, &format!("/api/v1/production/{kind}?include_inactive=true"), t, None).await, 200).await;
+            let all = ok_json(
+                send(
+                    &app,
+                    Method::GET,
+                    &format!("/api/v1/production/{kind}?include_inactive=true"),
+                    t,
+                    None,
+                )
+                .await,
+                200,
+            )
+            .await;
             assert_eq!(all["total"], 1, "{kind} kept for history");
-            assert_eq!(send(&app, Method::GET, &format!("/api/v1/production/{kind}/{id}"), t, None).await.status(), 200);
+            assert_eq!(
+                send(&app, Method::GET, &format!("/api/v1/production/{kind}/{id}"), t, None)
+                    .await
+                    .status(),
+                200
+            );
         }
-        let deleted_line = ok_json(send(&app, Method::GET, &format!("/api/v1/production/lines/{line_id}"), t, None).await, 200).await;
+        let deleted_line = ok_json(
+            send(
+                &app,
+                Method::GET,
+                &format!("/api/v1/production/lines/{line_id}"),
+                t,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
         assert_eq!(deleted_line["is_active"], false);
         assert!(deleted_line["deleted_at"].is_string());
 
         // A failure in use cannot be deleted; after its incident is gone it can.
         let failure_id = failure["failure_id"].as_i64().unwrap_or_default();
-        expect_problem(send(&app, Method::DELETE, &format!("/api/v1/production/failures/{failure_id}"), t, None).await, 409).await;
+        expect_problem(
+            send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/production/failures/{failure_id}"),
+                t,
+                None,
+            )
+            .await,
+            409,
+        )
+        .await;
         let incident_id = incident["incident_id"].as_i64().unwrap_or_default();
-        assert_eq!(send(&app, Method::DELETE, &format!("/api/v1/production/incidents/{incident_id}"), t, None).await.status(), 204);
-        assert_eq!(send(&app, Method::DELETE, &format!("/api/v1/production/failures/{failure_id}"), t, None).await.status(), 204);
-        expect_problem(send(&app, Method::GET, &format!("/api/v1/production/failures/{failure_id}"), t, None).await, 404).await;
+        assert_eq!(
+            send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/production/incidents/{incident_id}"),
+                t,
+                None
+            )
+            .await
+            .status(),
+            204
+        );
+        assert_eq!(
+            send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/production/failures/{failure_id}"),
+                t,
+                None
+            )
+            .await
+            .status(),
+            204
+        );
+        expect_problem(
+            send(
+                &app,
+                Method::GET,
+                &format!("/api/v1/production/failures/{failure_id}"),
+                t,
+                None,
+            )
+            .await,
+            404,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -114,20 +262,66 @@ async fn invalid_configuration_is_a_422_naming_each_bad_field() {
         let f = app.tenant_fixture("Valid").await;
         let t = &f.admin.1;
         let fields = |body: Value| -> Vec<String> {
-            body["errors"].as_array().map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+            body["errors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
-            ("lines", json!({"line_name": "", "line_code": "bad code!", "availability": "120", "downtime_threshold": 0}), vec!["line_name", "line_code", "availability", "downtime_threshold"]),
-            ("areas", json!({"line_id": 999, "area_name": "X", "area_type": "entrada", "coord_x1": -1}), vec!["area_type", "line_id", "coord_x1"]),
-            ("products", json!({"product_name": "P", "product_code": "P1", "product_weight": "-0.5", "production_std": "0", "product_per_batch": 0}), vec!["product_weight", "production_std", "product_per_batch"]),
-            ("shifts", json!({"shift_name": "S", "days_implemented": ["Funday"], "start_time": "25:00", "end_time": "7", "is_overnight": false}), vec!["days_implemented", "start_time", "end_time"]),
-            ("shifts", json!({"shift_name": "S", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "16:00", "is_overnight": true}), vec!["is_overnight"]),
-            ("shifts", json!({"shift_name": "S", "days_implemented": ["Monday"], "start_time": "22:00", "end_time": "06:00", "is_overnight": false, "line_ids": [42]}), vec!["is_overnight", "line_ids"]),
-            ("filters", json!({"filter_name": "F", "class_name": "EvalFilter"}), vec!["class_name"]),
-            ("incidents", json!({"failure_id": 77, "reported_at": "2026-11-20T10:00:00Z", "resolved_at": "2026-11-20T09:00:00Z"}), vec!["failure_id", "resolved_at"]),
+            (
+                "lines",
+                json!({"line_name": "", "line_code": "bad code!", "availability": "120", "downtime_threshold": 0}),
+                vec!["line_name", "line_code", "availability", "downtime_threshold"],
+            ),
+            (
+                "areas",
+                json!({"line_id": 999, "area_name": "X", "area_type": "entrada", "coord_x1": -1}),
+                vec!["area_type", "line_id", "coord_x1"],
+            ),
+            (
+                "products",
+                json!({"product_name": "P", "product_code": "P1", "product_weight": "-0.5", "production_std": "0", "product_per_batch": 0}),
+                vec!["product_weight", "production_std", "product_per_batch"],
+            ),
+            (
+                "shifts",
+                json!({"shift_name": "S", "days_implemented": ["Funday"], "start_time": "25:00", "end_time": "7", "is_overnight": false}),
+                vec!["days_implemented", "start_time", "end_time"],
+            ),
+            (
+                "shifts",
+                json!({"shift_name": "S", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "16:00", "is_overnight": true}),
+                vec!["is_overnight"],
+            ),
+            (
+                "shifts",
+                json!({"shift_name": "S", "days_implemented": ["Monday"], "start_time": "22:00", "end_time": "06:00", "is_overnight": false, "line_ids": [42]}),
+                vec!["is_overnight", "line_ids"],
+            ),
+            (
+                "filters",
+                json!({"filter_name": "F", "class_name": "EvalFilter"}),
+                vec!["class_name"],
+            ),
+            (
+                "incidents",
+                json!({"failure_id": 77, "reported_at": "2026-11-20T10:00:00Z", "resolved_at": "2026-11-20T09:00:00Z"}),
+                vec!["failure_id", "resolved_at"],
+            ),
         ];
         for (kind, body, expected) in cases {
-            let response = send(&app, Method::POST, &format!("/api/v1/production/{kind}"), t, Some(body.clone())).await;
+            let response = send(
+                &app,
+                Method::POST,
+                &format!("/api/v1/production/{kind}"),
+                t,
+                Some(body.clone()),
+            )
+            .await;
             let problem = expect_problem(response, 422).await;
             let mut got = fields(problem.clone());
             got.sort();
@@ -136,7 +330,14 @@ async fn invalid_configuration_is_a_422_naming_each_bad_field() {
             assert_eq!(got, want, "{backend:?} {kind} {body}: {problem}");
         }
         // Malformed values are 400, not 500.
-        let bad_decimal = send(&app, Method::POST, "/api/v1/production/products", t, Some(json!({"product_name": "P", "product_code": "P1", "product_weight": "heavy"}))).await;
+        let bad_decimal = send(
+            &app,
+            Method::POST,
+            "/api/v1/production/products",
+            t,
+            Some(json!({"product_name": "P", "product_code": "P1", "product_weight": "heavy"})),
+        )
+        .await;
         assert_eq!(bad_decimal.status(), 400);
         app.stop().await;
     }
@@ -148,11 +349,34 @@ async fn duplicate_codes_conflict_and_lines_get_their_own_storage() {
         let app = TestApp::start(backend).await;
         let f = app.tenant_fixture("Dup").await;
         let t = &f.admin.1;
-        let first = ok_json(send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("LX"))).await, 201).await;
-        expect_problem(send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("LX"))).await, 409).await;
+        let first = ok_json(
+            send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("LX"))).await,
+            201,
+        )
+        .await;
+        expect_problem(
+            send(&app, Method::POST, "/api/v1/production/lines", t, Some(line("LX"))).await,
+            409,
+        )
+        .await;
         let product = json!({"product_name": "P", "product_code": "SKU-1"});
-        ok_json(send(&app, Method::POST, "/api/v1/production/products", t, Some(product.clone())).await, 201).await;
-        expect_problem(send(&app, Method::POST, "/api/v1/production/products", t, Some(product)).await, 409).await;
+        ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/products",
+                t,
+                Some(product.clone()),
+            )
+            .await,
+            201,
+        )
+        .await;
+        expect_problem(
+            send(&app, Method::POST, "/api/v1/production/products", t, Some(product)).await,
+            409,
+        )
+        .await;
 
         // The new line's detection and downtime tables exist and take rows.
         let line_id = first["line_id"].as_i64().expect("id");
@@ -165,7 +389,11 @@ async fn duplicate_codes_conflict_and_lines_get_their_own_storage() {
         .await)
         .expect("detection table");
         assert_eq!(inserted, 1);
-        let events = with_conn!(&mut conn, |c| diesel::sql_query(format!("SELECT COUNT(*) FROM downtime_events_{line_id}")).execute(c).await);
+        let events = with_conn!(&mut conn, |c| diesel::sql_query(format!(
+            "SELECT COUNT(*) FROM downtime_events_{line_id}"
+        ))
+        .execute(c)
+        .await);
         assert!(events.is_ok(), "downtime table exists");
         app.stop().await;
     }
@@ -177,18 +405,82 @@ async fn viewers_read_managers_write_and_other_tenants_see_nothing() {
         let app = TestApp::start(backend).await;
         let a = app.tenant_fixture("Ten A").await;
         let b = app.tenant_fixture("Ten B").await;
-        expect_problem(send(&app, Method::POST, "/api/v1/production/lines", &a.viewer.1, Some(line("V1"))).await, 403).await;
-        let created = ok_json(send(&app, Method::POST, "/api/v1/production/lines", &a.manager.1, Some(line("M1"))).await, 201).await;
+        expect_problem(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/lines",
+                &a.viewer.1,
+                Some(line("V1")),
+            )
+            .await,
+            403,
+        )
+        .await;
+        let created = ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/lines",
+                &a.manager.1,
+                Some(line("M1")),
+            )
+            .await,
+            201,
+        )
+        .await;
         let id = created["line_id"].as_i64().expect("id");
-        assert_eq!(send(&app, Method::GET, "/api/v1/production/lines", &a.viewer.1, None).await.status(), 200);
+        assert_eq!(
+            send(&app, Method::GET, "/api/v1/production/lines", &a.viewer.1, None)
+                .await
+                .status(),
+            200
+        );
 
-        for (method, body) in [(Method::GET, None), (Method::PUT, Some(line("M1"))), (Method::DELETE, None)] {
-            expect_problem(send(&app, method, &format!("/api/v1/production/lines/{id}"), &b.admin.1, body).await, 404).await;
+        for (method, body) in [
+            (Method::GET, None),
+            (Method::PUT, Some(line("M1"))),
+            (Method::DELETE, None),
+        ] {
+            expect_problem(
+                send(
+                    &app,
+                    method,
+                    &format!("/api/v1/production/lines/{id}"),
+                    &b.admin.1,
+                    body,
+                )
+                .await,
+                404,
+            )
+            .await;
         }
-        let b_list = ok_json(send(&app, Method::GET, "/api/v1/production/lines?include_inactive=true", &b.admin.1, None).await, 200).await;
+        let b_list = ok_json(
+            send(
+                &app,
+                Method::GET,
+                "/api/v1/production/lines?include_inactive=true",
+                &b.admin.1,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
         assert_eq!(b_list["total"], 0);
         // Tenant B can reuse A's code: codes are unique per tenant.
-        ok_json(send(&app, Method::POST, "/api/v1/production/lines", &b.admin.1, Some(line("M1"))).await, 201).await;
+        ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/lines",
+                &b.admin.1,
+                Some(line("M1")),
+            )
+            .await,
+            201,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -198,18 +490,52 @@ async fn configuration_changes_are_audited_with_old_and_new_values() {
     for backend in backends() {
         let app = TestApp::start(backend).await;
         let f = app.tenant_fixture("Aud").await;
-        let created = ok_json(send(&app, Method::POST, "/api/v1/production/lines", &f.admin.1, Some(line("A1"))).await, 201).await;
+        let created = ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/lines",
+                &f.admin.1,
+                Some(line("A1")),
+            )
+            .await,
+            201,
+        )
+        .await;
         let id = created["line_id"].as_i64().expect("id");
         let mut changed = line("A1");
         changed["downtime_threshold"] = json!(600);
-        ok_json(send(&app, Method::PUT, &format!("/api/v1/production/lines/{id}"), &f.admin.1, Some(changed)).await, 200).await;
-        let audit = ok_json(send(&app, Method::GET, "/api/v1/audit?action=line.update", &f.admin.1, None).await, 200).await;
+        ok_json(
+            send(
+                &app,
+                Method::PUT,
+                &format!("/api/v1/production/lines/{id}"),
+                &f.admin.1,
+                Some(changed),
+            )
+            .await,
+            200,
+        )
+        .await;
+        let audit = ok_json(
+            send(&app, Method::GET, "/api/v1/audit?action=line.update", &f.admin.1, None).await,
+            200,
+        )
+        .await;
         let item = &audit["items"][0];
         assert_eq!(item["old_values"]["downtime_threshold"], 300);
         assert_eq!(item["new_values"]["downtime_threshold"], 600);
         assert_eq!(item["entity"], "line");
-        let created_entry = ok_json(send(&app, Method::GET, "/api/v1/audit?action=line.create", &f.admin.1, None).await, 200).await;
-        assert_eq!(created_entry["items"].as_array().map(Vec::len), Some(1), "forwarded exactly once");
+        let created_entry = ok_json(
+            send(&app, Method::GET, "/api/v1/audit?action=line.create", &f.admin.1, None).await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            created_entry["items"].as_array().map(Vec::len),
+            Some(1),
+            "forwarded exactly once"
+        );
         app.stop().await;
     }
 }
@@ -221,14 +547,41 @@ async fn a_second_server_instance_sees_configuration_changes_within_seconds() {
         let f = first.tenant_fixture("Shared").await;
         let url = first.db.database_url.clone();
         let data_dir = first.db.dir.path().display().to_string();
-        let second = TestApp::start_with(backend, &[("DATABASE_URL", url.as_str()), ("CAMET_DATA_DIR", data_dir.as_str()), ("CAMET_CACHE_REFRESH_SECS", "1")]).await;
+        let second = TestApp::start_with(
+            backend,
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("CAMET_DATA_DIR", data_dir.as_str()),
+                ("CAMET_CACHE_REFRESH_SECS", "1"),
+            ],
+        )
+        .await;
         // Warm the second instance's cache, then change the configuration through the first.
-        let before = ok_json(send(&second, Method::GET, "/api/v1/production/lines", &f.admin.1, None).await, 200).await;
+        let before = ok_json(
+            send(&second, Method::GET, "/api/v1/production/lines", &f.admin.1, None).await,
+            200,
+        )
+        .await;
         assert_eq!(before["total"], 0);
-        ok_json(send(&first, Method::POST, "/api/v1/production/lines", &f.admin.1, Some(line("S1"))).await, 201).await;
+        ok_json(
+            send(
+                &first,
+                Method::POST,
+                "/api/v1/production/lines",
+                &f.admin.1,
+                Some(line("S1")),
+            )
+            .await,
+            201,
+        )
+        .await;
         let mut seen = false;
         for _ in 0..40 {
-            let lines = ok_json(send(&second, Method::GET, "/api/v1/production/lines", &f.admin.1, None).await, 200).await;
+            let lines = ok_json(
+                send(&second, Method::GET, "/api/v1/production/lines", &f.admin.1, None).await,
+                200,
+            )
+            .await;
             if lines["total"] == 1 {
                 seen = true;
                 break;
@@ -247,45 +600,112 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
         eprintln!("CAMET_TEST_MYSQL_URL not set: partitions exist on MySQL only");
         let app = TestApp::start(Backend::Sqlite).await;
         let f = app.tenant_fixture("Parts").await;
-        ok_json(send(&app, Method::POST, "/api/v1/production/lines", &f.admin.1, Some(line("P1"))).await, 201).await;
-        let listed = ok_json(send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await, 200).await;
+        ok_json(
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/production/lines",
+                &f.admin.1,
+                Some(line("P1")),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let listed = ok_json(
+            send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await,
+            200,
+        )
+        .await;
         assert_eq!(listed[0]["partitioned"], false);
         app.stop().await;
         return;
     }
-    let app = TestApp::start_with(Backend::Mysql, &[("CAMET_PARTITION_MONTHS_AHEAD", "3"), ("CAMET_PARTITION_RETENTION_MONTHS", "1")]).await;
+    let app = TestApp::start_with(
+        Backend::Mysql,
+        &[
+            ("CAMET_PARTITION_MONTHS_AHEAD", "3"),
+            ("CAMET_PARTITION_RETENTION_MONTHS", "1"),
+        ],
+    )
+    .await;
     let f = app.tenant_fixture("Parts").await;
-    ok_json(send(&app, Method::POST, "/api/v1/production/lines", &f.admin.1, Some(line("P1"))).await, 201).await;
-    expect_problem(send(&app, Method::GET, "/api/v1/system/partitions", &f.manager.1, None).await, 403).await;
-    let listed = ok_json(send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await, 200).await;
-    let names = |v: &Value| -> Vec<String> { v[0]["partitions"].as_array().map(|a| a.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default() };
+    ok_json(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/production/lines",
+            &f.admin.1,
+            Some(line("P1")),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_problem(
+        send(&app, Method::GET, "/api/v1/system/partitions", &f.manager.1, None).await,
+        403,
+    )
+    .await;
+    let listed = ok_json(
+        send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await,
+        200,
+    )
+    .await;
+    let names = |v: &Value| -> Vec<String> {
+        v[0]["partitions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
     let initial = names(&listed);
     assert_eq!(listed[0]["partitioned"], true);
     assert_eq!(initial.last().map(String::as_str), Some("pmax"));
-    assert_eq!(initial.len(), 6, "previous month, this month, 3 ahead, pmax: {initial:?}");
+    assert_eq!(
+        initial.len(),
+        6,
+        "previous month, this month, 3 ahead, pmax: {initial:?}"
+    );
 
     // Two months later: two new months are added and, with a 1-month
     // retention, partitions wholly older than last month are dropped.
     let today = camet::clock::now_utc().date_naive();
     let later = camet::db::line_tables::month_start_after(today, 2).expect("date");
-    let report = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later).await.expect("maintain");
+    let report = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+        .await
+        .expect("maintain");
     assert!(report.ran);
     assert_eq!(report.created.len(), 2, "{report:?}");
     assert!(!report.dropped.is_empty(), "{report:?}");
-    let after = names(&ok_json(send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await, 200).await);
+    let after = names(
+        &ok_json(
+            send(&app, Method::GET, "/api/v1/system/partitions", &f.admin.1, None).await,
+            200,
+        )
+        .await,
+    );
     for dropped in &report.dropped {
         let name = dropped.rsplit('.').next().unwrap_or_default();
         assert!(!after.iter().any(|n| n == name), "{name} dropped: {after:?}");
     }
     // Idempotent: running again changes nothing.
-    let again = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later).await.expect("maintain");
+    let again = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+        .await
+        .expect("maintain");
     assert!(again.created.is_empty() && again.dropped.is_empty(), "{again:?}");
 
     // While another instance holds the lock, a run does nothing.
     let pool = app.state.databases.tenant(f.tenant_id).await.expect("pool");
     let mut holder = pool.get().await.expect("conn");
-    with_conn!(&mut holder, |c| diesel::sql_query("SELECT GET_LOCK(CONCAT('camet_partitions_', DATABASE()), 0)").execute(c).await).expect("lock");
-    let blocked = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later).await.expect("maintain");
+    with_conn!(&mut holder, |c| diesel::sql_query(
+        "SELECT GET_LOCK(CONCAT('camet_partitions_', DATABASE()), 0)"
+    )
+    .execute(c)
+    .await)
+    .expect("lock");
+    let blocked = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+        .await
+        .expect("maintain");
     assert!(!blocked.ran, "another instance holds the lock");
     drop(holder);
     app.stop().await;

@@ -48,9 +48,17 @@ fn body_limit_for(req: &Request) -> usize {
     }
 }
 
+/// How much of an oversized body is still read (and thrown away) before the
+/// 413 is sent: a client that is still uploading when the server answers and
+/// closes would otherwise see a connection reset instead of the 413.
+/// Anything larger is cut off at once.
+const DRAIN_CAP: u64 = 32 * 1024 * 1024;
+
 /// Reads the body up to the limit (whatever Content-Length claims), so an
 /// oversized or lying request is a 413 before any handler parses it.
 async fn limit_body(mut req: Request) -> Result<Request, AppError> {
+    use futures::StreamExt;
+
     let limit = body_limit_for(&req);
     let too_large = || AppError::PayloadTooLarge(format!("the request body exceeds the limit of {limit} bytes"));
     let declared = req
@@ -58,17 +66,29 @@ async fn limit_body(mut req: Request) -> Result<Request, AppError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > DRAIN_CAP) {
         return Err(too_large());
     }
     if declared == Some(0) || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
         return Ok(req);
     }
-    let bytes = req.take_body().into_bytes_limit(limit).await.map_err(|e| match e {
-        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-        other => AppError::BadRequest(format!("could not read the request body: {other}")),
-    })?;
-    req.set_body(Body::from_bytes(bytes));
+    let mut stream = req.take_body().into_bytes_stream();
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let mut seen: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("could not read the request body: {e}")))?;
+        seen += chunk.len() as u64;
+        if seen > DRAIN_CAP {
+            break;
+        }
+        if seen <= limit as u64 {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit as u64 {
+        return Err(too_large());
+    }
+    req.set_body(Body::from_bytes(kept.into()));
     Ok(req)
 }
 
