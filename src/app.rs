@@ -21,6 +21,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// Issues and verifies access tokens.
     pub signer: crate::auth::tokens::TokenSigner,
+    /// HTTP counters and latencies for `/metrics`.
+    pub metrics: crate::http::metrics::HttpMetrics,
     /// Plant configuration of every tenant, in memory.
     pub cache: crate::plant::cache::MetadataCache,
     /// Request and login rate limits.

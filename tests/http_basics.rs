@@ -192,3 +192,26 @@ async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() 
     assert!(!response.headers().contains_key("strict-transport-security"));
     plain.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_class_in_prometheus_format() {
+    let app = common::TestApp::start(common::Backend::Sqlite).await;
+    assert_eq!(app.get("/health").await.status(), 200);
+    assert_eq!(app.get("/api/v1/production/lines/99999").await.status(), 401);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.expect("text");
+    assert!(
+        text.contains(r#"camet_http_requests_total{method="GET",route="/health",status="2xx"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/api/v1/production",status="4xx"} 1"#), "{text}");
+    assert!(!text.contains("99999"), "paths never become labels");
+    app.stop().await;
+}

@@ -140,6 +140,7 @@ fn set_security_headers(response: &mut Response, request_id: &str, hsts: bool) {
 /// problem+json, sets the security headers and logs one line per request.
 pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
     let request_id = request_id_from(&req);
+    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -165,7 +166,11 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
         .await;
     set_security_headers(&mut response, &request_id, hsts);
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = &state {
+        state.metrics.observe(&method, &path, status, elapsed);
+    }
+    let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request failed");

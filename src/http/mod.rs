@@ -6,6 +6,7 @@ pub mod audit_api;
 pub mod auth_api;
 pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod problem;
 pub mod production_api;
@@ -109,6 +110,7 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .max_age(600);
     Route::new()
         .at("/openapi.json", spec)
+        .at("/metrics", metrics::metrics_endpoint)
         .at("/docs", docs::redirect_to_slash)
         .at("/docs/", docs::swagger_ui)
         .at("/docs/*path", docs::swagger_ui)
