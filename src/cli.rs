@@ -44,6 +44,9 @@ pub enum Command {
     Openapi,
     /// Create the demo plant with synthetic detections in the configured database (any backend).
     Demo(DemoArgs),
+    /// Write realistic synthetic detections for a configured line (its areas,
+    /// products and shifts), for demos and benchmarks; prints {"detections": N}.
+    Generate(GenerateArgs),
 }
 
 /// Options of `camet serve`.
@@ -60,6 +63,26 @@ pub struct DemoArgs {
     /// Days of detections, ending now.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=400))]
     pub days: i64,
+}
+
+/// Options of `camet generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Tenant.
+    #[arg(long)]
+    pub tenant_id: i32,
+    /// Line (must have input and output areas).
+    #[arg(long)]
+    pub line_id: i32,
+    /// Days of detections, ending now.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub days: i64,
+    /// Units per second entering the line while a shift runs (each passes every area).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Random seed: the same seed gives the same detections.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 /// `camet tenant ...`
@@ -193,6 +216,24 @@ pub async fn execute(cli: Cli) -> AppResult<()> {
             let state = server::prepare(config).await?;
             let reports = crate::plant::partitions::maintain_all(&state).await?;
             println!("{}", serde_json::to_string(&reports).map_err(AppError::internal)?);
+            Ok(())
+        }
+        Some(Command::Generate(args)) => {
+            let state = server::prepare(config).await?;
+            let request = crate::detections::generate::GenerateRequest {
+                tenant_id: args.tenant_id,
+                line_id: args.line_id,
+                days: args.days,
+                units_per_second: args.rate,
+                seed: args.seed,
+                until: crate::clock::now_utc(),
+            };
+            let started = std::time::Instant::now();
+            let written = crate::detections::generate::run(&state, &request).await?;
+            println!(
+                "{}",
+                serde_json::json!({"detections": written, "seconds": started.elapsed().as_secs_f64()})
+            );
             Ok(())
         }
         Some(Command::Demo(args)) => {

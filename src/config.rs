@@ -170,6 +170,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `CAMET_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// `CAMET_MAX_RANGE_DAYS`: longest query range accepted (default 400 days).
+    pub max_range_days: u32,
     /// `CAMET_CACHE_REFRESH_SECS`: how often each instance checks whether
     /// another one changed a tenant's configuration (default 2 s).
     pub cache_refresh_secs: u64,
@@ -308,6 +310,7 @@ impl Config {
             log_filter,
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
+            max_range_days: parse_number(lookup, "CAMET_MAX_RANGE_DAYS", 400, 1, 3660)?,
             cache_refresh_secs: parse_number(lookup, "CAMET_CACHE_REFRESH_SECS", 2, 1, 3600)?,
             partition_months_ahead: parse_number(lookup, "CAMET_PARTITION_MONTHS_AHEAD", 3, 1, 120)?,
             partition_retention_months: match var(lookup, "CAMET_PARTITION_RETENTION_MONTHS") {

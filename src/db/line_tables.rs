@@ -15,6 +15,11 @@ pub fn detection_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("detection_line_{id}"))
 }
 
+/// Name of line `line_id`'s idempotency keys table (external ids already ingested).
+pub fn key_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_key_{id}"))
+}
+
 /// Name of line `line_id`'s downtime events table.
 pub fn downtime_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("downtime_events_{id}"))
@@ -64,6 +69,7 @@ fn mysql_partitions(now: NaiveDateTime, months_ahead: i32) -> AppResult<String> 
 pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, months_ahead: i32) -> AppResult<String> {
     let det = detection_table(line_id)?;
     let down = downtime_table(line_id)?;
+    let keys = key_table(line_id)?;
     Ok(match backend {
         Backend::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {det} (
@@ -90,6 +96,10 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 updated_at DATETIME(6) NOT NULL,
                 UNIQUE KEY uq_downtime_start (start_time),
                 KEY idx_downtime_time (start_time, end_time)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+            CREATE TABLE IF NOT EXISTS {keys} (
+                external_id VARCHAR(100) NOT NULL PRIMARY KEY,
+                ingested_at DATETIME(6) NOT NULL
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;",
             partitions = mysql_partitions(now, months_ahead)?
         ),
@@ -117,7 +127,11 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 updated_at TIMESTAMP NOT NULL,
                 CONSTRAINT uq_{down}_start UNIQUE (start_time)
             );
-            CREATE INDEX IF NOT EXISTS idx_{down}_time ON {down} (start_time, end_time);"
+            CREATE INDEX IF NOT EXISTS idx_{down}_time ON {down} (start_time, end_time);
+            CREATE TABLE IF NOT EXISTS {keys} (
+                external_id TEXT NOT NULL PRIMARY KEY,
+                ingested_at TIMESTAMP NOT NULL
+            );"
         ),
     })
 }

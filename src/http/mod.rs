@@ -4,6 +4,7 @@
 
 pub mod audit_api;
 pub mod auth_api;
+pub mod data_api;
 pub mod docs;
 pub mod health;
 pub mod metrics;
@@ -32,6 +33,8 @@ pub enum ApiTags {
     Audit,
     /// Plant configuration: lines, areas, products, shifts, filters, failures, incidents.
     Production,
+    /// Detections: ingest and raw data.
+    Data,
 }
 
 /// The combined API structs, one per domain.
@@ -42,6 +45,7 @@ pub type Apis = (
     audit_api::AuditApi,
     production_api::ProductionApi,
     production_api::SystemApi,
+    data_api::DataApi,
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -53,6 +57,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         audit_api::AuditApi,
         production_api::ProductionApi,
         production_api::SystemApi,
+        data_api::DataApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

@@ -1,0 +1,309 @@
+//! Detections: ingest (validated against the line's areas and the tenant's
+//! products, all-or-nothing, idempotent on `external_id`) and keyset-paginated
+//! listing enriched from the metadata cache (an application-side join, as
+//! the original design has it). Rows that another system writes straight
+//! into a line's table are read like any other.
+
+pub mod generate;
+pub mod store;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::analytics::interval::Interval;
+use crate::analytics::time::{parse_instant, parse_range};
+use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::db::line_tables::DetectionRow;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::plant::cache::PlantSnapshot;
+use crate::plant::models::LineRow;
+
+/// Most items one ingest request may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// How far in the future a detection may lie (sensor clocks drift a little).
+pub const FUTURE_TOLERANCE_SECS: i64 = 300;
+/// Field errors reported at most in one 422.
+const MAX_REPORTED_ERRORS: usize = 100;
+
+/// One detection as sent by a sensor pipeline.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct DetectionInput {
+    /// When the unit was seen: RFC 3339; without an offset it is local time in the tenant's zone.
+    #[oai(validator(max_length = 64))]
+    pub detected_at: String,
+    /// Area of this line that saw it.
+    pub area_id: i32,
+    /// Product recognised.
+    pub product_id: i32,
+    /// The sender's id of this event; a repeated one is not counted twice.
+    #[oai(validator(max_length = 100))]
+    pub external_id: Option<String>,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Object)]
+pub struct IngestOutcome {
+    /// Items received.
+    pub received: usize,
+    /// Items stored.
+    pub inserted: usize,
+    /// Items skipped because their `external_id` was already stored.
+    pub duplicates: usize,
+}
+
+/// The tenant's time zone.
+pub async fn tenant_zone(state: &AppState, tenant_id: i32) -> AppResult<Tz> {
+    crate::tenants::find(&state.databases, tenant_id)
+        .await?
+        .map(|t| t.tz())
+        .ok_or_else(|| AppError::NotFound(format!("tenant {tenant_id} not found")))
+}
+
+/// The line, if it belongs to the caller's tenant.
+pub fn line_of(snapshot: &PlantSnapshot, line_id: i32) -> AppResult<&LineRow> {
+    snapshot
+        .lines
+        .get(&line_id)
+        .ok_or_else(|| AppError::NotFound(format!("line {line_id} not found")))
+}
+
+/// Validates every item; returns the rows or one 422 naming each failing index.
+pub fn validate_batch(
+    snapshot: &PlantSnapshot,
+    line_id: i32,
+    tz: Tz,
+    items: &[DetectionInput],
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DetectionRow>> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(AppError::invalid_field(
+            "items",
+            format!("a batch holds 1 to {MAX_BATCH} detections, got {}", items.len()),
+        ));
+    }
+    let latest = now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECS);
+    let mut errors = Vec::new();
+    let mut rows = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let mut fail = |field: &str, message: String| {
+            if errors.len() < MAX_REPORTED_ERRORS {
+                errors.push(FieldError::new(format!("[{i}].{field}"), message));
+            }
+        };
+        let at = match parse_instant(&item.detected_at, tz, "detected_at") {
+            Ok(at) if at > latest => {
+                fail(
+                    "detected_at",
+                    format!(
+                        "lies in the future ({} s beyond the server clock)",
+                        (at - now).num_seconds()
+                    ),
+                );
+                None
+            }
+            Ok(at) => Some(at),
+            Err(e) => {
+                fail("detected_at", e.to_string());
+                None
+            }
+        };
+        match snapshot.areas.get(&item.area_id) {
+            Some(area) if area.line_id == line_id && area.is_active => {}
+            Some(area) if area.line_id == line_id => fail("area_id", format!("area {} is deleted", item.area_id)),
+            _ => fail(
+                "area_id",
+                format!("area {} is not an area of line {line_id}", item.area_id),
+            ),
+        }
+        match snapshot.products.get(&item.product_id) {
+            Some(product) if product.is_active => {}
+            Some(_) => fail("product_id", format!("product {} is deleted", item.product_id)),
+            None => fail("product_id", format!("product {} does not exist", item.product_id)),
+        }
+        let external_id = item.external_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if external_id.is_some_and(|s| s.chars().any(char::is_control)) {
+            fail("external_id", "must not contain control characters".into());
+        }
+        if let Some(at) = at {
+            rows.push(DetectionRow {
+                detected_at: at.naive_utc(),
+                area_id: item.area_id,
+                product_id: item.product_id,
+                external_id: external_id.map(str::to_owned),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
+}
+
+/// Ingests a batch into a line: everything or nothing.
+pub async fn ingest(
+    state: &AppState,
+    principal: &Principal,
+    line_id: i32,
+    items: &[DetectionInput],
+    now: DateTime<Utc>,
+) -> AppResult<IngestOutcome> {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let line = line_of(&snapshot, line_id)?;
+    if !line.is_active {
+        return Err(AppError::invalid_field("line_id", format!("line {line_id} is deleted")));
+    }
+    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let rows = validate_batch(&snapshot, line_id, tz, items, now)?;
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc()).await {
+        // Another request stored one of our keys between our check and our
+        // insert: the transaction rolled back; once more sees its keys.
+        Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc()).await?,
+        other => other?,
+    };
+    Ok(IngestOutcome {
+        received: items.len(),
+        inserted: stored.inserted,
+        duplicates: stored.duplicates,
+    })
+}
+
+/// A detection enriched with names from the metadata cache.
+#[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
+pub struct DetectionView {
+    /// Id (unique per line).
+    pub detection_id: i64,
+    /// Line.
+    pub line_id: i32,
+    /// When, with the tenant's UTC offset at that instant.
+    pub detected_at: String,
+    /// Area.
+    pub area_id: i32,
+    /// Area name (from the cache).
+    pub area_name: Option<String>,
+    /// Product.
+    pub product_id: i32,
+    /// Product name (from the cache).
+    pub product_name: Option<String>,
+    /// The sender's id, if any.
+    pub external_id: Option<String>,
+}
+
+/// A page of detections.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct DetectionPage {
+    /// Rows in (detected_at, detection_id) order.
+    pub items: Vec<DetectionView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Rows matching the filters in all.
+    pub total: i64,
+}
+
+/// What a detections query asks for.
+#[derive(Debug, Clone)]
+pub struct DetectionQuery {
+    /// Line.
+    pub line_id: i32,
+    /// Range start (RFC 3339 or local).
+    pub start_date: String,
+    /// Range end.
+    pub end_date: String,
+    /// Only these products.
+    pub product_ids: Vec<i32>,
+    /// Only these areas.
+    pub area_ids: Vec<i32>,
+    /// Only inside this shift's occurrences.
+    pub shift_id: Option<i32>,
+    /// Page size.
+    pub limit: i64,
+    /// Opaque position from the previous page.
+    pub cursor: Option<String>,
+}
+
+fn encode_cursor(at: NaiveDateTime, id: i64) -> String {
+    format!("{}_{id}", at.and_utc().timestamp_micros())
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<(NaiveDateTime, i64)> {
+    let bad = || AppError::invalid_field("cursor", "is not a cursor returned by this endpoint");
+    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let id: i64 = id.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    Ok((at.naive_utc(), id))
+}
+
+/// The intervals a query counts over: the range clipped at `now`, or with a
+/// shift filter only that shift's occurrences in it.
+pub fn scope(
+    snapshot: &PlantSnapshot,
+    line_id: i32,
+    tz: Tz,
+    range: &Interval,
+    now: DateTime<Utc>,
+    shift_id: Option<i32>,
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    crate::analytics::shifts::counting_scope(&snapshot.shift_rules(), line_id, tz, range, now, shift_id)
+        .intervals()
+        .iter()
+        .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
+        .collect()
+}
+
+/// Lists a line's detections.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    query: &DetectionQuery,
+    now: DateTime<Utc>,
+) -> AppResult<DetectionPage> {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    line_of(&snapshot, query.line_id)?;
+    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let range = parse_range(&query.start_date, &query.end_date, tz, state.config.max_range_days).map_err(|errors| {
+        AppError::invalid_fields(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(e.field(), e.to_string()))
+                .collect(),
+        )
+    })?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = store::DetectionFilter {
+        within: scope(&snapshot, query.line_id, tz, &range, now, query.shift_id),
+        product_ids: query.product_ids.clone(),
+        area_ids: query.area_ids.clone(),
+    };
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let mut rows = store::page(&mut conn, query.line_id, &filter, after, query.limit + 1).await?;
+    let total = store::count(&mut conn, query.line_id, &filter).await?;
+    let next_cursor = if rows.len() as i64 > query.limit {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|r| encode_cursor(r.detected_at, r.detection_id))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| DetectionView {
+            detection_id: r.detection_id,
+            line_id: query.line_id,
+            detected_at: crate::analytics::time::format_instant(r.detected_at.and_utc(), tz),
+            area_id: r.area_id,
+            area_name: snapshot.areas.get(&r.area_id).map(|a| a.area_name.clone()),
+            product_id: r.product_id,
+            product_name: snapshot.products.get(&r.product_id).map(|p| p.product_name.clone()),
+            external_id: r.external_id,
+        })
+        .collect();
+    Ok(DetectionPage {
+        items,
+        next_cursor,
+        total,
+    })
+}

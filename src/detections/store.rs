@@ -1,0 +1,232 @@
+//! SQL over the per-line detection tables, written once for both backends
+//! with bound parameters (the table name comes only from the integer line id).
+
+use chrono::NaiveDateTime;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel_async::RunQueryDsl;
+
+use crate::db::DbConn;
+use crate::db::line_tables::{DetectionRow, detection_table, key_table};
+use crate::error::{AppError, AppResult};
+
+/// Rows per multi-row statement (bind variables stay well under both
+/// backends' limits).
+const CHUNK: usize = 1000;
+
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = Text)]
+    external_id: String,
+}
+
+/// Outcome of storing a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stored {
+    /// Rows written.
+    pub inserted: usize,
+    /// Rows skipped because their `external_id` was already stored.
+    pub duplicates: usize,
+}
+
+/// Stores a validated batch in one transaction: detections whose
+/// `external_id` is already known for the line are skipped (a retried event
+/// is not counted twice); the new keys are recorded in the same transaction.
+/// A concurrent writer storing the same key makes this transaction fail on
+/// the key's uniqueness instead of double counting (the caller retries).
+pub async fn store_batch(
+    conn: &mut DbConn,
+    line_id: i32,
+    rows: &[DetectionRow],
+    now: NaiveDateTime,
+) -> AppResult<Stored> {
+    let detections = detection_table(line_id)?;
+    let keys = key_table(line_id)?;
+    crate::write_tx!(conn, |c, DB| {
+        // Which keys are already stored?
+        let wanted: Vec<&str> = rows.iter().filter_map(|r| r.external_id.as_deref()).collect();
+        let mut known = std::collections::HashSet::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut query = diesel::sql_query(format!(
+                "SELECT external_id FROM {keys} WHERE external_id IN ({placeholders})"
+            ))
+            .into_boxed::<DB>();
+            for key in chunk {
+                query = query.bind::<Text, _>(*key);
+            }
+            for row in query.load::<KeyRow>(c).await? {
+                known.insert(row.external_id);
+            }
+        }
+        let mut seen_in_batch = std::collections::HashSet::new();
+        let fresh: Vec<&DetectionRow> = rows
+            .iter()
+            .filter(|r| match r.external_id.as_deref() {
+                None => true,
+                Some(key) => !known.contains(key) && seen_in_batch.insert(key),
+            })
+            .collect();
+        for chunk in fresh.chunks(CHUNK) {
+            let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut query = diesel::sql_query(format!(
+                "INSERT INTO {detections} (detected_at, area_id, product_id, external_id) VALUES {placeholders}"
+            ))
+            .into_boxed::<DB>();
+            for row in chunk {
+                query = query
+                    .bind::<Timestamp, _>(row.detected_at)
+                    .bind::<Integer, _>(row.area_id)
+                    .bind::<Integer, _>(row.product_id)
+                    .bind::<Nullable<Text>, _>(row.external_id.clone());
+            }
+            query.execute(c).await?;
+        }
+        let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
+        for chunk in new_keys.chunks(CHUNK) {
+            let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
+            let mut query = diesel::sql_query(format!(
+                "INSERT INTO {keys} (external_id, ingested_at) VALUES {placeholders}"
+            ))
+            .into_boxed::<DB>();
+            for key in chunk {
+                query = query.bind::<Text, _>(*key).bind::<Timestamp, _>(now);
+            }
+            query.execute(c).await?;
+        }
+        Ok::<_, AppError>(Stored {
+            inserted: fresh.len(),
+            duplicates: rows.len() - fresh.len(),
+        })
+    })
+}
+
+/// A stored detection.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct StoredDetection {
+    /// Id (unique per line).
+    #[diesel(sql_type = BigInt)]
+    pub detection_id: i64,
+    /// When (UTC).
+    #[diesel(sql_type = Timestamp)]
+    pub detected_at: NaiveDateTime,
+    /// Area.
+    #[diesel(sql_type = Integer)]
+    pub area_id: i32,
+    /// Product.
+    #[diesel(sql_type = Integer)]
+    pub product_id: i32,
+    /// Sender's id, if any.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub external_id: Option<String>,
+}
+
+/// Which detections of a line a query wants.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionFilter {
+    /// Only inside these intervals (UTC, half-open, sorted, disjoint); empty means nothing.
+    pub within: Vec<(NaiveDateTime, NaiveDateTime)>,
+    /// Only these products (empty: all).
+    pub product_ids: Vec<i32>,
+    /// Only these areas (empty: all).
+    pub area_ids: Vec<i32>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The WHERE clause of a filter and the number of `?` it binds, in order:
+/// each interval's two bounds, then products, then areas.
+fn where_clause(filter: &DetectionFilter) -> String {
+    let windows = filter
+        .within
+        .iter()
+        .map(|_| "(detected_at >= ? AND detected_at < ?)")
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let mut clause = format!("({windows})");
+    if !filter.product_ids.is_empty() {
+        clause.push_str(&format!(
+            " AND product_id IN ({})",
+            vec!["?"; filter.product_ids.len()].join(", ")
+        ));
+    }
+    if !filter.area_ids.is_empty() {
+        clause.push_str(&format!(
+            " AND area_id IN ({})",
+            vec!["?"; filter.area_ids.len()].join(", ")
+        ));
+    }
+    clause
+}
+
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {{
+        let mut query = $query;
+        for (start, end) in &$filter.within {
+            query = query.bind::<Timestamp, _>(*start).bind::<Timestamp, _>(*end);
+        }
+        for id in &$filter.product_ids {
+            query = query.bind::<Integer, _>(*id);
+        }
+        for id in &$filter.area_ids {
+            query = query.bind::<Integer, _>(*id);
+        }
+        query
+    }};
+}
+
+/// One page of a line's detections in (detected_at, detection_id) order,
+/// after the keyset position `after`. Rows inserted later before the
+/// position never shift later pages (keyset, not offset).
+pub async fn page(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+    after: Option<(NaiveDateTime, i64)>,
+    limit: i64,
+) -> AppResult<Vec<StoredDetection>> {
+    if filter.within.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = detection_table(line_id)?;
+    let keyset = if after.is_some() {
+        " AND (detected_at > ? OR (detected_at = ? AND detection_id > ?))"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT detection_id, detected_at, area_id, product_id, external_id FROM {table} WHERE {}{keyset} \
+         ORDER BY detected_at, detection_id LIMIT ?",
+        where_clause(filter)
+    );
+    let rows = crate::with_conn!(conn, |c, DB| {
+        let mut query = bind_filter!(diesel::sql_query(sql.as_str()).into_boxed::<DB>(), filter);
+        if let Some((at, id)) = after {
+            query = query
+                .bind::<Timestamp, _>(at)
+                .bind::<Timestamp, _>(at)
+                .bind::<BigInt, _>(id);
+        }
+        query.bind::<BigInt, _>(limit).load::<StoredDetection>(c).await
+    })?;
+    Ok(rows)
+}
+
+/// How many of a line's detections match.
+pub async fn count(conn: &mut DbConn, line_id: i32, filter: &DetectionFilter) -> AppResult<i64> {
+    if filter.within.is_empty() {
+        return Ok(0);
+    }
+    let table = detection_table(line_id)?;
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {}", where_clause(filter));
+    let row = crate::with_conn!(conn, |c, DB| {
+        bind_filter!(diesel::sql_query(sql.as_str()).into_boxed::<DB>(), filter)
+            .get_result::<Count>(c)
+            .await
+    })?;
+    Ok(row.n)
+}

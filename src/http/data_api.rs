@@ -1,0 +1,110 @@
+//! Detections over HTTP: `POST /api/v1/lines/{line_id}/detections` (ingest)
+//! and `GET /api/v1/data/detections` (keyset-paginated, enriched). Thin:
+//! guard, parse, delegate to [`crate::detections`], map.
+
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+
+use crate::app::SharedState;
+use crate::auth::rights::Right;
+use crate::clock::now_utc;
+use crate::detections::{self, DetectionInput, DetectionPage, DetectionQuery, IngestOutcome};
+use crate::error::{AppError, AppResult};
+use crate::http::ApiTags;
+use crate::http::problem::ApiError;
+use crate::http::security::Auth;
+
+/// Parses a comma-separated id list (`product_ids=1,2`).
+pub fn id_list(field: &str, raw: Option<&str>) -> AppResult<Vec<i32>> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let ids: Result<Vec<i32>, _> = raw.split(',').map(|s| s.trim().parse::<i32>()).collect();
+    match ids {
+        Ok(ids) if ids.len() <= 1000 => Ok(ids),
+        Ok(_) => Err(AppError::invalid_field(field, "at most 1000 ids")),
+        Err(_) => Err(AppError::invalid_field(
+            field,
+            "must be comma-separated integer ids, e.g. 1,2,3",
+        )),
+    }
+}
+
+fn default_limit() -> i64 {
+    1000
+}
+
+/// Detections.
+pub struct DataApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Data")]
+impl DataApi {
+    /// Ingest a batch of up to 10 000 detections into a line. All or nothing:
+    /// one invalid item rejects the batch, and the 422 names each failing
+    /// index (`[3].area_id`). A repeated `external_id` is not counted twice.
+    #[oai(path = "/lines/:line_id/detections", method = "post")]
+    async fn ingest(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        line_id: Path<i32>,
+        body: Json<Vec<DetectionInput>>,
+    ) -> Result<Json<IngestOutcome>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::IngestDetections)?;
+        let outcome = detections::ingest(&state, principal, line_id.0, &body.0, now_utc()).await?;
+        Ok(Json(outcome))
+    }
+
+    /// A line's detections in time order, enriched with product and area
+    /// names. Keyset-paginated: pass `next_cursor` back as `cursor`.
+    #[oai(path = "/data/detections", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        /// Line.
+        line_id: Query<i32>,
+        /// Range start, RFC 3339 (without offset: tenant local time), inclusive.
+        start_date: Query<String>,
+        /// Range end, exclusive.
+        end_date: Query<String>,
+        /// Only these products (comma-separated ids).
+        product_ids: Query<Option<String>>,
+        /// Only these areas (comma-separated ids).
+        area_ids: Query<Option<String>>,
+        /// Only detections inside this shift's occurrences.
+        shift_id: Query<Option<i32>>,
+        /// Page size (1-10000).
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "10000")))]
+        limit: Query<i64>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<DetectionPage>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ReadData)?;
+        let started = std::time::Instant::now();
+        let query = DetectionQuery {
+            line_id: line_id.0,
+            start_date: start_date.0,
+            end_date: end_date.0,
+            product_ids: id_list("product_ids", product_ids.0.as_deref())?,
+            area_ids: id_list("area_ids", area_ids.0.as_deref())?,
+            shift_id: shift_id.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = detections::list(&state, principal, &query, now_utc()).await?;
+        let filters = serde_json::json!({
+            "line_id": query.line_id, "start_date": query.start_date, "end_date": query.end_date,
+            "product_ids": query.product_ids, "area_ids": query.area_ids, "shift_id": query.shift_id,
+            "limit": query.limit, "cursor": query.cursor,
+        });
+        crate::query_log::record(&state, principal, "detections", &filters, started.elapsed()).await;
+        Ok(Json(page))
+    }
+}
