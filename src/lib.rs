@@ -31,6 +31,7 @@ pub mod detections;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod kpi;
 pub mod plant;
 pub mod query_log;
 pub mod server;

@@ -230,3 +230,60 @@ pub async fn count(conn: &mut DbConn, line_id: i32, filter: &DetectionFilter) ->
     })?;
     Ok(row.n)
 }
+
+#[derive(QueryableByName)]
+struct InstantRow {
+    #[diesel(sql_type = Timestamp)]
+    detected_at: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct ProductCountRow {
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Every matching instant, ascending (the raw input of gap analysis).
+pub async fn instants(conn: &mut DbConn, line_id: i32, filter: &DetectionFilter) -> AppResult<Vec<NaiveDateTime>> {
+    if filter.within.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = detection_table(line_id)?;
+    let sql = format!(
+        "SELECT detected_at FROM {table} WHERE {} ORDER BY detected_at",
+        where_clause(filter)
+    );
+    let rows = crate::with_conn!(conn, |c, DB| {
+        bind_filter!(diesel::sql_query(sql.as_str()).into_boxed::<DB>(), filter)
+            .load::<InstantRow>(c)
+            .await
+    })?;
+    Ok(rows.into_iter().map(|r| r.detected_at).collect())
+}
+
+/// Matching detections counted per product.
+pub async fn counts_by_product(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+) -> AppResult<Vec<(i32, u64)>> {
+    if filter.within.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = detection_table(line_id)?;
+    let sql = format!(
+        "SELECT product_id, COUNT(*) AS n FROM {table} WHERE {} GROUP BY product_id ORDER BY product_id",
+        where_clause(filter)
+    );
+    let rows = crate::with_conn!(conn, |c, DB| {
+        bind_filter!(diesel::sql_query(sql.as_str()).into_boxed::<DB>(), filter)
+            .load::<ProductCountRow>(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.product_id, u64::try_from(r.n).unwrap_or(0)))
+        .collect())
+}

@@ -7,6 +7,7 @@ pub mod auth_api;
 pub mod data_api;
 pub mod docs;
 pub mod health;
+pub mod kpi_api;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
@@ -35,6 +36,8 @@ pub enum ApiTags {
     Production,
     /// Detections: ingest and raw data.
     Data,
+    /// KPIs: OEE, summary, downtime.
+    Kpi,
 }
 
 /// The combined API structs, one per domain.
@@ -46,6 +49,7 @@ pub type Apis = (
     production_api::ProductionApi,
     production_api::SystemApi,
     data_api::DataApi,
+    kpi_api::KpiApi,
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -58,6 +62,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         production_api::ProductionApi,
         production_api::SystemApi,
         data_api::DataApi,
+        kpi_api::KpiApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

@@ -1,0 +1,191 @@
+//! KPI endpoints: `/api/v1/metrics/oee` (POST, and GET for ERP pulls),
+//! `/api/v1/metrics/summary`, `/api/v1/downtime`. Thin: guard, parse,
+//! delegate to [`crate::kpi`], record the query, map.
+
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+
+use crate::app::SharedState;
+use crate::auth::principal::Principal;
+use crate::auth::rights::Right;
+use crate::clock::now_utc;
+use crate::error::AppResult;
+use crate::http::ApiTags;
+use crate::http::data_api::id_list;
+use crate::http::problem::ApiError;
+use crate::http::security::Auth;
+use crate::kpi::{self, DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
+
+fn reader(auth: &Auth) -> AppResult<&Principal> {
+    let principal = auth.principal()?;
+    principal.require(Right::ReadData)?;
+    Ok(principal)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn from_query(
+    line_id: i32,
+    start_date: String,
+    end_date: String,
+    product_ids: Option<&str>,
+    shift_id: Option<i32>,
+    downtime_threshold: Option<f64>,
+) -> AppResult<KpiFilters> {
+    let ids = id_list("product_ids", product_ids)?;
+    Ok(KpiFilters {
+        line_id,
+        start_date,
+        end_date,
+        product_ids: (!ids.is_empty()).then_some(ids),
+        shift_id,
+        downtime_threshold,
+    })
+}
+
+async fn logged<T>(
+    state: &SharedState,
+    principal: &Principal,
+    kind: &str,
+    filters: &KpiFilters,
+    work: impl std::future::Future<Output = AppResult<T>>,
+) -> AppResult<T> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    if result.is_ok() {
+        let json = serde_json::to_value(filters).unwrap_or_default();
+        crate::query_log::record(state, principal, kind, &json, started.elapsed()).await;
+    }
+    result
+}
+
+/// KPIs.
+pub struct KpiApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Kpi")]
+impl KpiApi {
+    /// OEE of a line over `[start_date, end_date)`: planned time, downtime,
+    /// availability, performance, quality, OEE, production counts and weight.
+    #[oai(path = "/metrics/oee", method = "post")]
+    async fn oee(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        body: Json<KpiFilters>,
+    ) -> Result<Json<OeeResponse>, ApiError> {
+        let principal = reader(&auth)?;
+        let response = logged(
+            &state,
+            principal,
+            "oee",
+            &body.0,
+            kpi::oee(&state, principal, &body.0, now_utc()),
+        )
+        .await?;
+        Ok(Json(response))
+    }
+
+    /// The same OEE as a GET, for ERP systems that pull KPIs.
+    #[oai(path = "/metrics/oee", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn oee_get(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        /// Line.
+        line_id: Query<i32>,
+        /// Range start (RFC 3339; without offset: tenant local time), inclusive.
+        #[oai(validator(max_length = 64))]
+        start_date: Query<String>,
+        /// Range end, exclusive.
+        #[oai(validator(max_length = 64))]
+        end_date: Query<String>,
+        /// Only these products in the production counts (comma-separated ids).
+        product_ids: Query<Option<String>>,
+        /// Only this shift's occurrences.
+        shift_id: Query<Option<i32>>,
+        /// Gap in seconds above which the line counts as stopped.
+        downtime_threshold: Query<Option<f64>>,
+    ) -> Result<Json<OeeResponse>, ApiError> {
+        let principal = reader(&auth)?;
+        let filters = from_query(
+            line_id.0,
+            start_date.0,
+            end_date.0,
+            product_ids.0.as_deref(),
+            shift_id.0,
+            downtime_threshold.0,
+        )?;
+        let response = logged(
+            &state,
+            principal,
+            "oee",
+            &filters,
+            kpi::oee(&state, principal, &filters, now_utc()),
+        )
+        .await?;
+        Ok(Json(response))
+    }
+
+    /// Production summary: total production, weight, product distribution and downtime.
+    #[oai(path = "/metrics/summary", method = "post")]
+    async fn summary(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        body: Json<KpiFilters>,
+    ) -> Result<Json<SummaryResponse>, ApiError> {
+        let principal = reader(&auth)?;
+        let response = logged(
+            &state,
+            principal,
+            "summary",
+            &body.0,
+            kpi::summary(&state, principal, &body.0, now_utc()),
+        )
+        .await?;
+        Ok(Json(response))
+    }
+
+    /// Downtime events computed on the fly: gaps between output detections
+    /// longer than the threshold, inside planned time only.
+    #[oai(path = "/downtime", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn downtime(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        /// Line.
+        line_id: Query<i32>,
+        /// Range start, inclusive.
+        #[oai(validator(max_length = 64))]
+        start_date: Query<String>,
+        /// Range end, exclusive.
+        #[oai(validator(max_length = 64))]
+        end_date: Query<String>,
+        /// Gap in seconds above which the line counts as stopped; default the line's.
+        downtime_threshold: Query<Option<f64>>,
+        /// Only this shift's occurrences.
+        shift_id: Query<Option<i32>>,
+    ) -> Result<Json<DowntimeResponse>, ApiError> {
+        let principal = reader(&auth)?;
+        let filters = from_query(
+            line_id.0,
+            start_date.0,
+            end_date.0,
+            None,
+            shift_id.0,
+            downtime_threshold.0,
+        )?;
+        let response = logged(
+            &state,
+            principal,
+            "downtime",
+            &filters,
+            kpi::downtime(&state, principal, &filters, now_utc()),
+        )
+        .await?;
+        Ok(Json(response))
+    }
+}

@@ -1,0 +1,400 @@
+//! KPIs of a line over a range: OEE and its factors, the production summary
+//! and on-the-fly downtime events. Configuration comes from the metadata
+//! cache, detections from exact queries of the line's table, and every
+//! number from the pure [`crate::analytics`] engine, rule by rule as the
+//! semantics document defines them.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::analytics::areas::{AreaRef, AreaType, LineAreas, select_areas};
+use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold, downtime_events};
+use crate::analytics::interval::{IntervalSet, micros_to_seconds};
+use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
+use crate::analytics::time::{format_instant, parse_range};
+use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::detections::store::{self, DetectionFilter};
+use crate::detections::{line_of, tenant_zone};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::plant::cache::PlantSnapshot;
+
+/// What every KPI request names.
+#[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
+pub struct KpiFilters {
+    /// Line.
+    pub line_id: i32,
+    /// Range start: RFC 3339, or local time in the tenant's zone without an offset. Inclusive.
+    #[oai(validator(max_length = 64))]
+    pub start_date: String,
+    /// Range end, exclusive. May lie in the future (everything is clipped at now).
+    #[oai(validator(max_length = 64))]
+    pub end_date: String,
+    /// Only these products in the production counts (downtime ignores it: a stopped line is stopped).
+    pub product_ids: Option<Vec<i32>>,
+    /// Only this shift's occurrences form the planned time.
+    pub shift_id: Option<i32>,
+    /// Gap in seconds above which the line counts as stopped (> 0); default the line's own.
+    pub downtime_threshold: Option<f64>,
+}
+
+/// Everything resolved once for a request.
+struct Context {
+    snapshot: std::sync::Arc<PlantSnapshot>,
+    tz: Tz,
+    areas: LineAreas,
+    planned: IntervalSet,
+    scope: IntervalSet,
+    threshold: DowntimeThreshold,
+    product_ids: Vec<i32>,
+}
+
+fn windows(set: &IntervalSet) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    set.intervals()
+        .iter()
+        .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
+        .collect()
+}
+
+async fn context(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<Context> {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let line = line_of(&snapshot, filters.line_id)?.clone();
+    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days).map_err(|e| {
+        e.into_iter()
+            .map(|e| FieldError::new(e.field(), e.to_string()))
+            .collect::<Vec<_>>()
+    });
+    let threshold = match filters.downtime_threshold {
+        Some(seconds) => DowntimeThreshold::from_seconds_f64(seconds),
+        None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)),
+    }
+    .map_err(|e| FieldError::new("downtime_threshold", e.to_string()));
+    let product_ids = filters.product_ids.clone().unwrap_or_default();
+    for id in &product_ids {
+        if !snapshot.products.contains_key(id) {
+            errors.push(FieldError::new("product_ids", format!("product {id} does not exist")));
+        }
+    }
+    if let Some(shift) = filters.shift_id
+        && !snapshot.shifts.contains_key(&shift)
+    {
+        errors.push(FieldError::new("shift_id", format!("shift {shift} does not exist")));
+    }
+    let refs: Vec<AreaRef> = snapshot
+        .areas_of_line(filters.line_id)
+        .into_iter()
+        .filter(|a| a.is_active)
+        .map(|a| AreaRef {
+            area_id: a.area_id,
+            area_type: AreaType::parse(&a.area_type),
+            area_order: a.area_order,
+        })
+        .collect();
+    let areas = select_areas(filters.line_id, &refs).map_err(|e| FieldError::new("line_id", e.to_string()));
+    let (range, threshold, areas) = match (range, threshold, areas) {
+        (Ok(r), Ok(t), Ok(a)) if errors.is_empty() => (r, t, a),
+        (r, t, a) => {
+            errors.extend(r.err().unwrap_or_default());
+            errors.extend(t.err());
+            errors.extend(a.err());
+            return Err(AppError::invalid_fields(errors));
+        }
+    };
+    let rules = snapshot.shift_rules();
+    let planned = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
+    let scope = crate::analytics::shifts::counting_scope(&rules, filters.line_id, tz, &range, now, filters.shift_id);
+    Ok(Context {
+        snapshot,
+        tz,
+        areas,
+        planned,
+        scope,
+        threshold,
+        product_ids,
+    })
+}
+
+/// Downtime events of the line inside the planned set (all output detections).
+async fn events(
+    state: &AppState,
+    principal: &Principal,
+    line_id: i32,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DowntimeEvent>> {
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let outputs = store::instants(
+        &mut conn,
+        line_id,
+        &DetectionFilter {
+            within: windows(&ctx.planned),
+            product_ids: Vec::new(),
+            area_ids: vec![ctx.areas.output_area_id],
+        },
+    )
+    .await?;
+    let instants: Vec<DateTime<Utc>> = outputs.into_iter().map(|t| t.and_utc()).collect();
+    Ok(downtime_events(&ctx.planned, &instants, ctx.threshold, now))
+}
+
+/// A decimal as a JSON number (percentages, kg): exact to its 2 decimals.
+fn number(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// OEE of a line over a range (semantics §5).
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct OeeResponse {
+    /// Line.
+    pub line_id: i32,
+    /// Range start, tenant offset.
+    pub start_date: String,
+    /// Range end, tenant offset.
+    pub end_date: String,
+    /// |P|: planned time inside the range, clipped at now.
+    pub planned_time_seconds: f64,
+    /// Sum of downtime event durations.
+    pub total_downtime_seconds: f64,
+    /// Number of downtime events.
+    pub downtime_count: u64,
+    /// Planned minus downtime.
+    pub operating_time_seconds: f64,
+    /// Operating / planned × 100 (0 when nothing is planned).
+    pub availability: f64,
+    /// Input-area detections inside P (product filter applies).
+    pub total_production: u64,
+    /// Output-area detections inside P (product filter applies).
+    pub good_units: u64,
+    /// max(total_production − good_units, 0).
+    pub rejected_units: u64,
+    /// Ideal time / operating time × 100; null when a counted product has no `production_std`.
+    pub performance: Option<f64>,
+    /// Good / total × 100 (100 when nothing was produced).
+    pub quality: f64,
+    /// Availability × performance × quality / 10 000 (from unrounded factors); null with performance.
+    pub oee: Option<f64>,
+    /// Σ good units × product weight, kg, 2 decimals.
+    pub total_weight: f64,
+    /// Why a figure is null or doubtful.
+    pub warnings: Vec<String>,
+    /// Up to when the figures are exact.
+    pub data_as_of: String,
+}
+
+fn oee_response(
+    filters: &KpiFilters,
+    ctx: &Context,
+    result: OeeResult,
+    weight: Decimal,
+    now: DateTime<Utc>,
+    range: (String, String),
+) -> OeeResponse {
+    OeeResponse {
+        line_id: filters.line_id,
+        start_date: range.0,
+        end_date: range.1,
+        planned_time_seconds: result.planned_time_seconds,
+        total_downtime_seconds: result.total_downtime_seconds,
+        downtime_count: result.downtime_count,
+        operating_time_seconds: result.operating_time_seconds,
+        availability: number(result.availability),
+        total_production: result.total_production,
+        good_units: result.good_units,
+        rejected_units: result.rejected_units,
+        performance: result.performance.map(number),
+        quality: number(result.quality),
+        oee: result.oee.map(number),
+        total_weight: number(weight),
+        warnings: result.warnings,
+        data_as_of: format_instant(now, ctx.tz),
+    }
+}
+
+fn formatted_range(filters: &KpiFilters, tz: Tz, max_days: u32) -> (String, String) {
+    match parse_range(&filters.start_date, &filters.end_date, tz, max_days) {
+        Ok(r) => (format_instant(r.start, tz), format_instant(r.end, tz)),
+        Err(_) => (filters.start_date.clone(), filters.end_date.clone()),
+    }
+}
+
+fn weight_of(ctx: &Context, counts: &[(i32, u64)]) -> Decimal {
+    total_weight(counts.iter().map(|(id, n)| {
+        let weight = ctx
+            .snapshot
+            .products
+            .get(id)
+            .and_then(|p| p.product_weight)
+            .map(|w| w.0)
+            .unwrap_or(Decimal::ZERO);
+        (*n, weight)
+    }))
+}
+
+/// OEE and its factors.
+pub async fn oee(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<OeeResponse> {
+    let ctx = context(state, principal, filters, now).await?;
+    let events = events(state, principal, filters.line_id, &ctx, now).await?;
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let inside = |area: i32| DetectionFilter {
+        within: windows(&ctx.planned),
+        product_ids: ctx.product_ids.clone(),
+        area_ids: vec![area],
+    };
+    let inputs = store::counts_by_product(&mut conn, filters.line_id, &inside(ctx.areas.input_area_id)).await?;
+    let outputs = store::counts_by_product(&mut conn, filters.line_id, &inside(ctx.areas.output_area_id)).await?;
+    let products: Vec<ProductCount> = inputs
+        .iter()
+        .map(|(id, n)| {
+            let product = ctx.snapshot.products.get(id);
+            ProductCount {
+                product_id: *id,
+                product_name: product
+                    .map(|p| p.product_name.clone())
+                    .unwrap_or_else(|| format!("product {id}")),
+                input_count: *n,
+                production_std: product.and_then(|p| p.production_std).map(|d| d.0),
+            }
+        })
+        .collect();
+    let good_units: u64 = outputs.iter().map(|(_, n)| n).sum();
+    let result = compute_oee(&OeeInput {
+        planned_micros: ctx.planned.total_micros(),
+        events: &events,
+        products: &products,
+        good_units,
+    });
+    let weight = weight_of(&ctx, &outputs);
+    let range = formatted_range(filters, ctx.tz, state.config.max_range_days);
+    Ok(oee_response(filters, &ctx, result, weight, now, range))
+}
+
+/// Production summary (semantics §5, last rule).
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct SummaryResponse {
+    /// Line.
+    pub line_id: i32,
+    /// Input-area detections over the range (a shift's occurrences with `shift_id`).
+    pub total_production: u64,
+    /// Σ output-area detections × product weight, kg, 2 decimals.
+    pub total_weight: f64,
+    /// Output-area detections per product name.
+    pub product_distribution: std::collections::BTreeMap<String, u64>,
+    /// Downtime events (inside planned time, as in the OEE).
+    pub downtime_count: u64,
+    /// Their total duration.
+    pub total_downtime_seconds: f64,
+    /// Up to when the figures are exact.
+    pub data_as_of: String,
+}
+
+/// The production summary.
+pub async fn summary(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<SummaryResponse> {
+    let ctx = context(state, principal, filters, now).await?;
+    let events = events(state, principal, filters.line_id, &ctx, now).await?;
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let over_range = |area: i32| DetectionFilter {
+        within: windows(&ctx.scope),
+        product_ids: ctx.product_ids.clone(),
+        area_ids: vec![area],
+    };
+    let inputs = store::counts_by_product(&mut conn, filters.line_id, &over_range(ctx.areas.input_area_id)).await?;
+    let outputs = store::counts_by_product(&mut conn, filters.line_id, &over_range(ctx.areas.output_area_id)).await?;
+    let mut distribution = std::collections::BTreeMap::new();
+    for (id, n) in &outputs {
+        let name = ctx
+            .snapshot
+            .products
+            .get(id)
+            .map(|p| p.product_name.clone())
+            .unwrap_or_else(|| format!("product {id}"));
+        *distribution.entry(name).or_insert(0) += n;
+    }
+    Ok(SummaryResponse {
+        line_id: filters.line_id,
+        total_production: inputs.iter().map(|(_, n)| n).sum(),
+        total_weight: number(weight_of(&ctx, &outputs)),
+        product_distribution: distribution,
+        downtime_count: events.len() as u64,
+        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
+        data_as_of: format_instant(now, ctx.tz),
+    })
+}
+
+/// One downtime event.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct DowntimeEventView {
+    /// Start (last detection before the stop, or the start of planned time), tenant offset.
+    pub start: String,
+    /// End (first detection after, end of planned time, or now), tenant offset.
+    pub end: String,
+    /// Duration in seconds.
+    pub duration_seconds: f64,
+    /// True when the line is still stopped.
+    pub ongoing: bool,
+}
+
+/// Downtime events of a line.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct DowntimeResponse {
+    /// Line.
+    pub line_id: i32,
+    /// Threshold used, seconds.
+    pub downtime_threshold: f64,
+    /// Events in time order.
+    pub events: Vec<DowntimeEventView>,
+    /// Number of events.
+    pub downtime_count: u64,
+    /// Their total duration.
+    pub total_downtime_seconds: f64,
+    /// Up to when the events are exact.
+    pub data_as_of: String,
+}
+
+/// Downtime events computed on the fly (semantics §4).
+pub async fn downtime(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<DowntimeResponse> {
+    let ctx = context(state, principal, filters, now).await?;
+    let events = events(state, principal, filters.line_id, &ctx, now).await?;
+    Ok(DowntimeResponse {
+        line_id: filters.line_id,
+        downtime_threshold: micros_to_seconds(ctx.threshold.micros()),
+        downtime_count: events.len() as u64,
+        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
+        events: events
+            .iter()
+            .map(|e| DowntimeEventView {
+                start: format_instant(e.start, ctx.tz),
+                end: format_instant(e.end, ctx.tz),
+                duration_seconds: micros_to_seconds(e.duration_micros),
+                ongoing: e.ongoing,
+            })
+            .collect(),
+        data_as_of: format_instant(now, ctx.tz),
+    })
+}
