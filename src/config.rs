@@ -172,6 +172,10 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// `CAMET_MAX_RANGE_DAYS`: longest query range accepted (default 400 days).
     pub max_range_days: u32,
+    /// `CAMET_DOWNTIME_JOB_SECS`: how often persisted downtime events are recomputed (default 900).
+    pub downtime_job_secs: u64,
+    /// `CAMET_DOWNTIME_WINDOW_SECS`: how far back each run recomputes (default 7200).
+    pub downtime_window_secs: u64,
     /// `CAMET_CACHE_REFRESH_SECS`: how often each instance checks whether
     /// another one changed a tenant's configuration (default 2 s).
     pub cache_refresh_secs: u64,
@@ -311,6 +315,8 @@ impl Config {
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
             max_range_days: parse_number(lookup, "CAMET_MAX_RANGE_DAYS", 400, 1, 3660)?,
+            downtime_job_secs: parse_number(lookup, "CAMET_DOWNTIME_JOB_SECS", 900, 10, 86_400)?,
+            downtime_window_secs: parse_number(lookup, "CAMET_DOWNTIME_WINDOW_SECS", 7200, 60, 31 * 86_400)?,
             cache_refresh_secs: parse_number(lookup, "CAMET_CACHE_REFRESH_SECS", 2, 1, 3600)?,
             partition_months_ahead: parse_number(lookup, "CAMET_PARTITION_MONTHS_AHEAD", 3, 1, 120)?,
             partition_retention_months: match var(lookup, "CAMET_PARTITION_RETENTION_MONTHS") {

@@ -87,6 +87,22 @@ pub fn spawn_all(state: SharedState) -> Jobs {
         },
     ));
 
+    let downtime_state = state.clone();
+    let period = Duration::from_secs(state.config.downtime_job_secs);
+    handles.push(every("downtime_recalculation", period, receiver.clone(), move || {
+        let state = downtime_state.clone();
+        async move {
+            // The lease outlives one period a little, so a crashed holder is replaced next time.
+            if !take_lease(&state, "downtime_recalculation", period + Duration::from_secs(60)).await? {
+                return Ok(());
+            }
+            let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
+            crate::kpi::persisted::recalculate_recent(&state, window, crate::clock::now_utc())
+                .await
+                .map(|_| ())
+        }
+    }));
+
     let partition_state: Arc<_> = state.clone();
     handles.push(every(
         "partition_maintenance",
@@ -99,4 +115,51 @@ pub fn spawn_all(state: SharedState) -> Jobs {
     ));
 
     Jobs { stop, handles }
+}
+
+/// Identifies this process as a lease holder.
+fn holder_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Takes (or renews) the lease `name` for `ttl`; false when another live
+/// instance holds it. Works the same on SQLite and MySQL: a row per job,
+/// updated only when expired or already ours.
+pub async fn take_lease(state: &crate::app::AppState, name: &str, ttl: Duration) -> crate::AppResult<bool> {
+    use crate::db::schema::global::job_lease;
+    use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    let now = crate::clock::now_naive();
+    let until = now + chrono::Duration::from_std(ttl).map_err(crate::AppError::internal)?;
+    let me = holder_id();
+    let mut conn = state.databases.global().get().await?;
+    crate::write_tx!(&mut conn, |c| {
+        let exists = job_lease::table
+            .filter(job_lease::name.eq(name))
+            .count()
+            .get_result::<i64>(c)
+            .await?
+            > 0;
+        if !exists {
+            diesel::insert_into(job_lease::table)
+                .values((
+                    job_lease::name.eq(name),
+                    job_lease::holder.eq(me),
+                    job_lease::expires_at.eq(until),
+                ))
+                .execute(c)
+                .await?;
+            return Ok::<_, crate::AppError>(true);
+        }
+        let taken = diesel::update(
+            job_lease::table
+                .filter(job_lease::name.eq(name))
+                .filter(job_lease::expires_at.lt(now).or(job_lease::holder.eq(me))),
+        )
+        .set((job_lease::holder.eq(me), job_lease::expires_at.eq(until)))
+        .execute(c)
+        .await?;
+        Ok(taken == 1)
+    })
 }

@@ -336,3 +336,146 @@ async fn a_product_without_ideal_rate_nulls_performance_with_a_warning_and_bad_r
         app.stop().await;
     }
 }
+
+async fn persisted(app: &TestApp, line: &Line) -> Vec<Value> {
+    let path = format!(
+        "/api/v1/downtime/{}/events?start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
+        line.line_id
+    );
+    let body: Value = app
+        .authed(Method::GET, &path, &line.token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_events_are_recomputed_idempotently_and_keep_their_reasons_when_split() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        let window =
+            json!({"line_id": line.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"});
+        let first = post(&app, &line.token, "/api/v1/downtime/recalculate", window.clone()).await;
+        assert_eq!(first, json!({"inserted": 3, "updated": 0, "deleted": 0, "orphaned": 0}));
+        let again = post(&app, &line.token, "/api/v1/downtime/recalculate", window.clone()).await;
+        assert_eq!(
+            again,
+            json!({"inserted": 0, "updated": 0, "deleted": 0, "orphaned": 0}),
+            "recomputing changes nothing"
+        );
+        let events = persisted(&app, &line).await;
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[1]["start"], "2026-11-16T08:10:30+00:00");
+        assert_eq!(events[1]["duration_seconds"], 1200.0, "the same events as on the fly");
+
+        // Someone explains the 08:10:30-08:30:30 stop.
+        let id = events[1]["event_id"].as_i64().expect("id");
+        let explained = app
+            .authed(
+                Method::PUT,
+                &format!("/api/v1/downtime/{}/{id}", line.line_id),
+                &line.token,
+            )
+            .json(&json!({"reason_code": "JAM", "reason": "Atasco en cinta"}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(explained.status(), 200);
+        // A late detection at 08:20 splits it in two stops (570 s and 630 s, both > 300 s).
+        let areas: Value = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/production/areas?line_id={}&area_type=output", line.line_id),
+                &line.token,
+            )
+            .send()
+            .await
+            .expect("areas")
+            .json()
+            .await
+            .expect("json");
+        let output = areas["items"][0]["area_id"].as_i64().expect("output");
+        post(
+            &app,
+            &line.token,
+            &format!("/api/v1/lines/{}/detections", line.line_id),
+            json!([{"detected_at": "2026-11-16T08:20:00Z", "area_id": output, "product_id": line.product_a}]),
+        )
+        .await;
+        post(&app, &line.token, "/api/v1/downtime/recalculate", window).await;
+        let events = persisted(&app, &line).await;
+        assert_eq!(events.len(), 4, "{events:?}");
+        for part in &events[1..3] {
+            assert_eq!(
+                part["reason_code"], "JAM",
+                "both parts of the split stop keep the reason: {events:?}"
+            );
+        }
+        assert!(events[0]["reason_code"].is_null() && events[3]["reason_code"].is_null());
+
+        let audit: Value = app
+            .authed(Method::GET, "/api/v1/audit?action=downtime.reason", &line.token)
+            .send()
+            .await
+            .expect("audit")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(audit["items"][0]["new_values"]["reason_code"], "JAM");
+        let missing = app
+            .authed(
+                Method::PUT,
+                &format!("/api/v1/downtime/{}/999999", line.line_id),
+                &line.token,
+            )
+            .json(&json!({"reason": "x"}))
+            .send()
+            .await
+            .expect("put");
+        expect_problem(missing, 404).await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recalculation_job_covers_every_active_line_and_is_idempotent() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        let now = camet::clock::now_utc();
+        let window = chrono::Duration::days(30);
+        let lines = camet::kpi::persisted::recalculate_recent(&app.state, window, now)
+            .await
+            .expect("job");
+        assert_eq!(lines, 1, "the line with areas (lines without areas are skipped)");
+        assert_eq!(persisted(&app, &line).await.len(), 3);
+        camet::kpi::persisted::recalculate_recent(&app.state, window, now)
+            .await
+            .expect("job again");
+        assert_eq!(persisted(&app, &line).await.len(), 3);
+        // Leases: free -> ours (and renewable); held live by another instance -> not ours.
+        let ttl = std::time::Duration::from_secs(60);
+        assert!(camet::jobs::take_lease(&app.state, "t", ttl).await.expect("lease"));
+        assert!(camet::jobs::take_lease(&app.state, "t", ttl).await.expect("renew"));
+        let mut conn = app.state.databases.global().get().await.expect("conn");
+        camet::with_conn!(&mut conn, |c| diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE job_lease SET holder = 'another-instance', expires_at = '2999-01-01 00:00:00' WHERE name = 't'"
+            ),
+            c
+        )
+        .await)
+        .expect("steal");
+        drop(conn);
+        assert!(
+            !camet::jobs::take_lease(&app.state, "t", ttl).await.expect("lease"),
+            "a live lease of another instance blocks"
+        );
+        app.stop().await;
+    }
+}

@@ -138,6 +138,15 @@ pub mod global {
         }
     }
 
+    diesel::table! {
+        /// Job leases: one instance at a time runs a job.
+        job_lease (name) {
+            name -> Text,
+            holder -> Text,
+            expires_at -> Timestamp,
+        }
+    }
+
     diesel::allow_tables_to_appear_in_same_query!(
         tenant,
         app_user,

@@ -145,6 +145,7 @@ pub fn validate_batch(
 pub async fn ingest(
     state: &AppState,
     principal: &Principal,
+    client: &crate::audit::ClientInfo,
     line_id: i32,
     items: &[DetectionInput],
     now: DateTime<Utc>,
@@ -158,12 +159,23 @@ pub async fn ingest(
     let rows = validate_batch(&snapshot, line_id, tz, items, now)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc()).await {
+    let audit = crate::audit::AuditEntry::new(
+        "detections.ingest",
+        Some(principal.tenant_id),
+        principal.user_id,
+        client,
+    )
+    .entity("line", line_id);
+    let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
         // Another request stored one of our keys between our check and our
         // insert: the transaction rolled back; once more sees its keys.
-        Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc()).await?,
+        Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?,
         other => other?,
     };
+    drop(conn);
+    if let Err(error) = crate::audit::forward_outbox(&state.databases, principal.tenant_id).await {
+        tracing::warn!(%error, "audit forwarding delayed; the outbox keeps the entries");
+    }
     Ok(IngestOutcome {
         received: items.len(),
         inserted: stored.inserted,

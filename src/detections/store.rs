@@ -39,7 +39,9 @@ pub async fn store_batch(
     line_id: i32,
     rows: &[DetectionRow],
     now: NaiveDateTime,
+    audit: &crate::audit::AuditEntry,
 ) -> AppResult<Stored> {
+    use crate::audit::OutboxConn;
     let detections = detection_table(line_id)?;
     let keys = key_table(line_id)?;
     crate::write_tx!(conn, |c, DB| {
@@ -94,10 +96,16 @@ pub async fn store_batch(
             }
             query.execute(c).await?;
         }
-        Ok::<_, AppError>(Stored {
+        let stored = Stored {
             inserted: fresh.len(),
             duplicates: rows.len() - fresh.len(),
-        })
+        };
+        let entry = audit.clone().values::<(), _>(
+            None,
+            Some(&serde_json::json!({"received": rows.len(), "inserted": stored.inserted, "duplicates": stored.duplicates})),
+        );
+        c.write_outbox(&entry).await?;
+        Ok::<_, AppError>(stored)
     })
 }
 

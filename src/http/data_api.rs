@@ -48,13 +48,15 @@ impl DataApi {
     async fn ingest(
         &self,
         state: Data<&SharedState>,
+        req: &poem::Request,
         auth: Auth,
         line_id: Path<i32>,
         body: Json<Vec<DetectionInput>>,
     ) -> Result<Json<IngestOutcome>, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::IngestDetections)?;
-        let outcome = detections::ingest(&state, principal, line_id.0, &body.0, now_utc()).await?;
+        let client = crate::http::client_info(req, &state);
+        let outcome = detections::ingest(&state, principal, &client, line_id.0, &body.0, now_utc()).await?;
         Ok(Json(outcome))
     }
 

@@ -60,6 +60,47 @@ async fn logged<T>(
     result
 }
 
+/// A window to recompute persisted events over.
+#[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
+pub struct RecalculateRequest {
+    /// Line.
+    pub line_id: i32,
+    /// Window start (RFC 3339; without offset: tenant local time).
+    #[oai(validator(max_length = 64))]
+    pub start_date: String,
+    /// Window end.
+    #[oai(validator(max_length = 64))]
+    pub end_date: String,
+}
+
+/// A reason for a stop.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct ReasonRequest {
+    /// Short code (e.g. a failure type code).
+    #[oai(validator(max_length = 40))]
+    pub reason_code: Option<String>,
+    /// Free text.
+    #[oai(validator(max_length = 500))]
+    pub reason: Option<String>,
+}
+
+async fn range_of(
+    state: &SharedState,
+    tenant_id: i32,
+    start: &str,
+    end: &str,
+) -> AppResult<crate::analytics::interval::Interval> {
+    let tz = crate::detections::tenant_zone(state, tenant_id).await?;
+    crate::analytics::time::parse_range(start, end, tz, state.config.max_range_days).map_err(|errors| {
+        crate::error::AppError::invalid_fields(
+            errors
+                .into_iter()
+                .map(|e| crate::error::FieldError::new(e.field(), e.to_string()))
+                .collect(),
+        )
+    })
+}
+
 /// KPIs.
 pub struct KpiApi;
 
@@ -187,5 +228,89 @@ impl KpiApi {
         )
         .await?;
         Ok(Json(response))
+    }
+
+    /// Recompute the persisted downtime events of a line over a window (also
+    /// done every 15 minutes for recent windows). Idempotent; assigned
+    /// reasons are kept, also when late data splits a stop.
+    #[oai(path = "/downtime/recalculate", method = "post")]
+    async fn recalculate(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        body: Json<RecalculateRequest>,
+    ) -> Result<Json<crate::kpi::persisted::RecalculateReport>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ManagePlant)?;
+        let window = range_of(&state, principal.tenant_id, &body.start_date, &body.end_date).await?;
+        let client = crate::http::client_info(req, &state);
+        let audit = crate::audit::AuditEntry::new(
+            "downtime.recalculate",
+            Some(principal.tenant_id),
+            principal.user_id,
+            &client,
+        );
+        let report =
+            crate::kpi::persisted::recalculate(&state, principal.tenant_id, body.line_id, window, now_utc(), &audit)
+                .await?;
+        Ok(Json(report))
+    }
+
+    /// Persisted downtime events of a line (with ids and reasons) overlapping a range.
+    #[oai(path = "/downtime/:line_id/events", method = "get")]
+    async fn persisted(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        /// Line.
+        line_id: poem_openapi::param::Path<i32>,
+        /// Range start, inclusive.
+        #[oai(validator(max_length = 64))]
+        start_date: Query<String>,
+        /// Range end, exclusive.
+        #[oai(validator(max_length = 64))]
+        end_date: Query<String>,
+    ) -> Result<Json<Vec<crate::kpi::persisted::PersistedEvent>>, ApiError> {
+        let principal = reader(&auth)?;
+        let range = range_of(&state, principal.tenant_id, &start_date.0, &end_date.0).await?;
+        Ok(Json(
+            crate::kpi::persisted::list(&state, principal.tenant_id, line_id.0, range).await?,
+        ))
+    }
+
+    /// Set the reason of a persisted downtime event.
+    #[oai(path = "/downtime/:line_id/:event_id", method = "put")]
+    async fn set_reason(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        /// Line.
+        line_id: poem_openapi::param::Path<i32>,
+        /// Event.
+        event_id: poem_openapi::param::Path<i64>,
+        body: Json<ReasonRequest>,
+    ) -> Result<Json<crate::kpi::persisted::PersistedEvent>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ManagePlant)?;
+        let body = body.0;
+        let client = crate::http::client_info(req, &state);
+        let audit =
+            crate::audit::AuditEntry::new("downtime.reason", Some(principal.tenant_id), principal.user_id, &client);
+        let event = crate::kpi::persisted::set_reason(
+            &state,
+            principal.tenant_id,
+            line_id.0,
+            event_id.0,
+            body.reason_code,
+            body.reason,
+            &audit,
+        )
+        .await?;
+        if let Err(error) = crate::audit::forward_outbox(&state.databases, principal.tenant_id).await {
+            tracing::warn!(%error, "audit forwarding delayed; the outbox keeps the entries");
+        }
+        Ok(Json(event))
     }
 }

@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+pub mod persisted;
+
 use crate::analytics::areas::{AreaRef, AreaType, LineAreas, select_areas};
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold, downtime_events};
 use crate::analytics::interval::{IntervalSet, micros_to_seconds};

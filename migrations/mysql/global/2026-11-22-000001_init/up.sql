@@ -123,3 +123,10 @@ CREATE TABLE refresh_token (
     KEY idx_refresh_login (login_id),
     CONSTRAINT fk_refresh_login FOREIGN KEY (login_id) REFERENCES user_login (login_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Leases that let one server instance at a time run a background job.
+CREATE TABLE job_lease (
+    name VARCHAR(80) NOT NULL PRIMARY KEY,
+    holder VARCHAR(64) NOT NULL,
+    expires_at DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

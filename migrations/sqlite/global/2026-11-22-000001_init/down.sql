@@ -1,3 +1,4 @@
+DROP TABLE job_lease;
 DROP TABLE refresh_token;
 DROP TABLE api_key;
 DROP TABLE dashboard_template;

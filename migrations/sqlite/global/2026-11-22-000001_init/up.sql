@@ -123,3 +123,10 @@ CREATE TABLE refresh_token (
     CONSTRAINT fk_refresh_login FOREIGN KEY (login_id) REFERENCES user_login (login_id)
 );
 CREATE INDEX idx_refresh_login ON refresh_token (login_id);
+
+-- Leases that let one server instance at a time run a background job.
+CREATE TABLE job_lease (
+    name TEXT NOT NULL PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
