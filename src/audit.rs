@@ -254,6 +254,14 @@ crate::impl_for_connections!(OutboxConn {
     }
 });
 
+/// [`forward_outbox`] when the caller must not fail on it: the entries stay
+/// queued and the periodic job (or the next write or audit read) moves them.
+pub async fn forward_soon(databases: &crate::db::Databases, tenant_id: i32) {
+    if let Err(error) = forward_outbox(databases, tenant_id).await {
+        tracing::warn!(tenant_id, %error, "audit forwarding delayed; the outbox keeps the entries");
+    }
+}
+
 /// Moves a tenant's queued audit entries into the global audit log. Safe to
 /// run any number of times, concurrently too: each entry carries a unique
 /// `source`, so an entry forwarded twice is written once. Returns how many

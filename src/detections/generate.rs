@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::analytics::areas::{AreaRef, AreaType, select_areas};
 use crate::analytics::interval::Interval;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -39,16 +38,9 @@ pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize
     super::line_of(&snapshot, request.line_id)?;
     let tz = super::tenant_zone(state, request.tenant_id).await?;
     let areas = snapshot.areas_of_line(request.line_id);
-    let refs: Vec<AreaRef> = areas
-        .iter()
-        .filter(|a| a.is_active)
-        .map(|a| AreaRef {
-            area_id: a.area_id,
-            area_type: AreaType::parse(&a.area_type),
-            area_order: a.area_order,
-        })
-        .collect();
-    let ends = select_areas(request.line_id, &refs).map_err(|e| AppError::invalid_field("line_id", e.to_string()))?;
+    let ends = snapshot
+        .line_areas(request.line_id)
+        .map_err(|e| AppError::invalid_field("line_id", e.to_string()))?;
     let process = areas
         .iter()
         .find(|a| a.is_active && a.area_id != ends.input_area_id && a.area_id != ends.output_area_id)

@@ -173,9 +173,7 @@ pub async fn ingest(
         other => other?,
     };
     drop(conn);
-    if let Err(error) = crate::audit::forward_outbox(&state.databases, principal.tenant_id).await {
-        tracing::warn!(%error, "audit forwarding delayed; the outbox keeps the entries");
-    }
+    crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
     Ok(IngestOutcome {
         received: items.len(),
         inserted: stored.inserted,

@@ -124,9 +124,7 @@ impl AuditApi {
         };
         // Configuration changes queue their entries in the tenant database;
         // move them over first so the log is complete.
-        if let Err(error) = audit::forward_outbox(&state.databases, principal.tenant_id).await {
-            tracing::warn!(%error, "audit outbox not forwarded before listing");
-        }
+        audit::forward_soon(&state.databases, principal.tenant_id).await;
         let (rows, next_cursor) =
             audit::list(&state.databases, principal.tenant_id, &filter, limit.0, cursor.0).await?;
         Ok(Json(AuditPage {

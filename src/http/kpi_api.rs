@@ -308,9 +308,7 @@ impl KpiApi {
             &audit,
         )
         .await?;
-        if let Err(error) = crate::audit::forward_outbox(&state.databases, principal.tenant_id).await {
-            tracing::warn!(%error, "audit forwarding delayed; the outbox keeps the entries");
-        }
+        crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
         Ok(Json(event))
     }
 }

@@ -11,7 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 pub mod persisted;
 
-use crate::analytics::areas::{AreaRef, AreaType, LineAreas, select_areas};
+use crate::analytics::areas::LineAreas;
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold, downtime_events};
 use crate::analytics::interval::{IntervalSet, micros_to_seconds};
 use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
@@ -91,17 +91,9 @@ async fn context(
     {
         errors.push(FieldError::new("shift_id", format!("shift {shift} does not exist")));
     }
-    let refs: Vec<AreaRef> = snapshot
-        .areas_of_line(filters.line_id)
-        .into_iter()
-        .filter(|a| a.is_active)
-        .map(|a| AreaRef {
-            area_id: a.area_id,
-            area_type: AreaType::parse(&a.area_type),
-            area_order: a.area_order,
-        })
-        .collect();
-    let areas = select_areas(filters.line_id, &refs).map_err(|e| FieldError::new("line_id", e.to_string()));
+    let areas = snapshot
+        .line_areas(filters.line_id)
+        .map_err(|e| FieldError::new("line_id", e.to_string()));
     let (range, threshold, areas) = match (range, threshold, areas) {
         (Ok(r), Ok(t), Ok(a)) if errors.is_empty() => (r, t, a),
         (r, t, a) => {

@@ -8,7 +8,6 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
-use crate::analytics::areas::{AreaRef, AreaType, select_areas};
 use crate::analytics::downtime::{DowntimeThreshold, downtime_events};
 use crate::analytics::interval::{Interval, micros_to_seconds};
 use crate::analytics::reconcile::{StoredEvent, expand_window, reconcile_events};
@@ -93,17 +92,8 @@ pub async fn recalculate(
     let tz = tenant_zone(state, tenant_id).await?;
     let threshold = DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold))
         .map_err(|e| AppError::invalid_field("downtime_threshold", e.to_string()))?;
-    let refs: Vec<AreaRef> = snapshot
-        .areas_of_line(line_id)
-        .into_iter()
-        .filter(|a| a.is_active)
-        .map(|a| AreaRef {
-            area_id: a.area_id,
-            area_type: AreaType::parse(&a.area_type),
-            area_order: a.area_order,
-        })
-        .collect();
-    let output = select_areas(line_id, &refs)
+    let output = snapshot
+        .line_areas(line_id)
         .map_err(|e| AppError::invalid_field("line_id", e.to_string()))?
         .output_area_id;
     let window = Interval::new(window.start, window.end.min(now));
@@ -208,9 +198,7 @@ pub async fn recalculate(
         Ok::<_, AppError>(())
     })?;
     drop(conn);
-    if let Err(error) = crate::audit::forward_outbox(&state.databases, tenant_id).await {
-        tracing::warn!(%error, "audit forwarding delayed; the outbox keeps the entries");
-    }
+    crate::audit::forward_soon(&state.databases, tenant_id).await;
     Ok(report)
 }
 

@@ -50,6 +50,25 @@ impl PlantSnapshot {
         areas
     }
 
+    /// The input and output areas of a line (semantics §3), from its active areas.
+    pub fn line_areas(
+        &self,
+        line_id: i32,
+    ) -> Result<crate::analytics::areas::LineAreas, crate::analytics::error::AnalyticsError> {
+        use crate::analytics::areas::{AreaRef, AreaType, select_areas};
+        let refs: Vec<AreaRef> = self
+            .areas_of_line(line_id)
+            .into_iter()
+            .filter(|a| a.is_active)
+            .map(|a| AreaRef {
+                area_id: a.area_id,
+                area_type: AreaType::parse(&a.area_type),
+                area_order: a.area_order,
+            })
+            .collect();
+        select_areas(line_id, &refs)
+    }
+
     /// The shifts as rules for the analytics engine. A shift whose stored
     /// days or line list cannot be read is skipped (and logged): validation
     /// on write makes that impossible through the API.

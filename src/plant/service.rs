@@ -95,9 +95,7 @@ macro_rules! config_change {
 /// Forwards the audit entry (a failure only delays it: the outbox keeps it)
 /// and reloads the cache so the response and every later read see the change.
 async fn after_change(state: &AppState, tenant_id: i32) -> AppResult<()> {
-    if let Err(error) = crate::audit::forward_outbox(&state.databases, tenant_id).await {
-        tracing::warn!(tenant_id, %error, "audit forwarding delayed; the outbox keeps the entries");
-    }
+    crate::audit::forward_soon(&state.databases, tenant_id).await;
     state.cache.reload(&state.databases, tenant_id).await?;
     Ok(())
 }
