@@ -22,19 +22,6 @@ struct Plant {
     other_line_area: i64,
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let response = app
-        .authed(Method::POST, path, token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.expect("json");
-    assert!(status == 200 || status == 201, "{path}: {status} {body}");
-    body
-}
-
 /// A tenant in Santiago with one line (input, output), a second line, two products.
 async fn plant(app: &TestApp) -> Plant {
     let f = app.tenant_fixture("Det").await;
@@ -49,65 +36,57 @@ async fn plant(app: &TestApp) -> Plant {
     .execute(c)
     .await)
     .expect("zone");
-    let line = post(
-        app,
-        &token,
-        "/api/v1/production/lines",
-        json!({"line_name": "L", "line_code": "L1"}),
-    )
-    .await;
+    let line = app
+        .post_ok(
+            &token,
+            "/api/v1/production/lines",
+            json!({"line_name": "L", "line_code": "L1"}),
+        )
+        .await;
     let line_id = line["line_id"].as_i64().expect("line");
-    let other = post(
-        app,
-        &token,
-        "/api/v1/production/lines",
-        json!({"line_name": "O", "line_code": "L2"}),
-    )
-    .await;
+    let other = app
+        .post_ok(
+            &token,
+            "/api/v1/production/lines",
+            json!({"line_name": "O", "line_code": "L2"}),
+        )
+        .await;
     let area = |name: &str, kind: &str, line: i64, order: i32| json!({"line_id": line, "area_name": name, "area_type": kind, "area_order": order});
-    let input = post(
-        app,
-        &token,
-        "/api/v1/production/areas",
-        area("Entrada", "input", line_id, 1),
-    )
-    .await["area_id"]
+    let input = app
+        .post_ok(&token, "/api/v1/production/areas", area("Entrada", "input", line_id, 1))
+        .await["area_id"]
         .as_i64()
         .expect("id");
-    let output = post(
-        app,
-        &token,
-        "/api/v1/production/areas",
-        area("Salida", "output", line_id, 3),
-    )
-    .await["area_id"]
+    let output = app
+        .post_ok(&token, "/api/v1/production/areas", area("Salida", "output", line_id, 3))
+        .await["area_id"]
         .as_i64()
         .expect("id");
-    let other_line_area = post(
-        app,
-        &token,
-        "/api/v1/production/areas",
-        area("Otra", "input", other["line_id"].as_i64().expect("id"), 1),
-    )
-    .await["area_id"]
+    let other_line_area = app
+        .post_ok(
+            &token,
+            "/api/v1/production/areas",
+            area("Otra", "input", other["line_id"].as_i64().expect("id"), 1),
+        )
+        .await["area_id"]
         .as_i64()
         .expect("id");
-    let product_a = post(
-        app,
-        &token,
-        "/api/v1/production/products",
-        json!({"product_name": "Producto A", "product_code": "PA", "production_std": 100}),
-    )
-    .await["product_id"]
+    let product_a = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            json!({"product_name": "Producto A", "product_code": "PA", "production_std": 100}),
+        )
+        .await["product_id"]
         .as_i64()
         .expect("id");
-    let product_b = post(
-        app,
-        &token,
-        "/api/v1/production/products",
-        json!({"product_name": "Producto B", "product_code": "PB"}),
-    )
-    .await["product_id"]
+    let product_b = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            json!({"product_name": "Producto B", "product_code": "PB"}),
+        )
+        .await["product_id"]
         .as_i64()
         .expect("id");
     Plant {
@@ -380,9 +359,7 @@ async fn filters_by_product_area_and_shift_and_refuses_bad_parameters() {
             ]),
         )
         .await;
-        let shift = post(
-            &app,
-            &p.token,
+        let shift = app.post_ok(&p.token,
             "/api/v1/production/shifts",
             json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "07:00", "end_time": "15:00", "is_overnight": false}),
         )
@@ -475,13 +452,13 @@ async fn viewers_cannot_ingest_manager_keys_can_and_data_queries_are_logged() {
             .await
             .expect("ingest");
         expect_problem(denied, 403).await;
-        let key = post(
-            &app,
-            &p.token,
-            "/api/v1/api-keys",
-            json!({"name": "gateway", "role": "manager", "rate_limit_per_minute": 6000}),
-        )
-        .await;
+        let key = app
+            .post_ok(
+                &p.token,
+                "/api/v1/api-keys",
+                json!({"name": "gateway", "role": "manager", "rate_limit_per_minute": 6000}),
+            )
+            .await;
         let sensor = app
             .client
             .post(app.url(&format!("/api/v1/lines/{}/detections", p.line_id)))

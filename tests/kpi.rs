@@ -21,67 +21,55 @@ struct Line {
     product_a: i64,
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let response = app
-        .authed(Method::POST, path, token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.expect("json");
-    assert!(status == 200 || status == 201, "{path}: {status} {body}");
-    body
-}
-
 async fn known_line(app: &TestApp) -> Line {
     let f = app.tenant_fixture("Kpi").await;
     let token = f.admin.1.clone();
-    let line_id = post(
-        app,
-        &token,
-        "/api/v1/production/lines",
-        json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
-    )
-    .await["line_id"]
+    let line_id = app
+        .post_ok(
+            &token,
+            "/api/v1/production/lines",
+            json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
+        )
+        .await["line_id"]
         .as_i64()
         .expect("line");
     let area = |name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
-    let input = post(app, &token, "/api/v1/production/areas", area("In", "input", 1)).await["area_id"]
+    let input = app
+        .post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
+        .await["area_id"]
         .as_i64()
         .expect("id");
-    let output = post(app, &token, "/api/v1/production/areas", area("Out", "output", 2)).await["area_id"]
+    let output = app
+        .post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
+        .await["area_id"]
         .as_i64()
         .expect("id");
     let product = |name: &str, code: &str, std: u32, kg: &str| json!({"product_name": name, "product_code": code, "production_std": std, "product_weight": kg});
-    let a = post(
-        app,
-        &token,
-        "/api/v1/production/products",
-        product("Producto A", "A", 100, "2.5"),
-    )
-    .await["product_id"]
+    let a = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            product("Producto A", "A", 100, "2.5"),
+        )
+        .await["product_id"]
         .as_i64()
         .expect("id");
-    let b = post(
-        app,
-        &token,
-        "/api/v1/production/products",
-        product("Producto B", "B", 60, "1.25"),
-    )
-    .await["product_id"]
+    let b = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            product("Producto B", "B", 60, "1.25"),
+        )
+        .await["product_id"]
         .as_i64()
         .expect("id");
-    post(
-        app,
-        &token,
+    app.post_ok(&token,
         "/api/v1/production/shifts",
         json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false}),
     )
     .await;
     let d = |t: &str, area: i64, product: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": product});
-    post(
-        app,
+    app.post_ok(
         &token,
         &format!("/api/v1/lines/{line_id}/detections"),
         json!([
@@ -113,7 +101,7 @@ async fn oee_matches_the_hand_computed_figures() {
     for backend in backends() {
         let app = TestApp::start(backend).await;
         let line = known_line(&app).await;
-        let oee = post(&app, &line.token, "/api/v1/metrics/oee", day(&line)).await;
+        let oee = app.post_ok(&line.token, "/api/v1/metrics/oee", day(&line)).await;
         // §2: only the shift is planned.
         assert_eq!(oee["planned_time_seconds"], 7200.0);
         // §4: three gaps longer than 300 s inside P.
@@ -167,7 +155,7 @@ async fn product_filters_apply_to_production_counts_only() {
         let line = known_line(&app).await;
         let mut body = day(&line);
         body["product_ids"] = json!([line.product_a]);
-        let oee = post(&app, &line.token, "/api/v1/metrics/oee", body).await;
+        let oee = app.post_ok(&line.token, "/api/v1/metrics/oee", body).await;
         assert_eq!(
             oee["downtime_count"], 3,
             "a stopped line is stopped whatever the product"
@@ -187,7 +175,7 @@ async fn summary_counts_the_whole_range_but_downtime_only_inside_planned_time() 
     for backend in backends() {
         let app = TestApp::start(backend).await;
         let line = known_line(&app).await;
-        let summary = post(&app, &line.token, "/api/v1/metrics/summary", day(&line)).await;
+        let summary = app.post_ok(&line.token, "/api/v1/metrics/summary", day(&line)).await;
         assert_eq!(summary["total_production"], 5, "input detections over the whole range");
         assert_eq!(
             summary["product_distribution"],
@@ -257,13 +245,13 @@ async fn a_product_without_ideal_rate_nulls_performance_with_a_warning_and_bad_r
     for backend in backends() {
         let app = TestApp::start(backend).await;
         let line = known_line(&app).await;
-        let c = post(
-            &app,
-            &line.token,
-            "/api/v1/production/products",
-            json!({"product_name": "Producto C", "product_code": "C"}),
-        )
-        .await["product_id"]
+        let c = app
+            .post_ok(
+                &line.token,
+                "/api/v1/production/products",
+                json!({"product_name": "Producto C", "product_code": "C"}),
+            )
+            .await["product_id"]
             .as_i64()
             .expect("id");
         let areas: Value = app
@@ -279,14 +267,13 @@ async fn a_product_without_ideal_rate_nulls_performance_with_a_warning_and_bad_r
             .await
             .expect("json");
         let input = areas["items"][0]["area_id"].as_i64().expect("input");
-        post(
-            &app,
+        app.post_ok(
             &line.token,
             &format!("/api/v1/lines/{}/detections", line.line_id),
             json!([{"detected_at": "2026-11-16T09:00:00Z", "area_id": input, "product_id": c}]),
         )
         .await;
-        let oee = post(&app, &line.token, "/api/v1/metrics/oee", day(&line)).await;
+        let oee = app.post_ok(&line.token, "/api/v1/metrics/oee", day(&line)).await;
         assert!(oee["performance"].is_null() && oee["oee"].is_null(), "{oee}");
         assert!(
             oee["warnings"][0].as_str().unwrap_or_default().contains("Producto C"),
@@ -307,13 +294,13 @@ async fn a_product_without_ideal_rate_nulls_performance_with_a_warning_and_bad_r
         .await;
         assert_eq!(problem["errors"][0]["field"], "end_date");
 
-        let bare = post(
-            &app,
-            &line.token,
-            "/api/v1/production/lines",
-            json!({"line_name": "Empty", "line_code": "E1"}),
-        )
-        .await;
+        let bare = app
+            .post_ok(
+                &line.token,
+                "/api/v1/production/lines",
+                json!({"line_name": "Empty", "line_code": "E1"}),
+            )
+            .await;
         let mut no_areas = day(&line);
         no_areas["line_id"] = bare["line_id"].clone();
         let problem = expect_problem(
@@ -360,9 +347,13 @@ async fn persisted_events_are_recomputed_idempotently_and_keep_their_reasons_whe
         let line = known_line(&app).await;
         let window =
             json!({"line_id": line.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"});
-        let first = post(&app, &line.token, "/api/v1/downtime/recalculate", window.clone()).await;
+        let first = app
+            .post_ok(&line.token, "/api/v1/downtime/recalculate", window.clone())
+            .await;
         assert_eq!(first, json!({"inserted": 3, "updated": 0, "deleted": 0, "orphaned": 0}));
-        let again = post(&app, &line.token, "/api/v1/downtime/recalculate", window.clone()).await;
+        let again = app
+            .post_ok(&line.token, "/api/v1/downtime/recalculate", window.clone())
+            .await;
         assert_eq!(
             again,
             json!({"inserted": 0, "updated": 0, "deleted": 0, "orphaned": 0}),
@@ -400,14 +391,13 @@ async fn persisted_events_are_recomputed_idempotently_and_keep_their_reasons_whe
             .await
             .expect("json");
         let output = areas["items"][0]["area_id"].as_i64().expect("output");
-        post(
-            &app,
+        app.post_ok(
             &line.token,
             &format!("/api/v1/lines/{}/detections", line.line_id),
             json!([{"detected_at": "2026-11-16T08:20:00Z", "area_id": output, "product_id": line.product_a}]),
         )
         .await;
-        post(&app, &line.token, "/api/v1/downtime/recalculate", window).await;
+        app.post_ok(&line.token, "/api/v1/downtime/recalculate", window).await;
         let events = persisted(&app, &line).await;
         assert_eq!(events.len(), 4, "{events:?}");
         for part in &events[1..3] {

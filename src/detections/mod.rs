@@ -52,12 +52,9 @@ pub struct IngestOutcome {
     pub duplicates: usize,
 }
 
-/// The tenant's time zone.
+/// The tenant's time zone (held by its cached snapshot).
 pub async fn tenant_zone(state: &AppState, tenant_id: i32) -> AppResult<Tz> {
-    crate::tenants::find(&state.databases, tenant_id)
-        .await?
-        .map(|t| t.tz())
-        .ok_or_else(|| AppError::NotFound(format!("tenant {tenant_id} not found")))
+    Ok(state.cache.get(&state.databases, tenant_id).await?.timezone)
 }
 
 /// The line, if it belongs to the caller's tenant.

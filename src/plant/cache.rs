@@ -28,6 +28,9 @@ use crate::with_conn;
 pub struct PlantSnapshot {
     /// The `config_version` it was read at.
     pub version: i64,
+    /// The tenant's IANA time zone (from the global tenant row), so hot
+    /// paths (ingest, KPIs) never query the global database for it.
+    pub timezone: chrono_tz::Tz,
     /// Lines by id (inactive ones too; callers filter).
     pub lines: BTreeMap<i32, LineRow>,
     /// Areas by id.
@@ -128,6 +131,7 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
             let filters = filter::table.select(FilterRow::as_select()).load(c).await?;
             Ok::<_, diesel::result::Error>(PlantSnapshot {
                 version,
+                timezone: chrono_tz::Tz::UTC,
                 lines: lines.into_iter().map(|r| (r.line_id, r)).collect(),
                 areas: areas.into_iter().map(|r| (r.area_id, r)).collect(),
                 products: products.into_iter().map(|r| (r.product_id, r)).collect(),
@@ -152,7 +156,12 @@ impl MetadataCache {
     /// Reloads the tenant's snapshot now (after a write, or when its version moved).
     pub async fn reload(&self, databases: &Databases, tenant_id: i32) -> AppResult<Arc<PlantSnapshot>> {
         let pool = databases.tenant(tenant_id).await?;
-        let fresh = Arc::new(load(&pool).await?);
+        let mut snapshot = load(&pool).await?;
+        snapshot.timezone = crate::tenants::find(databases, tenant_id)
+            .await?
+            .map(|t| t.tz())
+            .ok_or_else(|| crate::error::AppError::NotFound(format!("tenant {tenant_id} not found")))?;
+        let fresh = Arc::new(snapshot);
         let mut snapshots = self.snapshots.write().await;
         // Two reloads may race; never replace a newer snapshot with an older one.
         match snapshots.get(&tenant_id) {

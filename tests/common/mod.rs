@@ -314,6 +314,21 @@ impl TestApp {
         }
     }
 
+    /// POSTs `body` with a bearer token and returns the JSON answer, which
+    /// must be a success (200 or 201).
+    pub async fn post_ok(&self, token: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .authed(reqwest::Method::POST, path, token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert!(status == 200 || status == 201, "{path}: {status} {body}");
+        body
+    }
+
     /// A request with a bearer token.
     pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path)).bearer_auth(token)
