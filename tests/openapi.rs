@@ -47,3 +47,30 @@ fn every_operation_documents_its_problem_responses() {
         }
     }
 }
+
+#[test]
+fn optional_properties_are_declared_nullable_because_they_serialise_as_null() {
+    // Found by schemathesis: `Option` fields answer `null`, which OpenAPI 3.0
+    // only allows when the property says `nullable: true`. Problem bodies
+    // omit their optional members instead, so they are exempt.
+    let doc: serde_json::Value = serde_json::from_str(&camet::http::openapi_json()).expect("json");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut missing = Vec::new();
+    for (name, schema) in schemas {
+        if name == "Problem" {
+            continue;
+        }
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        for (property, definition) in schema["properties"].as_object().into_iter().flatten() {
+            let optional = !required.contains(&property.as_str());
+            let has_default = definition.get("default").is_some();
+            if optional && !has_default && definition["nullable"] != true {
+                missing.push(format!("{name}.{property}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "optional properties without nullable: {missing:?}");
+}

@@ -38,6 +38,7 @@ pub struct DetectionInput {
     pub product_id: i32,
     /// The sender's id of this event; a repeated one is not counted twice.
     #[oai(validator(max_length = 100))]
+    #[oai(nullable)]
     pub external_id: Option<String>,
 }
 
@@ -190,12 +191,15 @@ pub struct DetectionView {
     /// Area.
     pub area_id: i32,
     /// Area name (from the cache).
+    #[oai(nullable)]
     pub area_name: Option<String>,
     /// Product.
     pub product_id: i32,
     /// Product name (from the cache).
+    #[oai(nullable)]
     pub product_name: Option<String>,
     /// The sender's id, if any.
+    #[oai(nullable)]
     pub external_id: Option<String>,
 }
 
@@ -205,6 +209,7 @@ pub struct DetectionPage {
     /// Rows in (detected_at, detection_id) order.
     pub items: Vec<DetectionView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     /// Rows matching the filters in all.
     pub total: i64,

@@ -20,22 +20,30 @@ pub struct AuditView {
     /// Id.
     pub audit_id: i64,
     /// Acting user.
+    #[oai(nullable)]
     pub user_id: Option<i32>,
     /// What happened (`login`, `login_failed`, `account_locked`, `user.update`, ...).
     pub action: String,
     /// Entity kind.
+    #[oai(nullable)]
     pub entity: Option<String>,
     /// Entity id.
+    #[oai(nullable)]
     pub entity_id: Option<String>,
     /// Values before (JSON).
+    #[oai(nullable)]
     pub old_values: Option<serde_json::Value>,
     /// Values after (JSON).
+    #[oai(nullable)]
     pub new_values: Option<serde_json::Value>,
     /// Client IP.
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// User agent.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// Request id.
+    #[oai(nullable)]
     pub request_id: Option<String>,
     /// When (UTC).
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -69,6 +77,7 @@ pub struct AuditPage {
     /// Entries, newest first.
     pub items: Vec<AuditView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<i64>,
 }
 

@@ -103,10 +103,13 @@ pub struct MeResponse {
     /// Tenant.
     pub tenant_id: i32,
     /// User id (absent for API keys).
+    #[oai(nullable)]
     pub user_id: Option<i32>,
     /// Login name (absent for API keys).
+    #[oai(nullable)]
     pub username: Option<String>,
     /// API key id (absent for users).
+    #[oai(nullable)]
     pub api_key_id: Option<i32>,
     /// Role.
     pub role: Role,

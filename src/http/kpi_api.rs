@@ -78,9 +78,11 @@ pub struct RecalculateRequest {
 pub struct ReasonRequest {
     /// Short code (e.g. a failure type code).
     #[oai(validator(max_length = 40))]
+    #[oai(nullable)]
     pub reason_code: Option<String>,
     /// Free text.
     #[oai(validator(max_length = 500))]
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 

@@ -44,8 +44,10 @@ pub struct LineView {
     /// False once deleted.
     pub is_active: bool,
     /// Target availability, percent.
+    #[oai(nullable)]
     pub availability: Option<Decimal>,
     /// Target performance, percent.
+    #[oai(nullable)]
     pub performance: Option<Decimal>,
     /// Gap in seconds above which the line counts as stopped.
     pub downtime_threshold: i32,
@@ -54,6 +56,7 @@ pub struct LineView {
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
     /// Deleted (UTC).
+    #[oai(nullable)]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
@@ -88,12 +91,16 @@ pub struct AreaView {
     /// Position along the line.
     pub area_order: i32,
     /// Sensor region, x1.
+    #[oai(nullable)]
     pub coord_x1: Option<i32>,
     /// Sensor region, y1.
+    #[oai(nullable)]
     pub coord_y1: Option<i32>,
     /// Sensor region, x2.
+    #[oai(nullable)]
     pub coord_x2: Option<i32>,
     /// Sensor region, y2.
+    #[oai(nullable)]
     pub coord_y2: Option<i32>,
     /// False once deleted.
     pub is_active: bool,
@@ -132,12 +139,16 @@ pub struct ProductView {
     /// Code.
     pub product_code: String,
     /// Weight, kg (exact decimal).
+    #[oai(nullable)]
     pub product_weight: Option<Decimal>,
     /// Colour for charts.
+    #[oai(nullable)]
     pub product_color: Option<String>,
     /// Ideal rate, units per hour.
+    #[oai(nullable)]
     pub production_std: Option<Decimal>,
     /// Units per batch.
+    #[oai(nullable)]
     pub product_per_batch: Option<i32>,
     /// False once deleted.
     pub is_active: bool,
@@ -172,6 +183,7 @@ pub struct ShiftView {
     /// Name.
     pub shift_name: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Active.
     pub shift_status: bool,
@@ -184,6 +196,7 @@ pub struct ShiftView {
     /// Ends on the next day.
     pub is_overnight: bool,
     /// Lines it applies to; absent means every line.
+    #[oai(nullable)]
     pub line_ids: Option<Vec<i32>>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
@@ -219,12 +232,15 @@ pub struct FilterView {
     /// Registered filter type.
     pub class_name: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Active.
     pub filter_status: bool,
     /// Default value.
+    #[oai(nullable)]
     pub default_value: Option<serde_json::Value>,
     /// Extra settings.
+    #[oai(nullable)]
     pub additional_filter: Option<serde_json::Value>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
@@ -256,6 +272,7 @@ pub struct FailureView {
     /// Kind of failure.
     pub type_failure: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
@@ -281,14 +298,18 @@ pub struct IncidentView {
     /// Id.
     pub incident_id: i32,
     /// Failure type.
+    #[oai(nullable)]
     pub failure_id: Option<i32>,
     /// Line.
+    #[oai(nullable)]
     pub line_id: Option<i32>,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Reported (UTC).
     pub reported_at: DateTime<Utc>,
     /// Resolved (UTC).
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,

@@ -54,6 +54,7 @@ pub struct CreateUserRequest {
     #[oai(validator(max_length = 1024))]
     pub password: String,
     /// Optional rights adjustments.
+    #[oai(nullable)]
     pub permissions: Option<PermissionsInput>,
 }
 
@@ -61,13 +62,17 @@ pub struct CreateUserRequest {
 #[derive(Object)]
 pub struct UpdateUserRequest {
     /// New role.
+    #[oai(nullable)]
     pub role: Option<Role>,
     /// Activate or deactivate.
+    #[oai(nullable)]
     pub is_active: Option<bool>,
     /// New e-mail.
     #[oai(validator(max_length = 254))]
+    #[oai(nullable)]
     pub email: Option<String>,
     /// New rights adjustments (replace the stored ones).
+    #[oai(nullable)]
     pub permissions: Option<PermissionsInput>,
 }
 
@@ -76,6 +81,7 @@ pub struct UpdateUserRequest {
 pub struct PasswordChangeRequest {
     /// The current password (required to change your own).
     #[oai(validator(max_length = 1024))]
+    #[oai(nullable)]
     pub old_password: Option<String>,
     /// The new password.
     #[oai(validator(max_length = 1024))]
@@ -115,12 +121,15 @@ pub struct ApiKeyView {
     /// Role.
     pub role: Role,
     /// Own per-minute quota (default when absent).
+    #[oai(nullable)]
     pub rate_limit_per_minute: Option<i32>,
     /// Created (UTC).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last use (UTC).
+    #[oai(nullable)]
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Revocation (UTC).
+    #[oai(nullable)]
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -148,6 +157,7 @@ pub struct CreateApiKeyRequest {
     /// Role the key acts with.
     pub role: Role,
     /// Own per-minute request quota (sensors and ERP post often).
+    #[oai(nullable)]
     pub rate_limit_per_minute: Option<i32>,
 }
 

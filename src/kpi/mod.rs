@@ -35,10 +35,13 @@ pub struct KpiFilters {
     #[oai(validator(max_length = 64))]
     pub end_date: String,
     /// Only these products in the production counts (downtime ignores it: a stopped line is stopped).
+    #[oai(nullable)]
     pub product_ids: Option<Vec<i32>>,
     /// Only this shift's occurrences form the planned time.
+    #[oai(nullable)]
     pub shift_id: Option<i32>,
     /// Gap in seconds above which the line counts as stopped (> 0); default the line's own.
+    #[oai(nullable)]
     pub downtime_threshold: Option<f64>,
 }
 
@@ -172,10 +175,12 @@ pub struct OeeResponse {
     /// max(total_production − good_units, 0).
     pub rejected_units: u64,
     /// Ideal time / operating time × 100; null when a counted product has no `production_std`.
+    #[oai(nullable)]
     pub performance: Option<f64>,
     /// Good / total × 100 (100 when nothing was produced).
     pub quality: f64,
     /// Availability × performance × quality / 10 000 (from unrounded factors); null with performance.
+    #[oai(nullable)]
     pub oee: Option<f64>,
     /// Σ good units × product weight, kg, 2 decimals.
     pub total_weight: f64,

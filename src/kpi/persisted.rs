@@ -216,8 +216,10 @@ pub struct PersistedEvent {
     /// Still stopped when last computed.
     pub ongoing: bool,
     /// Reason code a person assigned.
+    #[oai(nullable)]
     pub reason_code: Option<String>,
     /// Reason a person wrote.
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 

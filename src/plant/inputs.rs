@@ -123,12 +123,16 @@ pub struct LineInput {
     /// Code, unique within the tenant (letters, digits, `-_.`).
     pub line_code: String,
     /// Active (default true on create; unchanged when absent on update).
+    #[oai(nullable)]
     pub is_active: Option<bool>,
     /// Target availability, percent (0-100).
+    #[oai(nullable)]
     pub availability: Option<Decimal>,
     /// Target performance, percent (0-100).
+    #[oai(nullable)]
     pub performance: Option<Decimal>,
     /// Gap in seconds above which the line counts as stopped (> 0, default 300).
+    #[oai(nullable)]
     pub downtime_threshold: Option<i32>,
 }
 
@@ -167,16 +171,22 @@ pub struct AreaInput {
     /// `input`, `process` or `output`.
     pub area_type: String,
     /// Position along the line (input lowest).
+    #[oai(nullable)]
     pub area_order: Option<i32>,
     /// Sensor region, x1.
+    #[oai(nullable)]
     pub coord_x1: Option<i32>,
     /// Sensor region, y1.
+    #[oai(nullable)]
     pub coord_y1: Option<i32>,
     /// Sensor region, x2.
+    #[oai(nullable)]
     pub coord_x2: Option<i32>,
     /// Sensor region, y2.
+    #[oai(nullable)]
     pub coord_y2: Option<i32>,
     /// Active (default true on create; unchanged when absent on update).
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
@@ -233,14 +243,19 @@ pub struct ProductInput {
     /// Code, unique within the tenant.
     pub product_code: String,
     /// Weight in kg, exact decimal, not negative (e.g. `"5.5"`).
+    #[oai(nullable)]
     pub product_weight: Option<Decimal>,
     /// Colour for charts (CSS colour such as `#ef4444`).
+    #[oai(nullable)]
     pub product_color: Option<String>,
     /// Ideal rate in units per hour (> 0); needed for performance and OEE.
+    #[oai(nullable)]
     pub production_std: Option<Decimal>,
     /// Units per batch (> 0).
+    #[oai(nullable)]
     pub product_per_batch: Option<i32>,
     /// Active (default true on create; unchanged when absent on update).
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
@@ -282,8 +297,10 @@ pub struct ShiftInput {
     /// Name.
     pub shift_name: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Active (default true on create; unchanged when absent on update).
+    #[oai(nullable)]
     pub shift_status: Option<bool>,
     /// Weekday names (`Monday`..`Sunday`; Spanish names are accepted too).
     pub days_implemented: Vec<String>,
@@ -295,6 +312,7 @@ pub struct ShiftInput {
     /// (an overnight shift ends at or before its start time of day).
     pub is_overnight: bool,
     /// Lines the shift applies to; absent or empty means every line.
+    #[oai(nullable)]
     pub line_ids: Option<Vec<i32>>,
 }
 
@@ -395,12 +413,16 @@ pub struct FilterInput {
     /// A registered filter type (e.g. `DateRangeFilter`).
     pub class_name: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Active (default true on create; unchanged when absent on update).
+    #[oai(nullable)]
     pub filter_status: Option<bool>,
     /// Default value (any JSON).
+    #[oai(nullable)]
     pub default_value: Option<serde_json::Value>,
     /// Extra settings (any JSON).
+    #[oai(nullable)]
     pub additional_filter: Option<serde_json::Value>,
 }
 
@@ -443,6 +465,7 @@ pub struct FailureInput {
     /// Kind of failure (e.g. "Atasco en cinta").
     pub type_failure: String,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
 }
 
@@ -465,14 +488,18 @@ impl FailureInput {
 #[derive(Object, Debug, Clone)]
 pub struct IncidentInput {
     /// Failure type.
+    #[oai(nullable)]
     pub failure_id: Option<i32>,
     /// Line.
+    #[oai(nullable)]
     pub line_id: Option<i32>,
     /// Description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// When it was reported (RFC 3339).
     pub reported_at: DateTime<FixedOffset>,
     /// When it was resolved (RFC 3339), not before `reported_at`.
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<FixedOffset>>,
 }
 
