@@ -179,7 +179,7 @@ pub async fn update_user(
         .execute(c)
         .await?;
         if !is_active {
-            close_sessions(c, user_id, None, "deactivated", now).await?;
+            c.close_sessions_of(user_id, None, "deactivated", now).await?;
         }
         c.write_audit(&entry).await?;
         Ok::<_, AppError>(())
@@ -212,16 +212,6 @@ crate::impl_for_connections!(SessionCloser {
     }
 });
 
-async fn close_sessions<C: SessionCloser>(
-    c: &mut C,
-    user_id: i32,
-    keep: Option<i64>,
-    reason: &'static str,
-    now: NaiveDateTime,
-) -> diesel::QueryResult<usize> {
-    c.close_sessions_of(user_id, keep, reason, now).await
-}
-
 /// Deactivates a user (history keeps referring to them) and closes their sessions.
 pub async fn deactivate_user(state: &AppState, actor: &Principal, user_id: i32, client: &ClientInfo) -> AppResult<()> {
     if actor.user_id == Some(user_id) {
@@ -248,7 +238,7 @@ pub async fn deactivate_user(state: &AppState, actor: &Principal, user_id: i32, 
         .set((app_user::is_active.eq(false), app_user::updated_at.eq(now)))
         .execute(c)
         .await?;
-        close_sessions(c, user_id, None, "deactivated", now).await?;
+        c.close_sessions_of(user_id, None, "deactivated", now).await?;
         c.write_audit(&entry).await?;
         Ok::<_, AppError>(())
     })
@@ -303,7 +293,7 @@ pub async fn change_password(
             ))
             .execute(c)
             .await?;
-        close_sessions(c, user_id, keep, "password_changed", now).await?;
+        c.close_sessions_of(user_id, keep, "password_changed", now).await?;
         c.write_audit(&entry).await?;
         Ok::<_, AppError>(())
     })

@@ -161,21 +161,26 @@ pub struct DetectionRow {
 /// and MySQL's packet limits, large enough to amortise round trips.
 const INSERT_CHUNK: usize = 1000;
 
-/// Inserts detections into line `line_id`'s table with bound parameters, in
-/// multi-row statements, all in one transaction: either every row is stored
-/// or none is.
-pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[DetectionRow]) -> AppResult<usize> {
-    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
-    use diesel_async::RunQueryDsl;
+/// Writes detection rows on a concrete connection, inside the caller's
+/// transaction: multi-row statements of bound parameters.
+pub trait DetectionWriter: Send {
+    /// Inserts `rows` into `table` (a name from [`detection_table`]); returns how many.
+    fn insert_detection_rows(
+        &mut self,
+        table: &str,
+        rows: &[&DetectionRow],
+    ) -> impl std::future::Future<Output = diesel::QueryResult<usize>> + Send;
+}
 
-    let table = detection_table(line_id)?;
-    crate::write_tx!(conn, |c, DB| {
+crate::impl_for_connections!(DetectionWriter {
+    async fn insert_detection_rows(&mut self, table: &str, rows: &[&DetectionRow]) -> diesel::QueryResult<usize> {
+        use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+        use diesel_async::{AsyncConnectionCore, RunQueryDsl};
         let mut inserted = 0;
         for chunk in rows.chunks(INSERT_CHUNK) {
             let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql =
-                format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES {placeholders}");
-            let mut query = diesel::sql_query(sql).into_boxed::<DB>();
+            let sql = format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES {placeholders}");
+            let mut query = diesel::sql_query(sql).into_boxed::<<Self as AsyncConnectionCore>::Backend>();
             for row in chunk {
                 query = query
                     .bind::<Timestamp, _>(row.detected_at)
@@ -183,10 +188,21 @@ pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[Detectio
                     .bind::<Integer, _>(row.product_id)
                     .bind::<Nullable<Text>, _>(row.external_id.clone());
             }
-            inserted += query.execute(c).await?;
+            inserted += query.execute(self).await?;
         }
-        Ok::<_, AppError>(inserted)
-    })
+        Ok(inserted)
+    }
+});
+
+/// Inserts detections into line `line_id`'s table in one transaction: either
+/// every row is stored or none is (demo and synthetic data; API ingest adds
+/// idempotency keys and audit in `detections::store`).
+pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[DetectionRow]) -> AppResult<usize> {
+    let table = detection_table(line_id)?;
+    let refs: Vec<&DetectionRow> = rows.iter().collect();
+    crate::write_tx!(conn, |c| Ok::<_, AppError>(
+        c.insert_detection_rows(&table, &refs).await?
+    ))
 }
 
 #[cfg(test)]

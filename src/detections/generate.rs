@@ -36,7 +36,7 @@ pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize
     }
     let snapshot = state.cache.reload(&state.databases, request.tenant_id).await?;
     super::line_of(&snapshot, request.line_id)?;
-    let tz = super::tenant_zone(state, request.tenant_id).await?;
+    let tz = snapshot.timezone;
     let areas = snapshot.areas_of_line(request.line_id);
     let ends = snapshot
         .line_areas(request.line_id)

@@ -153,7 +153,7 @@ pub async fn ingest(
     if !line.is_active {
         return Err(AppError::invalid_field("line_id", format!("line {line_id} is deleted")));
     }
-    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let tz = snapshot.timezone;
     let rows = validate_batch(&snapshot, line_id, tz, items, now)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
@@ -275,7 +275,7 @@ pub async fn list(
 ) -> AppResult<DetectionPage> {
     let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
     line_of(&snapshot, query.line_id)?;
-    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let tz = snapshot.timezone;
     let range = parse_range(&query.start_date, &query.end_date, tz, state.config.max_range_days).map_err(|errors| {
         AppError::invalid_fields(
             errors

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use crate::db::DbConn;
-use crate::db::line_tables::{DetectionRow, detection_table, key_table};
+use crate::db::line_tables::{DetectionRow, DetectionWriter, detection_table, key_table};
 use crate::error::{AppError, AppResult};
 
 /// Rows per multi-row statement (bind variables stay well under both
@@ -69,21 +69,7 @@ pub async fn store_batch(
                 Some(key) => !known.contains(key) && seen_in_batch.insert(key),
             })
             .collect();
-        for chunk in fresh.chunks(CHUNK) {
-            let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let mut query = diesel::sql_query(format!(
-                "INSERT INTO {detections} (detected_at, area_id, product_id, external_id) VALUES {placeholders}"
-            ))
-            .into_boxed::<DB>();
-            for row in chunk {
-                query = query
-                    .bind::<Timestamp, _>(row.detected_at)
-                    .bind::<Integer, _>(row.area_id)
-                    .bind::<Integer, _>(row.product_id)
-                    .bind::<Nullable<Text>, _>(row.external_id.clone());
-            }
-            query.execute(c).await?;
-        }
+        c.insert_detection_rows(&detections, &fresh).await?;
         let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
         for chunk in new_keys.chunks(CHUNK) {
             let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");

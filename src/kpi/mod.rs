@@ -18,8 +18,8 @@ use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee, tota
 use crate::analytics::time::{format_instant, parse_range};
 use crate::app::AppState;
 use crate::auth::principal::Principal;
+use crate::detections::line_of;
 use crate::detections::store::{self, DetectionFilter};
-use crate::detections::{line_of, tenant_zone};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 
@@ -49,6 +49,7 @@ pub struct KpiFilters {
 struct Context {
     snapshot: std::sync::Arc<PlantSnapshot>,
     tz: Tz,
+    range: crate::analytics::interval::Interval,
     areas: LineAreas,
     planned: IntervalSet,
     scope: IntervalSet,
@@ -71,7 +72,7 @@ async fn context(
 ) -> AppResult<Context> {
     let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
     let line = line_of(&snapshot, filters.line_id)?.clone();
-    let tz = tenant_zone(state, principal.tenant_id).await?;
+    let tz = snapshot.timezone;
     let mut errors: Vec<FieldError> = Vec::new();
     let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days).map_err(|e| {
         e.into_iter()
@@ -112,6 +113,7 @@ async fn context(
     Ok(Context {
         snapshot,
         tz,
+        range,
         areas,
         planned,
         scope,
@@ -219,13 +221,6 @@ fn oee_response(
     }
 }
 
-fn formatted_range(filters: &KpiFilters, tz: Tz, max_days: u32) -> (String, String) {
-    match parse_range(&filters.start_date, &filters.end_date, tz, max_days) {
-        Ok(r) => (format_instant(r.start, tz), format_instant(r.end, tz)),
-        Err(_) => (filters.start_date.clone(), filters.end_date.clone()),
-    }
-}
-
 fn weight_of(ctx: &Context, counts: &[(i32, u64)]) -> Decimal {
     total_weight(counts.iter().map(|(id, n)| {
         let weight = ctx
@@ -279,7 +274,10 @@ pub async fn oee(
         good_units,
     });
     let weight = weight_of(&ctx, &outputs);
-    let range = formatted_range(filters, ctx.tz, state.config.max_range_days);
+    let range = (
+        format_instant(ctx.range.start, ctx.tz),
+        format_instant(ctx.range.end, ctx.tz),
+    );
     Ok(oee_response(filters, &ctx, result, weight, now, range))
 }
 

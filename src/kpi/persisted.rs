@@ -14,8 +14,8 @@ use crate::analytics::reconcile::{StoredEvent, expand_window, reconcile_events};
 use crate::analytics::time::format_instant;
 use crate::app::AppState;
 use crate::db::line_tables::downtime_table;
+use crate::detections::line_of;
 use crate::detections::store::{self, DetectionFilter};
-use crate::detections::{line_of, tenant_zone};
 use crate::error::{AppError, AppResult};
 
 /// How far before a window a stop may have started (and is traced back).
@@ -89,7 +89,7 @@ pub async fn recalculate(
     use crate::audit::OutboxConn;
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
     let line = line_of(&snapshot, line_id)?.clone();
-    let tz = tenant_zone(state, tenant_id).await?;
+    let tz = snapshot.timezone;
     let threshold = DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold))
         .map_err(|e| AppError::invalid_field("downtime_threshold", e.to_string()))?;
     let output = snapshot
@@ -241,7 +241,7 @@ fn view(row: &EventRow, tz: chrono_tz::Tz) -> PersistedEvent {
 pub async fn list(state: &AppState, tenant_id: i32, line_id: i32, range: Interval) -> AppResult<Vec<PersistedEvent>> {
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
     line_of(&snapshot, line_id)?;
-    let tz = tenant_zone(state, tenant_id).await?;
+    let tz = snapshot.timezone;
     let pool = state.databases.tenant(tenant_id).await?;
     let mut conn = pool.get().await?;
     let rows = rows_overlapping(&mut conn, &downtime_table(line_id)?, range).await?;
@@ -261,7 +261,7 @@ pub async fn set_reason(
     use crate::audit::OutboxConn;
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
     line_of(&snapshot, line_id)?;
-    let tz = tenant_zone(state, tenant_id).await?;
+    let tz = snapshot.timezone;
     let table = downtime_table(line_id)?;
     let pool = state.databases.tenant(tenant_id).await?;
     let mut conn = pool.get().await?;

@@ -212,7 +212,7 @@ pub async fn delete_line(state: &AppState, actor: &Actor<'_>, line_id: i32) -> A
 macro_rules! soft_crud {
     (
         $create:ident, $update:ident, $delete:ident,
-        kind = $kind:literal, table = $table:ident, key = $key:ident, map = $map:ident, row = $row:ty,
+        kind = $kind:literal, table = $table:ident, map = $map:ident, row = $row:ty,
         input = $input:ty, active = $active:ident,
         convert = |$inp:ident, $snap:ident, $now:ident, $current:ident| $convert:expr
     ) => {
@@ -297,7 +297,6 @@ soft_crud!(
     delete_area,
     kind = "area",
     table = area,
-    key = area_id,
     map = areas,
     row = AreaRow,
     input = AreaInput,
@@ -310,7 +309,6 @@ soft_crud!(
     delete_product,
     kind = "product",
     table = product,
-    key = product_id,
     map = products,
     row = ProductRow,
     input = ProductInput,
@@ -326,7 +324,6 @@ soft_crud!(
     delete_shift,
     kind = "shift",
     table = shift,
-    key = shift_id,
     map = shifts,
     row = ShiftRow,
     input = ShiftInput,
@@ -339,7 +336,6 @@ soft_crud!(
     delete_filter,
     kind = "filter",
     table = filter,
-    key = filter_id,
     map = filters,
     row = FilterRow,
     input = FilterInput,
