@@ -176,6 +176,12 @@ pub struct Config {
     pub downtime_job_secs: u64,
     /// `CAMET_DOWNTIME_WINDOW_SECS`: how far back each run recomputes (default 7200).
     pub downtime_window_secs: u64,
+    /// `CAMET_ROLLUP_JOB_SECS`: how often rollup watermarks advance (default 60).
+    pub rollup_job_secs: u64,
+    /// `CAMET_ROLLUP_SETTLE_SECS`: how long a direct write may lag its `detected_at` (default 120).
+    pub rollup_settle_secs: u64,
+    /// `CAMET_ROLLUP_TRAILING_SECS`: how far before the watermark each run rebuilds again (default 600).
+    pub rollup_trailing_secs: u64,
     /// `CAMET_CACHE_REFRESH_SECS`: how often each instance checks whether
     /// another one changed a tenant's configuration (default 2 s).
     pub cache_refresh_secs: u64,
@@ -317,6 +323,9 @@ impl Config {
             max_range_days: parse_number(lookup, "CAMET_MAX_RANGE_DAYS", 400, 1, 3660)?,
             downtime_job_secs: parse_number(lookup, "CAMET_DOWNTIME_JOB_SECS", 900, 10, 86_400)?,
             downtime_window_secs: parse_number(lookup, "CAMET_DOWNTIME_WINDOW_SECS", 7200, 60, 31 * 86_400)?,
+            rollup_job_secs: parse_number(lookup, "CAMET_ROLLUP_JOB_SECS", 60, 5, 86_400)?,
+            rollup_settle_secs: parse_number(lookup, "CAMET_ROLLUP_SETTLE_SECS", 120, 0, 86_400)?,
+            rollup_trailing_secs: parse_number(lookup, "CAMET_ROLLUP_TRAILING_SECS", 600, 0, 31 * 86_400)?,
             cache_refresh_secs: parse_number(lookup, "CAMET_CACHE_REFRESH_SECS", 2, 1, 3600)?,
             partition_months_ahead: parse_number(lookup, "CAMET_PARTITION_MONTHS_AHEAD", 3, 1, 120)?,
             partition_retention_months: match var(lookup, "CAMET_PARTITION_RETENTION_MONTHS") {

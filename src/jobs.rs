@@ -1,6 +1,6 @@
 //! Background jobs of a server instance: metadata-cache refresh (notice
-//! other instances' writes), audit outbox forwarding, and partition
-//! maintenance. A failing run is logged and retried at the next tick, never
+//! other instances' writes), audit outbox forwarding, downtime
+//! recalculation, rollup watermarks and partition maintenance. A failing run is logged and retried at the next tick, never
 //! fatal; jobs stop with the server.
 
 use std::future::Future;
@@ -98,6 +98,20 @@ pub fn spawn_all(state: SharedState) -> Jobs {
             }
             let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
             crate::kpi::persisted::recalculate_recent(&state, window, crate::clock::now_utc())
+                .await
+                .map(|_| ())
+        }
+    }));
+
+    let rollup_state = state.clone();
+    let period = Duration::from_secs(state.config.rollup_job_secs);
+    handles.push(every("rollup_watermark", period, receiver.clone(), move || {
+        let state = rollup_state.clone();
+        async move {
+            if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
+                return Ok(());
+            }
+            crate::rollup::store::advance_all(&state, crate::clock::now_utc())
                 .await
                 .map(|_| ())
         }

@@ -14,6 +14,7 @@
 //! - [`plant`]: plant configuration entities (lines, areas, products, shifts).
 //! - [`demo`]: the demo plant and its synthetic detections.
 //! - [`http`]: the poem + poem-openapi layer (routes, middleware, docs).
+//! - [`rollup`]: per-minute/per-hour rollups of detections and exact reads over them.
 //! - [`jobs`]: background jobs (cache refresh, audit forwarding, partitions).
 //! - [`server`]: binding, startup sequence and graceful shutdown.
 //! - [`app`]: the shared application state handed to handlers.
@@ -34,6 +35,7 @@ pub mod jobs;
 pub mod kpi;
 pub mod plant;
 pub mod query_log;
+pub mod rollup;
 pub mod server;
 pub mod synth;
 pub mod tenants;

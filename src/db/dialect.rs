@@ -1,6 +1,6 @@
 //! The only place where SQL differs between SQLite and MySQL: database
-//! creation, last-insert ids and per-line DDL. Everything else is written
-//! once with diesel's query builder.
+//! creation, last-insert ids, rollup upserts and time truncation (per-line
+//! DDL lives with the line tables). Everything else is written once.
 
 use std::time::Duration;
 
@@ -43,6 +43,51 @@ impl DialectConn for diesel_async::AsyncMysqlConnection {
             .await?
             .id)
     }
+}
+
+/// SQL fragments that differ per backend, chosen by connection type inside
+/// bodies written once for both (see [`impl_for_connections!`](crate::impl_for_connections)).
+pub trait SqlDialect {
+    /// Expression truncating the timestamp `column` to its UTC minute.
+    fn minute_of(column: &str) -> String;
+    /// Expression truncating the timestamp `column` to its UTC hour.
+    fn hour_of(column: &str) -> String;
+    /// Suffix of a multi-row INSERT into a minute rollup `(area_id, minute_start, n,
+    /// first_at, last_at)` that adds to an existing row instead of failing.
+    const ACCUMULATE_MINUTE: &'static str;
+    /// Same for an hour rollup `(area_id, hour_start, product_id, n)`.
+    const ACCUMULATE_HOUR: &'static str;
+    /// Suffix of a SELECT that share-locks the rows and gaps it reads until
+    /// commit, so concurrent inserts into that range wait (empty on SQLite,
+    /// whose writers are serialised by `BEGIN IMMEDIATE`).
+    const LOCK_FOR_SHARE: &'static str;
+}
+
+impl SqlDialect for crate::db::SqliteConn {
+    fn minute_of(column: &str) -> String {
+        format!("strftime('%Y-%m-%d %H:%M:00', {column})")
+    }
+    fn hour_of(column: &str) -> String {
+        format!("strftime('%Y-%m-%d %H:00:00', {column})")
+    }
+    const ACCUMULATE_MINUTE: &'static str = " ON CONFLICT (area_id, minute_start) DO UPDATE SET n = n + excluded.n, \
+         first_at = MIN(first_at, excluded.first_at), last_at = MAX(last_at, excluded.last_at)";
+    const ACCUMULATE_HOUR: &'static str =
+        " ON CONFLICT (area_id, hour_start, product_id) DO UPDATE SET n = n + excluded.n";
+    const LOCK_FOR_SHARE: &'static str = "";
+}
+
+impl SqlDialect for diesel_async::AsyncMysqlConnection {
+    fn minute_of(column: &str) -> String {
+        format!("CAST(DATE_FORMAT({column}, '%Y-%m-%d %H:%i:00') AS DATETIME(6))")
+    }
+    fn hour_of(column: &str) -> String {
+        format!("CAST(DATE_FORMAT({column}, '%Y-%m-%d %H:00:00') AS DATETIME(6))")
+    }
+    const ACCUMULATE_MINUTE: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n), \
+         first_at = LEAST(first_at, VALUES(first_at)), last_at = GREATEST(last_at, VALUES(last_at))";
+    const ACCUMULATE_HOUR: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n)";
+    const LOCK_FOR_SHARE: &'static str = " LOCK IN SHARE MODE";
 }
 
 async fn mysql_admin(server_url: &str, sql: String, timeout: Duration) -> Result<(), String> {

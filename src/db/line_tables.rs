@@ -8,6 +8,7 @@ use diesel_async::SimpleAsyncConnection;
 
 use crate::db::{Backend, DbConn};
 use crate::error::{AppError, AppResult};
+use crate::rollup::store::RollupWriter;
 use crate::with_conn;
 
 /// Name of line `line_id`'s detection table.
@@ -18,6 +19,16 @@ pub fn detection_table(line_id: i32) -> AppResult<String> {
 /// Name of line `line_id`'s idempotency keys table (external ids already ingested).
 pub fn key_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("detection_key_{id}"))
+}
+
+/// Name of line `line_id`'s per-(area, minute) rollup: count, first and last instant.
+pub fn minute_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_minute_{id}"))
+}
+
+/// Name of line `line_id`'s per-(area, hour, product) rollup: count.
+pub fn hour_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_hour_{id}"))
 }
 
 /// Name of line `line_id`'s downtime events table.
@@ -70,6 +81,8 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
     let det = detection_table(line_id)?;
     let down = downtime_table(line_id)?;
     let keys = key_table(line_id)?;
+    let minutes = minute_table(line_id)?;
+    let hours = hour_table(line_id)?;
     Ok(match backend {
         Backend::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {det} (
@@ -100,7 +113,22 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
             CREATE TABLE IF NOT EXISTS {keys} (
                 external_id VARCHAR(100) NOT NULL PRIMARY KEY,
                 ingested_at DATETIME(6) NOT NULL
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;",
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+            CREATE TABLE IF NOT EXISTS {minutes} (
+                area_id INT NOT NULL,
+                minute_start DATETIME(6) NOT NULL,
+                n BIGINT NOT NULL,
+                first_at DATETIME(6) NOT NULL,
+                last_at DATETIME(6) NOT NULL,
+                PRIMARY KEY (area_id, minute_start)
+            ) ENGINE=InnoDB;
+            CREATE TABLE IF NOT EXISTS {hours} (
+                area_id INT NOT NULL,
+                hour_start DATETIME(6) NOT NULL,
+                product_id INT NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (area_id, hour_start, product_id)
+            ) ENGINE=InnoDB;",
             partitions = mysql_partitions(now, months_ahead)?
         ),
         Backend::Sqlite => format!(
@@ -131,7 +159,22 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
             CREATE TABLE IF NOT EXISTS {keys} (
                 external_id TEXT NOT NULL PRIMARY KEY,
                 ingested_at TIMESTAMP NOT NULL
-            );"
+            );
+            CREATE TABLE IF NOT EXISTS {minutes} (
+                area_id INTEGER NOT NULL,
+                minute_start TIMESTAMP NOT NULL,
+                n BIGINT NOT NULL,
+                first_at TIMESTAMP NOT NULL,
+                last_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (area_id, minute_start)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {hours} (
+                area_id INTEGER NOT NULL,
+                hour_start TIMESTAMP NOT NULL,
+                product_id INTEGER NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (area_id, hour_start, product_id)
+            ) WITHOUT ROWID;"
         ),
     })
 }
@@ -142,6 +185,24 @@ pub async fn create_line_tables(conn: &mut DbConn, line_id: i32, now: NaiveDateT
     let ddl = create_statements(conn.backend(), line_id, now, 3)?;
     with_conn!(conn, |c| c.batch_execute(&ddl).await)?;
     Ok(())
+}
+
+/// Creates whatever per-line table of any existing line is missing (tables
+/// that a later version added, such as the rollups). Idempotent; runs after
+/// a tenant's migrations.
+pub async fn ensure_all(pool: &crate::db::DbPool, now: NaiveDateTime) -> AppResult<usize> {
+    use crate::db::schema::tenant::production_line;
+    use diesel::QueryDsl;
+    use diesel_async::RunQueryDsl;
+    let mut conn = pool.get().await?;
+    let ids: Vec<i32> = with_conn!(&mut conn, |c| production_line::table
+        .select(production_line::line_id)
+        .load::<i32>(c)
+        .await)?;
+    for id in &ids {
+        create_line_tables(&mut conn, *id, now).await?;
+    }
+    Ok(ids.len())
 }
 
 /// One detection to store: instant (UTC), area, product, optional external id.
@@ -194,15 +255,17 @@ crate::impl_for_connections!(DetectionWriter {
     }
 });
 
-/// Inserts detections into line `line_id`'s table in one transaction: either
-/// every row is stored or none is (demo and synthetic data; API ingest adds
-/// idempotency keys and audit in `detections::store`).
+/// Inserts detections into line `line_id`'s table and its rollups in one
+/// transaction: either every row is stored or none is (demo and synthetic
+/// data; API ingest adds idempotency keys and audit in `detections::store`).
 pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[DetectionRow]) -> AppResult<usize> {
     let table = detection_table(line_id)?;
     let refs: Vec<&DetectionRow> = rows.iter().collect();
-    crate::write_tx!(conn, |c| Ok::<_, AppError>(
-        c.insert_detection_rows(&table, &refs).await?
-    ))
+    crate::write_tx!(conn, |c| {
+        let inserted = c.insert_detection_rows(&table, &refs).await?;
+        c.add_to_rollups(line_id, &refs).await?;
+        Ok::<_, AppError>(inserted)
+    })
 }
 
 #[cfg(test)]

@@ -318,8 +318,8 @@ impl Databases {
         }
     }
 
-    /// Creates tenant `tenant_id`'s database if needed and applies its
-    /// migrations. Idempotent.
+    /// Creates tenant `tenant_id`'s database if needed, applies its
+    /// migrations and creates any missing per-line table. Idempotent.
     pub async fn prepare_tenant(&self, tenant_id: i32) -> AppResult<DbPool> {
         if let (Some(server_url), Some(name)) = (self.location.mysql_url(None), self.tenant_mysql_database(tenant_id)) {
             dialect::mysql_create_database(&server_url, &name, self.settings.timeout)
@@ -328,6 +328,7 @@ impl Databases {
         }
         let pool = self.open_tenant_pool(tenant_id)?;
         migrate::run_tenant(&pool).await?;
+        line_tables::ensure_all(&pool, crate::clock::now_naive()).await?;
         self.tenants.write().await.insert(tenant_id, pool.clone());
         Ok(pool)
     }

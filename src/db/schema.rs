@@ -293,5 +293,14 @@ pub mod tenant {
         }
     }
 
+    diesel::table! {
+        /// Per line: rollups include direct writes before `watermark`.
+        rollup_watermark (line_id) {
+            line_id -> Integer,
+            watermark -> Timestamp,
+            refreshed_at -> Timestamp,
+        }
+    }
+
     diesel::allow_tables_to_appear_in_same_query!(production_line, area, product, shift, filter, failure, incident);
 }

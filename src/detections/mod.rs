@@ -166,8 +166,12 @@ pub async fn ingest(
     .entity("line", line_id);
     let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
         // Another request stored one of our keys between our check and our
-        // insert: the transaction rolled back; once more sees its keys.
+        // insert, or a rollup rebuild chose us as a deadlock victim: the
+        // transaction rolled back as a whole, so once more is safe.
         Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?,
+        Err(error) if error.to_string().to_ascii_lowercase().contains("deadlock") => {
+            store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?
+        }
         other => other?,
     };
     drop(conn);

@@ -9,6 +9,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::DbConn;
 use crate::db::line_tables::{DetectionRow, DetectionWriter, detection_table, key_table};
 use crate::error::{AppError, AppResult};
+use crate::rollup::store::RollupWriter;
 
 /// Rows per multi-row statement (bind variables stay well under both
 /// backends' limits).
@@ -29,7 +30,8 @@ pub struct Stored {
     pub duplicates: usize,
 }
 
-/// Stores a validated batch in one transaction: detections whose
+/// Stores a validated batch and adds it to the line's rollups in one
+/// transaction, so it is visible to every query once this returns: detections whose
 /// `external_id` is already known for the line are skipped (a retried event
 /// is not counted twice); the new keys are recorded in the same transaction.
 /// A concurrent writer storing the same key makes this transaction fail on
@@ -70,6 +72,7 @@ pub async fn store_batch(
             })
             .collect();
         c.insert_detection_rows(&detections, &fresh).await?;
+        c.add_to_rollups(line_id, &fresh).await?;
         let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
         for chunk in new_keys.chunks(CHUNK) {
             let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");

@@ -1,5 +1,6 @@
-//! Detections over HTTP: `POST /api/v1/lines/{line_id}/detections` (ingest)
-//! and `GET /api/v1/data/detections` (keyset-paginated, enriched). Thin:
+//! Detections over HTTP: `POST /api/v1/lines/{line_id}/detections` (ingest),
+//! `POST /api/v1/lines/{line_id}/rollups/refresh` (after a backfill) and
+//! `GET /api/v1/data/detections` (keyset-paginated, enriched). Thin:
 //! guard, parse, delegate to [`crate::detections`], map.
 
 use poem::web::Data;
@@ -15,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
+use crate::rollup::service::{RollupRefreshRequest, RollupRefreshResponse};
 
 /// Parses a comma-separated id list (`product_ids=1,2`).
 pub fn id_list(field: &str, raw: Option<&str>) -> AppResult<Vec<i32>> {
@@ -58,6 +60,25 @@ impl DataApi {
         let client = crate::http::client_info(req, &state);
         let outcome = detections::ingest(&state, principal, &client, line_id.0, &body.0, now_utc()).await?;
         Ok(Json(outcome))
+    }
+
+    /// Rebuild a line's rollups from its raw rows over a range. Needed only
+    /// after rows were written straight into `detection_line_<id>` more than
+    /// the settle window (`CAMET_ROLLUP_SETTLE_SECS`) after their
+    /// `detected_at` (a backfill); API ingest keeps the rollups current itself.
+    #[oai(path = "/lines/:line_id/rollups/refresh", method = "post")]
+    async fn refresh_rollups(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        line_id: Path<i32>,
+        body: Json<RollupRefreshRequest>,
+    ) -> Result<Json<RollupRefreshResponse>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::IngestDetections)?;
+        Ok(Json(
+            crate::rollup::service::refresh(&state, principal, line_id.0, &body.0, now_utc()).await?,
+        ))
     }
 
     /// A line's detections in time order, enriched with product and area

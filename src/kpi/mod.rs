@@ -10,18 +10,20 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 pub mod persisted;
+pub mod series;
 
 use crate::analytics::areas::LineAreas;
-use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold, downtime_events};
+use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
 use crate::analytics::interval::{IntervalSet, micros_to_seconds};
 use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
 use crate::analytics::time::{format_instant, parse_range};
 use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::detections::line_of;
-use crate::detections::store::{self, DetectionFilter};
+use crate::detections::store::DetectionFilter;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
+use crate::rollup::read;
 
 /// What every KPI request names.
 #[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
@@ -55,6 +57,17 @@ struct Context {
     scope: IntervalSet,
     threshold: DowntimeThreshold,
     product_ids: Vec<i32>,
+    /// The line's rollup watermark (see [`crate::rollup`]).
+    watermark: Option<DateTime<Utc>>,
+}
+
+impl Context {
+    /// Up to when the figures include rows written straight into the raw
+    /// table: the watermark (later direct writes before it need a rollup
+    /// refresh), or now when nothing was read from rollups.
+    fn data_as_of(&self, now: DateTime<Utc>) -> String {
+        format_instant(self.watermark.map_or(now, |w| w.min(now)), self.tz)
+    }
 }
 
 fn windows(set: &IntervalSet) -> Vec<(NaiveDateTime, NaiveDateTime)> {
@@ -107,6 +120,11 @@ async fn context(
             return Err(AppError::invalid_fields(errors));
         }
     };
+    let watermark = {
+        let pool = state.databases.tenant(principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        crate::rollup::store::watermark(&mut conn, filters.line_id).await?
+    };
     let rules = snapshot.shift_rules();
     let planned = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
     let scope = crate::analytics::shifts::counting_scope(&rules, filters.line_id, tz, &range, now, filters.shift_id);
@@ -119,6 +137,7 @@ async fn context(
         scope,
         threshold,
         product_ids,
+        watermark,
     })
 }
 
@@ -132,18 +151,16 @@ async fn events(
 ) -> AppResult<Vec<DowntimeEvent>> {
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    let outputs = store::instants(
+    read::downtime_events(
         &mut conn,
         line_id,
-        &DetectionFilter {
-            within: windows(&ctx.planned),
-            product_ids: Vec::new(),
-            area_ids: vec![ctx.areas.output_area_id],
-        },
+        ctx.areas.output_area_id,
+        &ctx.planned,
+        ctx.threshold,
+        now,
+        ctx.watermark,
     )
-    .await?;
-    let instants: Vec<DateTime<Utc>> = outputs.into_iter().map(|t| t.and_utc()).collect();
-    Ok(downtime_events(&ctx.planned, &instants, ctx.threshold, now))
+    .await
 }
 
 /// A decimal as a JSON number (percentages, kg): exact to its 2 decimals.
@@ -188,7 +205,7 @@ pub struct OeeResponse {
     pub total_weight: f64,
     /// Why a figure is null or doubtful.
     pub warnings: Vec<String>,
-    /// Up to when the figures are exact.
+    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
     pub data_as_of: String,
 }
 
@@ -217,7 +234,7 @@ fn oee_response(
         oee: result.oee.map(number),
         total_weight: number(weight),
         warnings: result.warnings,
-        data_as_of: format_instant(now, ctx.tz),
+        data_as_of: ctx.data_as_of(now),
     }
 }
 
@@ -250,8 +267,20 @@ pub async fn oee(
         product_ids: ctx.product_ids.clone(),
         area_ids: vec![area],
     };
-    let inputs = store::counts_by_product(&mut conn, filters.line_id, &inside(ctx.areas.input_area_id)).await?;
-    let outputs = store::counts_by_product(&mut conn, filters.line_id, &inside(ctx.areas.output_area_id)).await?;
+    let inputs = read::counts_by_product(
+        &mut conn,
+        filters.line_id,
+        &inside(ctx.areas.input_area_id),
+        ctx.watermark,
+    )
+    .await?;
+    let outputs = read::counts_by_product(
+        &mut conn,
+        filters.line_id,
+        &inside(ctx.areas.output_area_id),
+        ctx.watermark,
+    )
+    .await?;
     let products: Vec<ProductCount> = inputs
         .iter()
         .map(|(id, n)| {
@@ -296,7 +325,7 @@ pub struct SummaryResponse {
     pub downtime_count: u64,
     /// Their total duration.
     pub total_downtime_seconds: f64,
-    /// Up to when the figures are exact.
+    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
     pub data_as_of: String,
 }
 
@@ -316,8 +345,20 @@ pub async fn summary(
         product_ids: ctx.product_ids.clone(),
         area_ids: vec![area],
     };
-    let inputs = store::counts_by_product(&mut conn, filters.line_id, &over_range(ctx.areas.input_area_id)).await?;
-    let outputs = store::counts_by_product(&mut conn, filters.line_id, &over_range(ctx.areas.output_area_id)).await?;
+    let inputs = read::counts_by_product(
+        &mut conn,
+        filters.line_id,
+        &over_range(ctx.areas.input_area_id),
+        ctx.watermark,
+    )
+    .await?;
+    let outputs = read::counts_by_product(
+        &mut conn,
+        filters.line_id,
+        &over_range(ctx.areas.output_area_id),
+        ctx.watermark,
+    )
+    .await?;
     let mut distribution = std::collections::BTreeMap::new();
     for (id, n) in &outputs {
         let name = ctx
@@ -335,7 +376,7 @@ pub async fn summary(
         product_distribution: distribution,
         downtime_count: events.len() as u64,
         total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
-        data_as_of: format_instant(now, ctx.tz),
+        data_as_of: ctx.data_as_of(now),
     })
 }
 
@@ -365,7 +406,7 @@ pub struct DowntimeResponse {
     pub downtime_count: u64,
     /// Their total duration.
     pub total_downtime_seconds: f64,
-    /// Up to when the events are exact.
+    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
     pub data_as_of: String,
 }
 
@@ -392,6 +433,6 @@ pub async fn downtime(
                 ongoing: e.ongoing,
             })
             .collect(),
-        data_as_of: format_instant(now, ctx.tz),
+        data_as_of: ctx.data_as_of(now),
     })
 }

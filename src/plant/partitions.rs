@@ -11,7 +11,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::db::line_tables::{detection_table, month_start_after};
+use crate::db::line_tables::{detection_table, hour_table, minute_table, month_start_after};
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
 
@@ -205,9 +205,24 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
                 c.batch_execute(&ddl).await?;
                 report.created.push(format!("{table}.{name}"));
             }
+            let mut dropped_before: Option<String> = None;
             for name in drop {
                 c.batch_execute(&format!("ALTER TABLE {table} DROP PARTITION {name}")).await?;
                 report.dropped.push(format!("{table}.{name}"));
+                if let Some(bound) = existing.iter().find(|p| p.name == name).map(|p| p.less_than.clone()) {
+                    dropped_before = dropped_before.max(Some(bound));
+                }
+            }
+            // Rollups must not keep counting detections that retention removed.
+            if let Some(bound) = dropped_before {
+                let day = NaiveDate::parse_from_str(&bound, "%Y-%m-%d").map_err(AppError::internal)?;
+                let cutoff = day.and_time(chrono::NaiveTime::MIN);
+                for (rollup, column) in [(minute_table(*line_id)?, "minute_start"), (hour_table(*line_id)?, "hour_start")] {
+                    diesel::sql_query(format!("DELETE FROM {rollup} WHERE {column} < ?"))
+                        .bind::<diesel::sql_types::Timestamp, _>(cutoff)
+                        .execute(c)
+                        .await?;
+                }
             }
         }
         Ok::<_, AppError>(())

@@ -1,0 +1,284 @@
+//! Exact reads over a line's detections that take whole rollup units before
+//! the watermark and raw rows for the rest. Each answer equals the raw scan
+//! of the same request (property-tested against it in `tests/rollups.rs`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Integer, Timestamp};
+use diesel_async::RunQueryDsl;
+
+use crate::analytics::buckets::BucketSeries;
+use crate::analytics::downtime::{
+    DetectionSpan, DowntimeEvent, DowntimeThreshold, clip_plan_to_now, downtime_events_from_spans,
+};
+use crate::analytics::interval::{Interval, IntervalSet};
+use crate::db::DbConn;
+use crate::db::line_tables::{hour_table, minute_table};
+use crate::detections::store::{self, DetectionFilter};
+use crate::error::AppResult;
+use crate::rollup::plan::{Grain, buckets_align, split};
+
+/// The shortest threshold for which per-minute spans are exact in gap analysis.
+const SPAN_THRESHOLD_MICROS: i64 = 60_000_000;
+
+fn intervals(windows: &[(NaiveDateTime, NaiveDateTime)]) -> Vec<Interval> {
+    windows
+        .iter()
+        .map(|(start, end)| Interval::new(start.and_utc(), end.and_utc()))
+        .collect()
+}
+
+fn naive(windows: &[Interval]) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    windows
+        .iter()
+        .map(|w| (w.start.naive_utc(), w.end.naive_utc()))
+        .collect()
+}
+
+/// `WHERE` text over a rollup table: unit starts inside the windows, then
+/// the optional area and product lists (bound in that order).
+fn rollup_clause(column: &str, windows: usize, areas: usize, products: usize) -> String {
+    let ranges = vec![format!("({column} >= ? AND {column} < ?)"); windows].join(" OR ");
+    let mut clause = format!("({ranges})");
+    if areas > 0 {
+        clause.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
+    }
+    if products > 0 {
+        clause.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
+    }
+    clause
+}
+
+macro_rules! bind_rollup {
+    ($query:expr, $windows:expr, $areas:expr, $products:expr) => {{
+        let mut query = $query;
+        for window in $windows {
+            query = query
+                .bind::<Timestamp, _>(window.start.naive_utc())
+                .bind::<Timestamp, _>(window.end.naive_utc());
+        }
+        for id in $areas {
+            query = query.bind::<Integer, _>(*id);
+        }
+        for id in $products {
+            query = query.bind::<Integer, _>(*id);
+        }
+        query
+    }};
+}
+
+#[derive(QueryableByName)]
+struct KeyCount {
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct UnitCount {
+    #[diesel(sql_type = Timestamp)]
+    unit: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct MinuteSpan {
+    #[diesel(sql_type = Timestamp)]
+    first_at: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    last_at: NaiveDateTime,
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Matching detections per product (hours from the hour rollup, the rest raw).
+pub async fn counts_by_product(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<Vec<(i32, u64)>> {
+    let parts = split(&intervals(&filter.within), Grain::Hour, watermark);
+    let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
+    if !parts.rolled.is_empty() {
+        let table = hour_table(line_id)?;
+        let sql = format!(
+            "SELECT product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY product_id",
+            rollup_clause(
+                "hour_start",
+                parts.rolled.len(),
+                filter.area_ids.len(),
+                filter.product_ids.len()
+            )
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            bind_rollup!(
+                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+                &parts.rolled,
+                &filter.area_ids,
+                &filter.product_ids
+            )
+            .load::<KeyCount>(c)
+            .await
+        })?;
+        for row in rows {
+            *totals.entry(row.product_id).or_insert(0) += count(row.n);
+        }
+    }
+    let raw = DetectionFilter {
+        within: naive(&parts.raw),
+        ..filter.clone()
+    };
+    for (product_id, n) in store::counts_by_product(conn, line_id, &raw).await? {
+        *totals.entry(product_id).or_insert(0) += n;
+    }
+    Ok(totals.into_iter().filter(|(_, n)| *n > 0).collect())
+}
+
+/// Detection spans of one area inside `windows`, ascending: one per rolled
+/// minute, one per raw instant elsewhere.
+async fn spans(
+    conn: &mut DbConn,
+    line_id: i32,
+    area_id: i32,
+    windows: &[Interval],
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<Vec<DetectionSpan>> {
+    let parts = split(windows, Grain::Minute, watermark);
+    let mut spans: Vec<DetectionSpan> = Vec::new();
+    if !parts.rolled.is_empty() {
+        let table = minute_table(line_id)?;
+        let sql = format!(
+            "SELECT first_at, last_at FROM {table} WHERE {} ORDER BY minute_start",
+            rollup_clause("minute_start", parts.rolled.len(), 1, 0)
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            bind_rollup!(
+                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+                &parts.rolled,
+                &[area_id],
+                &[] as &[i32]
+            )
+            .load::<MinuteSpan>(c)
+            .await
+        })?;
+        spans.extend(rows.into_iter().map(|r| DetectionSpan {
+            first: r.first_at.and_utc(),
+            last: r.last_at.and_utc(),
+        }));
+    }
+    let raw = DetectionFilter {
+        within: naive(&parts.raw),
+        product_ids: Vec::new(),
+        area_ids: vec![area_id],
+    };
+    spans.extend(
+        store::instants(conn, line_id, &raw)
+            .await?
+            .into_iter()
+            .map(|t| DetectionSpan::instant(t.and_utc())),
+    );
+    spans.sort();
+    Ok(spans)
+}
+
+/// Downtime events of the planned set from the output area's detections
+/// (semantics §4): per-minute spans when the threshold allows it, raw
+/// instants otherwise.
+pub async fn downtime_events(
+    conn: &mut DbConn,
+    line_id: i32,
+    output_area_id: i32,
+    planned: &IntervalSet,
+    threshold: DowntimeThreshold,
+    now: DateTime<Utc>,
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<Vec<DowntimeEvent>> {
+    // Spans must not straddle a boundary of P clipped at now: split over
+    // exactly those intervals.
+    let windows: Vec<Interval> = clip_plan_to_now(planned, now).intervals().to_vec();
+    let watermark = watermark.filter(|_| threshold.micros() >= SPAN_THRESHOLD_MICROS);
+    let found = spans(conn, line_id, output_area_id, &windows, watermark).await?;
+    match downtime_events_from_spans(planned, found.iter().copied(), threshold, now) {
+        Ok(events) => Ok(events),
+        Err(error) => {
+            // A contract breach is a bug; answer from raw instants rather than wrongly.
+            tracing::error!(line_id, %error, "span gap analysis refused its input; using raw instants");
+            let raw = spans(conn, line_id, output_area_id, &windows, None).await?;
+            let instants: Vec<DateTime<Utc>> = raw.iter().map(|s| s.first).collect();
+            Ok(crate::analytics::downtime::downtime_events(
+                planned, &instants, threshold, now,
+            ))
+        }
+    }
+}
+
+/// Matching detections per bucket of `series`. `filter.within` are the
+/// windows to count in (the series' clipped range, or a shift's
+/// occurrences inside it). Uses the minute rollup (no product filter) or
+/// the hour rollup when every bucket boundary is a whole unit.
+pub async fn bucket_counts(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+    series: &BucketSeries,
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<Vec<u64>> {
+    let boundaries = || series.buckets.iter().skip(1).map(|b| b.start);
+    let grain = if filter.product_ids.is_empty() && buckets_align(boundaries(), Grain::Minute) {
+        Some(Grain::Minute)
+    } else if buckets_align(boundaries(), Grain::Hour) {
+        Some(Grain::Hour)
+    } else {
+        None
+    };
+    let windows = intervals(&filter.within);
+    let parts = match grain {
+        Some(grain) => split(&windows, grain, watermark),
+        None => split(&windows, Grain::Hour, None),
+    };
+    let mut counts = vec![0u64; series.len()];
+    if let (Some(grain), false) = (grain, parts.rolled.is_empty()) {
+        let (table, column, products) = match grain {
+            Grain::Minute => (minute_table(line_id)?, "minute_start", &[] as &[i32]),
+            Grain::Hour => (hour_table(line_id)?, "hour_start", filter.product_ids.as_slice()),
+        };
+        let sql = format!(
+            "SELECT {column} AS unit, SUM(n) AS n FROM {table} WHERE {} GROUP BY {column}",
+            rollup_clause(column, parts.rolled.len(), filter.area_ids.len(), products.len())
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            bind_rollup!(
+                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+                &parts.rolled,
+                &filter.area_ids,
+                products
+            )
+            .load::<UnitCount>(c)
+            .await
+        })?;
+        let rolled = series.sum_counts(rows.into_iter().map(|r| (r.unit.and_utc(), count(r.n))));
+        for (total, n) in counts.iter_mut().zip(rolled) {
+            *total += n;
+        }
+    }
+    let raw = DetectionFilter {
+        within: naive(&parts.raw),
+        ..filter.clone()
+    };
+    let instants: Vec<DateTime<Utc>> = store::instants(conn, line_id, &raw)
+        .await?
+        .into_iter()
+        .map(|t| t.and_utc())
+        .collect();
+    for (total, n) in counts.iter_mut().zip(series.count_sorted(&instants)) {
+        *total += n;
+    }
+    Ok(counts)
+}
