@@ -30,6 +30,8 @@ pub struct AppState {
     /// A real Argon2id hash of a random password: unknown usernames are
     /// checked against it so a failed login takes the same time either way.
     pub dummy_hash: String,
+    /// The external data broker (APIs of `external_apis.yml`).
+    pub broker: crate::broker::DataBroker,
 }
 
 /// Shared handle to the state.

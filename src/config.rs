@@ -176,6 +176,10 @@ pub struct Config {
     pub downtime_job_secs: u64,
     /// `CAMET_DOWNTIME_WINDOW_SECS`: how far back each run recomputes (default 7200).
     pub downtime_window_secs: u64,
+    /// `CAMET_EXTERNAL_APIS`: path of the data broker's API list (default `external_apis.yml`; absent file: none).
+    pub external_apis_path: std::path::PathBuf,
+    /// `CAMET_BROKER_CACHE_SECS`: how long external answers are reused (default 30; 0 disables).
+    pub broker_cache_secs: u64,
     /// `CAMET_ROLLUP_JOB_SECS`: how often rollup watermarks advance (default 60).
     pub rollup_job_secs: u64,
     /// `CAMET_ROLLUP_SETTLE_SECS`: how long a direct write may lag its `detected_at` (default 120).
@@ -323,6 +327,11 @@ impl Config {
             max_range_days: parse_number(lookup, "CAMET_MAX_RANGE_DAYS", 400, 1, 3660)?,
             downtime_job_secs: parse_number(lookup, "CAMET_DOWNTIME_JOB_SECS", 900, 10, 86_400)?,
             downtime_window_secs: parse_number(lookup, "CAMET_DOWNTIME_WINDOW_SECS", 7200, 60, 31 * 86_400)?,
+            external_apis_path: lookup("CAMET_EXTERNAL_APIS")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "external_apis.yml".to_owned())
+                .into(),
+            broker_cache_secs: parse_number(lookup, "CAMET_BROKER_CACHE_SECS", 30, 0, 3600)?,
             rollup_job_secs: parse_number(lookup, "CAMET_ROLLUP_JOB_SECS", 60, 5, 86_400)?,
             rollup_settle_secs: parse_number(lookup, "CAMET_ROLLUP_SETTLE_SECS", 120, 0, 86_400)?,
             rollup_trailing_secs: parse_number(lookup, "CAMET_ROLLUP_TRAILING_SECS", 600, 0, 31 * 86_400)?,

@@ -15,17 +15,21 @@
 //! - [`demo`]: the demo plant and its synthetic detections.
 //! - [`http`]: the poem + poem-openapi layer (routes, middleware, docs).
 //! - [`rollup`]: per-minute/per-hour rollups of detections and exact reads over them.
+//! - [`dashboard`]: filter and widget registries, layouts, the /dashboard/run orchestrator.
 //! - [`jobs`]: background jobs (cache refresh, audit forwarding, partitions).
 //! - [`server`]: binding, startup sequence and graceful shutdown.
 //! - [`app`]: the shared application state handed to handlers.
+//! - [`broker`]: the external data broker (external_apis.yml, shared HTTP client).
 
 pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod broker;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod detections;

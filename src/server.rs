@@ -22,6 +22,12 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     let jwt_secret = secret::resolve(&config)?;
     let databases = Databases::open(&config).await?;
     tenants::migrate_all(&databases).await?;
+    crate::dashboard::catalog::seed_builtin(&databases).await?;
+    let broker = crate::broker::DataBroker::from_file(
+        &config.external_apis_path,
+        std::time::Duration::from_secs(config.broker_cache_secs),
+    )
+    .map_err(AppError::Config)?;
     let hashing = config.auth.hashing;
     let dummy_hash = crate::auth::password::hash(&crate::auth::password::generate(), hashing).await?;
     let signer = crate::auth::tokens::TokenSigner::new(&jwt_secret, config.auth.access_token_ttl_secs);
@@ -41,6 +47,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         dummy_hash,
         cache: crate::plant::cache::MetadataCache::default(),
         metrics: crate::http::metrics::HttpMetrics::default(),
+        broker,
     });
     // Load every tenant's configuration now, so the first requests are served from memory.
     for tenant_id in tenants::all_ids(&state.databases).await? {

@@ -4,6 +4,7 @@
 
 pub mod audit_api;
 pub mod auth_api;
+pub mod dashboard_api;
 pub mod data_api;
 pub mod docs;
 pub mod health;
@@ -38,6 +39,8 @@ pub enum ApiTags {
     Data,
     /// KPIs: OEE, summary, downtime.
     Kpi,
+    /// Dashboards: layouts, widget catalog, filters, widget data and runs.
+    Dashboards,
 }
 
 /// The combined API structs, one per domain.
@@ -50,6 +53,7 @@ pub type Apis = (
     production_api::SystemApi,
     data_api::DataApi,
     kpi_api::KpiApi,
+    dashboard_api::DashboardApi,
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -63,6 +67,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         production_api::SystemApi,
         data_api::DataApi,
         kpi_api::KpiApi,
+        dashboard_api::DashboardApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

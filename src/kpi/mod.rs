@@ -321,12 +321,28 @@ pub struct SummaryResponse {
     pub total_weight: f64,
     /// Output-area detections per product name.
     pub product_distribution: std::collections::BTreeMap<String, u64>,
+    /// The same per product id, with colours (for charts; not serialised).
+    #[oai(skip)]
+    pub product_slices: Vec<ProductSlice>,
     /// Downtime events (inside planned time, as in the OEE).
     pub downtime_count: u64,
     /// Their total duration.
     pub total_downtime_seconds: f64,
     /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
     pub data_as_of: String,
+}
+
+/// One product's share of the output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductSlice {
+    /// Product.
+    pub product_id: i32,
+    /// Its name.
+    pub product_name: String,
+    /// Its chart colour, when set.
+    pub color: Option<String>,
+    /// Output-area detections.
+    pub count: u64,
 }
 
 /// The production summary.
@@ -360,20 +376,26 @@ pub async fn summary(
     )
     .await?;
     let mut distribution = std::collections::BTreeMap::new();
+    let mut slices = Vec::new();
     for (id, n) in &outputs {
-        let name = ctx
-            .snapshot
-            .products
-            .get(id)
+        let product = ctx.snapshot.products.get(id);
+        let name = product
             .map(|p| p.product_name.clone())
             .unwrap_or_else(|| format!("product {id}"));
-        *distribution.entry(name).or_insert(0) += n;
+        *distribution.entry(name.clone()).or_insert(0) += n;
+        slices.push(ProductSlice {
+            product_id: *id,
+            product_name: name,
+            color: product.and_then(|p| p.product_color.clone()),
+            count: *n,
+        });
     }
     Ok(SummaryResponse {
         line_id: filters.line_id,
         total_production: inputs.iter().map(|(_, n)| n).sum(),
         total_weight: number(weight_of(&ctx, &outputs)),
         product_distribution: distribution,
+        product_slices: slices,
         downtime_count: events.len() as u64,
         total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
         data_as_of: ctx.data_as_of(now),

@@ -1,0 +1,449 @@
+//! Runs widgets: validates each widget's params against its catalog schema,
+//! collects the needs of every widget, computes each distinct need once (all
+//! concurrently; external ones through the data broker, bounded by their
+//! API's timeout), hands each widget only what it declared, and returns
+//! every widget's data or its own error with timings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
+use crate::dashboard::filters::{self, FilterContext};
+use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
+use crate::error::{AppError, AppResult};
+use crate::kpi::KpiFilters;
+
+/// Fills absent top-level params from the schema's `default`s.
+fn apply_defaults(schema: &Value, params: &mut Map<String, Value>) {
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            if let (false, Some(default)) = (params.contains_key(name), property.get("default")) {
+                params.insert(name.clone(), default.clone());
+            }
+        }
+    }
+}
+
+/// Validates params against a catalog schema; the error names the field.
+pub fn validate_params(schema: &Value, params: &Value) -> Result<(), WidgetError> {
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|e| WidgetError::new("internal", format!("the widget's schema is invalid: {e}")))?;
+    if let Some(error) = validator.iter_errors(params).next() {
+        let path = error.instance_path().to_string();
+        let field = if path.is_empty() {
+            "params".to_owned()
+        } else {
+            format!("params{}", path.replace('/', "."))
+        };
+        return Err(WidgetError::invalid(field, error.to_string()));
+    }
+    Ok(())
+}
+
+/// A widget ready to run: its type, validated params and declared needs.
+pub struct Prepared {
+    /// Implementation.
+    pub widget: &'static dyn Widget,
+    /// Params.
+    pub params: WidgetParams,
+    /// What it needs.
+    pub needs: Vec<Need>,
+}
+
+/// Looks the widget's class up and validates its params.
+pub fn prepare(entry: &CatalogWidget, mut params: Map<String, Value>) -> Result<Prepared, WidgetError> {
+    let widget = widgets::lookup(&entry.class_name).ok_or_else(|| {
+        WidgetError::new(
+            "unknown_widget",
+            format!("widget class {:?} is not registered on this server", entry.class_name),
+        )
+    })?;
+    apply_defaults(&entry.required_params, &mut params);
+    let params = Value::Object(params);
+    validate_params(&entry.required_params, &params)?;
+    let params: WidgetParams =
+        serde_json::from_value(params).map_err(|e| WidgetError::invalid("params", e.to_string()))?;
+    let needs = widget.needs(&params)?;
+    Ok(Prepared { widget, params, needs })
+}
+
+type Computed = HashMap<Need, (Arc<Result<NeedData, WidgetError>>, Duration)>;
+
+fn kpi_filters(q: &widgets::DataQuery) -> KpiFilters {
+    KpiFilters {
+        line_id: q.line_id,
+        start_date: q.start_date.clone(),
+        end_date: q.end_date.clone(),
+        product_ids: Some(q.product_ids.clone()),
+        shift_id: q.shift_id,
+        downtime_threshold: q.threshold_bits.map(f64::from_bits),
+    }
+}
+
+async fn stops(
+    state: &AppState,
+    principal: &Principal,
+    q: &widgets::DataQuery,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<StopRow>> {
+    let events = crate::kpi::downtime(state, principal, &kpi_filters(q), now).await?;
+    // Reasons live on persisted events, keyed by their start.
+    let mut reasons: HashMap<String, String> = HashMap::new();
+    if let (Some(first), Some(last)) = (events.events.first(), events.events.last()) {
+        let parse = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
+        if let (Ok(start), Ok(end)) = (parse(&first.start), parse(&last.end)) {
+            let window = crate::analytics::interval::Interval::new(start, end + chrono::Duration::microseconds(1));
+            for e in crate::kpi::persisted::list(state, principal.tenant_id, q.line_id, window).await? {
+                if let Some(reason) = e.reason.or(e.reason_code) {
+                    reasons.insert(e.start, reason);
+                }
+            }
+        }
+    }
+    Ok(events
+        .events
+        .into_iter()
+        .map(|e| StopRow {
+            reason: reasons.get(&e.start).cloned(),
+            start: e.start,
+            end: e.end,
+            duration_seconds: e.duration_seconds,
+            ongoing: e.ongoing,
+        })
+        .collect())
+}
+
+async fn compute(
+    state: &AppState,
+    principal: &Principal,
+    need: &Need,
+    now: DateTime<Utc>,
+) -> Result<NeedData, WidgetError> {
+    Ok(match need {
+        Need::Oee(q) => NeedData::Oee(crate::kpi::oee(state, principal, &kpi_filters(q), now).await?),
+        Need::Summary(q) => NeedData::Summary(crate::kpi::summary(state, principal, &kpi_filters(q), now).await?),
+        Need::Series(q) => {
+            let filters = crate::kpi::series::SeriesFilters {
+                line_id: q.line_id,
+                start_date: q.start_date.clone(),
+                end_date: q.end_date.clone(),
+                interval: q.interval.clone(),
+                product_ids: q.product_ids.clone(),
+                area_ids: q.area_ids.clone(),
+                shift_id: q.shift_id,
+            };
+            NeedData::Series(crate::kpi::series::production_series(state, principal, &filters, now).await?)
+        }
+        Need::Downtime(q) => NeedData::Downtime(stops(state, principal, q, now).await?),
+        Need::External { api_id, query } => {
+            let request = crate::broker::BrokerRequest {
+                query: query.clone(),
+                body: None,
+            };
+            let answer = state
+                .broker
+                .fetch(api_id, &request)
+                .await
+                .map_err(|e| WidgetError::new(&format!("external_{}", e.kind()), e.message_for(api_id)))?;
+            NeedData::External(answer)
+        }
+    })
+}
+
+/// Computes every distinct need once, concurrently.
+async fn compute_all<'a>(
+    state: &AppState,
+    principal: &Principal,
+    needs: impl Iterator<Item = &'a Need>,
+    now: DateTime<Utc>,
+) -> Computed {
+    let mut distinct: Vec<&Need> = Vec::new();
+    for need in needs {
+        if !distinct.contains(&need) {
+            distinct.push(need);
+        }
+    }
+    let runs = distinct.into_iter().map(|need| async move {
+        let started = Instant::now();
+        let result = compute(state, principal, need, now).await;
+        (need.clone(), (Arc::new(result), started.elapsed()))
+    });
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+/// Hands a widget exactly its declared needs and renders it; returns its
+/// data or error and the time of its slowest need plus rendering.
+fn render(prepared: &Prepared, computed: &Computed, lang: Lang) -> (Result<Value, WidgetError>, Duration) {
+    let started = Instant::now();
+    let mut waited = Duration::ZERO;
+    let scope = Scoped::new(
+        prepared
+            .needs
+            .iter()
+            .filter_map(|need| {
+                computed.get(need).map(|(data, took)| {
+                    waited = waited.max(*took);
+                    (need.clone(), data.clone())
+                })
+            })
+            .collect(),
+    );
+    let result = prepared.widget.render(&prepared.params, &scope, lang);
+    (result, waited + started.elapsed())
+}
+
+/// One widget's answer in a run.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct WidgetResult {
+    /// Catalog id.
+    pub widget_id: i32,
+    /// Catalog name.
+    pub widget_name: String,
+    /// Output shape.
+    pub widget_type: String,
+    /// Its cell of the layout.
+    #[oai(nullable)]
+    pub layout: Option<LayoutCell>,
+    /// Chart.js-ready data (absent when `error` is set).
+    #[oai(nullable)]
+    pub data: Option<Value>,
+    /// Why this widget has no data.
+    #[oai(nullable)]
+    pub error: Option<WidgetError>,
+    /// Time to its data: its slowest need plus rendering.
+    pub elapsed_ms: f64,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct RunResponse {
+    /// Every widget of the layout, in layout order.
+    pub widgets: Vec<WidgetResult>,
+    /// Timings and what was shared.
+    pub meta: Value,
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Runs the caller's role layout with the given filters.
+pub async fn run(
+    state: &AppState,
+    principal: &Principal,
+    filter_input: &Map<String, Value>,
+    lang: Lang,
+    now: DateTime<Utc>,
+) -> AppResult<RunResponse> {
+    let started = Instant::now();
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let ctx = FilterContext {
+        snapshot: &snapshot,
+        tz: snapshot.timezone,
+        now,
+        max_range_days: state.config.max_range_days,
+    };
+    let resolved = filters::resolve(filter_input, &ctx)?;
+    let base = resolved.to_params(snapshot.timezone);
+    let layout = catalog::layout_for(state, principal.tenant_id, principal.role).await?;
+    let entries = catalog::load(&state.databases).await?;
+
+    let prepared: Vec<(LayoutCell, Option<&CatalogWidget>, Result<Prepared, WidgetError>)> = layout
+        .grid
+        .into_iter()
+        .map(|cell| {
+            let entry = entries.get(&cell.widget_id);
+            let prepared = match entry {
+                None => Err(WidgetError::new(
+                    "unknown_widget",
+                    format!("widget {} is not in the catalog", cell.widget_id),
+                )),
+                Some(entry) => {
+                    let mut params = if entry.source_type == "external" {
+                        Map::new()
+                    } else {
+                        base.clone()
+                    };
+                    if let Some(Value::Object(fixed)) = &cell.params {
+                        params.extend(fixed.clone());
+                    }
+                    prepare(entry, params)
+                }
+            };
+            (cell, entry, prepared)
+        })
+        .collect();
+
+    let computing = Instant::now();
+    let all_needs = prepared
+        .iter()
+        .filter_map(|(_, _, p)| p.as_ref().ok())
+        .flat_map(|p| p.needs.iter());
+    let computed = compute_all(state, principal, all_needs, now).await;
+    let computing = computing.elapsed();
+
+    let widgets: Vec<WidgetResult> = prepared
+        .into_iter()
+        .map(|(cell, entry, prepared)| {
+            let (outcome, took) = match &prepared {
+                Ok(p) => render(p, &computed, lang),
+                Err(e) => (Err(e.clone()), Duration::ZERO),
+            };
+            let (data, error) = match outcome {
+                Ok(data) => (Some(data), None),
+                Err(error) => (None, Some(error)),
+            };
+            WidgetResult {
+                widget_id: cell.widget_id,
+                widget_name: entry.map(|e| e.widget_name.clone()).unwrap_or_default(),
+                widget_type: entry.map(|e| e.widget_type.clone()).unwrap_or_default(),
+                layout: Some(cell),
+                data,
+                error,
+                elapsed_ms: millis(took),
+            }
+        })
+        .collect();
+    let slowest = widgets.iter().map(|w| w.elapsed_ms).fold(0.0, f64::max);
+    let meta = json!({
+        "elapsed_ms": millis(started.elapsed()),
+        "computing_ms": millis(computing),
+        "slowest_widget_ms": slowest,
+        "widgets": widgets.len(),
+        "computations": computed.len(),
+        "filters": {
+            "line_id": resolved.line_id,
+            "start_date": base.get("start_date"),
+            "end_date": base.get("end_date"),
+            "interval": resolved.interval,
+        },
+    });
+    Ok(RunResponse { widgets, meta })
+}
+
+/// One widget's data for explicit params; bad params are a 422 naming the field.
+pub async fn widget_data(
+    state: &AppState,
+    principal: &Principal,
+    widget_id: i32,
+    params: Map<String, Value>,
+    lang: Lang,
+    now: DateTime<Utc>,
+) -> AppResult<WidgetResult> {
+    let started = Instant::now();
+    let entries = catalog::load(&state.databases).await?;
+    let entry = entries
+        .get(&widget_id)
+        .ok_or_else(|| AppError::NotFound(format!("widget {widget_id} not found")))?;
+    let outcome = match prepare(entry, params) {
+        Err(WidgetError {
+            field: Some(field),
+            message,
+            ..
+        }) => return Err(AppError::invalid_field(field, message)),
+        // An unregistered class is the server's problem, reported like in a run.
+        Err(error) => Err(error),
+        Ok(prepared) => {
+            let computed = compute_all(state, principal, prepared.needs.iter(), now).await;
+            render(&prepared, &computed, lang).0
+        }
+    };
+    let (data, error) = match outcome {
+        Ok(data) => (Some(data), None),
+        Err(error) => (None, Some(error)),
+    };
+    Ok(WidgetResult {
+        widget_id,
+        widget_name: entry.widget_name.clone(),
+        widget_type: entry.widget_type.clone(),
+        layout: None,
+        data,
+        error,
+        elapsed_ms: millis(started.elapsed()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::widgets::DataQuery;
+
+    /// Declares one need and reports what it was handed.
+    struct Spy;
+    impl Widget for Spy {
+        fn class_name(&self) -> &'static str {
+            "Spy"
+        }
+        fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
+            Ok(vec![Need::Downtime(DataQuery::downtime(params)?)])
+        }
+        fn render(&self, _: &WidgetParams, data: &Scoped, _: Lang) -> Result<Value, WidgetError> {
+            Ok(json!({
+                "handed": data.needs().len(),
+                "downtime": data.downtime().is_ok(),
+                "oee": data.oee().is_ok(),
+                "series": data.series().is_ok(),
+                "external": data.external().is_ok(),
+            }))
+        }
+    }
+
+    #[test]
+    fn a_widget_receives_only_the_data_it_declared() {
+        let params = WidgetParams {
+            line_id: Some(1),
+            start_date: Some("2026-11-16T00:00:00Z".into()),
+            end_date: Some("2026-11-17T00:00:00Z".into()),
+            ..WidgetParams::default()
+        };
+        let needs = Spy.needs(&params).expect("needs");
+        let query = DataQuery::series(&params).expect("query");
+        // The run computed much more for other widgets.
+        let mut computed: Computed = HashMap::new();
+        computed.insert(
+            needs[0].clone(),
+            (Arc::new(Ok(NeedData::Downtime(Vec::new()))), Duration::from_millis(3)),
+        );
+        computed.insert(
+            Need::External {
+                api_id: "erp".into(),
+                query: vec![],
+            },
+            (
+                Arc::new(Ok(NeedData::External(json!({"secret": 1})))),
+                Duration::from_millis(1),
+            ),
+        );
+        computed.insert(
+            Need::Series(query),
+            (Arc::new(Err(WidgetError::internal("x"))), Duration::ZERO),
+        );
+        let prepared = Prepared {
+            widget: &Spy,
+            params,
+            needs,
+        };
+        let (out, took) = render(&prepared, &computed, Lang::Es);
+        assert_eq!(
+            out.expect("rendered"),
+            json!({"handed": 1, "downtime": true, "oee": false, "series": false, "external": false})
+        );
+        assert!(took >= Duration::from_millis(3), "its time includes its need's");
+    }
+
+    #[test]
+    fn schema_defaults_fill_absent_params_and_errors_name_the_field() {
+        let schema = json!({"type": "object", "properties": {"kpi_type": {"type": "string", "enum": ["oee"], "default": "oee"}, "line_id": {"type": "integer"}}});
+        let mut params = Map::new();
+        apply_defaults(&schema, &mut params);
+        assert_eq!(params.get("kpi_type"), Some(&json!("oee")));
+        let error = validate_params(&schema, &json!({"line_id": "one"})).expect_err("invalid");
+        assert_eq!(error.field.as_deref(), Some("params.line_id"));
+    }
+}

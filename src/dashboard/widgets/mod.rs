@@ -1,0 +1,422 @@
+//! The widget registry. A catalog row names a widget class; the class
+//! declares exactly which data it needs ([`Need`]) and turns that data, and
+//! nothing else ([`Scoped`]), into Chart.js-ready JSON. Widgets never fetch:
+//! the orchestrator computes each distinct need once per run and hands it
+//! out. Adding a widget type is one module here plus one line in
+//! [`registry`].
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::kpi::series::Series;
+use crate::kpi::{OeeResponse, SummaryResponse};
+
+mod comparison_bar;
+mod downtime_table;
+mod external_series;
+mod kpi_card;
+mod line_chart;
+mod pie_chart;
+
+/// Language of human labels (semantics §7: Spanish unless asked for English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Spanish (default).
+    #[default]
+    Es,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// `lang=en` or an `Accept-Language` starting with `en` selects English.
+    pub fn pick(explicit: Option<&str>, accept_language: Option<&str>) -> Lang {
+        let wants_en = |s: &str| s.trim().to_ascii_lowercase().starts_with("en");
+        match explicit {
+            Some(lang) => {
+                if wants_en(lang) {
+                    Lang::En
+                } else {
+                    Lang::Es
+                }
+            }
+            None if accept_language.is_some_and(wants_en) => Lang::En,
+            None => Lang::Es,
+        }
+    }
+
+    /// The label in this language.
+    pub fn text(self, es: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Es => es,
+            Lang::En => en,
+        }
+    }
+}
+
+/// The params a widget receives, already validated against its schema.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WidgetParams {
+    /// Line.
+    pub line_id: Option<i32>,
+    /// Range start.
+    pub start_date: Option<String>,
+    /// Range end.
+    pub end_date: Option<String>,
+    /// Products.
+    #[serde(default)]
+    pub product_ids: Vec<i32>,
+    /// Areas.
+    #[serde(default)]
+    pub area_ids: Vec<i32>,
+    /// Shift.
+    pub shift_id: Option<i32>,
+    /// Downtime threshold, seconds.
+    pub downtime_threshold: Option<f64>,
+    /// Bucket width.
+    pub interval: Option<String>,
+    /// Charts carry the stops.
+    pub show_stops: Option<bool>,
+    /// KPI of a card.
+    pub kpi_type: Option<String>,
+    /// External API.
+    pub api_id: Option<String>,
+    /// External query parameters.
+    pub query: Option<Map<String, Value>>,
+    /// JSON pointer to the labels in an external answer.
+    pub labels_pointer: Option<String>,
+    /// JSON pointer to the values in an external answer.
+    pub values_pointer: Option<String>,
+    /// Dataset label of an external series.
+    pub label: Option<String>,
+}
+
+/// The detections query behind an internal need, normalised so widgets
+/// asking the same question share one computation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DataQuery {
+    /// Line.
+    pub line_id: i32,
+    /// Range start as given.
+    pub start_date: String,
+    /// Range end as given.
+    pub end_date: String,
+    /// Products.
+    pub product_ids: Vec<i32>,
+    /// Areas (series only).
+    pub area_ids: Vec<i32>,
+    /// Shift.
+    pub shift_id: Option<i32>,
+    /// Threshold as exact bits (downtime-bearing needs only).
+    pub threshold_bits: Option<u64>,
+    /// Bucket width (series only).
+    pub interval: Option<String>,
+}
+
+impl DataQuery {
+    fn base(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
+        let (Some(line_id), Some(start), Some(end)) = (params.line_id, &params.start_date, &params.end_date) else {
+            return Err(WidgetError::invalid(
+                "params",
+                "line_id, start_date and end_date are required",
+            ));
+        };
+        Ok(DataQuery {
+            line_id,
+            start_date: start.clone(),
+            end_date: end.clone(),
+            product_ids: params.product_ids.clone(),
+            area_ids: Vec::new(),
+            shift_id: params.shift_id,
+            threshold_bits: params.downtime_threshold.map(f64::to_bits),
+            interval: None,
+        })
+    }
+
+    /// OEE and summary: line, range, products, shift, threshold.
+    pub fn kpi(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
+        Self::base(params)
+    }
+
+    /// Downtime events: products do not apply (a stopped line is stopped).
+    pub fn downtime(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
+        Ok(DataQuery {
+            product_ids: Vec::new(),
+            ..Self::base(params)?
+        })
+    }
+
+    /// Bucketed counts: areas and interval too; no threshold.
+    pub fn series(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
+        Ok(DataQuery {
+            area_ids: params.area_ids.clone(),
+            threshold_bits: None,
+            interval: Some(params.interval.clone().unwrap_or_else(|| "15min".into())),
+            ..Self::base(params)?
+        })
+    }
+}
+
+/// One piece of data a widget declares it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// OEE and its factors (semantics §5).
+    Oee(DataQuery),
+    /// The production summary (semantics §5, last rule).
+    Summary(DataQuery),
+    /// Detections per bucket (semantics §6).
+    Series(DataQuery),
+    /// Downtime events with their reasons (semantics §4).
+    Downtime(DataQuery),
+    /// An external API's JSON answer, through the data broker.
+    External {
+        /// API of `external_apis.yml`.
+        api_id: String,
+        /// Query parameters.
+        query: Vec<(String, String)>,
+    },
+}
+
+/// A downtime event for tables and charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopRow {
+    /// Start, tenant offset.
+    pub start: String,
+    /// End, tenant offset.
+    pub end: String,
+    /// Duration, seconds.
+    pub duration_seconds: f64,
+    /// Still stopped.
+    pub ongoing: bool,
+    /// Reason given on the persisted event, if any.
+    pub reason: Option<String>,
+}
+
+/// The data of one need.
+#[derive(Debug, Clone)]
+pub enum NeedData {
+    /// See [`Need::Oee`].
+    Oee(OeeResponse),
+    /// See [`Need::Summary`].
+    Summary(SummaryResponse),
+    /// See [`Need::Series`].
+    Series(Series),
+    /// See [`Need::Downtime`].
+    Downtime(Vec<StopRow>),
+    /// See [`Need::External`].
+    External(Value),
+}
+
+/// What a widget was handed: exactly the needs it declared, each with its
+/// data or the error computing it.
+#[derive(Debug, Clone, Default)]
+pub struct Scoped {
+    items: Vec<(Need, Arc<Result<NeedData, WidgetError>>)>,
+}
+
+impl Scoped {
+    /// Builds the scope of one widget.
+    pub fn new(items: Vec<(Need, Arc<Result<NeedData, WidgetError>>)>) -> Self {
+        Scoped { items }
+    }
+
+    /// The needs present (for tests and diagnostics).
+    pub fn needs(&self) -> Vec<&Need> {
+        self.items.iter().map(|(n, _)| n).collect()
+    }
+
+    fn find(&self, pick: impl Fn(&Need) -> bool, what: &str) -> Result<&NeedData, WidgetError> {
+        match self.items.iter().find(|(n, _)| pick(n)) {
+            Some((_, data)) => data.as_ref().as_ref().map_err(Clone::clone),
+            None => Err(WidgetError::internal(format!("the widget did not declare {what} data"))),
+        }
+    }
+
+    /// The OEE it declared.
+    pub fn oee(&self) -> Result<&OeeResponse, WidgetError> {
+        match self.find(|n| matches!(n, Need::Oee(_)), "OEE")? {
+            NeedData::Oee(d) => Ok(d),
+            _ => Err(WidgetError::internal("OEE need holds other data")),
+        }
+    }
+
+    /// The summary it declared.
+    pub fn summary(&self) -> Result<&SummaryResponse, WidgetError> {
+        match self.find(|n| matches!(n, Need::Summary(_)), "summary")? {
+            NeedData::Summary(d) => Ok(d),
+            _ => Err(WidgetError::internal("summary need holds other data")),
+        }
+    }
+
+    /// The series it declared.
+    pub fn series(&self) -> Result<&Series, WidgetError> {
+        match self.find(|n| matches!(n, Need::Series(_)), "series")? {
+            NeedData::Series(d) => Ok(d),
+            _ => Err(WidgetError::internal("series need holds other data")),
+        }
+    }
+
+    /// The stops it declared.
+    pub fn downtime(&self) -> Result<&[StopRow], WidgetError> {
+        match self.find(|n| matches!(n, Need::Downtime(_)), "downtime")? {
+            NeedData::Downtime(d) => Ok(d),
+            _ => Err(WidgetError::internal("downtime need holds other data")),
+        }
+    }
+
+    /// The external answer it declared.
+    pub fn external(&self) -> Result<&Value, WidgetError> {
+        match self.find(|n| matches!(n, Need::External { .. }), "external")? {
+            NeedData::External(d) => Ok(d),
+            _ => Err(WidgetError::internal("external need holds other data")),
+        }
+    }
+}
+
+/// Why one widget has no data; returned in its `error`, never failing the run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, poem_openapi::Object)]
+pub struct WidgetError {
+    /// `invalid_params`, `unknown_widget`, `not_found`, `external_timeout`,
+    /// `external_unreachable`, `external_bad_status`, `external_invalid_json`,
+    /// `external_unknown_api`, `external_token_missing`, `bad_external_data`,
+    /// `unavailable` or `internal`.
+    pub kind: String,
+    /// Human explanation (safe to show).
+    pub message: String,
+    /// The failing param, when one is at fault.
+    #[oai(nullable)]
+    pub field: Option<String>,
+}
+
+impl WidgetError {
+    /// A param failed validation.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        WidgetError {
+            kind: "invalid_params".into(),
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// Any other kind.
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        WidgetError {
+            kind: kind.into(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A bug or an unexpected failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new("internal", message)
+    }
+}
+
+impl From<crate::error::AppError> for WidgetError {
+    fn from(error: crate::error::AppError) -> Self {
+        use crate::error::AppError;
+        match error {
+            AppError::Validation { errors, message } => match errors.first() {
+                Some(first) => WidgetError::invalid(format!("params.{}", first.field), first.message.clone()),
+                None => WidgetError::invalid("params", message),
+            },
+            AppError::NotFound(m) => WidgetError::new("not_found", m),
+            AppError::DatabaseUnavailable(_) => {
+                WidgetError::new("unavailable", "a database is temporarily unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "widget data failed");
+                WidgetError::internal("an unexpected error occurred; it has been logged")
+            }
+        }
+    }
+}
+
+/// A widget type.
+pub trait Widget: Send + Sync {
+    /// The class name stored in `widget_catalog.class_name`.
+    fn class_name(&self) -> &'static str;
+    /// Exactly the data it needs for these params.
+    fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError>;
+    /// Chart.js-ready JSON from the data it declared.
+    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError>;
+}
+
+/// Every widget type.
+pub fn registry() -> &'static [&'static dyn Widget] {
+    &[
+        &line_chart::ProductionLineChart,
+        &kpi_card::KpiCard,
+        &comparison_bar::InputOutputComparison,
+        &pie_chart::ProductDistributionPie,
+        &downtime_table::DowntimeTable,
+        &external_series::ExternalSeriesChart,
+    ]
+}
+
+/// The widget type registered under `class_name`.
+pub fn lookup(class_name: &str) -> Option<&'static dyn Widget> {
+    registry().iter().copied().find(|w| w.class_name() == class_name)
+}
+
+/// `HH:MM:SS` of a duration in seconds (hours may exceed 24).
+pub fn hms(seconds: f64) -> String {
+    let total = seconds.max(0.0).floor() as u64;
+    format!("{:02}:{:02}:{:02}", total / 3600, (total % 3600) / 60, total % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_follow_the_parameter_then_the_header() {
+        assert_eq!(Lang::pick(None, None), Lang::Es);
+        assert_eq!(Lang::pick(None, Some("en-US,en;q=0.9")), Lang::En);
+        assert_eq!(Lang::pick(Some("es"), Some("en")), Lang::Es);
+        assert_eq!(Lang::pick(Some("en"), None), Lang::En);
+    }
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(hms(0.0), "00:00:00");
+        assert_eq!(hms(3725.9), "01:02:05");
+        assert_eq!(hms(90_061.0), "25:01:01");
+    }
+
+    #[test]
+    fn class_names_are_unique() {
+        let mut names: Vec<&str> = registry().iter().map(|w| w.class_name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), registry().len());
+        for entry in crate::dashboard::catalog::builtin() {
+            assert!(lookup(&entry.class_name).is_some(), "{}", entry.class_name);
+        }
+    }
+
+    #[test]
+    fn a_widget_can_read_only_what_it_declared() {
+        let query = DataQuery {
+            line_id: 1,
+            start_date: "a".into(),
+            end_date: "b".into(),
+            product_ids: vec![],
+            area_ids: vec![],
+            shift_id: None,
+            threshold_bits: None,
+            interval: None,
+        };
+        let scoped = Scoped::new(vec![(
+            Need::Downtime(query),
+            Arc::new(Ok(NeedData::Downtime(Vec::new()))),
+        )]);
+        assert!(scoped.downtime().is_ok());
+        let denied = scoped.oee().expect_err("undeclared");
+        assert_eq!(denied.kind, "internal");
+        assert!(scoped.series().is_err() && scoped.summary().is_err() && scoped.external().is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Dashboards over HTTP: layouts and templates, the widget catalog, the
+//! active filters, one widget's data and `/dashboard/run`. Thin: guard,
+//! parse, delegate to [`crate::dashboard`], map.
+
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use serde_json::{Map, Value};
+
+use crate::app::SharedState;
+use crate::auth::rights::Right;
+use crate::auth::roles::Role;
+use crate::clock::now_utc;
+use crate::dashboard::catalog::{self, CatalogWidget, Layout};
+use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
+use crate::dashboard::orchestrator::{self, RunResponse, WidgetResult};
+use crate::dashboard::widgets::Lang;
+use crate::error::{AppError, AppResult};
+use crate::http::ApiTags;
+use crate::http::problem::ApiError;
+use crate::http::security::Auth;
+
+/// Body of `POST /dashboard/run`.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct RunRequest {
+    /// Filter values by key (`line_id`, `date_range`, `product_ids`, `area_ids`,
+    /// `shift_id`, `interval`, `downtime_threshold`, `show_stops`); absent keys
+    /// take the tenant's defaults (see `GET /dashboard/filters`).
+    #[oai(default)]
+    pub filters: Value,
+}
+
+/// Body of `POST /dashboard/widgets/{widget_id}/data`.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct WidgetDataRequest {
+    /// Params, validated against the widget's `required_params` JSON Schema.
+    pub params: Value,
+}
+
+fn object(field: &str, value: Value) -> AppResult<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Map::new()),
+        _ => Err(AppError::invalid_field(field, "must be a JSON object")),
+    }
+}
+
+fn language(req: &poem::Request, lang: Option<&str>) -> Lang {
+    let header = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
+    Lang::pick(lang, header)
+}
+
+/// Dashboards.
+pub struct DashboardApi;
+
+#[OpenApi(prefix_path = "/api/v1/dashboard", tag = "ApiTags::Dashboards")]
+impl DashboardApi {
+    /// The caller's role layout: the tenant's template, else the built-in default.
+    #[oai(path = "/layout", method = "get")]
+    async fn layout(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Layout>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::RunDashboards)?;
+        Ok(Json(
+            catalog::layout_for(&state, principal.tenant_id, principal.role).await?,
+        ))
+    }
+
+    /// Store a role's layout for the tenant (admin). Unknown widget ids are a 422.
+    #[oai(path = "/templates/:role", method = "put")]
+    async fn put_template(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        role: Path<String>,
+        body: Json<Layout>,
+    ) -> Result<Json<Layout>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ManageTemplates)?;
+        let role: Role = role.0.parse().map_err(|e: String| AppError::invalid_field("role", e))?;
+        let client = crate::http::client_info(req, &state);
+        let audit = crate::audit::AuditEntry::new(
+            "dashboard.template.put",
+            Some(principal.tenant_id),
+            principal.user_id,
+            &client,
+        );
+        Ok(Json(
+            catalog::store_template(&state, principal.tenant_id, role, &body.0, audit).await?,
+        ))
+    }
+
+    /// The widget catalog (admin, manager).
+    #[oai(path = "/widgets/catalog", method = "get")]
+    async fn catalog(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ManageDashboards)?;
+        Ok(Json(catalog::load(&state.databases).await?.into_values().collect()))
+    }
+
+    /// The tenant's active filters with their options and defaults, to build a filter panel.
+    #[oai(path = "/filters", method = "get")]
+    async fn filters(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Vec<ActiveFilter>>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::RunDashboards)?;
+        let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+        let ctx = FilterContext {
+            snapshot: &snapshot,
+            tz: snapshot.timezone,
+            now: now_utc(),
+            max_range_days: state.config.max_range_days,
+        };
+        Ok(Json(filters::active(&ctx)))
+    }
+
+    /// One widget's Chart.js-ready data. Params failing the widget's schema
+    /// are a 422 naming the field; other failures come back in `error`.
+    #[oai(path = "/widgets/:widget_id/data", method = "post")]
+    async fn widget_data(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        widget_id: Path<i32>,
+        /// `es` (default) or `en`; else `Accept-Language`.
+        lang: Query<Option<String>>,
+        body: Json<WidgetDataRequest>,
+    ) -> Result<Json<WidgetResult>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::RunDashboards)?;
+        let params = object("params", body.0.params)?;
+        let logged = Value::Object(params.clone());
+        let started = std::time::Instant::now();
+        let lang = language(req, lang.0.as_deref());
+        let result = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, now_utc()).await?;
+        crate::query_log::record(&state, principal, "dashboard_widget", &logged, started.elapsed()).await;
+        Ok(Json(result))
+    }
+
+    /// Run the caller's layout: filters validated by the filter registry,
+    /// shared data computed once, widgets concurrently, one `error` per
+    /// failing widget, timings in `meta`.
+    #[oai(path = "/run", method = "post")]
+    async fn run(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        /// `es` (default) or `en`; else `Accept-Language`.
+        lang: Query<Option<String>>,
+        body: Json<RunRequest>,
+    ) -> Result<Json<RunResponse>, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::RunDashboards)?;
+        let filters = object("filters", body.0.filters)?;
+        let logged = Value::Object(filters.clone());
+        let started = std::time::Instant::now();
+        let lang = language(req, lang.0.as_deref());
+        let result = orchestrator::run(&state, principal, &filters, lang, now_utc()).await?;
+        crate::query_log::record(&state, principal, "dashboard_run", &logged, started.elapsed()).await;
+        Ok(Json(result))
+    }
+}

@@ -1,0 +1,573 @@
+//! Dashboards on both backends: the admin layout over hand-built data with
+//! known answers and over the demo data (compared with the KPI endpoints),
+//! registry failures isolated to their widget, external widgets through the
+//! data broker against a real loopback server (success, 500, malformed JSON,
+//! timeout, refused connection), templates, catalog, filters and languages.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, backends, expect_problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The line of `tests/kpi.rs`: UTC tenant, shift Monday 2026-11-16 08:00-10:00,
+/// threshold 300 s. Input: A 08:00:10, A 08:10, A 08:20, B 08:30, A 11:00.
+/// Output: A 08:00:30, A 08:10:30, B 08:30:30, A 12:00.
+struct Plant {
+    token: String,
+    manager: String,
+    viewer: String,
+    line_id: i64,
+}
+
+async fn known_plant(app: &TestApp) -> Plant {
+    let f = app.tenant_fixture("Dash").await;
+    let token = f.admin.1.clone();
+    let line_id = app
+        .post_ok(
+            &token,
+            "/api/v1/production/lines",
+            json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
+        )
+        .await["line_id"]
+        .as_i64()
+        .expect("line");
+    let area = |name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
+    let input = app
+        .post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
+        .await["area_id"]
+        .as_i64()
+        .expect("id");
+    let output = app
+        .post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
+        .await["area_id"]
+        .as_i64()
+        .expect("id");
+    let product = |name: &str, code: &str, std: u32, kg: &str, colour: &str| json!({"product_name": name, "product_code": code, "production_std": std, "product_weight": kg, "product_color": colour});
+    let a = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            product("Producto A", "A", 100, "2.5", "#ff0000"),
+        )
+        .await["product_id"]
+        .as_i64()
+        .expect("id");
+    let b = app
+        .post_ok(
+            &token,
+            "/api/v1/production/products",
+            product("Producto B", "B", 60, "1.25", "#00ff00"),
+        )
+        .await["product_id"]
+        .as_i64()
+        .expect("id");
+    app.post_ok(
+        &token,
+        "/api/v1/production/shifts",
+        json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false}),
+    )
+    .await;
+    for (name, class, default) in [
+        ("Fechas", "DateRangeFilter", json!({"preset": "last_7_days"})),
+        ("Línea", "LineFilter", Value::Null),
+        ("Intervalo", "IntervalFilter", json!({"interval": "1hour"})),
+        ("Productos", "ProductFilter", json!([])),
+        ("Paradas", "ShowStopsFilter", json!(true)),
+    ] {
+        app.post_ok(
+            &token,
+            "/api/v1/production/filters",
+            json!({"filter_name": name, "class_name": class, "default_value": default}),
+        )
+        .await;
+    }
+    let d = |t: &str, area: i64, product: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": product});
+    app.post_ok(
+        &token,
+        &format!("/api/v1/lines/{line_id}/detections"),
+        json!([
+            d("08:00:10", input, a),
+            d("08:10:00", input, a),
+            d("08:20:00", input, a),
+            d("08:30:00", input, b),
+            d("11:00:00", input, a),
+            d("08:00:30", output, a),
+            d("08:10:30", output, a),
+            d("08:30:30", output, b),
+            d("12:00:00", output, a),
+        ]),
+    )
+    .await;
+    Plant {
+        token,
+        manager: f.manager.1,
+        viewer: f.viewer.1,
+        line_id,
+    }
+}
+
+fn the_day(line_id: i64) -> Value {
+    json!({"filters": {"line_id": line_id, "date_range": {"start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"}}})
+}
+
+fn widget(run: &Value, id: i64) -> &Value {
+    run["widgets"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|w| w["widget_id"] == id))
+        .unwrap_or_else(|| panic!("widget {id} in {run}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_layout_answers_the_hand_computed_figures() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = known_plant(&app).await;
+        let run = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
+        let ids: Vec<i64> = run["widgets"]
+            .as_array()
+            .expect("widgets")
+            .iter()
+            .filter_map(|w| w["widget_id"].as_i64())
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6], "the original admin layout, in order");
+        for w in run["widgets"].as_array().expect("widgets") {
+            assert!(w["error"].is_null(), "{w}");
+            assert!(w["layout"]["w"].as_i64().is_some(), "{w}");
+        }
+
+        // Line chart: the tenant's default interval is 1hour; output detections per local hour.
+        let chart = &widget(&run, 1)["data"];
+        assert_eq!(chart["labels"].as_array().map(Vec::len), Some(24));
+        assert_eq!(chart["labels"][8], "2026-11-16 08:00");
+        let data = &chart["datasets"][0]["data"];
+        assert_eq!((data[8].clone(), data[12].clone()), (json!(3), json!(1)));
+        assert_eq!(
+            data.as_array().map(|d| d.iter().filter_map(Value::as_u64).sum::<u64>()),
+            Some(4)
+        );
+        assert_eq!(chart["datasets"][0]["label"], "Producción");
+        assert_eq!(
+            chart["stops"].as_array().map(Vec::len),
+            Some(3),
+            "show_stops defaults to true"
+        );
+
+        assert_eq!(
+            widget(&run, 2)["data"],
+            json!({"value": 1.75, "unit": "%", "label": "OEE", "kpi_type": "oee"})
+        );
+        assert_eq!(widget(&run, 3)["data"]["value"], 5, "input over the whole range");
+        assert_eq!(widget(&run, 3)["data"]["unit"], "unidades");
+        let bars = &widget(&run, 4)["data"];
+        assert_eq!(bars["labels"], json!(["Entrada", "Salida", "Descarte"]));
+        assert_eq!(bars["datasets"][0]["data"], json!([5, 4, 1]));
+        let pie = &widget(&run, 5)["data"];
+        assert_eq!(pie["labels"], json!(["Producto A", "Producto B"]));
+        assert_eq!(pie["datasets"][0]["data"], json!([3, 1]));
+        assert_eq!(pie["datasets"][0]["backgroundColor"], json!(["#ff0000", "#00ff00"]));
+        let table = &widget(&run, 6)["data"];
+        assert_eq!(table["columns"], json!(["Inicio", "Fin", "Duración", "Razón"]));
+        let durations: Vec<&str> = table["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|r| r["duration"].as_str())
+            .collect();
+        assert_eq!(durations, vec!["00:10:00", "00:20:00", "01:29:30"]);
+        assert_eq!(table["rows"][0]["start"], "2026-11-16T08:00:30+00:00");
+
+        // Shared data: the two KPI cards, the bars and the pie share one summary.
+        assert_eq!(run["meta"]["computations"], 4, "{}", run["meta"]);
+        assert!(run["meta"]["elapsed_ms"].as_f64().is_some());
+
+        // English labels on request, or from Accept-Language.
+        let english: Value = app
+            .authed(Method::POST, "/api/v1/dashboard/run", &p.token)
+            .header("accept-language", "en-GB,en;q=0.8")
+            .json(&the_day(p.line_id))
+            .send()
+            .await
+            .expect("run")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            widget(&english, 4)["data"]["labels"],
+            json!(["Input", "Output", "Rejected"])
+        );
+        assert_eq!(widget(&english, 6)["data"]["columns"][0], "Start");
+
+        // A viewer gets the viewer layout; filters it may not set are named.
+        let viewer = app
+            .post_ok(&p.viewer, "/api/v1/dashboard/run", the_day(p.line_id))
+            .await;
+        assert_eq!(viewer["widgets"].as_array().map(Vec::len), Some(3));
+        let bad = app
+            .authed(Method::POST, "/api/v1/dashboard/run", &p.token)
+            .json(&json!({"filters": {"line_id": 999, "shift_id": 1, "date_range": {"preset": "someday"}}}))
+            .send()
+            .await
+            .expect("run");
+        let problem = expect_problem(bad, 422).await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["filters.shift_id", "filters.line_id", "filters.date_range"],
+            "{problem}"
+        );
+
+        // The run is recorded in user_query.
+        let recorded = camet::with_conn!(&mut app.state.databases.global().get().await.expect("conn"), |c| {
+            use diesel::{ExpressionMethods, QueryDsl};
+            use diesel_async::RunQueryDsl;
+            camet::db::schema::global::user_query::table
+                .filter(camet::db::schema::global::user_query::query_type.eq("dashboard_run"))
+                .count()
+                .get_result::<i64>(c)
+                .await
+        })
+        .expect("count");
+        assert!(recorded >= 3, "{recorded}");
+        drop(p.manager);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_layout_over_the_demo_data_agrees_with_the_kpi_endpoints() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let seed = camet::demo::seed(&app.state.databases, app.state.hashing, 2)
+            .await
+            .expect("demo");
+        let token = app.login_ok_with(&seed.username, &seed.password).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        // The demo's own filter defaults: last 7 days, 15-minute interval, its line.
+        let run = app
+            .post_ok(&token, "/api/v1/dashboard/run", json!({"filters": {}}))
+            .await;
+        for w in run["widgets"].as_array().expect("widgets") {
+            assert!(w["error"].is_null(), "{w}");
+        }
+        let range = &run["meta"]["filters"];
+        assert_eq!(range["interval"], "15min");
+        let body = json!({"line_id": seed.line_id, "start_date": range["start_date"], "end_date": range["end_date"]});
+        let oee = app.post_ok(&token, "/api/v1/metrics/oee", body.clone()).await;
+        let summary = app.post_ok(&token, "/api/v1/metrics/summary", body).await;
+        assert_eq!(widget(&run, 2)["data"]["value"], oee["oee"]);
+        assert_eq!(widget(&run, 3)["data"]["value"], summary["total_production"]);
+        let output: u64 = summary["product_distribution"]
+            .as_object()
+            .expect("map")
+            .values()
+            .filter_map(Value::as_u64)
+            .sum();
+        let bars = &widget(&run, 4)["data"]["datasets"][0]["data"];
+        assert_eq!(bars[0], summary["total_production"]);
+        assert_eq!(bars[1], output);
+        let chart: u64 = widget(&run, 1)["data"]["datasets"][0]["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert_eq!(chart, output, "every output detection lands in one 15-minute bucket");
+        assert_eq!(
+            widget(&run, 1)["data"]["stops"].as_array().map(Vec::len),
+            oee["downtime_count"].as_u64().map(|n| n as usize)
+        );
+        assert_eq!(
+            widget(&run, 6)["data"]["rows"].as_array().map(Vec::len),
+            oee["downtime_count"].as_u64().map(|n| n as usize)
+        );
+        assert!(output > 100, "the demo produced in its last two days: {output}");
+        app.stop().await;
+    }
+}
+
+/// A one-route HTTP server answering every request with `status`, `body`
+/// after `delay`.
+async fn external_api(status: u16, body: &'static str, delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/series")
+}
+
+async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}/series")
+}
+
+async fn put_admin_layout(app: &TestApp, token: &str, grid: Value) {
+    let response = app
+        .authed(Method::PUT, "/api/v1/dashboard/templates/admin", token)
+        .json(&json!({"grid": grid}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_widgets_fail_alone_and_slow_apis_only_cost_their_timeout() {
+    let ok = external_api(200, r#"{"hours":["10:00","11:00"],"temp":[12.5,14]}"#, Duration::ZERO).await;
+    let broken = external_api(500, r#"{"error":"down"}"#, Duration::ZERO).await;
+    let garbled = external_api(200, "{not json", Duration::ZERO).await;
+    let slow = external_api(200, r#"{"labels":[],"values":[]}"#, Duration::from_secs(10)).await;
+    let refused = refused_url().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let apis = dir.path().join("external_apis.yml");
+    let yaml = format!(
+        "apis:\n  - {{api_id: weather, base_url: '{ok}', timeout_ms: 2000}}\n  - {{api_id: broken, base_url: '{broken}', timeout_ms: 2000}}\n  - {{api_id: garbled, base_url: '{garbled}', timeout_ms: 2000}}\n  - {{api_id: slow, base_url: '{slow}', timeout_ms: 500}}\n  - {{api_id: refused, base_url: '{refused}', timeout_ms: 2000}}\n"
+    );
+    std::fs::write(&apis, yaml).expect("write yml");
+    let path = apis.display().to_string();
+    for backend in backends() {
+        let app = TestApp::start_with(
+            backend,
+            &[("CAMET_EXTERNAL_APIS", &path), ("CAMET_BROKER_CACHE_SECS", "0")],
+        )
+        .await;
+        let p = known_plant(&app).await;
+        // A catalog row whose class this server does not know.
+        camet::with_conn!(&mut app.state.databases.global().get().await.expect("conn"), |c| {
+            use diesel_async::RunQueryDsl;
+            diesel::sql_query(
+                "INSERT INTO widget_catalog (widget_id, widget_name, widget_type, class_name, source_type, required_params, created_at) \
+                 VALUES (100, 'Ghost', 'line_chart', 'NoSuchWidget', 'internal', '{}', '2026-11-22 00:00:00')",
+            )
+            .execute(c)
+            .await
+        })
+        .expect("insert ghost");
+        let external =
+            |api: &str| json!({"api_id": api, "labels_pointer": "/hours", "values_pointer": "/temp", "label": "°C"});
+        put_admin_layout(
+            &app,
+            &p.token,
+            json!([
+                {"widget_id": 100, "x": 0, "y": 0, "w": 6, "h": 2},
+                {"widget_id": 2, "x": 6, "y": 0, "w": 6, "h": 2},
+                {"widget_id": 9, "x": 0, "y": 2, "w": 6, "h": 2, "params": external("weather")},
+                {"widget_id": 9, "x": 6, "y": 2, "w": 6, "h": 2, "params": external("broken")},
+                {"widget_id": 9, "x": 0, "y": 4, "w": 6, "h": 2, "params": external("garbled")},
+                {"widget_id": 9, "x": 6, "y": 4, "w": 6, "h": 2, "params": external("slow")},
+                {"widget_id": 9, "x": 0, "y": 6, "w": 6, "h": 2, "params": external("refused")},
+                {"widget_id": 9, "x": 6, "y": 6, "w": 6, "h": 2, "params": external("nowhere")},
+                {"widget_id": 3, "x": 0, "y": 8, "w": 6, "h": 2, "params": {"kpi_type": "colour"}}
+            ]),
+        )
+        .await;
+        let started = Instant::now();
+        let run = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(500 + 2000),
+            "bounded by the slow API's timeout: {took:?}"
+        );
+        let ws = run["widgets"].as_array().expect("widgets");
+        let kinds: Vec<&str> = ws.iter().map(|w| w["error"]["kind"].as_str().unwrap_or("ok")).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "unknown_widget",
+                "ok",
+                "ok",
+                "external_bad_status",
+                "external_invalid_json",
+                "external_timeout",
+                "external_unreachable",
+                "external_unknown_api",
+                "invalid_params"
+            ],
+            "{run}"
+        );
+        assert_eq!(ws[1]["data"]["value"], 1.75, "the OEE card is unharmed");
+        assert_eq!(ws[2]["data"]["labels"], json!(["10:00", "11:00"]));
+        assert_eq!(ws[2]["data"]["datasets"][0]["data"], json!([12.5, 14]));
+        assert_eq!(ws[2]["data"]["datasets"][0]["label"], "°C");
+        assert_eq!(ws[8]["error"]["field"], "params.kpi_type");
+        assert!(
+            ws[0]["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("NoSuchWidget"))
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_catalog_filters_and_single_widgets() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = known_plant(&app).await;
+        let get = |path: &'static str, token: &str| app.authed(Method::GET, path, token).send();
+
+        let layout: Value = get("/api/v1/dashboard/layout", &p.token)
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(layout["grid"].as_array().map(Vec::len), Some(6));
+        assert_eq!(
+            layout["grid"][0],
+            json!({"widget_id": 1, "x": 0, "y": 0, "w": 8, "h": 4, "params": null})
+        );
+
+        // Templates: admins only, unknown widgets and bad cells named.
+        let forbidden = app
+            .authed(Method::PUT, "/api/v1/dashboard/templates/viewer", &p.viewer)
+            .json(&json!({"grid": []}))
+            .send()
+            .await
+            .expect("put");
+        expect_problem(forbidden, 403).await;
+        let bad = app
+            .authed(Method::PUT, "/api/v1/dashboard/templates/viewer", &p.token)
+            .json(&json!({"grid": [{"widget_id": 5, "x": 0, "y": 0, "w": 6, "h": 2}, {"widget_id": 77, "x": 0, "y": 0, "w": 13, "h": 2}]}))
+            .send()
+            .await
+            .expect("put");
+        let problem = expect_problem(bad, 422).await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, vec!["grid[1].widget_id", "grid[1].w"]);
+        let role = app
+            .authed(Method::PUT, "/api/v1/dashboard/templates/owner", &p.token)
+            .json(&json!({"grid": []}))
+            .send()
+            .await
+            .expect("put");
+        expect_problem(role, 422).await;
+        let stored = app
+            .authed(Method::PUT, "/api/v1/dashboard/templates/viewer", &p.token)
+            .json(&json!({"grid": [{"widget_id": 5, "x": 0, "y": 0, "w": 12, "h": 4}]}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(stored.status(), 200);
+        let viewer_layout: Value = get("/api/v1/dashboard/layout", &p.viewer)
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(viewer_layout["grid"].as_array().map(Vec::len), Some(1));
+
+        // Catalog: admins and managers.
+        expect_problem(
+            get("/api/v1/dashboard/widgets/catalog", &p.viewer).await.expect("get"),
+            403,
+        )
+        .await;
+        let catalog: Value = get("/api/v1/dashboard/widgets/catalog", &p.manager)
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let entries = catalog.as_array().expect("catalog");
+        assert_eq!(entries.len(), 9);
+        assert!(entries.iter().all(|e| e["required_params"]["type"] == "object"));
+        assert_eq!(entries[8]["source_type"], "external");
+
+        // Filters: the tenant's rows, with options from the cache and defaults.
+        let filters: Value = get("/api/v1/dashboard/filters", &p.viewer)
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let keys: Vec<&str> = filters
+            .as_array()
+            .expect("filters")
+            .iter()
+            .filter_map(|f| f["key"].as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            vec!["date_range", "line_id", "interval", "product_ids", "show_stops"]
+        );
+        assert_eq!(filters[1]["options"][0]["value"], p.line_id);
+        assert_eq!(filters[1]["default"], p.line_id, "no tenant default: the first line");
+        assert_eq!(filters[2]["default"], json!({"interval": "1hour"}));
+        assert_eq!(filters[3]["options"].as_array().map(Vec::len), Some(2));
+
+        // One widget: params validated against its schema, the field named.
+        let params =
+            json!({"line_id": p.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"});
+        let card = app
+            .post_ok(&p.viewer, "/api/v1/dashboard/widgets/8/data", json!({"params": params}))
+            .await;
+        assert_eq!(
+            card["data"],
+            json!({"value": 3, "unit": "paradas", "label": "Paradas", "kpi_type": "downtime_count"})
+        );
+        let mut wrong = params.clone();
+        wrong["kpi_type"] = json!("colour");
+        let bad = app
+            .authed(Method::POST, "/api/v1/dashboard/widgets/2/data", &p.viewer)
+            .json(&json!({"params": wrong}))
+            .send()
+            .await
+            .expect("post");
+        let problem = expect_problem(bad, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "params.kpi_type", "{problem}");
+        let missing = app
+            .authed(Method::POST, "/api/v1/dashboard/widgets/2/data", &p.viewer)
+            .json(&json!({"params": {"line_id": p.line_id}}))
+            .send()
+            .await
+            .expect("post");
+        expect_problem(missing, 422).await;
+        let unknown = app
+            .authed(Method::POST, "/api/v1/dashboard/widgets/404/data", &p.viewer)
+            .json(&json!({"params": params}))
+            .send()
+            .await
+            .expect("post");
+        expect_problem(unknown, 404).await;
+        let english = app
+            .post_ok(
+                &p.viewer,
+                "/api/v1/dashboard/widgets/8/data?lang=en",
+                json!({"params": params}),
+            )
+            .await;
+        assert_eq!(english["data"]["label"], "Stops");
+        app.stop().await;
+    }
+}
