@@ -45,18 +45,22 @@ mariadb -N camet_perf_tenant_1 -e "SELECT CONCAT('watermark: ', watermark) FROM 
 mariadb -N camet_perf_tenant_1 -e "SELECT CONCAT('rows: ', COUNT(*)) FROM detection_line_1"
 
 LOAD=("$TARGET/examples/load" --base "http://127.0.0.1:$PORT" --username "$USERNAME" --password "$PASSWORD")
-END=$(mariadb -N camet_perf_tenant_1 -e "SELECT DATE_FORMAT(MAX(detected_at) + INTERVAL 1 MINUTE, '%Y-%m-%dT%H:%i:00Z') FROM detection_line_1")
+END=${END:-$(mariadb -N camet_perf_tenant_1 -e "SELECT DATE_FORMAT(MAX(detected_at) + INTERVAL 1 MINUTE, '%Y-%m-%dT%H:%i:00Z') FROM detection_line_1")}
 START30=$(date -u -d "${END%Z} UTC - 30 days" +%Y-%m-%dT%H:%M:00Z)
 START365=$(date -u -d "${END%Z} UTC - 365 days" +%Y-%m-%dT%H:%M:00Z)
 for START in "$START30" "$START365"; do
     echo "### range $START .. $END"
     KPI="{\"line_id\":1,\"start_date\":\"$START\",\"end_date\":\"$END\"}"
-    CHART="{\"params\":{\"line_id\":1,\"start_date\":\"$START\",\"end_date\":\"$END\",\"interval\":\"15min\",\"show_stops\":false}}"
+    # 15-minute buckets over a year exceed the 10 000-bucket limit: hourly there.
+    if [ "$START" = "$START30" ]; then INTERVAL=15min; else INTERVAL=1hour; fi
+    CHART="{\"params\":{\"line_id\":1,\"start_date\":\"$START\",\"end_date\":\"$END\",\"interval\":\"$INTERVAL\",\"show_stops\":false}}"
+    HOURLY="{\"params\":{\"line_id\":1,\"start_date\":\"$START\",\"end_date\":\"$END\",\"interval\":\"1hour\",\"show_stops\":false}}"
     RUN="{\"filters\":{\"line_id\":1,\"date_range\":{\"start_date\":\"$START\",\"end_date\":\"$END\"}}}"
     "${LOAD[@]}" requests --repeat "${REPEAT:-50}" \
         --post /api/v1/metrics/oee "$KPI" \
         --post /api/v1/metrics/summary "$KPI" \
         --post /api/v1/dashboard/widgets/1/data "$CHART" \
+        --post /api/v1/dashboard/widgets/1/data "$HOURLY" \
         --post /api/v1/dashboard/widgets/2/data "{\"params\":$KPI}" \
         --post /api/v1/dashboard/widgets/6/data "{\"params\":$KPI}" \
         --post /api/v1/dashboard/run "$RUN"

@@ -181,6 +181,20 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
         assert_eq!(durations, vec!["00:10:00", "00:20:00", "01:29:30"]);
         assert_eq!(table["rows"][0]["start"], "2026-11-16T08:00:30+00:00");
 
+        // Through the rollups (the chart then reuses the gap analysis' minute rows): same answers.
+        camet::rollup::store::advance_all(&app.state, camet::clock::now_utc())
+            .await
+            .expect("advance");
+        let rolled = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
+        for id in 1..=6 {
+            let mut before = widget(&run, id)["data"].clone();
+            let mut after = widget(&rolled, id)["data"].clone();
+            for data in [&mut before, &mut after] {
+                data.as_object_mut().map(|o| o.remove("data_as_of"));
+            }
+            assert_eq!(before, after, "widget {id}");
+        }
+
         // Shared data: the two KPI cards, the bars and the pie share one summary.
         assert_eq!(run["meta"]["computations"], 4, "{}", run["meta"]);
         assert!(run["meta"]["elapsed_ms"].as_f64().is_some());

@@ -235,9 +235,24 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
     // Gap analysis over a random planned set, clipped at now.
     let planned = set_from(base, &case.planned);
     let threshold = DowntimeThreshold::from_seconds_f64(case.threshold_ms as f64 / 1000.0).expect("threshold");
-    let fast = read::downtime_events(&mut conn, line_id, 3, &planned, threshold, now, watermark)
+    let gaps = read::GapQuery {
+        planned: &planned,
+        threshold,
+        now,
+    };
+    let fast = read::downtime_events(&mut conn, line_id, 3, &gaps, watermark, None)
         .await
         .expect("rollup events");
+    // The same through minute rows read once for the whole span (as a KPI
+    // request shares them with its chart).
+    let whole = Interval::new(base - TimeDelta::days(1), base + TimeDelta::days(2));
+    let shared = read::minute_rows(&mut conn, line_id, 3, whole, watermark)
+        .await
+        .expect("minute rows");
+    let cached = read::downtime_events(&mut conn, line_id, 3, &gaps, watermark, Some(&shared))
+        .await
+        .expect("shared events");
+    prop_assert_eq!(&fast, &cached, "downtime events from shared minute rows");
     let outputs = store::instants(
         &mut conn,
         line_id,
@@ -270,9 +285,13 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
             case.areas.clone()
         },
     };
-    let fast = read::bucket_counts(&mut conn, line_id, &filter, &series, watermark)
+    let fast = read::bucket_counts(&mut conn, line_id, &filter, &series, watermark, None)
         .await
         .expect("rollup buckets");
+    let cached = read::bucket_counts(&mut conn, line_id, &filter, &series, watermark, Some(&shared))
+        .await
+        .expect("shared buckets");
+    prop_assert_eq!(&fast, &cached, "bucket counts from shared minute rows");
     let raw: Vec<DateTime<Utc>> = store::instants(&mut conn, line_id, &filter)
         .await
         .expect("raw instants")

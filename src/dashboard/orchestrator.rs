@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
@@ -89,10 +90,11 @@ fn kpi_filters(q: &widgets::DataQuery) -> KpiFilters {
 async fn stops(
     state: &AppState,
     principal: &Principal,
+    prepared: &crate::kpi::Prepared,
     q: &widgets::DataQuery,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<StopRow>> {
-    let events = crate::kpi::downtime(state, principal, &kpi_filters(q), now).await?;
+    let events = crate::kpi::downtime_with(prepared, &kpi_filters(q), now);
     // Reasons live on persisted events, keyed by their start.
     let mut reasons: HashMap<String, String> = HashMap::new();
     if let (Some(first), Some(last)) = (events.events.first(), events.events.last()) {
@@ -119,15 +121,50 @@ async fn stops(
         .collect())
 }
 
+/// Context and downtime events shared by the OEE, summary and downtime needs
+/// of one line, range, shift and threshold, computed by whichever needs it first.
+type SharedPrepared<'a> = Shared<BoxFuture<'a, Result<Arc<crate::kpi::Prepared>, WidgetError>>>;
+
+/// The key of the [`SharedPrepared`] a need uses (its query without products).
+fn prepared_key(need: &Need) -> Option<widgets::DataQuery> {
+    match need {
+        Need::Oee(q) | Need::Summary(q) | Need::Downtime(q) => Some(widgets::DataQuery {
+            product_ids: Vec::new(),
+            ..q.clone()
+        }),
+        // A chart of the output area over all products reuses the minute
+        // rows the gap analysis of the same range read.
+        Need::Series(q) if q.product_ids.is_empty() && q.area_ids.is_empty() => Some(widgets::DataQuery {
+            interval: None,
+            ..q.clone()
+        }),
+        Need::Series(_) | Need::External { .. } => None,
+    }
+}
+
+async fn shared(prepared: Option<SharedPrepared<'_>>) -> Result<Arc<crate::kpi::Prepared>, WidgetError> {
+    match prepared {
+        Some(future) => future.await,
+        None => Err(WidgetError::internal("KPI need without its shared context")),
+    }
+}
+
 async fn compute(
     state: &AppState,
     principal: &Principal,
     need: &Need,
+    prepared: Option<SharedPrepared<'_>>,
     now: DateTime<Utc>,
 ) -> Result<NeedData, WidgetError> {
     Ok(match need {
-        Need::Oee(q) => NeedData::Oee(crate::kpi::oee(state, principal, &kpi_filters(q), now).await?),
-        Need::Summary(q) => NeedData::Summary(crate::kpi::summary(state, principal, &kpi_filters(q), now).await?),
+        Need::Oee(q) => {
+            let prepared = shared(prepared).await?;
+            NeedData::Oee(crate::kpi::oee_with(state, principal, &prepared, &kpi_filters(q), now).await?)
+        }
+        Need::Summary(q) => {
+            let prepared = shared(prepared).await?;
+            NeedData::Summary(crate::kpi::summary_with(state, principal, &prepared, &kpi_filters(q), now).await?)
+        }
         Need::Series(q) => {
             let filters = crate::kpi::series::SeriesFilters {
                 line_id: q.line_id,
@@ -138,9 +175,29 @@ async fn compute(
                 area_ids: q.area_ids.clone(),
                 shift_id: q.shift_id,
             };
-            NeedData::Series(crate::kpi::series::production_series(state, principal, &filters, now).await?)
+            let series = match prepared {
+                Some(shared) => match shared.await {
+                    Ok(context) => {
+                        crate::kpi::series::production_series_with(
+                            state,
+                            principal,
+                            &filters,
+                            now,
+                            context.minute_rows(),
+                        )
+                        .await?
+                    }
+                    // The KPI context can fail where a chart still works (a line without an input area).
+                    Err(_) => crate::kpi::series::production_series(state, principal, &filters, now).await?,
+                },
+                None => crate::kpi::series::production_series(state, principal, &filters, now).await?,
+            };
+            NeedData::Series(series)
         }
-        Need::Downtime(q) => NeedData::Downtime(stops(state, principal, q, now).await?),
+        Need::Downtime(q) => {
+            let prepared = shared(prepared).await?;
+            NeedData::Downtime(stops(state, principal, &prepared, q, now).await?)
+        }
         Need::External { api_id, query } => {
             let request = crate::broker::BrokerRequest {
                 query: query.clone(),
@@ -169,10 +226,28 @@ async fn compute_all<'a>(
             distinct.push(need);
         }
     }
-    let runs = distinct.into_iter().map(|need| async move {
-        let started = Instant::now();
-        let result = compute(state, principal, need, now).await;
-        (need.clone(), (Arc::new(result), started.elapsed()))
+    let mut prepared: HashMap<widgets::DataQuery, SharedPrepared<'_>> = HashMap::new();
+    // Only KPI needs create a shared context; a chart joins one if it exists.
+    let kpi_needs = distinct.iter().filter(|need| !matches!(need, Need::Series(_)));
+    for key in kpi_needs.filter_map(|need| prepared_key(need)) {
+        prepared.entry(key.clone()).or_insert_with(|| {
+            async move {
+                crate::kpi::prepare(state, principal, &kpi_filters(&key), now)
+                    .await
+                    .map(Arc::new)
+                    .map_err(WidgetError::from)
+            }
+            .boxed()
+            .shared()
+        });
+    }
+    let runs = distinct.into_iter().map(|need| {
+        let context = prepared_key(need).and_then(|key| prepared.get(&key).cloned());
+        async move {
+            let started = Instant::now();
+            let result = compute(state, principal, need, context, now).await;
+            (need.clone(), (Arc::new(result), started.elapsed()))
+        }
     });
     futures::future::join_all(runs).await.into_iter().collect()
 }

@@ -56,7 +56,6 @@ struct Context {
     planned: IntervalSet,
     scope: IntervalSet,
     threshold: DowntimeThreshold,
-    product_ids: Vec<i32>,
     /// The line's rollup watermark (see [`crate::rollup`]).
     watermark: Option<DateTime<Utc>>,
 }
@@ -136,31 +135,44 @@ async fn context(
         planned,
         scope,
         threshold,
-        product_ids,
         watermark,
     })
 }
 
-/// Downtime events of the line inside the planned set (all output detections).
+/// Downtime events of the line inside the planned set (all output
+/// detections). When gap analysis reads minute spans, the output area's
+/// minute rollup over the whole clipped range is read once and kept, so a
+/// production chart of the same request reuses it.
 async fn events(
     state: &AppState,
     principal: &Principal,
     line_id: i32,
     ctx: &Context,
     now: DateTime<Utc>,
-) -> AppResult<Vec<DowntimeEvent>> {
+) -> AppResult<(Vec<DowntimeEvent>, Option<read::MinuteRows>)> {
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    read::downtime_events(
+    let output = ctx.areas.output_area_id;
+    let minutes = match (ctx.watermark, ctx.range.clip_to_now(now)) {
+        (Some(_), Some(clipped)) if ctx.threshold.micros() >= 60_000_000 => {
+            Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.watermark).await?)
+        }
+        _ => None,
+    };
+    let events = read::downtime_events(
         &mut conn,
         line_id,
-        ctx.areas.output_area_id,
-        &ctx.planned,
-        ctx.threshold,
-        now,
+        output,
+        &read::GapQuery {
+            planned: &ctx.planned,
+            threshold: ctx.threshold,
+            now,
+        },
         ctx.watermark,
+        minutes.as_ref(),
     )
-    .await
+    .await?;
+    Ok((events, minutes))
 }
 
 /// A decimal as a JSON number (percentages, kg): exact to its 2 decimals.
@@ -251,6 +263,49 @@ fn weight_of(ctx: &Context, counts: &[(i32, u64)]) -> Decimal {
     }))
 }
 
+/// What OEE, summary and downtime of one line and range share: the resolved
+/// context and the downtime events. Computed once, it serves every KPI of
+/// that line, range, shift and threshold, whatever their product filters.
+pub struct Prepared {
+    ctx: Context,
+    events: Vec<DowntimeEvent>,
+    minutes: Option<read::MinuteRows>,
+}
+
+impl Prepared {
+    /// The output area's minute rollup read for gap analysis, if any.
+    pub fn minute_rows(&self) -> Option<&read::MinuteRows> {
+        self.minutes.as_ref()
+    }
+}
+
+/// Resolves and validates `filters` and computes the downtime events.
+pub async fn prepare(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<Prepared> {
+    let ctx = context(state, principal, filters, now).await?;
+    let (events, minutes) = events(state, principal, filters.line_id, &ctx, now).await?;
+    Ok(Prepared { ctx, events, minutes })
+}
+
+/// The product filter of `filters`, each id checked against the cache.
+fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>> {
+    let ids = filters.product_ids.clone().unwrap_or_default();
+    let unknown: Vec<FieldError> = ids
+        .iter()
+        .filter(|id| !prepared.ctx.snapshot.products.contains_key(id))
+        .map(|id| FieldError::new("product_ids", format!("product {id} does not exist")))
+        .collect();
+    if unknown.is_empty() {
+        Ok(ids)
+    } else {
+        Err(AppError::invalid_fields(unknown))
+    }
+}
+
 /// OEE and its factors.
 pub async fn oee(
     state: &AppState,
@@ -258,13 +313,26 @@ pub async fn oee(
     filters: &KpiFilters,
     now: DateTime<Utc>,
 ) -> AppResult<OeeResponse> {
-    let ctx = context(state, principal, filters, now).await?;
-    let events = events(state, principal, filters.line_id, &ctx, now).await?;
+    let prepared = prepare(state, principal, filters, now).await?;
+    oee_with(state, principal, &prepared, filters, now).await
+}
+
+/// OEE from a [`Prepared`] of the same line, range, shift and threshold;
+/// `filters.product_ids` selects the counted products.
+pub async fn oee_with(
+    state: &AppState,
+    principal: &Principal,
+    prepared: &Prepared,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<OeeResponse> {
+    let (ctx, events) = (&prepared.ctx, &prepared.events);
+    let product_ids = products_of(prepared, filters)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let inside = |area: i32| DetectionFilter {
         within: windows(&ctx.planned),
-        product_ids: ctx.product_ids.clone(),
+        product_ids: product_ids.clone(),
         area_ids: vec![area],
     };
     let inputs = read::counts_by_product(
@@ -298,16 +366,16 @@ pub async fn oee(
     let good_units: u64 = outputs.iter().map(|(_, n)| n).sum();
     let result = compute_oee(&OeeInput {
         planned_micros: ctx.planned.total_micros(),
-        events: &events,
+        events,
         products: &products,
         good_units,
     });
-    let weight = weight_of(&ctx, &outputs);
+    let weight = weight_of(ctx, &outputs);
     let range = (
         format_instant(ctx.range.start, ctx.tz),
         format_instant(ctx.range.end, ctx.tz),
     );
-    Ok(oee_response(filters, &ctx, result, weight, now, range))
+    Ok(oee_response(filters, ctx, result, weight, now, range))
 }
 
 /// Production summary (semantics §5, last rule).
@@ -352,13 +420,25 @@ pub async fn summary(
     filters: &KpiFilters,
     now: DateTime<Utc>,
 ) -> AppResult<SummaryResponse> {
-    let ctx = context(state, principal, filters, now).await?;
-    let events = events(state, principal, filters.line_id, &ctx, now).await?;
+    let prepared = prepare(state, principal, filters, now).await?;
+    summary_with(state, principal, &prepared, filters, now).await
+}
+
+/// The summary from a [`Prepared`] (see [`oee_with`]).
+pub async fn summary_with(
+    state: &AppState,
+    principal: &Principal,
+    prepared: &Prepared,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+) -> AppResult<SummaryResponse> {
+    let (ctx, events) = (&prepared.ctx, &prepared.events);
+    let product_ids = products_of(prepared, filters)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let over_range = |area: i32| DetectionFilter {
         within: windows(&ctx.scope),
-        product_ids: ctx.product_ids.clone(),
+        product_ids: product_ids.clone(),
         area_ids: vec![area],
     };
     let inputs = read::counts_by_product(
@@ -393,11 +473,11 @@ pub async fn summary(
     Ok(SummaryResponse {
         line_id: filters.line_id,
         total_production: inputs.iter().map(|(_, n)| n).sum(),
-        total_weight: number(weight_of(&ctx, &outputs)),
+        total_weight: number(weight_of(ctx, &outputs)),
         product_distribution: distribution,
         product_slices: slices,
         downtime_count: events.len() as u64,
-        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
+        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(events)),
         data_as_of: ctx.data_as_of(now),
     })
 }
@@ -439,13 +519,18 @@ pub async fn downtime(
     filters: &KpiFilters,
     now: DateTime<Utc>,
 ) -> AppResult<DowntimeResponse> {
-    let ctx = context(state, principal, filters, now).await?;
-    let events = events(state, principal, filters.line_id, &ctx, now).await?;
-    Ok(DowntimeResponse {
+    let prepared = prepare(state, principal, filters, now).await?;
+    Ok(downtime_with(&prepared, filters, now))
+}
+
+/// The events of a [`Prepared`].
+pub fn downtime_with(prepared: &Prepared, filters: &KpiFilters, now: DateTime<Utc>) -> DowntimeResponse {
+    let (ctx, events) = (&prepared.ctx, &prepared.events);
+    DowntimeResponse {
         line_id: filters.line_id,
         downtime_threshold: micros_to_seconds(ctx.threshold.micros()),
         downtime_count: events.len() as u64,
-        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(&events)),
+        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(events)),
         events: events
             .iter()
             .map(|e| DowntimeEventView {
@@ -456,5 +541,5 @@ pub async fn downtime(
             })
             .collect(),
         data_as_of: ctx.data_as_of(now),
-    })
+    }
 }

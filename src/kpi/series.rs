@@ -51,6 +51,18 @@ pub async fn production_series(
     filters: &SeriesFilters,
     now: DateTime<Utc>,
 ) -> AppResult<Series> {
+    production_series_with(state, principal, filters, now, None).await
+}
+
+/// The same, reusing minute rows a KPI of the same request already read
+/// (used only where they cover the same area and range).
+pub async fn production_series_with(
+    state: &AppState,
+    principal: &Principal,
+    filters: &SeriesFilters,
+    now: DateTime<Utc>,
+    shared: Option<&read::MinuteRows>,
+) -> AppResult<Series> {
     let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
     line_of(&snapshot, filters.line_id)?;
     let tz = snapshot.timezone;
@@ -103,7 +115,11 @@ pub async fn production_series(
     );
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    let watermark = crate::rollup::store::watermark(&mut conn, filters.line_id).await?;
+    let watermark = match shared {
+        // Split under the watermark the shared rows were read with.
+        Some(rows) => rows.watermark(),
+        None => crate::rollup::store::watermark(&mut conn, filters.line_id).await?,
+    };
     let filter = DetectionFilter {
         within: scope
             .intervals()
@@ -113,7 +129,7 @@ pub async fn production_series(
         product_ids: filters.product_ids.clone(),
         area_ids: areas,
     };
-    let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark).await?;
+    let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;
     Ok(Series {
         labels: series.labels(),
         counts,

@@ -37,11 +37,13 @@ fn naive(windows: &[Interval]) -> Vec<(NaiveDateTime, NaiveDateTime)> {
         .collect()
 }
 
-/// `WHERE` text over a rollup table: unit starts inside the windows, then
-/// the optional area and product lists (bound in that order).
-fn rollup_clause(column: &str, windows: usize, areas: usize, products: usize) -> String {
-    let ranges = vec![format!("({column} >= ? AND {column} < ?)"); windows].join(" OR ");
-    let mut clause = format!("({ranges})");
+/// `WHERE` text over a rollup table: unit starts inside the hull of the
+/// rolled windows, then the optional area and product lists (bound in that
+/// order). One range, not one per window: MariaDB plans a long OR of
+/// bound ranges badly (a year of shifts was 4x slower than a month with the
+/// same rows), so rows outside the windows are dropped in Rust instead.
+fn rollup_clause(column: &str, areas: usize, products: usize) -> String {
+    let mut clause = format!("{column} >= ? AND {column} < ?");
     if areas > 0 {
         clause.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
     }
@@ -51,14 +53,16 @@ fn rollup_clause(column: &str, windows: usize, areas: usize, products: usize) ->
     clause
 }
 
+/// The hull of sorted, disjoint windows.
+fn hull(windows: &[Interval]) -> Option<Interval> {
+    Some(Interval::new(windows.first()?.start, windows.last()?.end))
+}
+
 macro_rules! bind_rollup {
-    ($query:expr, $windows:expr, $areas:expr, $products:expr) => {{
-        let mut query = $query;
-        for window in $windows {
-            query = query
-                .bind::<Timestamp, _>(window.start.naive_utc())
-                .bind::<Timestamp, _>(window.end.naive_utc());
-        }
+    ($query:expr, $hull:expr, $areas:expr, $products:expr) => {{
+        let mut query = $query
+            .bind::<Timestamp, _>($hull.start.naive_utc())
+            .bind::<Timestamp, _>($hull.end.naive_utc());
         for id in $areas {
             query = query.bind::<Integer, _>(*id);
         }
@@ -71,6 +75,8 @@ macro_rules! bind_rollup {
 
 #[derive(QueryableByName)]
 struct KeyCount {
+    #[diesel(sql_type = Timestamp)]
+    unit: NaiveDateTime,
     #[diesel(sql_type = Integer)]
     product_id: i32,
     #[diesel(sql_type = BigInt)]
@@ -85,8 +91,12 @@ struct UnitCount {
     n: i64,
 }
 
-#[derive(QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 struct MinuteSpan {
+    #[diesel(sql_type = Timestamp)]
+    unit: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
     #[diesel(sql_type = Timestamp)]
     first_at: NaiveDateTime,
     #[diesel(sql_type = Timestamp)]
@@ -106,28 +116,24 @@ pub async fn counts_by_product(
 ) -> AppResult<Vec<(i32, u64)>> {
     let parts = split(&intervals(&filter.within), Grain::Hour, watermark);
     let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
-    if !parts.rolled.is_empty() {
+    if let Some(span) = hull(&parts.rolled) {
         let table = hour_table(line_id)?;
         let sql = format!(
-            "SELECT product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY product_id",
-            rollup_clause(
-                "hour_start",
-                parts.rolled.len(),
-                filter.area_ids.len(),
-                filter.product_ids.len()
-            )
+            "SELECT hour_start AS unit, product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY hour_start, product_id",
+            rollup_clause("hour_start", filter.area_ids.len(), filter.product_ids.len())
         );
         let rows = crate::with_conn!(conn, |c, DB| {
             bind_rollup!(
                 diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
-                &parts.rolled,
+                span,
                 &filter.area_ids,
                 &filter.product_ids
             )
             .load::<KeyCount>(c)
             .await
         })?;
-        for row in rows {
+        let rolled = IntervalSet::from_intervals(parts.rolled.iter().copied());
+        for row in rows.into_iter().filter(|r| rolled.contains(r.unit.and_utc())) {
             *totals.entry(row.product_id).or_insert(0) += count(row.n);
         }
     }
@@ -141,6 +147,73 @@ pub async fn counts_by_product(
     Ok(totals.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
+/// One area's minute-rollup rows over an interval, read once so that the
+/// gap analysis and the production chart of one request share the read.
+#[derive(Debug, Clone)]
+pub struct MinuteRows {
+    area_id: i32,
+    hull: Interval,
+    watermark: Option<DateTime<Utc>>,
+    rows: Vec<MinuteSpan>,
+}
+
+impl MinuteRows {
+    /// The shared rows when they were read for this area, around `span`,
+    /// under the same watermark as the caller's split.
+    fn covering<'a>(
+        shared: Option<&'a MinuteRows>,
+        area_id: i32,
+        span: &Interval,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Option<&'a MinuteRows> {
+        shared.filter(|m| m.area_id == area_id && m.hull.contains_interval(span) && m.watermark == watermark)
+    }
+
+    /// The watermark the rows were read under.
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        self.watermark
+    }
+
+    fn inside<'a>(&'a self, rolled: &'a IntervalSet) -> impl Iterator<Item = &'a MinuteSpan> + 'a {
+        self.rows.iter().filter(|r| rolled.contains(r.unit.and_utc()))
+    }
+}
+
+async fn load_minutes(conn: &mut DbConn, line_id: i32, area_id: i32, span: Interval) -> AppResult<Vec<MinuteSpan>> {
+    let table = minute_table(line_id)?;
+    let sql = format!(
+        "SELECT minute_start AS unit, n, first_at, last_at FROM {table} WHERE {} ORDER BY minute_start",
+        rollup_clause("minute_start", 1, 0)
+    );
+    Ok(crate::with_conn!(conn, |c, DB| {
+        bind_rollup!(
+            diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+            span,
+            &[area_id],
+            &[] as &[i32]
+        )
+        .load::<MinuteSpan>(c)
+        .await
+    })?)
+}
+
+/// Reads one area's minute rollup over `span` for later shared use by
+/// reads that split their windows under the same `watermark`.
+pub async fn minute_rows(
+    conn: &mut DbConn,
+    line_id: i32,
+    area_id: i32,
+    span: Interval,
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<MinuteRows> {
+    Ok(MinuteRows {
+        area_id,
+        hull: span,
+        watermark,
+        rows: load_minutes(conn, line_id, area_id, span).await?,
+    })
+}
+
 /// Detection spans of one area inside `windows`, ascending: one per rolled
 /// minute, one per raw instant elsewhere.
 async fn spans(
@@ -149,29 +222,23 @@ async fn spans(
     area_id: i32,
     windows: &[Interval],
     watermark: Option<DateTime<Utc>>,
+    shared: Option<&MinuteRows>,
 ) -> AppResult<Vec<DetectionSpan>> {
     let parts = split(windows, Grain::Minute, watermark);
     let mut spans: Vec<DetectionSpan> = Vec::new();
-    if !parts.rolled.is_empty() {
-        let table = minute_table(line_id)?;
-        let sql = format!(
-            "SELECT first_at, last_at FROM {table} WHERE {} ORDER BY minute_start",
-            rollup_clause("minute_start", parts.rolled.len(), 1, 0)
-        );
-        let rows = crate::with_conn!(conn, |c, DB| {
-            bind_rollup!(
-                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
-                &parts.rolled,
-                &[area_id],
-                &[] as &[i32]
-            )
-            .load::<MinuteSpan>(c)
-            .await
-        })?;
-        spans.extend(rows.into_iter().map(|r| DetectionSpan {
+    if let Some(span) = hull(&parts.rolled) {
+        let rolled = IntervalSet::from_intervals(parts.rolled.iter().copied());
+        let as_span = |r: &MinuteSpan| DetectionSpan {
             first: r.first_at.and_utc(),
             last: r.last_at.and_utc(),
-        }));
+        };
+        match MinuteRows::covering(shared, area_id, &span, watermark) {
+            Some(cached) => spans.extend(cached.inside(&rolled).map(as_span)),
+            None => {
+                let rows = load_minutes(conn, line_id, area_id, span).await?;
+                spans.extend(rows.iter().filter(|r| rolled.contains(r.unit.and_utc())).map(as_span));
+            }
+        }
     }
     let raw = DetectionFilter {
         within: naive(&parts.raw),
@@ -188,6 +255,17 @@ async fn spans(
     Ok(spans)
 }
 
+/// What gap analysis asks: the planned set, the threshold and now.
+#[derive(Debug, Clone, Copy)]
+pub struct GapQuery<'a> {
+    /// The planned set P.
+    pub planned: &'a IntervalSet,
+    /// Gaps longer than this are stops.
+    pub threshold: DowntimeThreshold,
+    /// Nothing at or after now is a stop.
+    pub now: DateTime<Utc>,
+}
+
 /// Downtime events of the planned set from the output area's detections
 /// (semantics §4): per-minute spans when the threshold allows it, raw
 /// instants otherwise.
@@ -195,22 +273,26 @@ pub async fn downtime_events(
     conn: &mut DbConn,
     line_id: i32,
     output_area_id: i32,
-    planned: &IntervalSet,
-    threshold: DowntimeThreshold,
-    now: DateTime<Utc>,
+    gaps: &GapQuery<'_>,
     watermark: Option<DateTime<Utc>>,
+    shared: Option<&MinuteRows>,
 ) -> AppResult<Vec<DowntimeEvent>> {
+    let GapQuery {
+        planned,
+        threshold,
+        now,
+    } = *gaps;
     // Spans must not straddle a boundary of P clipped at now: split over
     // exactly those intervals.
     let windows: Vec<Interval> = clip_plan_to_now(planned, now).intervals().to_vec();
     let watermark = watermark.filter(|_| threshold.micros() >= SPAN_THRESHOLD_MICROS);
-    let found = spans(conn, line_id, output_area_id, &windows, watermark).await?;
+    let found = spans(conn, line_id, output_area_id, &windows, watermark, shared).await?;
     match downtime_events_from_spans(planned, found.iter().copied(), threshold, now) {
         Ok(events) => Ok(events),
         Err(error) => {
             // A contract breach is a bug; answer from raw instants rather than wrongly.
             tracing::error!(line_id, %error, "span gap analysis refused its input; using raw instants");
-            let raw = spans(conn, line_id, output_area_id, &windows, None).await?;
+            let raw = spans(conn, line_id, output_area_id, &windows, None, None).await?;
             let instants: Vec<DateTime<Utc>> = raw.iter().map(|s| s.first).collect();
             Ok(crate::analytics::downtime::downtime_events(
                 planned, &instants, threshold, now,
@@ -229,6 +311,7 @@ pub async fn bucket_counts(
     filter: &DetectionFilter,
     series: &BucketSeries,
     watermark: Option<DateTime<Utc>>,
+    shared: Option<&MinuteRows>,
 ) -> AppResult<Vec<u64>> {
     let boundaries = || series.buckets.iter().skip(1).map(|b| b.start);
     let grain = if filter.product_ids.is_empty() && buckets_align(boundaries(), Grain::Minute) {
@@ -244,26 +327,43 @@ pub async fn bucket_counts(
         None => split(&windows, Grain::Hour, None),
     };
     let mut counts = vec![0u64; series.len()];
-    if let (Some(grain), false) = (grain, parts.rolled.is_empty()) {
+    let one_area = match filter.area_ids.as_slice() {
+        [area] if grain == Some(Grain::Minute) => Some(*area),
+        _ => None,
+    };
+    let cached =
+        hull(&parts.rolled).and_then(|span| one_area.and_then(|a| MinuteRows::covering(shared, a, &span, watermark)));
+    if let Some(cached) = cached {
+        let inside = IntervalSet::from_intervals(parts.rolled.iter().copied());
+        let rolled = series.sum_counts(cached.inside(&inside).map(|r| (r.unit.and_utc(), count(r.n))));
+        for (total, n) in counts.iter_mut().zip(rolled) {
+            *total += n;
+        }
+    } else if let (Some(grain), Some(span)) = (grain, hull(&parts.rolled)) {
         let (table, column, products) = match grain {
             Grain::Minute => (minute_table(line_id)?, "minute_start", &[] as &[i32]),
             Grain::Hour => (hour_table(line_id)?, "hour_start", filter.product_ids.as_slice()),
         };
         let sql = format!(
             "SELECT {column} AS unit, SUM(n) AS n FROM {table} WHERE {} GROUP BY {column}",
-            rollup_clause(column, parts.rolled.len(), filter.area_ids.len(), products.len())
+            rollup_clause(column, filter.area_ids.len(), products.len())
         );
         let rows = crate::with_conn!(conn, |c, DB| {
             bind_rollup!(
                 diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
-                &parts.rolled,
+                span,
                 &filter.area_ids,
                 products
             )
             .load::<UnitCount>(c)
             .await
         })?;
-        let rolled = series.sum_counts(rows.into_iter().map(|r| (r.unit.and_utc(), count(r.n))));
+        let inside = IntervalSet::from_intervals(parts.rolled.iter().copied());
+        let rolled = series.sum_counts(
+            rows.into_iter()
+                .filter(|r| inside.contains(r.unit.and_utc()))
+                .map(|r| (r.unit.and_utc(), count(r.n))),
+        );
         for (total, n) in counts.iter_mut().zip(rolled) {
             *total += n;
         }

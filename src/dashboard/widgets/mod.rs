@@ -148,11 +148,12 @@ impl DataQuery {
         })
     }
 
-    /// Bucketed counts: areas and interval too; no threshold.
+    /// Bucketed counts: areas and interval too. The threshold does not
+    /// change the counts but is kept so a chart can find the KPI context
+    /// (and its minute rows) of the same run.
     pub fn series(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
         Ok(DataQuery {
             area_ids: params.area_ids.clone(),
-            threshold_bits: None,
             interval: Some(params.interval.clone().unwrap_or_else(|| "15min".into())),
             ..Self::base(params)?
         })
