@@ -166,6 +166,8 @@ struct IngestPlan {
     batch_size: usize,
     concurrency: usize,
     from: chrono::DateTime<chrono::Utc>,
+    /// Makes every run's external ids new, so reruns measure inserts, not duplicates.
+    nonce: u128,
 }
 
 fn batch(plan: &IngestPlan, index: usize) -> Value {
@@ -177,7 +179,7 @@ fn batch(plan: &IngestPlan, index: usize) -> Value {
                 "detected_at": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "area_id": plan.areas[n % plan.areas.len()],
                 "product_id": plan.products[(n / plan.areas.len()) % plan.products.len()],
-                "external_id": format!("load-{}-{n}", plan.from.timestamp()),
+                "external_id": format!("load-{}-{n}", plan.nonce),
             })
         })
         .collect();
@@ -269,6 +271,10 @@ async fn main() {
                     batch_size: (*batch_size).min(10_000),
                     concurrency: (*concurrency).max(1),
                     from,
+                    nonce: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default(),
                 };
                 ingest(&client, &args.base, &token, plan).await
             }
