@@ -25,53 +25,17 @@ struct Plant {
 }
 
 async fn known_plant(app: &TestApp) -> Plant {
-    let f = app.tenant_fixture("Dash").await;
-    let token = f.admin.1.clone();
-    let line_id = app
-        .post_ok(
-            &token,
-            "/api/v1/production/lines",
-            json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
-        )
-        .await["line_id"]
-        .as_i64()
-        .expect("line");
-    let area = |name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
-    let input = app
-        .post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
-    let output = app
-        .post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
     let product = |name: &str, code: &str, std: u32, kg: &str, colour: &str| json!({"product_name": name, "product_code": code, "production_std": std, "product_weight": kg, "product_color": colour});
-    let a = app
-        .post_ok(
-            &token,
-            "/api/v1/production/products",
-            product("Producto A", "A", 100, "2.5", "#ff0000"),
+    let plant = app
+        .line_plant(
+            "Dash",
+            json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
+            &[product("Producto A", "A", 100, "2.5", "#ff0000"), product("Producto B", "B", 60, "1.25", "#00ff00")],
+            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
         )
-        .await["product_id"]
-        .as_i64()
-        .expect("id");
-    let b = app
-        .post_ok(
-            &token,
-            "/api/v1/production/products",
-            product("Producto B", "B", 60, "1.25", "#00ff00"),
-        )
-        .await["product_id"]
-        .as_i64()
-        .expect("id");
-    app.post_ok(
-        &token,
-        "/api/v1/production/shifts",
-        json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false}),
-    )
-    .await;
+        .await;
+    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
+    let (a, b) = (plant.products[0], plant.products[1]);
     for (name, class, default) in [
         ("Fechas", "DateRangeFilter", json!({"preset": "last_7_days"})),
         ("Línea", "LineFilter", Value::Null),
@@ -105,8 +69,8 @@ async fn known_plant(app: &TestApp) -> Plant {
     .await;
     Plant {
         token,
-        manager: f.manager.1,
-        viewer: f.viewer.1,
+        manager: plant.tenant.manager.1,
+        viewer: plant.tenant.viewer.1,
         line_id,
     }
 }

@@ -22,52 +22,19 @@ struct Line {
 }
 
 async fn known_line(app: &TestApp) -> Line {
-    let f = app.tenant_fixture("Kpi").await;
-    let token = f.admin.1.clone();
-    let line_id = app
-        .post_ok(
-            &token,
-            "/api/v1/production/lines",
+    let plant = app
+        .line_plant(
+            "Kpi",
             json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
+            &[
+                json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
+                json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
+            ],
+            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
         )
-        .await["line_id"]
-        .as_i64()
-        .expect("line");
-    let area = |name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
-    let input = app
-        .post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
-    let output = app
-        .post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
-    let product = |name: &str, code: &str, std: u32, kg: &str| json!({"product_name": name, "product_code": code, "production_std": std, "product_weight": kg});
-    let a = app
-        .post_ok(
-            &token,
-            "/api/v1/production/products",
-            product("Producto A", "A", 100, "2.5"),
-        )
-        .await["product_id"]
-        .as_i64()
-        .expect("id");
-    let b = app
-        .post_ok(
-            &token,
-            "/api/v1/production/products",
-            product("Producto B", "B", 60, "1.25"),
-        )
-        .await["product_id"]
-        .as_i64()
-        .expect("id");
-    app.post_ok(&token,
-        "/api/v1/production/shifts",
-        json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false}),
-    )
-    .await;
+        .await;
+    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
+    let (a, b) = (plant.products[0], plant.products[1]);
     let d = |t: &str, area: i64, product: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": product});
     app.post_ok(
         &token,

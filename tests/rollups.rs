@@ -340,50 +340,21 @@ struct Plant {
 }
 
 async fn plant(app: &TestApp) -> Plant {
-    let f = app.tenant_fixture("Rollup").await;
-    let token = f.admin.1.clone();
-    let line_id = app
-        .post_ok(
-            &token,
-            "/api/v1/production/lines",
+    let plant = app
+        .line_plant(
+            "Rollup",
             json!({"line_name": "R", "line_code": "R1", "downtime_threshold": 120}),
+            &[json!({"product_name": "P", "product_code": "P", "production_std": 120, "product_weight": "1.5"})],
+            &[json!({"shift_name": "Día", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "12:00", "is_overnight": false})],
         )
-        .await["line_id"]
-        .as_i64()
-        .expect("line");
-    let area = |name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
-    let input = app
-        .post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
-    let output = app
-        .post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-        .await["area_id"]
-        .as_i64()
-        .expect("id");
-    let product = app
-        .post_ok(
-            &token,
-            "/api/v1/production/products",
-            json!({"product_name": "P", "product_code": "P", "production_std": 120, "product_weight": "1.5"}),
-        )
-        .await["product_id"]
-        .as_i64()
-        .expect("id");
-    app.post_ok(
-        &token,
-        "/api/v1/production/shifts",
-        json!({"shift_name": "Día", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "12:00", "is_overnight": false}),
-    )
-    .await;
+        .await;
     Plant {
-        token,
-        tenant_id: f.tenant_id,
-        line_id,
-        input,
-        output,
-        product,
+        token: plant.token(),
+        tenant_id: plant.tenant.tenant_id,
+        line_id: plant.line_id,
+        input: plant.input,
+        output: plant.output,
+        product: plant.products[0],
     }
 }
 

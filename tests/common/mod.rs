@@ -334,3 +334,71 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 }
+
+/// A tenant with one line (input and output areas), some products and
+/// shifts, created through the API as a client would.
+pub struct LinePlant {
+    /// The tenant and its users.
+    pub tenant: TenantFixture,
+    /// The line.
+    pub line_id: i64,
+    /// Its input area.
+    pub input: i64,
+    /// Its output area.
+    pub output: i64,
+    /// The products, in the order given.
+    pub products: Vec<i64>,
+}
+
+impl LinePlant {
+    /// The admin's access token.
+    pub fn token(&self) -> String {
+        self.tenant.admin.1.clone()
+    }
+}
+
+impl TestApp {
+    /// Builds a [`LinePlant`]: `line` is the line's body (name, code,
+    /// threshold), `products` and `shifts` the bodies of their POSTs.
+    pub async fn line_plant(
+        &self,
+        name: &str,
+        line: serde_json::Value,
+        products: &[serde_json::Value],
+        shifts: &[serde_json::Value],
+    ) -> LinePlant {
+        let tenant = self.tenant_fixture(name).await;
+        let token = tenant.admin.1.clone();
+        let id = |v: serde_json::Value, key: &str| v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"));
+        let line_id = id(self.post_ok(&token, "/api/v1/production/lines", line).await, "line_id");
+        let area = |name: &str, kind: &str, order: i32| serde_json::json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
+        let input = id(
+            self.post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
+                .await,
+            "area_id",
+        );
+        let output = id(
+            self.post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
+                .await,
+            "area_id",
+        );
+        let mut ids = Vec::new();
+        for product in products {
+            ids.push(id(
+                self.post_ok(&token, "/api/v1/production/products", product.clone())
+                    .await,
+                "product_id",
+            ));
+        }
+        for shift in shifts {
+            self.post_ok(&token, "/api/v1/production/shifts", shift.clone()).await;
+        }
+        LinePlant {
+            tenant,
+            line_id,
+            input,
+            output,
+            products: ids,
+        }
+    }
+}
