@@ -50,21 +50,10 @@ async fn known_plant(app: &TestApp) -> Plant {
         )
         .await;
     }
-    let d = |t: &str, area: i64, product: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": product});
     app.post_ok(
         &token,
         &format!("/api/v1/lines/{line_id}/detections"),
-        json!([
-            d("08:00:10", input, a),
-            d("08:10:00", input, a),
-            d("08:20:00", input, a),
-            d("08:30:00", input, b),
-            d("11:00:00", input, a),
-            d("08:00:30", output, a),
-            d("08:10:30", output, a),
-            d("08:30:30", output, b),
-            d("12:00:00", output, a),
-        ]),
+        common::known_day_detections(input, output, a, b),
     )
     .await;
     Plant {

@@ -402,3 +402,21 @@ impl TestApp {
         }
     }
 }
+
+/// The hand-checked day of `tests/kpi.rs` (Monday 2026-11-16, UTC), products
+/// `a` and `b`. Input: A 08:00:10, A 08:10, A 08:20, B 08:30, A 11:00.
+/// Output: A 08:00:30, A 08:10:30, B 08:30:30, A 12:00.
+pub fn known_day_detections(input: i64, output: i64, a: i64, b: i64) -> serde_json::Value {
+    let d = |t: &str, area: i64, product: i64| serde_json::json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": product});
+    serde_json::json!([
+        d("08:00:10", input, a),
+        d("08:10:00", input, a),
+        d("08:20:00", input, a),
+        d("08:30:00", input, b),
+        d("11:00:00", input, a),
+        d("08:00:30", output, a),
+        d("08:10:30", output, a),
+        d("08:30:30", output, b),
+        d("12:00:00", output, a),
+    ])
+}
