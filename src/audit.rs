@@ -257,7 +257,13 @@ crate::impl_for_connections!(OutboxConn {
 /// [`forward_outbox`] when the caller must not fail on it: the entries stay
 /// queued and the periodic job (or the next write or audit read) moves them.
 pub async fn forward_soon(databases: &crate::db::Databases, tenant_id: i32) {
-    if let Err(error) = forward_outbox(databases, tenant_id).await {
+    let result = match forward_outbox(databases, tenant_id).await {
+        // A concurrent forwarder wrote some of the same entries first (their
+        // sources are unique); once more skips them and clears the outbox.
+        Err(crate::AppError::Conflict(_)) => forward_outbox(databases, tenant_id).await,
+        other => other,
+    };
+    if let Err(error) = result {
         tracing::warn!(tenant_id, %error, "audit forwarding delayed; the outbox keeps the entries");
     }
 }
