@@ -198,6 +198,19 @@ impl Problem {
     }
 }
 
+impl From<crate::analytics::error::AnalyticsError> for FieldError {
+    fn from(error: crate::analytics::error::AnalyticsError) -> Self {
+        FieldError::new(error.field(), error.to_string())
+    }
+}
+
+/// Every failing field of a parsed request (e.g. both range bounds) in one 422.
+impl From<Vec<crate::analytics::error::AnalyticsError>> for AppError {
+    fn from(errors: Vec<crate::analytics::error::AnalyticsError>) -> Self {
+        AppError::invalid_fields(errors.into_iter().map(FieldError::from).collect())
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};

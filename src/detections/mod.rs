@@ -263,11 +263,10 @@ pub fn scope(
     now: DateTime<Utc>,
     shift_id: Option<i32>,
 ) -> Vec<(NaiveDateTime, NaiveDateTime)> {
-    crate::analytics::shifts::counting_scope(&snapshot.shift_rules(), line_id, tz, range, now, shift_id)
-        .intervals()
-        .iter()
-        .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
-        .collect()
+    store::DetectionFilter::windows(
+        crate::analytics::shifts::counting_scope(&snapshot.shift_rules(), line_id, tz, range, now, shift_id)
+            .intervals(),
+    )
 }
 
 /// Lists a line's detections.
@@ -280,14 +279,7 @@ pub async fn list(
     let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
     line_of(&snapshot, query.line_id)?;
     let tz = snapshot.timezone;
-    let range = parse_range(&query.start_date, &query.end_date, tz, state.config.max_range_days).map_err(|errors| {
-        AppError::invalid_fields(
-            errors
-                .into_iter()
-                .map(|e| FieldError::new(e.field(), e.to_string()))
-                .collect(),
-        )
-    })?;
+    let range = parse_range(&query.start_date, &query.end_date, tz, state.config.max_range_days)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = store::DetectionFilter {
         within: scope(&snapshot, query.line_id, tz, &range, now, query.shift_id),

@@ -129,6 +129,16 @@ pub struct DetectionFilter {
     pub area_ids: Vec<i32>,
 }
 
+impl DetectionFilter {
+    /// The `within` form of intervals (UTC, half-open).
+    pub fn windows(intervals: &[crate::analytics::interval::Interval]) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+        intervals
+            .iter()
+            .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
+            .collect()
+    }
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]

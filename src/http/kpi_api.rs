@@ -93,14 +93,12 @@ async fn range_of(
     end: &str,
 ) -> AppResult<crate::analytics::interval::Interval> {
     let tz = crate::detections::tenant_zone(state, tenant_id).await?;
-    crate::analytics::time::parse_range(start, end, tz, state.config.max_range_days).map_err(|errors| {
-        crate::error::AppError::invalid_fields(
-            errors
-                .into_iter()
-                .map(|e| crate::error::FieldError::new(e.field(), e.to_string()))
-                .collect(),
-        )
-    })
+    Ok(crate::analytics::time::parse_range(
+        start,
+        end,
+        tz,
+        state.config.max_range_days,
+    )?)
 }
 
 /// KPIs.

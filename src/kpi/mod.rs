@@ -70,10 +70,7 @@ impl Context {
 }
 
 fn windows(set: &IntervalSet) -> Vec<(NaiveDateTime, NaiveDateTime)> {
-    set.intervals()
-        .iter()
-        .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
-        .collect()
+    DetectionFilter::windows(set.intervals())
 }
 
 async fn context(
@@ -86,11 +83,8 @@ async fn context(
     let line = line_of(&snapshot, filters.line_id)?.clone();
     let tz = snapshot.timezone;
     let mut errors: Vec<FieldError> = Vec::new();
-    let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days).map_err(|e| {
-        e.into_iter()
-            .map(|e| FieldError::new(e.field(), e.to_string()))
-            .collect::<Vec<_>>()
-    });
+    let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days)
+        .map_err(|e| e.into_iter().map(FieldError::from).collect::<Vec<_>>());
     let threshold = match filters.downtime_threshold {
         Some(seconds) => DowntimeThreshold::from_seconds_f64(seconds),
         None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)),

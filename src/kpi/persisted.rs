@@ -111,11 +111,7 @@ pub async fn recalculate(
         &mut conn,
         line_id,
         &DetectionFilter {
-            within: planned
-                .intervals()
-                .iter()
-                .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
-                .collect(),
+            within: DetectionFilter::windows(planned.intervals()),
             product_ids: Vec::new(),
             area_ids: vec![output],
         },

@@ -71,7 +71,7 @@ pub async fn production_series_with(
         .map_err(|e| errors.push(FieldError::new("interval", e.to_string())))
         .ok();
     let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days)
-        .map_err(|e| errors.extend(e.into_iter().map(|e| FieldError::new(e.field(), e.to_string()))))
+        .map_err(|e| errors.extend(e.into_iter().map(FieldError::from)))
         .ok();
     for id in &filters.product_ids {
         if !snapshot.products.contains_key(id) {
@@ -121,11 +121,7 @@ pub async fn production_series_with(
         None => crate::rollup::store::watermark(&mut conn, filters.line_id).await?,
     };
     let filter = DetectionFilter {
-        within: scope
-            .intervals()
-            .iter()
-            .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
-            .collect(),
+        within: DetectionFilter::windows(scope.intervals()),
         product_ids: filters.product_ids.clone(),
         area_ids: areas,
     };

@@ -30,13 +30,6 @@ fn intervals(windows: &[(NaiveDateTime, NaiveDateTime)]) -> Vec<Interval> {
         .collect()
 }
 
-fn naive(windows: &[Interval]) -> Vec<(NaiveDateTime, NaiveDateTime)> {
-    windows
-        .iter()
-        .map(|w| (w.start.naive_utc(), w.end.naive_utc()))
-        .collect()
-}
-
 /// `WHERE` text over a rollup table: unit starts inside the hull of the
 /// rolled windows, then the optional area and product lists (bound in that
 /// order). One range, not one per window: MariaDB plans a long OR of
@@ -138,7 +131,7 @@ pub async fn counts_by_product(
         }
     }
     let raw = DetectionFilter {
-        within: naive(&parts.raw),
+        within: DetectionFilter::windows(&parts.raw),
         ..filter.clone()
     };
     for (product_id, n) in store::counts_by_product(conn, line_id, &raw).await? {
@@ -241,7 +234,7 @@ async fn spans(
         }
     }
     let raw = DetectionFilter {
-        within: naive(&parts.raw),
+        within: DetectionFilter::windows(&parts.raw),
         product_ids: Vec::new(),
         area_ids: vec![area_id],
     };
@@ -369,7 +362,7 @@ pub async fn bucket_counts(
         }
     }
     let raw = DetectionFilter {
-        within: naive(&parts.raw),
+        within: DetectionFilter::windows(&parts.raw),
         ..filter.clone()
     };
     let instants: Vec<DateTime<Utc>> = store::instants(conn, line_id, &raw)

@@ -8,7 +8,7 @@ use crate::analytics::time::{format_instant, parse_range};
 use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::detections::line_of;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::AppResult;
 use crate::rollup::store;
 
 /// A range whose rollups to rebuild from raw rows.
@@ -53,13 +53,7 @@ pub async fn refresh(
     let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
     line_of(&snapshot, line_id)?;
     let tz = snapshot.timezone;
-    let range = parse_range(&request.start_date, &request.end_date, tz, state.config.max_range_days).map_err(|e| {
-        AppError::invalid_fields(
-            e.into_iter()
-                .map(|e| FieldError::new(e.field(), e.to_string()))
-                .collect(),
-        )
-    })?;
+    let range = parse_range(&request.start_date, &request.end_date, tz, state.config.max_range_days)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let report = match range.clip_to_now(now) {
