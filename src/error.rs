@@ -80,6 +80,19 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// True when the database chose this transaction as a deadlock victim
+    /// (rolled back as a whole, so running it again is safe).
+    pub fn is_deadlock(&self) -> bool {
+        self.to_string().to_ascii_lowercase().contains("deadlock")
+    }
+
+    /// True for lock contention worth another attempt: deadlocks, lock wait
+    /// timeouts, SQLite's busy database.
+    pub fn is_lock_contention(&self) -> bool {
+        let text = self.to_string().to_ascii_lowercase();
+        self.is_deadlock() || text.contains("lock wait timeout") || text.contains("database is locked")
+    }
+
     /// A 422 with a single field error.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let error = FieldError::new(field, message);

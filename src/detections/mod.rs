@@ -169,7 +169,7 @@ pub async fn ingest(
         // insert, or a rollup rebuild chose us as a deadlock victim: the
         // transaction rolled back as a whole, so once more is safe.
         Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?,
-        Err(error) if error.to_string().to_ascii_lowercase().contains("deadlock") => {
+        Err(error) if error.is_deadlock() => {
             store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?
         }
         other => other?,

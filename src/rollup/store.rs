@@ -227,12 +227,6 @@ pub struct RebuildReport {
     pub rows: i64,
 }
 
-/// True for errors worth one more attempt (MySQL deadlock victims, lock waits).
-fn is_retryable(error: &AppError) -> bool {
-    let text = error.to_string().to_ascii_lowercase();
-    text.contains("deadlock") || text.contains("lock wait timeout") || text.contains("database is locked")
-}
-
 /// Rebuilds line `line_id`'s rollups over `range` widened to whole hours, in
 /// transactions of at most a day each. When `new_watermark` is given it is
 /// stored in the transaction of the last step, so no rebuilt range is ever
@@ -280,7 +274,7 @@ pub async fn rebuild(
                     report.rows += rows;
                     break;
                 }
-                Err(error) if attempt < 3 && is_retryable(&error) => {
+                Err(error) if attempt < 3 && error.is_lock_contention() => {
                     tracing::info!(line_id, %error, "rollup rebuild collided with a writer; retrying");
                 }
                 Err(error) => return Err(error),
