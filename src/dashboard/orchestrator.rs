@@ -227,12 +227,18 @@ async fn compute_all<'a>(
         }
     }
     let mut prepared: HashMap<widgets::DataQuery, SharedPrepared<'_>> = HashMap::new();
-    // Only KPI needs create a shared context; a chart joins one if it exists.
-    let kpi_needs = distinct.iter().filter(|need| !matches!(need, Need::Series(_)));
-    for key in kpi_needs.filter_map(|need| prepared_key(need)) {
+    // Only KPI needs create a shared context; a chart joins one if it
+    // exists, and only then is the context asked to keep its minute rows.
+    let (charts, kpis): (Vec<&Need>, Vec<&Need>) = distinct
+        .iter()
+        .copied()
+        .partition(|need| matches!(need, Need::Series(_)));
+    let chart_keys: Vec<widgets::DataQuery> = charts.into_iter().filter_map(prepared_key).collect();
+    for key in kpis.into_iter().filter_map(prepared_key) {
+        let for_chart = chart_keys.contains(&key);
         prepared.entry(key.clone()).or_insert_with(|| {
             async move {
-                crate::kpi::prepare(state, principal, &kpi_filters(&key), now)
+                crate::kpi::prepare_sharing(state, principal, &kpi_filters(&key), now, for_chart)
                     .await
                     .map(Arc::new)
                     .map_err(WidgetError::from)

@@ -134,21 +134,20 @@ async fn context(
 }
 
 /// Downtime events of the line inside the planned set (all output
-/// detections). When gap analysis reads minute spans, the output area's
-/// minute rollup over the whole clipped range is read once and kept, so a
-/// production chart of the same request reuses it.
+/// detections), and with `for_chart` the minute rows a chart can share.
 async fn events(
     state: &AppState,
     principal: &Principal,
     line_id: i32,
     ctx: &Context,
     now: DateTime<Utc>,
+    for_chart: bool,
 ) -> AppResult<(Vec<DowntimeEvent>, Option<read::MinuteRows>)> {
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let output = ctx.areas.output_area_id;
     let minutes = match (ctx.watermark, ctx.range.clip_to_now(now)) {
-        (Some(_), Some(clipped)) if ctx.threshold.micros() >= 60_000_000 => {
+        (Some(_), Some(clipped)) if for_chart && ctx.threshold.micros() >= read::SPAN_THRESHOLD_MICROS => {
             Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.watermark).await?)
         }
         _ => None,
@@ -280,8 +279,22 @@ pub async fn prepare(
     filters: &KpiFilters,
     now: DateTime<Utc>,
 ) -> AppResult<Prepared> {
+    prepare_sharing(state, principal, filters, now, false).await
+}
+
+/// [`prepare`]; with `for_chart`, the output area's minute rollup over the
+/// whole clipped range is read once and kept, so a production chart of the
+/// same request reuses it (see [`Prepared::minute_rows`]). Without a chart
+/// the gap analysis reads only the planned windows' minutes.
+pub async fn prepare_sharing(
+    state: &AppState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: DateTime<Utc>,
+    for_chart: bool,
+) -> AppResult<Prepared> {
     let ctx = context(state, principal, filters, now).await?;
-    let (events, minutes) = events(state, principal, filters.line_id, &ctx, now).await?;
+    let (events, minutes) = events(state, principal, filters.line_id, &ctx, now, for_chart).await?;
     Ok(Prepared { ctx, events, minutes })
 }
 

@@ -21,7 +21,7 @@ use crate::error::AppResult;
 use crate::rollup::plan::{Grain, buckets_align, split};
 
 /// The shortest threshold for which per-minute spans are exact in gap analysis.
-const SPAN_THRESHOLD_MICROS: i64 = 60_000_000;
+pub const SPAN_THRESHOLD_MICROS: i64 = 60_000_000;
 
 fn intervals(windows: &[(NaiveDateTime, NaiveDateTime)]) -> Vec<Interval> {
     windows
