@@ -47,6 +47,19 @@ pub struct KpiFilters {
     pub downtime_threshold: Option<f64>,
 }
 
+/// 422 fields for product and shift ids the tenant does not have.
+pub(crate) fn unknown_ids(snapshot: &PlantSnapshot, product_ids: &[i32], shift_id: Option<i32>) -> Vec<FieldError> {
+    let mut errors: Vec<FieldError> = product_ids
+        .iter()
+        .filter(|id| !snapshot.products.contains_key(id))
+        .map(|id| FieldError::new("product_ids", format!("product {id} does not exist")))
+        .collect();
+    if let Some(shift) = shift_id.filter(|s| !snapshot.shifts.contains_key(s)) {
+        errors.push(FieldError::new("shift_id", format!("shift {shift} does not exist")));
+    }
+    errors
+}
+
 /// Everything resolved once for a request.
 struct Context {
     snapshot: std::sync::Arc<PlantSnapshot>,
@@ -90,17 +103,11 @@ async fn context(
         None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)),
     }
     .map_err(|e| FieldError::new("downtime_threshold", e.to_string()));
-    let product_ids = filters.product_ids.clone().unwrap_or_default();
-    for id in &product_ids {
-        if !snapshot.products.contains_key(id) {
-            errors.push(FieldError::new("product_ids", format!("product {id} does not exist")));
-        }
-    }
-    if let Some(shift) = filters.shift_id
-        && !snapshot.shifts.contains_key(&shift)
-    {
-        errors.push(FieldError::new("shift_id", format!("shift {shift} does not exist")));
-    }
+    errors.extend(unknown_ids(
+        &snapshot,
+        filters.product_ids.as_deref().unwrap_or_default(),
+        filters.shift_id,
+    ));
     let areas = snapshot
         .line_areas(filters.line_id)
         .map_err(|e| FieldError::new("line_id", e.to_string()));
@@ -301,11 +308,7 @@ pub async fn prepare_sharing(
 /// The product filter of `filters`, each id checked against the cache.
 fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>> {
     let ids = filters.product_ids.clone().unwrap_or_default();
-    let unknown: Vec<FieldError> = ids
-        .iter()
-        .filter(|id| !prepared.ctx.snapshot.products.contains_key(id))
-        .map(|id| FieldError::new("product_ids", format!("product {id} does not exist")))
-        .collect();
+    let unknown = unknown_ids(&prepared.ctx.snapshot, &ids, None);
     if unknown.is_empty() {
         Ok(ids)
     } else {

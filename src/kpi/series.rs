@@ -73,11 +73,7 @@ pub async fn production_series_with(
     let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days)
         .map_err(|e| errors.extend(e.into_iter().map(FieldError::from)))
         .ok();
-    for id in &filters.product_ids {
-        if !snapshot.products.contains_key(id) {
-            errors.push(FieldError::new("product_ids", format!("product {id} does not exist")));
-        }
-    }
+    errors.extend(super::unknown_ids(&snapshot, &filters.product_ids, None));
     for id in &filters.area_ids {
         if snapshot.areas.get(id).is_none_or(|a| a.line_id != filters.line_id) {
             errors.push(FieldError::new(
@@ -86,11 +82,7 @@ pub async fn production_series_with(
             ));
         }
     }
-    if let Some(shift) = filters.shift_id
-        && !snapshot.shifts.contains_key(&shift)
-    {
-        errors.push(FieldError::new("shift_id", format!("shift {shift} does not exist")));
-    }
+    errors.extend(super::unknown_ids(&snapshot, &[], filters.shift_id));
     let areas = if filters.area_ids.is_empty() {
         snapshot
             .line_areas(filters.line_id)
