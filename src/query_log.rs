@@ -38,3 +38,21 @@ pub async fn record(
         tracing::warn!(%error, query_type, "could not record the query in user_query");
     }
 }
+
+/// Runs `work` and, when it succeeds, records it with its time taken (failed
+/// requests are not queries anyone waited for an answer to).
+pub async fn timed<T>(
+    state: &AppState,
+    principal: &Principal,
+    query_type: &str,
+    filters: &impl serde::Serialize,
+    work: impl std::future::Future<Output = crate::AppResult<T>>,
+) -> crate::AppResult<T> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    if result.is_ok() {
+        let json = serde_json::to_value(filters).unwrap_or_default();
+        record(state, principal, query_type, &json, started.elapsed()).await;
+    }
+    result
+}

@@ -131,11 +131,11 @@ impl DashboardApi {
         principal.require(Right::RunDashboards)?;
         let params = object("params", body.0.params)?;
         let logged = Value::Object(params.clone());
-        let started = std::time::Instant::now();
         let lang = language(req, lang.0.as_deref());
-        let result = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, now_utc()).await?;
-        crate::query_log::record(&state, principal, "dashboard_widget", &logged, started.elapsed()).await;
-        Ok(Json(result))
+        let work = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, now_utc());
+        Ok(Json(
+            crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work).await?,
+        ))
     }
 
     /// Run the caller's layout: filters validated by the filter registry,
@@ -154,11 +154,10 @@ impl DashboardApi {
         let principal = auth.principal()?;
         principal.require(Right::RunDashboards)?;
         let filters = object("filters", body.0.filters)?;
-        let logged = Value::Object(filters.clone());
-        let started = std::time::Instant::now();
         let lang = language(req, lang.0.as_deref());
-        let result = orchestrator::run(&state, principal, &filters, lang, now_utc()).await?;
-        crate::query_log::record(&state, principal, "dashboard_run", &logged, started.elapsed()).await;
-        Ok(Json(result))
+        let work = orchestrator::run(&state, principal, &filters, lang, now_utc());
+        Ok(Json(
+            crate::query_log::timed(&state, principal, "dashboard_run", &filters, work).await?,
+        ))
     }
 }

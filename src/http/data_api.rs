@@ -110,7 +110,6 @@ impl DataApi {
     ) -> Result<Json<DetectionPage>, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::ReadData)?;
-        let started = std::time::Instant::now();
         let query = DetectionQuery {
             line_id: line_id.0,
             start_date: start_date.0,
@@ -121,13 +120,14 @@ impl DataApi {
             limit: limit.0,
             cursor: cursor.0,
         };
-        let page = detections::list(&state, principal, &query, now_utc()).await?;
         let filters = serde_json::json!({
             "line_id": query.line_id, "start_date": query.start_date, "end_date": query.end_date,
             "product_ids": query.product_ids, "area_ids": query.area_ids, "shift_id": query.shift_id,
             "limit": query.limit, "cursor": query.cursor,
         });
-        crate::query_log::record(&state, principal, "detections", &filters, started.elapsed()).await;
-        Ok(Json(page))
+        let work = detections::list(&state, principal, &query, now_utc());
+        Ok(Json(
+            crate::query_log::timed(&state, principal, "detections", &filters, work).await?,
+        ))
     }
 }

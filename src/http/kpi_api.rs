@@ -44,22 +44,6 @@ fn from_query(
     })
 }
 
-async fn logged<T>(
-    state: &SharedState,
-    principal: &Principal,
-    kind: &str,
-    filters: &KpiFilters,
-    work: impl std::future::Future<Output = AppResult<T>>,
-) -> AppResult<T> {
-    let started = std::time::Instant::now();
-    let result = work.await;
-    if result.is_ok() {
-        let json = serde_json::to_value(filters).unwrap_or_default();
-        crate::query_log::record(state, principal, kind, &json, started.elapsed()).await;
-    }
-    result
-}
-
 /// A window to recompute persisted events over.
 #[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
 pub struct RecalculateRequest {
@@ -116,7 +100,7 @@ impl KpiApi {
         body: Json<KpiFilters>,
     ) -> Result<Json<OeeResponse>, ApiError> {
         let principal = reader(&auth)?;
-        let response = logged(
+        let response = crate::query_log::timed(
             &state,
             principal,
             "oee",
@@ -158,7 +142,7 @@ impl KpiApi {
             shift_id.0,
             downtime_threshold.0,
         )?;
-        let response = logged(
+        let response = crate::query_log::timed(
             &state,
             principal,
             "oee",
@@ -178,7 +162,7 @@ impl KpiApi {
         body: Json<KpiFilters>,
     ) -> Result<Json<SummaryResponse>, ApiError> {
         let principal = reader(&auth)?;
-        let response = logged(
+        let response = crate::query_log::timed(
             &state,
             principal,
             "summary",
@@ -219,7 +203,7 @@ impl KpiApi {
             shift_id.0,
             downtime_threshold.0,
         )?;
-        let response = logged(
+        let response = crate::query_log::timed(
             &state,
             principal,
             "downtime",
