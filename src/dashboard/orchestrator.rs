@@ -175,23 +175,14 @@ async fn compute(
                 area_ids: q.area_ids.clone(),
                 shift_id: q.shift_id,
             };
-            let series = match prepared {
-                Some(shared) => match shared.await {
-                    Ok(context) => {
-                        crate::kpi::series::production_series_with(
-                            state,
-                            principal,
-                            &filters,
-                            now,
-                            context.minute_rows(),
-                        )
-                        .await?
-                    }
-                    // The KPI context can fail where a chart still works (a line without an input area).
-                    Err(_) => crate::kpi::series::production_series(state, principal, &filters, now).await?,
-                },
-                None => crate::kpi::series::production_series(state, principal, &filters, now).await?,
+            // The KPI context can fail where a chart still works (a line
+            // without an input area): the chart then reads on its own.
+            let context = match prepared {
+                Some(shared) => shared.await.ok(),
+                None => None,
             };
+            let rows = context.as_deref().and_then(crate::kpi::Prepared::minute_rows);
+            let series = crate::kpi::series::production_series_with(state, principal, &filters, now, rows).await?;
             NeedData::Series(series)
         }
         Need::Downtime(q) => {
