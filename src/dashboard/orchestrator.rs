@@ -292,6 +292,30 @@ pub struct WidgetResult {
     pub elapsed_ms: f64,
 }
 
+impl WidgetResult {
+    fn new(
+        widget_id: i32,
+        entry: Option<&CatalogWidget>,
+        layout: Option<LayoutCell>,
+        outcome: Result<Value, WidgetError>,
+        took: Duration,
+    ) -> Self {
+        let (data, error) = match outcome {
+            Ok(data) => (Some(data), None),
+            Err(error) => (None, Some(error)),
+        };
+        WidgetResult {
+            widget_id,
+            widget_name: entry.map(|e| e.widget_name.clone()).unwrap_or_default(),
+            widget_type: entry.map(|e| e.widget_type.clone()).unwrap_or_default(),
+            layout,
+            data,
+            error,
+            elapsed_ms: millis(took),
+        }
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone, poem_openapi::Object)]
 pub struct RunResponse {
@@ -367,19 +391,7 @@ pub async fn run(
                 Ok(p) => render(p, &computed, lang),
                 Err(e) => (Err(e.clone()), Duration::ZERO),
             };
-            let (data, error) = match outcome {
-                Ok(data) => (Some(data), None),
-                Err(error) => (None, Some(error)),
-            };
-            WidgetResult {
-                widget_id: cell.widget_id,
-                widget_name: entry.map(|e| e.widget_name.clone()).unwrap_or_default(),
-                widget_type: entry.map(|e| e.widget_type.clone()).unwrap_or_default(),
-                layout: Some(cell),
-                data,
-                error,
-                elapsed_ms: millis(took),
-            }
+            WidgetResult::new(cell.widget_id, entry, Some(cell), outcome, took)
         })
         .collect();
     let slowest = widgets.iter().map(|w| w.elapsed_ms).fold(0.0, f64::max);
@@ -426,19 +438,13 @@ pub async fn widget_data(
             render(&prepared, &computed, lang).0
         }
     };
-    let (data, error) = match outcome {
-        Ok(data) => (Some(data), None),
-        Err(error) => (None, Some(error)),
-    };
-    Ok(WidgetResult {
+    Ok(WidgetResult::new(
         widget_id,
-        widget_name: entry.widget_name.clone(),
-        widget_type: entry.widget_type.clone(),
-        layout: None,
-        data,
-        error,
-        elapsed_ms: millis(started.elapsed()),
-    })
+        Some(entry),
+        None,
+        outcome,
+        started.elapsed(),
+    ))
 }
 
 #[cfg(test)]
