@@ -32,6 +32,8 @@ pub struct AppState {
     pub dummy_hash: String,
     /// The external data broker (APIs of `external_apis.yml`).
     pub broker: crate::broker::DataBroker,
+    /// "Now" for every request and job; tests pin it to their fixtures' dates.
+    pub clock: crate::clock::Clock,
 }
 
 /// Shared handle to the state.

@@ -97,7 +97,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                 return Ok(());
             }
             let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
-            crate::kpi::persisted::recalculate_recent(&state, window, crate::clock::now_utc())
+            crate::kpi::persisted::recalculate_recent(&state, window, state.clock.now())
                 .await
                 .map(|_| ())
         }
@@ -111,7 +111,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
             if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
                 return Ok(());
             }
-            crate::rollup::store::advance_all(&state, crate::clock::now_utc())
+            crate::rollup::store::advance_all(&state, state.clock.now())
                 .await
                 .map(|_| ())
         }

@@ -48,6 +48,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         cache: crate::plant::cache::MetadataCache::default(),
         metrics: crate::http::metrics::HttpMetrics::default(),
         broker,
+        clock: crate::clock::Clock::system(),
     });
     // Load every tenant's configuration now, so the first requests are served from memory.
     for tenant_id in tenants::all_ids(&state.databases).await? {

@@ -11,7 +11,6 @@ use crate::auth::principal::Principal;
 use crate::auth::rights::Right;
 use crate::auth::roles::Role;
 use crate::auth::sessions::{self, IssuedTokens, UserRow};
-use crate::clock::now_utc;
 use crate::error::AppError;
 use crate::http::ApiTags;
 use crate::http::client_info;
@@ -163,7 +162,7 @@ impl AuthApi {
             }
             .into());
         }
-        let tokens = sessions::login(&state, &body.username, &body.password, &client, now_utc()).await?;
+        let tokens = sessions::login(&state, &body.username, &body.password, &client, state.clock.now()).await?;
         Ok(Json(tokens.into()))
     }
 
@@ -177,7 +176,7 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<TokenResponse>, ApiError> {
         let client = client_info(req, &state);
-        let tokens = sessions::refresh(&state, &body.refresh_token, &client, now_utc()).await?;
+        let tokens = sessions::refresh(&state, &body.refresh_token, &client, state.clock.now()).await?;
         Ok(Json(tokens.into()))
     }
 
@@ -185,7 +184,7 @@ impl AuthApi {
     #[oai(path = "/logout", method = "post")]
     async fn logout(&self, state: Data<&SharedState>, req: &Request, auth: BearerAuth) -> Result<NoContent, ApiError> {
         let client = client_info(req, &state);
-        sessions::logout(&state, auth.principal()?, &client, now_utc()).await?;
+        sessions::logout(&state, auth.principal()?, &client, state.clock.now()).await?;
         Ok(NoContent::Done)
     }
 

@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use crate::app::SharedState;
 use crate::auth::rights::Right;
 use crate::auth::roles::Role;
-use crate::clock::now_utc;
 use crate::dashboard::catalog::{self, CatalogWidget, Layout};
 use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
 use crate::dashboard::orchestrator::{self, RunResponse, WidgetResult};
@@ -108,7 +107,7 @@ impl DashboardApi {
         let ctx = FilterContext {
             snapshot: &snapshot,
             tz: snapshot.timezone,
-            now: now_utc(),
+            now: state.clock.now(),
             max_range_days: state.config.max_range_days,
         };
         Ok(Json(filters::active(&ctx)))
@@ -132,7 +131,7 @@ impl DashboardApi {
         let params = object("params", body.0.params)?;
         let logged = Value::Object(params.clone());
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, now_utc());
+        let work = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work).await?,
         ))
@@ -155,7 +154,7 @@ impl DashboardApi {
         principal.require(Right::RunDashboards)?;
         let filters = object("filters", body.0.filters)?;
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::run(&state, principal, &filters, lang, now_utc());
+        let work = orchestrator::run(&state, principal, &filters, lang, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "dashboard_run", &filters, work).await?,
         ))

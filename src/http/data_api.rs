@@ -10,7 +10,6 @@ use poem_openapi::payload::Json;
 
 use crate::app::SharedState;
 use crate::auth::rights::Right;
-use crate::clock::now_utc;
 use crate::detections::{self, DetectionInput, DetectionPage, DetectionQuery, IngestOutcome};
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
@@ -58,7 +57,7 @@ impl DataApi {
         let principal = auth.principal()?;
         principal.require(Right::IngestDetections)?;
         let client = crate::http::client_info(req, &state);
-        let outcome = detections::ingest(&state, principal, &client, line_id.0, &body.0, now_utc()).await?;
+        let outcome = detections::ingest(&state, principal, &client, line_id.0, &body.0, state.clock.now()).await?;
         Ok(Json(outcome))
     }
 
@@ -77,7 +76,7 @@ impl DataApi {
         let principal = auth.principal()?;
         principal.require(Right::IngestDetections)?;
         Ok(Json(
-            crate::rollup::service::refresh(&state, principal, line_id.0, &body.0, now_utc()).await?,
+            crate::rollup::service::refresh(&state, principal, line_id.0, &body.0, state.clock.now()).await?,
         ))
     }
 
@@ -125,7 +124,7 @@ impl DataApi {
             "product_ids": query.product_ids, "area_ids": query.area_ids, "shift_id": query.shift_id,
             "limit": query.limit, "cursor": query.cursor,
         });
-        let work = detections::list(&state, principal, &query, now_utc());
+        let work = detections::list(&state, principal, &query, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "detections", &filters, work).await?,
         ))

@@ -10,7 +10,6 @@ use poem_openapi::payload::Json;
 use crate::app::SharedState;
 use crate::auth::principal::Principal;
 use crate::auth::rights::Right;
-use crate::clock::now_utc;
 use crate::error::AppResult;
 use crate::http::ApiTags;
 use crate::http::data_api::id_list;
@@ -105,7 +104,7 @@ impl KpiApi {
             principal,
             "oee",
             &body.0,
-            kpi::oee(&state, principal, &body.0, now_utc()),
+            kpi::oee(&state, principal, &body.0, state.clock.now()),
         )
         .await?;
         Ok(Json(response))
@@ -147,7 +146,7 @@ impl KpiApi {
             principal,
             "oee",
             &filters,
-            kpi::oee(&state, principal, &filters, now_utc()),
+            kpi::oee(&state, principal, &filters, state.clock.now()),
         )
         .await?;
         Ok(Json(response))
@@ -167,7 +166,7 @@ impl KpiApi {
             principal,
             "summary",
             &body.0,
-            kpi::summary(&state, principal, &body.0, now_utc()),
+            kpi::summary(&state, principal, &body.0, state.clock.now()),
         )
         .await?;
         Ok(Json(response))
@@ -208,7 +207,7 @@ impl KpiApi {
             principal,
             "downtime",
             &filters,
-            kpi::downtime(&state, principal, &filters, now_utc()),
+            kpi::downtime(&state, principal, &filters, state.clock.now()),
         )
         .await?;
         Ok(Json(response))
@@ -235,9 +234,15 @@ impl KpiApi {
             principal.user_id,
             &client,
         );
-        let report =
-            crate::kpi::persisted::recalculate(&state, principal.tenant_id, body.line_id, window, now_utc(), &audit)
-                .await?;
+        let report = crate::kpi::persisted::recalculate(
+            &state,
+            principal.tenant_id,
+            body.line_id,
+            window,
+            state.clock.now(),
+            &audit,
+        )
+        .await?;
         Ok(Json(report))
     }
 

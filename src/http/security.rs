@@ -9,7 +9,6 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use crate::app::SharedState;
 use crate::auth::principal::Principal;
 use crate::auth::sessions;
-use crate::clock::now_utc;
 use crate::error::{AppError, AppResult};
 use crate::http::problem::problem_response;
 
@@ -40,7 +39,7 @@ fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_bearer(state, &bearer.token, now_utc()).await?;
+        let principal = sessions::authenticate_bearer(state, &bearer.token, state.clock.now()).await?;
         limit(state, &principal)?;
         Ok(principal)
     }
@@ -50,7 +49,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<P
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_api_key(state, &key.key, now_utc()).await?;
+        let principal = sessions::authenticate_api_key(state, &key.key, state.clock.now()).await?;
         limit(state, &principal)?;
         Ok(principal)
     }

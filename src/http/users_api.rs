@@ -12,7 +12,6 @@ use crate::auth::admin::{self, ApiKeyRow, UserChanges};
 use crate::auth::rights::{Permissions, Right};
 use crate::auth::roles::Role;
 use crate::auth::users::NewUser;
-use crate::clock::now_utc;
 use crate::http::ApiTags;
 use crate::http::auth_api::{NoContent, UserView};
 use crate::http::client_info;
@@ -373,7 +372,14 @@ impl UsersApi {
     ) -> Result<NoContent, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::ManageApiKeys)?;
-        admin::revoke_api_key(&state, principal, api_key_id.0, &client_info(req, &state), now_utc()).await?;
+        admin::revoke_api_key(
+            &state,
+            principal,
+            api_key_id.0,
+            &client_info(req, &state),
+            state.clock.now(),
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 }

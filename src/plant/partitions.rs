@@ -245,7 +245,7 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
 
 /// Maintains every tenant (the job and `camet partitions maintain`).
 pub async fn maintain_all(state: &AppState) -> AppResult<Vec<MaintenanceReport>> {
-    let today = crate::clock::now_utc().date_naive();
+    let today = state.clock.now().date_naive();
     let mut reports = Vec::new();
     for tenant_id in crate::tenants::all_ids(&state.databases).await? {
         reports.push(maintain_tenant(state, tenant_id, today).await?);

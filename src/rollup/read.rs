@@ -1,6 +1,6 @@
 //! Exact reads over a line's detections that take whole rollup units before
 //! the watermark and raw rows for the rest. Each answer equals the raw scan
-//! of the same request (property-tested against it in `tests/rollups.rs`).
+//! of the same request (property-tested against it in `tests/it/rollups.rs`).
 
 use std::collections::BTreeMap;
 

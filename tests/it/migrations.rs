@@ -1,12 +1,10 @@
 //! Both migration sets (SQLite and MySQL) give the same tables and columns,
 //! for the global and the tenant databases, and per-line tables match too.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{Backend, TestApp, mysql_server_url};
 use camet::with_conn;
-use common::{Backend, TestApp, mysql_server_url};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 

@@ -2,10 +2,8 @@
 //! all-or-nothing, idempotency on external_id, limits, rights), keyset
 //! listing with enrichment and filters, direct writes, query log, generate.
 
-mod common;
-
+use crate::common::{TestApp, backends, expect_problem};
 use camet::with_conn;
-use common::{TestApp, backends, expect_problem};
 use diesel_async::RunQueryDsl;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -246,7 +244,7 @@ async fn a_repeated_external_id_is_counted_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_hold_up_to_ten_thousand_items_and_ingest_accepts_bodies_over_one_mebibyte() {
-    let app = TestApp::start(common::Backend::Sqlite).await;
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
     let p = plant(&app).await;
     let long = "x".repeat(90);
     let items: Vec<Value> = (0..10_000)

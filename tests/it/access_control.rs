@@ -2,9 +2,7 @@
 //! role gets exactly its rights, permissions that grant and deny, and tenant
 //! isolation (another tenant's resources are a 404, by id and in lists).
 
-mod common;
-
-use common::{TestApp, backends, expect_problem};
+use crate::common::{TestApp, backends, expect_problem};
 use reqwest::Method;
 
 /// One representative, side-effect-free route per route class, and the

@@ -7,10 +7,9 @@
 //! backends, and compares rollup reads with raw-scan references.
 //! HTTP tests cover the refresh endpoint, the watermark job and `data_as_of`.
 
-mod common;
-
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::common::{TestApp, backends};
 use camet::analytics::buckets::{BucketInterval, generate_buckets};
 use camet::analytics::downtime::{DowntimeThreshold, downtime_events};
 use camet::analytics::interval::{Interval, IntervalSet};
@@ -20,7 +19,6 @@ use camet::detections::store::{self, DetectionFilter};
 use camet::rollup::{read, store as rollups};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use common::{TestApp, backends};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -314,7 +312,11 @@ fn rollup_answers_equal_raw_scan_answers() {
         let tenant_id = runtime
             .block_on(camet::tenants::create(&app.state.databases, "Rollups", "UTC"))
             .expect("tenant");
-        let cases = if backend == common::Backend::Sqlite { 48 } else { 24 };
+        let cases = if backend == crate::common::Backend::Sqlite {
+            48
+        } else {
+            24
+        };
         let mut runner = TestRunner::new(RunnerConfig {
             cases,
             failure_persistence: None,
@@ -457,14 +459,14 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
             .send()
             .await
             .expect("request");
-        common::expect_problem(bad, 422).await;
+        crate::common::expect_problem(bad, 422).await;
         let missing = app
             .authed(reqwest::Method::POST, "/api/v1/lines/9999/rollups/refresh", &p.token)
             .json(&json!({"start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"}))
             .send()
             .await
             .expect("request");
-        common::expect_problem(missing, 404).await;
+        crate::common::expect_problem(missing, 404).await;
         app.stop().await;
     }
 }

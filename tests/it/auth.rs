@@ -2,9 +2,7 @@
 //! rotation and reuse detection, logout, idle timeout, session cap, lockout,
 //! rate limits, hostile tokens and inputs, API keys.
 
-mod common;
-
-use common::{Backend, PASSWORD, TestApp, backends, expect_problem};
+use crate::common::{Backend, PASSWORD, TestApp, backends, expect_problem};
 use reqwest::Method;
 
 fn b64(value: &serde_json::Value) -> String {
@@ -339,13 +337,13 @@ async fn tampered_expired_and_alg_none_tokens_are_refused() {
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &expired_claims,
-        &jsonwebtoken::EncodingKey::from_secret(common::TEST_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(crate::common::TEST_SECRET.as_bytes()),
     )
     .expect("encode");
     let hs512 = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(common::TEST_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(crate::common::TEST_SECRET.as_bytes()),
     )
     .expect("encode");
     for (name, token) in [

@@ -1,9 +1,7 @@
 //! The OpenAPI document: served at /openapi.json, valid OpenAPI 3, and equal
 //! to the committed openapi/openapi.json.
 
-mod common;
-
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 
 const REGENERATE: &str = "regenerate it with: cargo run -- openapi > openapi/openapi.json";
 

@@ -1,10 +1,8 @@
 //! The audit log on both backends: auth events and admin changes with old
 //! and new values, filters and pagination, and atomicity (no audit row, no change).
 
-mod common;
-
+use crate::common::{Backend, TestApp, backends, expect_problem};
 use camet::with_conn;
-use common::{Backend, TestApp, backends, expect_problem};
 use diesel_async::SimpleAsyncConnection;
 use reqwest::Method;
 

@@ -1,13 +1,11 @@
 //! The server stays up through a database outage (503 naming the failing
 //! part) and recovers by itself; shutdown lets in-flight requests finish.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Backend, PASSWORD, TestApp, expect_problem, mysql_server_url};
+use crate::common::{Backend, PASSWORD, TestApp, expect_problem, mysql_server_url};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -76,7 +74,7 @@ async fn a_database_outage_is_a_503_naming_the_part_and_the_server_recovers_by_i
         .to_owned();
     let proxied = format!("mysql://{credentials}@{addr}");
 
-    let db = common::TestDb::new(Backend::Mysql);
+    let db = crate::common::TestDb::new(Backend::Mysql);
     let name = db.database_url.rsplit('/').next().expect("db name").to_owned();
     // mysql_async would otherwise switch to the server's Unix socket and bypass the proxy.
     let url = format!("{proxied}/{name}?prefer_socket=false");

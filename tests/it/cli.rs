@@ -1,13 +1,11 @@
 //! The `camet` binary: commands, stdout JSON, exit codes (0 ok, 2 usage,
 //! 1 anything else) and one-line errors, on both backends.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, backends};
+use crate::common::{TestDb, backends};
 
 fn camet(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_camet"));
@@ -88,7 +86,7 @@ fn tenant_and_user_creation_print_ids_as_json() {
 
 #[test]
 fn weak_passwords_are_refused_naming_the_rule() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     assert!(camet(&db, &["tenant", "create", "--name", "P"], None).status.success());
     let base = [
         "user",
@@ -122,7 +120,7 @@ fn weak_passwords_are_refused_naming_the_rule() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     for args in [
         &["bogus"][..],
         &["tenant", "create"],
@@ -161,7 +159,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
 
 #[test]
 fn bad_configuration_fails_with_one_line_naming_the_problem() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     let cases: [(&str, &str, &str); 5] = [
         ("DATABASE_URL", "postgres://somewhere/db", "DATABASE_URL"),
         (
@@ -189,7 +187,7 @@ fn bad_configuration_fails_with_one_line_naming_the_problem() {
 
 #[test]
 fn openapi_command_prints_the_committed_document() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     let output = camet(&db, &["openapi"], None);
     assert!(output.status.success());
     let printed = stdout_json(&output);
@@ -236,7 +234,7 @@ fn read_until(reader: &mut impl BufRead, deadline: Instant, done: impl Fn(&str) 
 
 #[test]
 fn first_serve_on_an_empty_embedded_database_prints_docs_url_and_demo_login_then_stops_on_sigterm() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
         .envs(db.env())
         .current_dir(db.dir.path())
@@ -314,7 +312,7 @@ fn first_serve_on_an_empty_embedded_database_prints_docs_url_and_demo_login_then
 
 #[test]
 fn no_demo_flag_skips_the_demo() {
-    let db = TestDb::new(common::Backend::Sqlite);
+    let db = TestDb::new(crate::common::Backend::Sqlite);
     let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
         .args(["serve", "--no-demo"])
         .envs(db.env())

@@ -4,11 +4,9 @@
 //! data broker against a real loopback server (success, 500, malformed JSON,
 //! timeout, refused connection), templates, catalog, filters and languages.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestApp, backends, expect_problem};
+use crate::common::{TestApp, backends, expect_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,7 +51,7 @@ async fn known_plant(app: &TestApp) -> Plant {
     app.post_ok(
         &token,
         &format!("/api/v1/lines/{line_id}/detections"),
-        common::known_day_detections(input, output, a, b),
+        crate::common::known_day_detections(input, output, a, b),
     )
     .await;
     Plant {

@@ -2,12 +2,10 @@
 //! naming every bad field, conflicts, per-line storage, rights, isolation,
 //! the metadata cache across two server instances, and (MariaDB) partitions.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Backend, TestApp, backends, expect_problem};
 use camet::with_conn;
-use common::{Backend, TestApp, backends, expect_problem};
 use diesel_async::RunQueryDsl;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -9,9 +9,7 @@
 //! Gaps in P (points 08:00, 08:00:30, 08:10:30, 08:30:30, 10:00): 30 s,
 //! 600 s, 1 200 s, 5 370 s -> three events > 300 s, 7 170 s in all (§4).
 
-mod common;
-
-use common::{TestApp, backends, expect_problem};
+use crate::common::{TestApp, backends, expect_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -38,7 +36,7 @@ async fn known_line(app: &TestApp) -> Line {
     app.post_ok(
         &token,
         &format!("/api/v1/lines/{line_id}/detections"),
-        common::known_day_detections(input, output, a, b),
+        crate::common::known_day_detections(input, output, a, b),
     )
     .await;
     Line {
@@ -393,7 +391,12 @@ async fn the_recalculation_job_covers_every_active_line_and_is_idempotent() {
     for backend in backends() {
         let app = TestApp::start(backend).await;
         let line = known_line(&app).await;
-        let now = camet::clock::now_utc();
+        // The job looks back from "now": pin it to the fixture's next day, so
+        // the test means the same whatever day it runs.
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-17T06:00:00Z")
+            .expect("fixture instant")
+            .to_utc();
+        app.state.clock.pin(now);
         let window = chrono::Duration::days(30);
         let lines = camet::kpi::persisted::recalculate_recent(&app.state, window, now)
             .await

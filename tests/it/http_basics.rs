@@ -1,9 +1,7 @@
 //! Serving basics on both backends: health, readiness, problem+json for every
 //! error, request ids, security headers, body limits, Swagger UI.
 
-mod common;
-
-use common::{TestApp, backends, expect_problem};
+use crate::common::{TestApp, backends, expect_problem};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_liveness_and_readiness_names_each_database() {
@@ -41,7 +39,7 @@ async fn unknown_routes_and_wrong_methods_are_problem_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_echoed_when_plain_and_generated_otherwise() {
-    let app = TestApp::start(common::Backend::Sqlite).await;
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
     let echoed = app
         .client
         .get(app.url("/health"))
@@ -68,7 +66,7 @@ async fn request_ids_are_echoed_when_plain_and_generated_otherwise() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_the_security_headers() {
-    let app = TestApp::start(common::Backend::Sqlite).await;
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
     for path in ["/health", "/nope", "/docs/", "/openapi.json"] {
         let response = app.get(path).await;
         let headers = response.headers();
@@ -87,7 +85,7 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_one_mebibyte_are_refused_with_413() {
-    let app = TestApp::start(common::Backend::Sqlite).await;
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
     let big = vec![b'a'; 1024 * 1024 + 1];
     let declared = app
         .client
@@ -118,7 +116,7 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_is_served_at_docs_and_points_at_this_servers_document() {
-    let app = TestApp::start(common::Backend::Sqlite).await;
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
     let redirect = app.get("/docs").await;
     assert!(redirect.status().is_redirection());
     assert_eq!(redirect.headers()["location"], "/docs/");
@@ -147,8 +145,8 @@ async fn swagger_ui_is_served_at_docs_and_points_at_this_servers_document() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() {
-    let app = common::TestApp::start_with(
-        common::Backend::Sqlite,
+    let app = crate::common::TestApp::start_with(
+        crate::common::Backend::Sqlite,
         &[
             ("CAMET_CORS_ORIGINS", "https://dash.example.com"),
             ("CAMET_HSTS", "true"),
@@ -180,7 +178,7 @@ async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() 
     app.stop().await;
 
     // Without configuration: no CORS grant, no HSTS.
-    let plain = common::TestApp::start(common::Backend::Sqlite).await;
+    let plain = crate::common::TestApp::start(crate::common::Backend::Sqlite).await;
     let response = plain
         .client
         .get(plain.url("/health"))
@@ -195,7 +193,7 @@ async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_class_in_prometheus_format() {
-    let app = common::TestApp::start(common::Backend::Sqlite).await;
+    let app = crate::common::TestApp::start(crate::common::Backend::Sqlite).await;
     assert_eq!(app.get("/health").await.status(), 200);
     assert_eq!(app.get("/api/v1/production/lines/99999").await.status(), 401);
     let response = app.get("/metrics").await;

@@ -1,9 +1,7 @@
 //! The users API on both backends: create (policy, duplicates), update,
 //! deactivate (sessions end), password changes.
 
-mod common;
-
-use common::{PASSWORD, TestApp, backends, expect_problem};
+use crate::common::{PASSWORD, TestApp, backends, expect_problem};
 use reqwest::Method;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

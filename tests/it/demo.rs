@@ -1,13 +1,11 @@
 //! The demo plant on both backends: what `camet serve` seeds on an empty
 //! embedded database and `camet demo` seeds anywhere.
 
-mod common;
-
+use crate::common::{TestApp, backends};
 use camet::db::decimal::DbDecimal;
 use camet::db::schema::tenant::{area, product, shift};
 use camet::with_conn;
 use chrono::{Datelike, Timelike};
-use common::{TestApp, backends};
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
 use diesel_async::RunQueryDsl;
 
@@ -33,8 +31,8 @@ async fn demo_plant_matches_the_original_design_and_its_detections_are_plausible
         let seed = camet::server::seed_demo_if_empty(&app.state).await.expect("seed");
         let seed = match backend {
             // The embedded default seeds itself; MySQL only on request.
-            common::Backend::Sqlite => seed.expect("seeded on empty SQLite"),
-            common::Backend::Mysql => {
+            crate::common::Backend::Sqlite => seed.expect("seeded on empty SQLite"),
+            crate::common::Backend::Mysql => {
                 assert!(seed.is_none(), "never seeds MySQL unasked");
                 camet::demo::seed(&app.state.databases, app.state.hashing, 7)
                     .await

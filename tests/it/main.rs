@@ -1,0 +1,20 @@
+//! The integration tests: one binary, a module per resource, so the suite links once.
+//! Each test starts its own server over fresh databases (see `common`).
+
+mod access_control;
+mod audit;
+mod auth;
+mod broker;
+mod cli;
+mod common;
+mod dashboard;
+mod demo;
+mod detections;
+mod http_basics;
+mod kpi;
+mod migrations;
+mod openapi;
+mod production;
+mod resilience;
+mod rollups;
+mod users;
