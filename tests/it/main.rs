@@ -17,4 +17,5 @@ mod openapi;
 mod production;
 mod resilience;
 mod rollups;
+mod transport;
 mod users;
