@@ -7,6 +7,7 @@ mod auth;
 mod broker;
 mod cli;
 mod common;
+mod crash;
 mod dashboard;
 mod demo;
 mod detections;
