@@ -5,7 +5,7 @@
 //! hyper's own `header_read_timeout` never runs, and poem's `idle_timeout`
 //! is reset by every byte (a client trickling one byte a second keeps it
 //! alive). [`DeadlineAcceptor`] wraps the TCP acceptor instead: each
-//! connection must deliver a complete request head (up to the blank line)
+//! connection must deliver a complete request head (up to its empty line)
 //! within the header timeout, counted from the accept and, on keep-alive
 //! connections, from the last byte of the previous response. A connection
 //! that misses it is closed. The body deadline is enforced where the body is
@@ -50,8 +50,6 @@ impl<A: Acceptor> Acceptor for DeadlineAcceptor<A> {
     }
 }
 
-/// The end of an HTTP/1 request head.
-const HEAD_END: &[u8; 4] = b"\r\n\r\n";
 /// The start of the HTTP/2 prior-knowledge preface: binary framing follows,
 /// which has no head to time.
 const H2_PREFACE: &[u8; 4] = b"PRI ";
@@ -59,8 +57,10 @@ const H2_PREFACE: &[u8; 4] = b"PRI ";
 /// Where the connection is, as seen from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Waiting for a request head; `matched` bytes of [`HEAD_END`] seen so far.
-    Head { matched: usize },
+    /// Waiting for a request head: whether any of it (other than the empty
+    /// lines a client may send first) has arrived, and how many line feeds
+    /// end what has (carriage returns between them ignored).
+    Head { started: bool, newlines: usize },
     /// The head arrived: the body (timed by the middleware) and the handler run.
     Request,
     /// HTTP/2 prior knowledge: no head deadline.
@@ -83,7 +83,10 @@ impl<T> HeadDeadline<T> {
         Self {
             inner,
             timeout,
-            phase: Phase::Head { matched: 0 },
+            phase: Phase::Head {
+                started: false,
+                newlines: 0,
+            },
             prefix: [0; 4],
             prefix_len: 0,
             deadline: Box::pin(tokio::time::sleep(timeout)),
@@ -101,28 +104,39 @@ impl<T> HeadDeadline<T> {
                 return;
             }
         }
-        if let Phase::Head { mut matched } = self.phase {
+        if let Phase::Head {
+            mut started,
+            mut newlines,
+        } = self.phase
+        {
+            // A head ends with an empty line: two line feeds with at most
+            // carriage returns between them (`\r\n\r\n`, or the bare `\n\n`
+            // that parsers also accept).
             for &byte in bytes {
-                matched = if byte == HEAD_END[matched] {
-                    matched + 1
-                } else if byte == HEAD_END[0] {
-                    1
-                } else {
-                    0
-                };
-                if matched == HEAD_END.len() {
+                match byte {
+                    b'\n' if started => newlines += 1,
+                    b'\n' | b'\r' => {}
+                    _ => {
+                        started = true;
+                        newlines = 0;
+                    }
+                }
+                if newlines == 2 {
                     self.phase = Phase::Request;
                     return;
                 }
             }
-            self.phase = Phase::Head { matched };
+            self.phase = Phase::Head { started, newlines };
         }
     }
 
     /// After a response byte went out, the next head is awaited afresh.
     fn rearm(&mut self) {
         if self.phase == Phase::Request {
-            self.phase = Phase::Head { matched: 0 };
+            self.phase = Phase::Head {
+                started: false,
+                newlines: 0,
+            };
             let at = Instant::now() + self.timeout;
             self.deadline.as_mut().reset(at);
         }
@@ -272,9 +286,36 @@ mod tests {
     async fn the_end_of_a_head_is_found_across_reads() {
         let mut conn = HeadDeadline::new((), Duration::from_secs(1));
         conn.observe(b"GET / HTTP/1.1\r\nHost: x\r\n\r");
-        assert_eq!(conn.phase, Phase::Head { matched: 3 });
+        assert_eq!(
+            conn.phase,
+            Phase::Head {
+                started: true,
+                newlines: 1
+            }
+        );
         conn.observe(b"\n");
         assert_eq!(conn.phase, Phase::Request);
+        let mut bare = HeadDeadline::new((), Duration::from_secs(1));
+        bare.observe(b"GET / HTTP/1.1\nHost: x\n");
+        assert_eq!(
+            bare.phase,
+            Phase::Head {
+                started: true,
+                newlines: 1
+            }
+        );
+        // Empty lines before a request do not end a head that never started.
+        let mut blank = HeadDeadline::new((), Duration::from_secs(1));
+        blank.observe(b"\r\n\r\n\n\n");
+        assert_eq!(
+            blank.phase,
+            Phase::Head {
+                started: false,
+                newlines: 0
+            }
+        );
+        bare.observe(b"\n");
+        assert_eq!(bare.phase, Phase::Request);
         let mut h2 = HeadDeadline::new((), Duration::from_secs(1));
         h2.observe(b"PR");
         h2.observe(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n");

@@ -89,6 +89,7 @@ async fn stalled_heads_and_bodies_lose_their_connection_while_others_are_served(
 
         let mut silent = connect_and_send(&app, b"").await;
         let mut half_line = connect_and_send(&app, b"GET /health HTT").await;
+        let mut blank_lines = connect_and_send(&app, b"\r\n\r\n\n\n").await;
         let mut half_headers = connect_and_send(&app, b"GET /health HTTP/1.1\r\nHost: camet\r\nX-Slow: ").await;
         let mut half_body = connect_and_send(
             &app,
@@ -120,6 +121,7 @@ async fn stalled_heads_and_bodies_lose_their_connection_while_others_are_served(
         for (name, stream) in [
             ("silent", &mut silent),
             ("half request line", &mut half_line),
+            ("blank lines only", &mut blank_lines),
             ("half headers", &mut half_headers),
         ] {
             let answer = read_until_closed(stream, header_bound).await;
