@@ -170,6 +170,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `CAMET_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// `CAMET_HEADER_READ_TIMEOUT_SECS`: how long a connection may take to send a
+    /// complete request head before it is closed (default 10; slowloris defence).
+    pub header_read_timeout_secs: u64,
+    /// `CAMET_BODY_READ_TIMEOUT_SECS`: how long a request body may take to arrive
+    /// before the request is answered 408 and the connection closed (default 30).
+    pub body_read_timeout_secs: u64,
     /// `CAMET_MAX_RANGE_DAYS`: longest query range accepted (default 400 days).
     pub max_range_days: u32,
     /// `CAMET_DOWNTIME_JOB_SECS`: how often persisted downtime events are recomputed (default 900).
@@ -324,6 +330,8 @@ impl Config {
             log_filter,
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,
+            header_read_timeout_secs: parse_number(lookup, "CAMET_HEADER_READ_TIMEOUT_SECS", 10, 1, 600)?,
+            body_read_timeout_secs: parse_number(lookup, "CAMET_BODY_READ_TIMEOUT_SECS", 30, 1, 3600)?,
             max_range_days: parse_number(lookup, "CAMET_MAX_RANGE_DAYS", 400, 1, 3660)?,
             downtime_job_secs: parse_number(lookup, "CAMET_DOWNTIME_JOB_SECS", 900, 10, 86_400)?,
             downtime_window_secs: parse_number(lookup, "CAMET_DOWNTIME_WINDOW_SECS", 7200, 60, 31 * 86_400)?,

@@ -52,6 +52,9 @@ pub enum AppError {
     /// The body exceeds the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body did not arrive within the body read timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Well-formed but invalid input; each bad field is named.
     #[error("{message}")]
     Validation {
@@ -126,6 +129,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => 405,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
+            AppError::RequestTimeout(_) => 408,
             AppError::Validation { .. } => 422,
             AppError::RateLimited { .. } => 429,
             AppError::DatabaseUnavailable(_) => 503,
@@ -145,6 +149,7 @@ impl AppError {
             AppError::MethodNotAllowed(m) => ("method-not-allowed", m.clone()),
             AppError::Conflict(m) => ("conflict", m.clone()),
             AppError::PayloadTooLarge(m) => ("payload-too-large", m.clone()),
+            AppError::RequestTimeout(m) => ("request-timeout", m.clone()),
             AppError::Validation { message, .. } => ("validation-error", message.clone()),
             AppError::RateLimited { message, .. } => ("rate-limited", message.clone()),
             AppError::DatabaseUnavailable(_) => (

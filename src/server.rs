@@ -98,6 +98,8 @@ pub async fn start(
         .into_acceptor()
         .await
         .map_err(|e| AppError::Config(format!("invalid CAMET_BIND: cannot listen on {addr}: {e}")))?;
+    let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
+    let acceptor = http::transport::DeadlineAcceptor::new(acceptor, header_timeout);
     let bound = acceptor
         .local_addr()
         .first()

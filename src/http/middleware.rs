@@ -18,6 +18,9 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Body limit of detection ingest (contract: 8 MiB).
 pub const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Body read timeout when the app state is missing (it never is when serving).
+const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+
 /// Header carrying the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -55,8 +58,9 @@ fn body_limit_for(req: &Request) -> usize {
 const DRAIN_CAP: u64 = 32 * 1024 * 1024;
 
 /// Reads the body up to the limit (whatever Content-Length claims), so an
-/// oversized or lying request is a 413 before any handler parses it.
-async fn limit_body(mut req: Request) -> Result<Request, AppError> {
+/// oversized or lying request is a 413 before any handler parses it; a body
+/// still incomplete after `timeout` is a 408 (slow-body defence).
+async fn limit_body(mut req: Request, timeout: std::time::Duration) -> Result<Request, AppError> {
     use futures::StreamExt;
 
     let limit = body_limit_for(&req);
@@ -75,7 +79,13 @@ async fn limit_body(mut req: Request) -> Result<Request, AppError> {
     let mut stream = req.take_body().into_bytes_stream();
     let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
     let mut seen: u64 = 0;
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let too_slow =
+        || AppError::RequestTimeout(format!("the request body did not arrive within {}s", timeout.as_secs()));
+    while let Some(chunk) = tokio::time::timeout_at(deadline, stream.next())
+        .await
+        .map_err(|_| too_slow())?
+    {
         let chunk = chunk.map_err(|e| AppError::BadRequest(format!("could not read the request body: {e}")))?;
         seen += chunk.len() as u64;
         if seen > DRAIN_CAP {
@@ -156,7 +166,12 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
         {
             return problem_response(&error);
         }
-        match limit_body(req).await {
+        let body_timeout = std::time::Duration::from_secs(
+            state
+                .as_ref()
+                .map_or(DEFAULT_BODY_READ_TIMEOUT_SECS, |s| s.config.body_read_timeout_secs),
+        );
+        match limit_body(req, body_timeout).await {
             Ok(req) => ensure_problem(next.call(req).await.map(IntoResponse::into_response)).await,
             Err(error) => problem_response(&error),
         }

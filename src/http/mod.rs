@@ -15,6 +15,7 @@ pub mod problem;
 pub mod production_api;
 pub mod rate_limit;
 pub mod security;
+pub mod transport;
 pub mod users_api;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -133,5 +134,6 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .with(poem::middleware::CatchPanic::new())
         .with_if(!origins.is_empty(), cors)
         .around(middleware::request_context)
+        .around(transport::allow_on_405)
         .data(state)
 }

@@ -85,6 +85,8 @@ impl From<AppError> for ApiError {
             AppError::MethodNotAllowed(_) => ApiError::BadRequest(problem),
             AppError::Conflict(_) => ApiError::Conflict(problem),
             AppError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(problem),
+            // Never raised by an operation (the body is read before), kept total.
+            AppError::RequestTimeout(_) => ApiError::BadRequest(problem),
             AppError::Validation { .. } => ApiError::Unprocessable(problem),
             AppError::RateLimited { retry_after_secs, .. } => {
                 ApiError::TooManyRequests(problem, retry_after_secs.to_string())
@@ -127,6 +129,7 @@ fn app_error_from_poem(error: &poem::Error) -> AppError {
         StatusCode::NOT_FOUND => AppError::NotFound(message),
         StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed(message),
         StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(message),
+        StatusCode::REQUEST_TIMEOUT => AppError::RequestTimeout(message),
         StatusCode::UNPROCESSABLE_ENTITY => AppError::invalid_field("body", message),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::BadRequest(message),
         s if s.is_client_error() => AppError::BadRequest(message),
@@ -151,6 +154,13 @@ fn problem_to_response(problem: Problem, error: &AppError) -> Response {
         && let Ok(value) = poem::http::HeaderValue::from_str(&retry_after_secs.to_string())
     {
         response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+    }
+    if let AppError::RequestTimeout(_) = error {
+        // The rest of the body may still come, or never: do not wait for it.
+        response.headers_mut().insert(
+            poem::http::header::CONNECTION,
+            poem::http::HeaderValue::from_static("close"),
+        );
     }
     response
 }
