@@ -32,13 +32,46 @@ pub fn mysql_server_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// Backends to run each test against.
+/// Whether the `CI` environment variable is set (any value): a backend that
+/// is not configured is then a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Reports that `what` did not run on MySQL, loudly: on the real stderr (the
+/// test harness captures `eprintln!` of passing tests, so a skip printed that
+/// way would be invisible), and as a panic when `CI` is set.
+pub fn skipped_without_mysql(what: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: {what} (set CAMET_TEST_MYSQL_URL)");
+    if in_ci() {
+        panic!("CI must test MySQL too: {line}");
+    }
+    // Written to the handle, not through `eprintln!`, so it is not captured.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The MySQL server URL for a test that only means something on MySQL; `None`
+/// (after a loud SKIPPED line, or a panic in CI) when it is not configured.
+pub fn mysql_or_skip(what: &str) -> Option<String> {
+    let url = mysql_server_url();
+    if url.is_none() {
+        skipped_without_mysql(what);
+    }
+    url
+}
+
+/// Backends to run each test against. Without MySQL the run says so once per
+/// test process (and fails in CI).
 pub fn backends() -> Vec<Backend> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
     let mut all = vec![Backend::Sqlite];
     if mysql_server_url().is_some() {
         all.push(Backend::Mysql);
-    } else if std::env::var("CI").is_ok() {
+    } else if in_ci() {
         panic!("CI must test MySQL too: set CAMET_TEST_MYSQL_URL");
+    } else {
+        ONCE.call_once(|| skipped_without_mysql("every test ran on SQLite only, not on MySQL/MariaDB"));
     }
     all
 }
