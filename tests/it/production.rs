@@ -387,12 +387,18 @@ async fn duplicate_codes_conflict_and_lines_get_their_own_storage() {
         .await)
         .expect("detection table");
         assert_eq!(inserted, 1);
-        let events = with_conn!(&mut conn, |c| diesel::sql_query(format!(
-            "SELECT COUNT(*) FROM downtime_events_{line_id}"
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let events: Count = with_conn!(&mut conn, |c| diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM downtime_events_{line_id}"
         ))
-        .execute(c)
-        .await);
-        assert!(events.is_ok(), "downtime table exists");
+        .get_result(c)
+        .await)
+        .expect("downtime table exists");
+        assert_eq!(events.n, 0, "the new line's downtime table is there, empty");
         app.stop().await;
     }
 }
