@@ -500,6 +500,14 @@ async fn generate_writes_a_realistic_volume_for_a_configured_line() {
         let seed = camet::demo::seed(&app.state.databases, app.state.hashing, 1)
             .await
             .expect("demo");
+        // The demo is seeded straight into the databases, before serving in
+        // production; here the server already runs and its jobs may have
+        // cached the tenant's plant half-seeded: read it afresh, as a start would.
+        app.state
+            .cache
+            .reload(&app.state.databases, seed.tenant_id)
+            .await
+            .expect("plant snapshot");
         let request = camet::detections::generate::GenerateRequest {
             tenant_id: seed.tenant_id,
             line_id: seed.line_id,
