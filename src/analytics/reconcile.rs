@@ -71,7 +71,7 @@ impl StoredEvent {
         self.reason_code.is_some() || self.reason.is_some()
     }
 
-    fn reason_pair(&self) -> (Option<String>, Option<String>) {
+    fn reason_pair(&self) -> ReasonPair {
         (self.reason_code.clone(), self.reason.clone())
     }
 
@@ -81,6 +81,9 @@ impl StoredEvent {
             .map_or(0, |i| i.duration_micros())
     }
 }
+
+/// A reason code and free-text reason, as stored on a downtime event.
+type ReasonPair = (Option<String>, Option<String>);
 
 /// An event to write, with the reason it carries over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,12 +122,15 @@ pub struct ReconcilePlan {
 ///   none, it inherits the reason of the overlapping row with a reason that
 ///   it overlaps most. So when late detections split an explained stop, every
 ///   part keeps the explanation;
-/// - unclaimed rows are deleted unless they hold a reason no fresh event
-///   carries: those are reported in `orphaned` and kept.
+/// - unclaimed rows are deleted unless they hold a reason that no fresh event
+///   overlapping them carries (the same code on another stop does not
+///   count): those are reported in `orphaned` and kept.
 pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> ReconcilePlan {
     let mut plan = ReconcilePlan::default();
     let mut claimed = vec![false; stored.len()];
-    let mut carried: Vec<(Option<String>, Option<String>)> = Vec::new();
+    // The reasons fresh events carry, with the stop that carries each: a
+    // stored reason counts as kept only on a stop overlapping its own.
+    let mut carried: Vec<(&DowntimeEvent, ReasonPair)> = Vec::new();
     // Most overlap first; then earlier start, then lower id.
     let best = |e: &DowntimeEvent, eligible: &dyn Fn(usize) -> bool| -> Option<usize> {
         stored
@@ -146,7 +152,7 @@ pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> Reco
             .or_else(|| best(e, &|i| stored[i].has_reason()));
         let (reason_code, reason) = reason_row.map_or((None, None), |i| stored[i].reason_pair());
         if reason_code.is_some() || reason.is_some() {
-            carried.push((reason_code.clone(), reason.clone()));
+            carried.push((e, (reason_code.clone(), reason.clone())));
         }
         let write = EventWrite {
             event: e.clone(),
@@ -173,7 +179,10 @@ pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> Reco
         if claimed[i] {
             continue;
         }
-        if s.has_reason() && !carried.contains(&s.reason_pair()) {
+        let kept_on_its_stop = carried
+            .iter()
+            .any(|(e, pair)| *pair == s.reason_pair() && s.overlap_micros(e) > 0);
+        if s.has_reason() && !kept_on_its_stop {
             plan.orphaned.push(s.event_id);
         } else {
             plan.deletes.push(s.event_id);
@@ -287,6 +296,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_is_not_kept_by_another_stop_with_the_same_code() {
+        // Stop 2 vanished with late data; stop 1 still exists with the same
+        // code. Row 2's explanation must not be deleted because "JAM" lives
+        // on elsewhere: it is an orphan, kept for review.
+        let plan = reconcile_events(
+            &[row(1, 0, 100, Some("JAM")), row(2, 500, 600, Some("JAM"))],
+            &[ev(0, 100, false)],
+        );
+        assert_eq!(
+            plan,
+            ReconcilePlan {
+                orphaned: vec![2],
+                ..ReconcilePlan::default()
+            }
+        );
+    }
+
+    #[test]
     fn merged_explained_stops_keep_both_reasons() {
         let plan = reconcile_events(
             &[row(1, 0, 100, Some("JAM")), row(2, 150, 300, Some("SETUP"))],
@@ -381,9 +408,17 @@ mod tests {
             // Apart from orphans, the table is exactly the fresh events.
             let non_orphans = table.iter().filter(|s| !plan.orphaned.contains(&s.event_id)).count();
             prop_assert_eq!(non_orphans, fresh.len());
-            // Every reason that existed still exists.
+            // Every reason stays on the stop it explained: either its row is
+            // kept untouched (an orphan), or a row with the same reason
+            // overlaps the stretch of time it explained. (A reason found on
+            // any row with the same code, e.g. on another stop, does not count.)
             for s in stored.iter().filter(|s| s.has_reason()) {
-                prop_assert!(table.iter().any(|x| x.reason_code == s.reason_code));
+                let kept = plan.orphaned.contains(&s.event_id) && table.contains(s);
+                let explained = Interval::new(s.start, s.end);
+                let carried = table.iter().any(|x| {
+                    x.reason_pair() == s.reason_pair() && Interval::new(x.start, x.end).intersect(&explained).is_some()
+                });
+                prop_assert!(kept || carried, "reason {:?} of row {} lost from its stop: {:?}", s.reason_code, s.event_id, table);
             }
             // Idempotent.
             prop_assert_eq!(reconcile_events(&table, &fresh).inserts.len(), 0);

@@ -609,9 +609,12 @@ mod tests {
             prop_assert!(whole.total_micros() <= Interval::new(start, end.min(now)).duration_micros());
             prop_assert!(whole.intervals().iter().all(|i| i.end <= now && i.start >= start && i.end <= end));
         }
+    }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
         #[test]
-        fn planned_set_equals_pointwise_union_of_occurrences(
+        fn planned_set_equals_a_minute_by_minute_wall_clock_oracle(
             shifts in prop::collection::vec(arb_shift(), 1..4),
             zone in arb_zone(),
             start in arb_start(),
@@ -619,17 +622,78 @@ mod tests {
         ) {
             let end = start + TimeDelta::minutes(len_min);
             let p = planned_set(&shifts, 1, zone, &Interval::new(start, end), far_future(), None);
-            // Brute force: every occurrence of the 8 surrounding days, probed
-            // every 7 minutes.
-            let d0 = to_local(start, zone).date() - TimeDelta::days(3);
-            let occ: Vec<Interval> = shifts.iter()
-                .flat_map(|s| (0..(len_min / 1440 + 6)).filter_map(move |k| s.occurrence_on(zone, d0 + TimeDelta::days(k))))
-                .collect();
+            let oracle = WallClockOracle::new(&shifts, zone, start, end);
+            // Shift times, DST transitions and the drawn range all fall on
+            // whole minutes, so probing every minute decides P exactly.
             let mut t = start;
             while t < end {
-                prop_assert_eq!(p.contains(t), occ.iter().any(|o| o.contains(t)), "at {}", t);
-                t += TimeDelta::minutes(7);
+                prop_assert_eq!(p.contains(t), oracle.planned(t), "at {} ({})", t, zone);
+                t += TimeDelta::minutes(1);
             }
+            prop_assert_eq!(
+                p.total_micros(),
+                oracle.planned_minutes * 60 * MICROS_PER_SECOND,
+                "P's length is the count of planned minutes"
+            );
+        }
+    }
+
+    /// An oracle for P that shares no code with `shifts` or `time`: it reads
+    /// the tenant's wall clock minute by minute with chrono-tz and applies
+    /// spec §2 literally. An occurrence starting on local date `d` runs from
+    /// the first minute whose wall-clock reading is at or after `d start_time`
+    /// (this is the earlier instant of an ambiguous time, and the transition
+    /// for a time in a gap) to the first minute whose reading is at or after
+    /// the end time, on the next date when the shift is overnight or its end
+    /// is not after its start.
+    struct WallClockOracle {
+        occurrences: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+        planned_minutes: i64,
+    }
+
+    impl WallClockOracle {
+        fn new(shifts: &[ShiftRule], zone: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+            let reading = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
+            // Minute-by-minute scan from far enough back: every zone drawn is
+            // within UTC-5..UTC+14, so 15 h before the reading as UTC is earlier.
+            let first_at_or_after = |wall: chrono::NaiveDateTime| {
+                let mut t = wall.and_utc() - TimeDelta::hours(15);
+                let limit = wall.and_utc() + TimeDelta::hours(15);
+                while reading(t) < wall && t < limit {
+                    t += TimeDelta::minutes(1);
+                }
+                t
+            };
+            let mut occurrences = Vec::new();
+            let first_date = reading(start).date() - TimeDelta::days(2);
+            let last_date = reading(end).date();
+            for s in shifts.iter().filter(|s| s.active) {
+                let mut d = first_date;
+                while d <= last_date {
+                    if s.days.contains(d.weekday()) {
+                        let next_day = s.is_overnight || s.end_time <= s.start_time;
+                        let end_date = if next_day { d + TimeDelta::days(1) } else { d };
+                        let a = first_at_or_after(d.and_time(s.start_time));
+                        let b = first_at_or_after(end_date.and_time(s.end_time));
+                        occurrences.push((a, b));
+                    }
+                    d += TimeDelta::days(1);
+                }
+            }
+            let mut oracle = WallClockOracle {
+                occurrences,
+                planned_minutes: 0,
+            };
+            let mut t = start;
+            while t < end {
+                oracle.planned_minutes += i64::from(oracle.planned(t));
+                t += TimeDelta::minutes(1);
+            }
+            oracle
+        }
+
+        fn planned(&self, t: DateTime<Utc>) -> bool {
+            self.occurrences.iter().any(|&(a, b)| a <= t && t < b)
         }
     }
 }

@@ -463,14 +463,86 @@ mod tests {
         assert_eq!(parse_timezone("Mars/Olympus").expect_err("bad").field(), "timezone");
     }
 
+    /// The UTC instants (whole seconds) at which `zone` changes its offset
+    /// between 2023-11 and 2027-10, found by scanning hour by hour with
+    /// chrono-tz directly (not with the code under test).
+    fn transitions(zone: Tz) -> Vec<i64> {
+        let offset = |secs: i64| {
+            chrono::Offset::fix(
+                DateTime::from_timestamp(secs, 0)
+                    .expect("ts")
+                    .with_timezone(&zone)
+                    .offset(),
+            )
+            .local_minus_utc()
+        };
+        let mut out = Vec::new();
+        let mut secs = 1_700_000_000i64;
+        while secs < 1_830_000_000 {
+            if offset(secs) != offset(secs + 3600) {
+                // Narrow to the second: transitions fall on whole minutes, so
+                // minute steps then second steps are exact.
+                let mut lo = secs;
+                while offset(lo + 60) == offset(secs) {
+                    lo += 60;
+                }
+                while offset(lo + 1) == offset(secs) {
+                    lo += 1;
+                }
+                out.push(lo + 1);
+            }
+            secs += 3600;
+        }
+        out
+    }
+
+    /// A local wall-clock reading (as naive seconds): half of the cases
+    /// anywhere over four years, half within three hours of one of the
+    /// zone's DST transitions (read on either side), so gaps and overlaps are
+    /// drawn about half the time instead of ~3 %.
+    fn local_reading(zone: Tz) -> BoxedStrategy<i64> {
+        let near = transitions(zone);
+        if near.is_empty() {
+            return (1_700_000_000i64..1_830_000_000).boxed();
+        }
+        let near_local: Vec<i64> = near
+            .iter()
+            .flat_map(|&t| {
+                [t - 1, t].map(|s| {
+                    to_local(DateTime::from_timestamp(s, 0).expect("ts"), zone)
+                        .and_utc()
+                        .timestamp()
+                })
+            })
+            .collect();
+        prop_oneof![
+            1 => 1_700_000_000i64..1_830_000_000,
+            1 => (prop::sample::select(near_local), -3 * 3600i64..=3 * 3600).prop_map(|(t, d)| t + d),
+        ]
+        .boxed()
+    }
+
+    #[test]
+    fn the_zones_drawn_by_the_property_have_the_transitions_it_aims_at() {
+        // Eight years of transitions (two a year) per DST zone, none in Kolkata.
+        assert_eq!(transitions(Madrid).len(), 8);
+        assert_eq!(transitions(Santiago).len(), 8);
+        assert_eq!(transitions(chrono_tz::Australia::Lord_Howe).len(), 8);
+        assert!(transitions(Kolkata).is_empty());
+        assert!(transitions(Madrid).contains(&utc("2026-03-29T01:00:00Z").timestamp()));
+    }
+
     proptest! {
         #[test]
         fn resolved_local_time_reads_back_or_follows_a_gap(
-            secs in 1_700_000_000i64..1_830_000_000,
-            zone in prop::sample::select(vec![Madrid, Santiago, Kolkata, chrono_tz::Australia::Lord_Howe]),
+            (zone, secs) in prop::sample::select(vec![Madrid, Santiago, Kolkata, chrono_tz::Australia::Lord_Howe])
+                .prop_flat_map(|zone| (Just(zone), local_reading(zone))),
         ) {
             let local = DateTime::from_timestamp(secs, 0).expect("ts").naive_utc();
             let t = resolve_local(zone, local);
+            // Parsing the same wall-clock reading without an offset follows the same rules.
+            let text = local.format("%Y-%m-%dT%H:%M:%S").to_string();
+            prop_assert_eq!(parse_instant(&text, zone, "start_date"), Ok(t));
             let back = to_local(t, zone);
             if back != local {
                 // Only a gap may move a time, forward, to a transition instant.

@@ -237,8 +237,14 @@ mod tests {
         assert_eq!(per, vec![(1, 7, 2), (1, 8, 1), (2, 7, 1)]);
     }
 
+    /// Any microsecond over four hours, or a whole minute / whole hour, so
+    /// that windows and watermarks often sit exactly on unit boundaries.
     fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-        (0i64..4 * 3_600_000_000).prop_map(|us| at(8, 0, 0, 0) + TimeDelta::microseconds(us))
+        prop_oneof![
+            (0i64..4 * 3_600_000_000).prop_map(|us| at(8, 0, 0, 0) + TimeDelta::microseconds(us)),
+            (0i64..4 * 60).prop_map(|m| at(8, 0, 0, 0) + TimeDelta::minutes(m)),
+            (0i64..5).prop_map(|h| at(8, 0, 0, 0) + TimeDelta::hours(h)),
+        ]
     }
 
     proptest! {
@@ -268,6 +274,30 @@ mod tests {
                 prop_assert!(grain.is_aligned(r.start) && grain.is_aligned(r.end));
                 prop_assert!(mark.is_some_and(|m| r.end <= m));
                 prop_assert!(windows.iter().any(|w| w.contains_interval(r)));
+            }
+            for r in &out.raw {
+                prop_assert!(windows.iter().any(|w| w.contains_interval(r)), "raw {:?} inside a window", r);
+            }
+            // Maximality: a whole unit inside a window that ends at or before
+            // the watermark is read from the rollup, never from raw rows (an
+            // all-raw split would pass every check above).
+            let unit = TimeDelta::microseconds(grain.micros());
+            for r in &out.raw {
+                let first = grain.ceil(r.start);
+                let whole_unit_fits = first + unit <= r.end && mark.is_some_and(|m| first + unit <= m);
+                prop_assert!(!whole_unit_fits, "raw part {:?} holds the settled unit at {}", r, first);
+            }
+            // Oracle by enumeration: every settled unit inside a window is
+            // covered by exactly one rolled part; no other unit is.
+            if let Some(m) = mark {
+                let mut u = grain.floor(at(8, 0, 0, 0));
+                while u < at(12, 0, 0, 1) {
+                    let unit_iv = Interval::new(u, u + unit);
+                    let settled = u + unit <= m && windows.iter().any(|w| w.contains_interval(&unit_iv));
+                    let rolled = out.rolled.iter().filter(|r| r.contains_interval(&unit_iv)).count();
+                    prop_assert_eq!(rolled, usize::from(settled), "unit at {}", u);
+                    u += unit;
+                }
             }
         }
     }

@@ -273,13 +273,38 @@ fn first_serve_on_an_empty_embedded_database_prints_docs_url_and_demo_login_then
         "random password meets the policy"
     );
 
-    // The printed URL serves Swagger UI.
-    let page = std::process::Command::new("curl")
-        .args(["-s", "-L", &docs_url])
-        .output();
-    if let Ok(page) = page {
-        assert!(String::from_utf8_lossy(&page.stdout).contains("swagger-ui"));
-    }
+    // The printed URL serves Swagger UI, and the printed login works.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = docs_url.trim_end_matches("/docs").to_owned();
+    let (page, login) = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let page = client
+            .get(&docs_url)
+            .send()
+            .await
+            .expect("docs")
+            .text()
+            .await
+            .expect("docs page");
+        let login = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        let status = login.status().as_u16();
+        let body: serde_json::Value = login.json().await.expect("login json");
+        (page, (status, body))
+    });
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert_eq!(login.0, 200, "the printed demo login works: {}", login.1);
+    assert_eq!(login.1["user"]["username"], "admin", "{}", login.1);
 
     // SIGTERM: graceful shutdown, exit 0.
     let pid = child.id().to_string();
@@ -307,6 +332,12 @@ fn first_serve_on_an_empty_embedded_database_prints_docs_url_and_demo_login_then
     });
     let _ = Command::new("kill").args(["-TERM", &again.id().to_string()]).status();
     let _ = again.wait();
+    // The check means something only over the whole startup banner: it must
+    // have reached the line read_until waited for (not timed out on nothing).
+    assert!(
+        lines.iter().any(|l| l.contains("OpenAPI document")) && lines.iter().any(|l| l.contains("/docs")),
+        "the second start printed its banner: {lines:?}"
+    );
     assert!(!lines.join("\n").contains("password"), "{lines:?}");
 }
 

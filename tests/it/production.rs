@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Backend, TestApp, backends, expect_problem};
+use crate::common::{Backend, TestApp, backends, expect_problem, mysql_or_skip};
 use camet::with_conn;
 use diesel_async::RunQueryDsl;
 use reqwest::Method;
@@ -387,12 +387,18 @@ async fn duplicate_codes_conflict_and_lines_get_their_own_storage() {
         .await)
         .expect("detection table");
         assert_eq!(inserted, 1);
-        let events = with_conn!(&mut conn, |c| diesel::sql_query(format!(
-            "SELECT COUNT(*) FROM downtime_events_{line_id}"
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let events: Count = with_conn!(&mut conn, |c| diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM downtime_events_{line_id}"
         ))
-        .execute(c)
-        .await);
-        assert!(events.is_ok(), "downtime table exists");
+        .get_result(c)
+        .await)
+        .expect("downtime table exists");
+        assert_eq!(events.n, 0, "the new line's downtime table is there, empty");
         app.stop().await;
     }
 }
@@ -594,8 +600,8 @@ async fn a_second_server_instance_sees_configuration_changes_within_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_lock() {
-    if !backends().contains(&Backend::Mysql) {
-        eprintln!("CAMET_TEST_MYSQL_URL not set: partitions exist on MySQL only");
+    if mysql_or_skip("production::mysql_detection_tables_are_partitioned... (partitions exist on MySQL only)").is_none()
+    {
         let app = TestApp::start(Backend::Sqlite).await;
         let f = app.tenant_fixture("Parts").await;
         ok_json(

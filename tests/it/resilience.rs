@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{Backend, PASSWORD, TestApp, expect_problem, mysql_server_url};
+use crate::common::{Backend, PASSWORD, TestApp, expect_problem, mysql_or_skip};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -57,8 +57,9 @@ impl Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_a_503_naming_the_part_and_the_server_recovers_by_itself() {
-    let Some(server) = mysql_server_url() else {
-        eprintln!("CAMET_TEST_MYSQL_URL not set: the outage is simulated on MySQL only");
+    let Some(server) =
+        mysql_or_skip("resilience::a_database_outage_is_a_503... (the outage is simulated on MySQL only)")
+    else {
         return;
     };
     let upstream = server.rsplit('@').next().unwrap_or("127.0.0.1:3306").to_owned();

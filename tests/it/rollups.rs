@@ -408,14 +408,21 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
             &[("2026-11-16 10:15:30", p.input), ("2026-11-16 10:15:40", p.output)],
         )
         .await;
+        // "Now" is the fixture's next morning, whatever day the test runs.
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-17T06:00:30Z")
+            .expect("fixture instant")
+            .to_utc();
+        app.state.clock.pin(now);
         let before = summary(&app, &p).await;
         assert_eq!(before["total_production"], 3, "{before}");
+        // Before any rollup, the answer is as of "now".
+        assert_eq!(before["data_as_of"], "2026-11-17T06:00:30+00:00", "{before}");
 
         // The job folds them into the rollups and sets the watermark.
-        let advanced = camet::rollup::store::advance_all(&app.state, camet::clock::now_utc())
+        let advanced = camet::rollup::store::advance_all(&app.state, now)
             .await
             .expect("advance");
-        assert!(advanced >= 1);
+        assert_eq!(advanced, 1, "the plant's one line");
         let after = summary(&app, &p).await;
         for field in [
             "total_production",
@@ -426,10 +433,8 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
         ] {
             assert_eq!(before[field], after[field], "{field}: raw {before} vs rollups {after}");
         }
-        assert_ne!(
-            after["data_as_of"], before["data_as_of"],
-            "data_as_of is now the watermark"
-        );
+        // data_as_of is now the watermark: now - settle (120 s), floored to the minute.
+        assert_eq!(after["data_as_of"], "2026-11-17T05:58:00+00:00", "{after}");
 
         // A late backfill before the watermark needs a refresh.
         direct(&app, &p, &[("2026-11-16 11:00:00", p.input)]).await;

@@ -186,6 +186,10 @@ async fn password_changes_need_the_old_password_for_oneself_and_end_other_sessio
             401,
         )
         .await;
+        // The reset takes effect: the old password is refused, the new one logs in.
+        expect_problem(app.login("acme_manager", PASSWORD).await, 401).await;
+        let session = app.login_ok_with("acme_manager", "Admin-set-pass-55").await;
+        assert_eq!(session["user"]["user_id"], f.manager.0, "{session}");
         app.stop().await;
     }
 }

@@ -32,13 +32,46 @@ pub fn mysql_server_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// Backends to run each test against.
+/// Whether the `CI` environment variable is set (any value): a backend that
+/// is not configured is then a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Reports that `what` did not run on MySQL, loudly: on the real stderr (the
+/// test harness captures `eprintln!` of passing tests, so a skip printed that
+/// way would be invisible), and as a panic when `CI` is set.
+pub fn skipped_without_mysql(what: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: {what} (set CAMET_TEST_MYSQL_URL)");
+    if in_ci() {
+        panic!("CI must test MySQL too: {line}");
+    }
+    // Written to the handle, not through `eprintln!`, so it is not captured.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The MySQL server URL for a test that only means something on MySQL; `None`
+/// (after a loud SKIPPED line, or a panic in CI) when it is not configured.
+pub fn mysql_or_skip(what: &str) -> Option<String> {
+    let url = mysql_server_url();
+    if url.is_none() {
+        skipped_without_mysql(what);
+    }
+    url
+}
+
+/// Backends to run each test against. Without MySQL the run says so once per
+/// test process (and fails in CI).
 pub fn backends() -> Vec<Backend> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
     let mut all = vec![Backend::Sqlite];
     if mysql_server_url().is_some() {
         all.push(Backend::Mysql);
-    } else if std::env::var("CI").is_ok() {
+    } else if in_ci() {
         panic!("CI must test MySQL too: set CAMET_TEST_MYSQL_URL");
+    } else {
+        ONCE.call_once(|| skipped_without_mysql("every test ran on SQLite only, not on MySQL/MariaDB"));
     }
     all
 }
@@ -77,6 +110,43 @@ impl TestDb {
         }
     }
 
+    /// Like [`TestDb::new`], but on SQLite the global database and the first
+    /// [`TEMPLATE_TENANTS`] tenant databases start as copies of files migrated
+    /// once per test process (as crates.io copies a template database), so
+    /// the server's start and each tenant creation find no pending migration.
+    /// On MySQL copying tables (`CREATE TABLE ... LIKE` + `INSERT ... SELECT`)
+    /// measured no faster than the migrations (docs/testing.md): both are the
+    /// same DDL. What helps there is not waiting for it: a background thread
+    /// keeps [`MYSQL_READY_AHEAD`] freshly migrated databases (global and
+    /// tenant 1) ready, and a test takes one. A template or a ready database
+    /// that cannot be had is not fatal: the test then migrates from scratch.
+    pub fn from_template(backend: Backend) -> TestDb {
+        if backend == Backend::Mysql
+            && let Some((server, name)) = take_ready_mysql_database()
+        {
+            return TestDb {
+                database_url: format!("{server}/{name}"),
+                dir: tempfile::tempdir().expect("temp dir"),
+                mysql: Some((server, name)),
+            };
+        }
+        let db = TestDb::new(backend);
+        if backend == Backend::Sqlite {
+            match sqlite_template() {
+                Ok(template) => {
+                    for file in template.files() {
+                        let from = template.dir.join(&file);
+                        if let Err(e) = std::fs::copy(&from, db.dir.path().join(&file)) {
+                            panic!("copy the SQLite template {}: {e}", from.display());
+                        }
+                    }
+                }
+                Err(e) => eprintln!("warning: no SQLite template ({e}); migrating from scratch"),
+            }
+        }
+        db
+    }
+
     /// Environment variables for a server or CLI over this database.
     pub fn env(&self) -> HashMap<String, String> {
         HashMap::from([
@@ -102,6 +172,195 @@ impl TestDb {
         }
         Config::from_lookup(&|k| env.get(k).cloned()).expect("valid test config")
     }
+}
+
+/// How many tenant databases the SQLite template holds (tenant ids 1..=N,
+/// the ids a fresh global database hands out first).
+pub const TEMPLATE_TENANTS: i32 = 4;
+
+/// The pre-migrated SQLite files of one test process.
+struct SqliteTemplate {
+    dir: std::path::PathBuf,
+}
+
+impl SqliteTemplate {
+    /// The files to copy: `camet.db` and `camet_tenant_{id}.db`.
+    fn files(&self) -> Vec<String> {
+        std::iter::once("camet.db".to_owned())
+            .chain((1..=TEMPLATE_TENANTS).map(|id| format!("camet_tenant_{id}.db")))
+            .collect()
+    }
+}
+
+/// Builds the template once per process: opens (so migrates) the global
+/// database and prepares the first tenants' databases in a folder under
+/// Cargo's target tmp dir, then closes every pool so the files are complete
+/// (WAL checkpointed) before anyone copies them.
+fn sqlite_template() -> Result<&'static SqliteTemplate, String> {
+    static TEMPLATE: std::sync::OnceLock<Result<SqliteTemplate, String>> = std::sync::OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            // Templates of earlier test processes are stale: remove them.
+            if let Ok(entries) = std::fs::read_dir(root) {
+                for entry in entries.flatten() {
+                    if entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("camet-sqlite-template-")
+                    {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+            let dir = root.join(format!("camet-sqlite-template-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let env = HashMap::from([
+                (
+                    "DATABASE_URL".to_owned(),
+                    format!("sqlite://{}", dir.join("camet.db").display()),
+                ),
+                ("CAMET_JWT_SECRET".to_owned(), TEST_SECRET.to_owned()),
+                ("CAMET_DATA_DIR".to_owned(), dir.display().to_string()),
+                ("CAMET_LOG".to_owned(), "warn".to_owned()),
+            ]);
+            let config = Config::from_lookup(&|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+            // The migration harness needs a multi-thread runtime of its own;
+            // a separate thread keeps it apart from the caller's runtime.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime.block_on(async move {
+                    let databases = camet::db::Databases::open(&config).await.map_err(|e| e.to_string())?;
+                    for tenant_id in 1..=TEMPLATE_TENANTS {
+                        databases.prepare_tenant(tenant_id).await.map_err(|e| e.to_string())?;
+                    }
+                    drop(databases);
+                    Ok::<_, String>(())
+                })
+            })
+            .join()
+            .map_err(|_| "the template thread panicked".to_owned())??;
+            let template = SqliteTemplate { dir };
+            for file in template.files() {
+                let wal = template.dir.join(format!("{file}-wal"));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(format!("{} was not checkpointed", wal.display()));
+                }
+            }
+            Ok(template)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// How many migrated MySQL databases the background thread keeps ready.
+pub const MYSQL_READY_AHEAD: usize = 2;
+
+/// Prefix of the databases made ahead; the process id follows, so a later
+/// process can drop those a finished one left unused.
+const MYSQL_READY_PREFIX: &str = "camet_t_pre_";
+
+/// A MySQL database migrated ahead of time (global and tenant 1, exactly as
+/// a server and its first `tenants::create` would leave them, with no row
+/// written), as (server URL, database name); `None` when MySQL is not
+/// configured or none became ready within a bounded wait.
+fn take_ready_mysql_database() -> Option<(String, String)> {
+    static READY: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Receiver<String>>>> =
+        std::sync::OnceLock::new();
+    let server = mysql_server_url()?;
+    let receiver = READY
+        .get_or_init(|| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<String>(MYSQL_READY_AHEAD);
+            let url = server.clone();
+            std::thread::Builder::new()
+                .name("mysql-ready-ahead".to_owned())
+                .spawn(move || make_mysql_databases_ahead(&url, &sender))
+                .ok()?;
+            Some(std::sync::Mutex::new(receiver))
+        })
+        .as_ref()?;
+    let name = receiver.lock().ok()?.recv_timeout(Duration::from_secs(30)).ok()?;
+    Some((server, name))
+}
+
+/// The background thread: drops what finished test processes left behind,
+/// then migrates databases one after the other, blocking while
+/// [`MYSQL_READY_AHEAD`] wait unused; stops after a bounded number, or when
+/// a database cannot be made (tests then make their own).
+fn make_mysql_databases_ahead(server: &str, sender: &std::sync::mpsc::SyncSender<String>) {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        drop_stale_ready_databases(server).await;
+        for _ in 0..2000 {
+            let name = format!(
+                "{MYSQL_READY_PREFIX}{}_{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
+            );
+            let env = HashMap::from([
+                ("DATABASE_URL".to_owned(), format!("{server}/{name}")),
+                ("CAMET_JWT_SECRET".to_owned(), TEST_SECRET.to_owned()),
+                ("CAMET_DATA_DIR".to_owned(), std::env::temp_dir().display().to_string()),
+                ("CAMET_LOG".to_owned(), "warn".to_owned()),
+            ]);
+            let made = async {
+                let config = Config::from_lookup(&|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+                let databases = camet::db::Databases::open(&config).await.map_err(|e| e.to_string())?;
+                databases.prepare_tenant(1).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            }
+            .await;
+            if let Err(e) = made {
+                eprintln!("warning: could not make MySQL database {name} ahead ({e}); tests make their own");
+                drop_mysql_databases(server, &name);
+                return;
+            }
+            if sender.send(name.clone()).is_err() {
+                drop_mysql_databases(server, &name);
+                return;
+            }
+        }
+    });
+}
+
+/// Drops databases made ahead by test processes that are no longer running.
+async fn drop_stale_ready_databases(server: &str) {
+    use mysql_async::prelude::Queryable;
+    let Ok(opts) = mysql_async::Opts::from_url(server) else {
+        return;
+    };
+    let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
+        return;
+    };
+    let names: Vec<String> = conn
+        .exec(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+            (format!("{}%", MYSQL_READY_PREFIX.replace('_', "\\_")),),
+        )
+        .await
+        .unwrap_or_default();
+    for db in names {
+        let pid = db
+            .trim_start_matches(MYSQL_READY_PREFIX)
+            .split('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await;
+        }
+    }
+    let _ = conn.disconnect().await;
 }
 
 fn drop_mysql_databases(server: &str, name: &str) {
@@ -164,7 +423,7 @@ impl TestApp {
 
     /// Starts a server with configuration overrides.
     pub async fn start_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
-        let db = TestDb::new(backend);
+        let db = TestDb::from_template(backend);
         let config = db.config(overrides);
         let state = server::prepare(config).await.expect("prepare state");
         let running = server::start(
