@@ -8,6 +8,7 @@ mod broker;
 mod cli;
 mod common;
 mod dashboard;
+mod db_faults;
 mod demo;
 mod detections;
 mod http_basics;
