@@ -164,6 +164,14 @@ pub struct Config {
     pub db_pool_size: u32,
     /// `CAMET_DB_TIMEOUT_SECS`: how long to wait for a connection before a 503.
     pub db_timeout_secs: u64,
+    /// `CAMET_DB_STATEMENT_TIMEOUT_SECS`: longest a single statement may run
+    /// (MariaDB `max_statement_time`, MySQL `max_execution_time`, SQLite
+    /// `busy_timeout`) before it fails into a 503 (default 10).
+    pub db_statement_timeout_secs: u64,
+    /// `CAMET_REQUEST_TIMEOUT_SECS`: longest a request may take in its
+    /// handler; past it the work is dropped (its database connections closed)
+    /// and the client gets a 503 with `Retry-After` (default 15).
+    pub request_timeout_secs: u64,
     /// `CAMET_LOG`: tracing filter (e.g. `info`, `camet=debug`).
     pub log_filter: String,
     /// `CAMET_LOG_FORMAT`: `text` or `json`.
@@ -327,6 +335,8 @@ impl Config {
             data_dir,
             db_pool_size: parse_number(lookup, "CAMET_DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1, 512)?,
             db_timeout_secs: parse_number(lookup, "CAMET_DB_TIMEOUT_SECS", 5, 1, 300)?,
+            db_statement_timeout_secs: parse_number(lookup, "CAMET_DB_STATEMENT_TIMEOUT_SECS", 10, 1, 3600)?,
+            request_timeout_secs: parse_number(lookup, "CAMET_REQUEST_TIMEOUT_SECS", 15, 1, 3600)?,
             log_filter,
             log_format,
             shutdown_grace_secs: parse_number(lookup, "CAMET_SHUTDOWN_GRACE_SECS", 30, 0, 3600)?,

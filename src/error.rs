@@ -71,9 +71,10 @@ pub enum AppError {
         /// Seconds until a retry can succeed (the `Retry-After` header).
         retry_after_secs: u64,
     },
-    /// A database is unreachable or overloaded; the server keeps running.
+    /// A transient database fault (connection lost, timeout, lock
+    /// contention): a 503 with `Retry-After`; the server keeps running.
     #[error("database unavailable: {0}")]
-    DatabaseUnavailable(String),
+    DatabaseUnavailable(DbFault),
     /// Invalid configuration, named by its variable (startup only).
     #[error("{0}")]
     Config(String),
@@ -83,17 +84,37 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// True when the database chose this transaction as a deadlock victim
-    /// (rolled back as a whole, so running it again is safe).
-    pub fn is_deadlock(&self) -> bool {
-        self.to_string().to_ascii_lowercase().contains("deadlock")
+    /// A transient database fault of `kind`; `cause` is only logged.
+    pub fn db_fault(kind: DbFaultKind, cause: impl std::fmt::Display) -> Self {
+        AppError::DatabaseUnavailable(DbFault {
+            kind,
+            cause: cause.to_string(),
+        })
     }
 
-    /// True for lock contention worth another attempt: deadlocks, lock wait
-    /// timeouts, SQLite's busy database.
+    /// The kind of database fault, when this is one.
+    pub fn db_fault_kind(&self) -> Option<DbFaultKind> {
+        match self {
+            AppError::DatabaseUnavailable(fault) => Some(fault.kind),
+            _ => None,
+        }
+    }
+
+    /// True for lock contention worth another attempt of the whole
+    /// transaction: a deadlock victim, a lock wait timeout, SQLite's busy
+    /// database. The transaction was rolled back, so running it again is safe.
     pub fn is_lock_contention(&self) -> bool {
-        let text = self.to_string().to_ascii_lowercase();
-        self.is_deadlock() || text.contains("lock wait timeout") || text.contains("database is locked")
+        self.db_fault_kind() == Some(DbFaultKind::Contention)
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for the
+    /// errors that have one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            AppError::DatabaseUnavailable(fault) => Some(fault.kind.retry_after_secs()),
+            _ => None,
+        }
     }
 
     /// A 422 with a single field error.
@@ -152,9 +173,15 @@ impl AppError {
             AppError::RequestTimeout(m) => ("request-timeout", m.clone()),
             AppError::Validation { message, .. } => ("validation-error", message.clone()),
             AppError::RateLimited { message, .. } => ("rate-limited", message.clone()),
-            AppError::DatabaseUnavailable(_) => (
+            AppError::DatabaseUnavailable(fault) => (
                 "database-unavailable",
-                "A database is temporarily unavailable; retry shortly.".to_owned(),
+                match fault.kind {
+                    DbFaultKind::Timeout => "The database did not answer in time; retry shortly.",
+                    DbFaultKind::ConnectionLost | DbFaultKind::Contention => {
+                        "A database is temporarily unavailable; retry shortly."
+                    }
+                }
+                .to_owned(),
             ),
             AppError::Config(_) | AppError::Internal(_) => (
                 "internal-error",
@@ -230,8 +257,14 @@ impl From<Vec<crate::analytics::error::AnalyticsError>> for AppError {
 }
 
 impl From<diesel::result::Error> for AppError {
+    /// Constraint violations become 409/422; transient faults (by the
+    /// driver's kind and error number, see [`crate::db::fault`]) a 503;
+    /// anything else an internal error. The driver's message is kept for the log.
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if let Some(kind) = crate::db::fault::classify(&error) {
+            return AppError::db_fault(kind, error);
+        }
         match &error {
             Error::NotFound => AppError::NotFound("resource not found".to_owned()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict(format!(
@@ -241,41 +274,79 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::invalid_field("reference", "refers to a record that does not exist")
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-            | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _) => {
-                AppError::DatabaseUnavailable(error.to_string())
-            }
-            Error::DatabaseError(_, info) if is_transient_message(info.message()) => {
-                AppError::DatabaseUnavailable(error.to_string())
-            }
             _ => AppError::Internal(format!("database error: {error}")),
         }
     }
 }
 
-/// Driver messages that mean "try again later" rather than "bug".
-fn is_transient_message(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    [
-        "database is locked",
-        "connection refused",
-        "broken pipe",
-        "lost connection",
-        "server has gone away",
-        "io error",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
-}
-
 impl From<diesel::ConnectionError> for AppError {
     fn from(error: diesel::ConnectionError) -> Self {
-        AppError::DatabaseUnavailable(error.to_string())
+        AppError::db_fault(DbFaultKind::ConnectionLost, error)
     }
 }
 
 impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for AppError {
     fn from(error: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
-        AppError::DatabaseUnavailable(error.to_string())
+        use deadpool::managed::PoolError;
+        use diesel_async::pooled_connection::PoolError as Backend;
+        let kind = match &error {
+            PoolError::Timeout(_) => DbFaultKind::Timeout,
+            PoolError::Backend(Backend::QueryError(query)) => {
+                crate::db::fault::classify(query).unwrap_or(DbFaultKind::ConnectionLost)
+            }
+            PoolError::Backend(Backend::ConnectionError(_))
+            | PoolError::Closed
+            | PoolError::NoRuntimeSpecified
+            | PoolError::PostCreateHook(_) => DbFaultKind::ConnectionLost,
+        };
+        AppError::db_fault(kind, error)
+    }
+}
+
+/// What kind of transient fault a database had. Decided from the driver's
+/// error kind and number, never from message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFaultKind {
+    /// The connection was closed, killed or lost, or none could be opened.
+    ConnectionLost,
+    /// A statement, a connection wait or the request's deadline ran out.
+    Timeout,
+    /// A deadlock victim or a lock wait timeout (SQLite: the database is busy).
+    Contention,
+}
+
+impl DbFaultKind {
+    /// The `Retry-After` a client gets for this kind of fault.
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            DbFaultKind::Contention => 1,
+            DbFaultKind::ConnectionLost | DbFaultKind::Timeout => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for DbFaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbFaultKind::ConnectionLost => "connection lost",
+            DbFaultKind::Timeout => "timeout",
+            DbFaultKind::Contention => "lock contention",
+        })
+    }
+}
+
+/// A transient database fault: its kind decides the answer, its cause (the
+/// driver's message) goes to the log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFault {
+    /// What happened.
+    pub kind: DbFaultKind,
+    /// The driver's description, for the log.
+    pub cause: String,
+}
+
+impl std::fmt::Display for DbFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.cause)
     }
 }

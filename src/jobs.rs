@@ -148,7 +148,7 @@ pub async fn take_lease(state: &crate::app::AppState, name: &str, ttl: Duration)
     let until = now + chrono::Duration::from_std(ttl).map_err(crate::AppError::internal)?;
     let me = holder_id();
     let mut conn = state.databases.global().get().await?;
-    crate::write_tx!(&mut conn, |c| {
+    let taken = crate::write_tx!(&mut conn, |c| {
         let exists = job_lease::table
             .filter(job_lease::name.eq(name))
             .count()
@@ -175,5 +175,13 @@ pub async fn take_lease(state: &crate::app::AppState, name: &str, ttl: Duration)
         .execute(c)
         .await?;
         Ok(taken == 1)
-    })
+    });
+    match taken {
+        // Another instance created the lease row between our check and our
+        // insert (a unique violation, told by its kind): it holds the lease.
+        Err(crate::AppError::Conflict(_)) => Ok(false),
+        // Two instances renewing at once on MySQL: one is the deadlock victim.
+        Err(error) if error.is_lock_contention() => Ok(false),
+        other => other,
+    }
 }

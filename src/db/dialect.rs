@@ -132,5 +132,5 @@ fn is_safe_tenant_name(name: &str) -> bool {
 
 /// Maps a connection-level failure of an admin statement to a 503.
 pub fn unavailable(context: &str, error: impl std::fmt::Display) -> AppError {
-    AppError::DatabaseUnavailable(format!("{context}: {error}"))
+    AppError::db_fault(crate::error::DbFaultKind::ConnectionLost, format!("{context}: {error}"))
 }

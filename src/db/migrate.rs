@@ -48,7 +48,11 @@ async fn run(pool: &DbPool, kind: Kind) -> AppResult<usize> {
             .map_err(AppError::internal)?
         }
         DbPool::Mysql(pool) => {
-            let conn = pool.get().await?;
+            // Migrations may take longer than the per-statement bound of
+            // pooled connections: lift it on a connection taken out of the
+            // pool, which is closed afterwards instead of returned.
+            let mut conn = diesel_async::pooled_connection::deadpool::Object::take(pool.get().await?);
+            lift_statement_timeout(&mut conn).await;
             let set = match kind {
                 Kind::Global => MYSQL_GLOBAL,
                 Kind::Tenant => MYSQL_TENANT,
@@ -59,6 +63,20 @@ async fn run(pool: &DbPool, kind: Kind) -> AppResult<usize> {
             })
             .await
             .map_err(AppError::internal)?
+        }
+    }
+}
+
+/// Removes the session's statement time limit (MariaDB `max_statement_time`,
+/// else MySQL `max_execution_time`). A server knowing neither has no limit.
+async fn lift_statement_timeout(conn: &mut diesel_async::AsyncMysqlConnection) {
+    use diesel_async::SimpleAsyncConnection;
+    for statement in [
+        "SET SESSION max_statement_time = 0",
+        "SET SESSION max_execution_time = 0",
+    ] {
+        if conn.batch_execute(statement).await.is_ok() {
+            return;
         }
     }
 }

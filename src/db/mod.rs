@@ -13,13 +13,16 @@
 
 pub mod decimal;
 pub mod dialect;
+pub mod fault;
 pub mod line_tables;
 pub mod migrate;
 pub mod schema;
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -31,7 +34,7 @@ use futures::FutureExt;
 use tokio::sync::RwLock;
 
 use crate::config::{Config, DatabaseUrl};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DbFaultKind};
 
 /// The async SQLite connection: diesel's sync connection run on blocking threads.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -57,9 +60,91 @@ pub enum DbPool {
 /// One pooled connection, of either backend.
 pub enum DbConn {
     /// SQLite connection.
-    Sqlite(Object<SqliteConn>),
+    Sqlite(Pooled<SqliteConn>),
     /// MySQL connection.
-    Mysql(Object<AsyncMysqlConnection>),
+    Mysql(Pooled<AsyncMysqlConnection>),
+}
+
+tokio::task_local! {
+    /// Set by [`bounded`] when the work it runs is abandoned at its deadline.
+    static ABANDONED: Arc<AtomicBool>;
+}
+
+/// Runs `work` for at most `limit`. When the limit passes, the work is
+/// dropped where it stands, and every connection it held is closed instead of
+/// going back to its pool: a statement may still be running on it, or a
+/// result still be waiting, so its state is unknown. `None` means the limit
+/// passed.
+pub async fn bounded<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let mut work = Box::pin(ABANDONED.scope(abandoned.clone(), work));
+    match tokio::time::timeout(limit, &mut work).await {
+        Ok(output) => Some(output),
+        Err(_) => {
+            abandoned.store(true, Ordering::SeqCst);
+            // The task-local is set again while the inner future is dropped,
+            // so each `Pooled` inside sees the flag.
+            drop(work);
+            None
+        }
+    }
+}
+
+/// A connection taken from a pool. Dropped normally it goes back to the
+/// pool (which checks it before the next use); dropped because [`bounded`]
+/// abandoned the work using it, it is closed and its pool slot freed.
+pub struct Pooled<C: 'static>(Option<Object<C>>)
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>;
+
+impl<C: 'static> Pooled<C>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    fn new(object: Object<C>) -> Self {
+        Pooled(Some(object))
+    }
+
+    fn object(&self) -> &Object<C> {
+        // Only `Drop` empties the option.
+        self.0.as_ref().expect("a pooled connection is present until dropped")
+    }
+
+    fn object_mut(&mut self) -> &mut Object<C> {
+        self.0.as_mut().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl<C: 'static> Deref for Pooled<C>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.object()
+    }
+}
+
+impl<C: 'static> DerefMut for Pooled<C>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    fn deref_mut(&mut self) -> &mut C {
+        self.object_mut()
+    }
+}
+
+impl<C: 'static> Drop for Pooled<C>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    fn drop(&mut self) {
+        let abandoned = ABANDONED.try_with(|flag| flag.load(Ordering::SeqCst)).unwrap_or(false);
+        if abandoned && let Some(object) = self.0.take() {
+            tracing::warn!("closing a database connection abandoned at its deadline");
+            drop(Object::take(object));
+        }
+    }
 }
 
 /// Runs the same diesel body against whichever backend `$conn` is.
@@ -144,12 +229,33 @@ macro_rules! impl_for_connections {
 }
 
 impl DbPool {
-    /// Takes a connection, waiting at most the configured timeout (then a 503).
+    /// Takes a connection, waiting at most the configured timeout (then a
+    /// 503) in all: for a free slot, checking idle connections, opening one.
     pub async fn get(&self) -> AppResult<DbConn> {
-        Ok(match self {
-            DbPool::Sqlite(pool) => DbConn::Sqlite(pool.get().await?),
-            DbPool::Mysql(pool) => DbConn::Mysql(pool.get().await?),
+        let limit = self.timeout();
+        let taken = tokio::time::timeout(limit, async {
+            Ok::<_, AppError>(match self {
+                DbPool::Sqlite(pool) => DbConn::Sqlite(Pooled::new(pool.get().await?)),
+                DbPool::Mysql(pool) => DbConn::Mysql(Pooled::new(pool.get().await?)),
+            })
         })
+        .await;
+        match taken {
+            Ok(conn) => conn,
+            Err(_) => Err(AppError::db_fault(
+                DbFaultKind::Timeout,
+                format!("no database connection within {} ms", limit.as_millis()),
+            )),
+        }
+    }
+
+    /// How long [`get`](Self::get) may take.
+    fn timeout(&self) -> Duration {
+        let timeouts = match self {
+            DbPool::Sqlite(pool) => pool.timeouts(),
+            DbPool::Mysql(pool) => pool.timeouts(),
+        };
+        timeouts.wait.unwrap_or(Duration::from_secs(5))
     }
 
     /// The backend of this pool.
@@ -160,11 +266,20 @@ impl DbPool {
         }
     }
 
-    /// A cheap round trip, for readiness checks.
-    pub async fn ping(&self) -> AppResult<()> {
-        let mut conn = self.get().await?;
-        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
-        Ok(())
+    /// A cheap round trip within `limit`, for readiness checks (a
+    /// connection that did not answer in time is closed, not pooled).
+    pub async fn ping(&self, limit: Duration) -> AppResult<()> {
+        let round_trip = async {
+            let mut conn = self.get().await?;
+            with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+            Ok(())
+        };
+        bounded(limit, round_trip).await.unwrap_or_else(|| {
+            Err(AppError::db_fault(
+                DbFaultKind::Timeout,
+                format!("no answer to a ping within {} ms", limit.as_millis()),
+            ))
+        })
     }
 }
 
@@ -185,21 +300,34 @@ pub struct PoolSettings {
     pub size: u32,
     /// How long to wait for (or to open) a connection before giving up.
     pub timeout: Duration,
+    /// Longest a single statement may run (MySQL `max_statement_time` /
+    /// `max_execution_time`, SQLite `busy_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// How long checking an idle connection before reuse may take; a
+    /// connection that does not answer in time is dropped and another taken.
+    fn recycle_timeout(&self) -> Duration {
+        self.timeout.min(Duration::from_secs(2))
+    }
 }
 
 fn sqlite_pool(path: &Path, settings: PoolSettings) -> AppResult<DbPool> {
     let url = path.to_string_lossy().into_owned();
     let mut manager_config = ManagerConfig::<SqliteConn>::default();
-    manager_config.custom_setup = Box::new(|url| {
+    let busy_ms = settings.statement_timeout.as_millis();
+    manager_config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
             // WAL lets readers run beside the single writer; busy_timeout makes
-            // writers queue instead of failing; foreign keys are off by default.
-            conn.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
+            // writers queue (for at most the statement timeout, then
+            // SQLITE_BUSY, a 503) instead of failing; foreign keys are off by default.
+            conn.batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+            ))
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
@@ -212,18 +340,50 @@ fn sqlite_pool(path: &Path, settings: PoolSettings) -> AppResult<DbPool> {
         .runtime(deadpool::Runtime::Tokio1)
         .wait_timeout(Some(settings.timeout))
         .create_timeout(Some(settings.timeout))
+        .recycle_timeout(Some(settings.recycle_timeout()))
         .build()
         .map_err(AppError::internal)?;
     Ok(DbPool::Sqlite(pool))
 }
 
+/// The statement that bounds every statement of a new MySQL session:
+/// MariaDB's `max_statement_time` (seconds, every statement), else MySQL's
+/// `max_execution_time` (milliseconds, SELECTs).
+fn mysql_statement_timeouts(limit: Duration) -> [String; 2] {
+    [
+        format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()),
+        format!("SET SESSION max_execution_time = {}", limit.as_millis()),
+    ]
+}
+
 fn mysql_pool(url: &str, settings: PoolSettings) -> AppResult<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(url);
+    let mut manager_config = ManagerConfig::<AsyncMysqlConnection>::default();
+    let statements = mysql_statement_timeouts(settings.statement_timeout);
+    manager_config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let statements = statements.clone();
+        async move {
+            let mut conn = AsyncMysqlConnection::establish(&url).await?;
+            let mut last = None;
+            for statement in &statements {
+                match conn.batch_execute(statement).await {
+                    Ok(()) => return Ok(conn),
+                    Err(error) => last = Some(error),
+                }
+            }
+            Err(diesel::ConnectionError::CouldntSetupConfiguration(
+                last.unwrap_or(diesel::result::Error::NotFound),
+            ))
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(url, manager_config);
     let pool = Pool::builder(manager)
         .max_size(settings.size as usize)
         .runtime(deadpool::Runtime::Tokio1)
         .wait_timeout(Some(settings.timeout))
         .create_timeout(Some(settings.timeout))
+        .recycle_timeout(Some(settings.recycle_timeout()))
         .build()
         .map_err(AppError::internal)?;
     Ok(DbPool::Mysql(pool))
@@ -245,6 +405,7 @@ impl Databases {
         let settings = PoolSettings {
             size: config.db_pool_size,
             timeout: Duration::from_secs(config.db_timeout_secs),
+            statement_timeout: Duration::from_secs(config.db_statement_timeout_secs),
         };
         let global = match &config.database_url {
             DatabaseUrl::Sqlite { path } => {
@@ -265,7 +426,10 @@ impl Databases {
                 dialect::mysql_create_database(&server_url, database, settings.timeout)
                     .await
                     .map_err(|e| {
-                        AppError::DatabaseUnavailable(format!("cannot reach MySQL at {host_port} (DATABASE_URL): {e}"))
+                        AppError::db_fault(
+                            DbFaultKind::ConnectionLost,
+                            format!("cannot reach MySQL at {host_port} (DATABASE_URL): {e}"),
+                        )
                     })?;
                 mysql_pool(&location.mysql_url(Some(database)).unwrap_or_default(), settings)?
             }
@@ -277,10 +441,17 @@ impl Databases {
             tenants: RwLock::new(HashMap::new()),
         });
         migrate::run_global(&databases.global).await.map_err(|e| match e {
-            AppError::DatabaseUnavailable(m) | AppError::Internal(m) => AppError::DatabaseUnavailable(format!(
-                "cannot open the database (DATABASE_URL={:?}): {m}",
-                config.database_url
-            )),
+            AppError::DatabaseUnavailable(fault) => AppError::db_fault(
+                fault.kind,
+                format!(
+                    "cannot open the database (DATABASE_URL={:?}): {}",
+                    config.database_url, fault.cause
+                ),
+            ),
+            AppError::Internal(m) => AppError::db_fault(
+                DbFaultKind::ConnectionLost,
+                format!("cannot open the database (DATABASE_URL={:?}): {m}", config.database_url),
+            ),
             other => other,
         })?;
         Ok(databases)
@@ -324,7 +495,12 @@ impl Databases {
         if let (Some(server_url), Some(name)) = (self.location.mysql_url(None), self.tenant_mysql_database(tenant_id)) {
             dialect::mysql_create_database(&server_url, &name, self.settings.timeout)
                 .await
-                .map_err(|e| AppError::DatabaseUnavailable(format!("cannot create tenant database {name}: {e}")))?;
+                .map_err(|e| {
+                    AppError::db_fault(
+                        DbFaultKind::ConnectionLost,
+                        format!("cannot create tenant database {name}: {e}"),
+                    )
+                })?;
         }
         let pool = self.open_tenant_pool(tenant_id)?;
         migrate::run_tenant(&pool).await?;

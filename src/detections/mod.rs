@@ -166,10 +166,11 @@ pub async fn ingest(
     .entity("line", line_id);
     let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
         // Another request stored one of our keys between our check and our
-        // insert, or a rollup rebuild chose us as a deadlock victim: the
-        // transaction rolled back as a whole, so once more is safe.
+        // insert, or a rollup rebuild chose us as a deadlock victim (or made
+        // us wait past the lock timeout): the transaction rolled back as a
+        // whole, so once more is safe.
         Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?,
-        Err(error) if error.is_deadlock() => {
+        Err(error) if error.is_lock_contention() => {
             store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?
         }
         other => other?,

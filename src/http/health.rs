@@ -1,6 +1,7 @@
 //! `/health` (liveness) and `/health/ready` (readiness: databases reachable).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -10,6 +11,11 @@ use crate::app::SharedState;
 use crate::error::Problem;
 use crate::http::ApiTags;
 use crate::http::problem::current_request_id;
+
+/// How long each readiness check may take. Checks run side by side, so
+/// `/health/ready` answers within about this long even when a database is
+/// frozen (a probe that waits longer than 2 s is a probe that times out).
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Liveness and readiness probes.
 pub struct HealthApi;
@@ -63,14 +69,30 @@ impl HealthApi {
     async fn ready(&self, state: Data<&SharedState>) -> ReadyResponse {
         let mut checks = BTreeMap::new();
         let mut failing = Vec::new();
-        let global = state.databases.global().ping().await;
-        record(&mut checks, &mut failing, "global_database".into(), global);
-        for (tenant_id, pool) in state.databases.open_tenant_pools().await {
-            let reachable = pool.ping().await;
+        let state: &SharedState = &state;
+        let tenants = state.databases.open_tenant_pools().await;
+        let tenant_checks = tenants.iter().map(|(tenant_id, pool)| async move {
+            let reachable = pool.ping(READY_CHECK_TIMEOUT).await;
             let cached = match &reachable {
-                Ok(()) => state.cache.get(&state.databases, tenant_id).await.map(|_| ()),
+                Ok(()) => crate::db::bounded(READY_CHECK_TIMEOUT, state.cache.get(&state.databases, *tenant_id))
+                    .await
+                    .unwrap_or_else(|| {
+                        Err(crate::AppError::db_fault(
+                            crate::error::DbFaultKind::Timeout,
+                            "metadata cache not loaded in time",
+                        ))
+                    })
+                    .map(|_| ()),
                 Err(e) => Err(e.clone()),
             };
+            (*tenant_id, reachable, cached)
+        });
+        let (global, tenant_results) = futures::join!(
+            state.databases.global().ping(READY_CHECK_TIMEOUT),
+            futures::future::join_all(tenant_checks)
+        );
+        record(&mut checks, &mut failing, "global_database".into(), global);
+        for (tenant_id, reachable, cached) in tenant_results {
             record(
                 &mut checks,
                 &mut failing,

@@ -3,14 +3,14 @@
 //! leaves as problem+json.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use poem::http::{HeaderValue, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::app::SharedState;
-use crate::error::AppError;
+use crate::error::{AppError, DbFaultKind};
 use crate::http::problem::{REQUEST_ID, ensure_problem, problem_response};
 
 /// Request body limit (contract: 1 MiB).
@@ -145,6 +145,23 @@ fn set_security_headers(response: &mut Response, request_id: &str, hsts: bool) {
     }
 }
 
+/// Runs the handler for at most `limit` (`CAMET_REQUEST_TIMEOUT_SECS`).
+/// Past it the handler is dropped where it stands — the database
+/// connections it held are closed, not pooled (see [`crate::db::bounded`]) —
+/// and the client gets a 503 with `Retry-After`. An open transaction is
+/// rolled back by the database when its connection closes, so nothing half
+/// done stays; a write that committed just before the deadline stays
+/// committed (clients retry with the same external ids).
+async fn within_deadline(limit: Duration, handled: impl std::future::Future<Output = Response>) -> Response {
+    match crate::db::bounded(limit, handled).await {
+        Some(response) => response,
+        None => problem_response(&AppError::db_fault(
+            DbFaultKind::Timeout,
+            format!("the request ran past its deadline of {} s", limit.as_secs()),
+        )),
+    }
+}
+
 /// The outermost middleware: gives the request an id (task-local, in the log
 /// span and in the response), enforces the body limit, converts any error to
 /// problem+json, sets the security headers and logs one line per request.
@@ -172,7 +189,13 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
                 .map_or(DEFAULT_BODY_READ_TIMEOUT_SECS, |s| s.config.body_read_timeout_secs),
         );
         match limit_body(req, body_timeout).await {
-            Ok(req) => ensure_problem(next.call(req).await.map(IntoResponse::into_response)).await,
+            Ok(req) => {
+                let handled = async { ensure_problem(next.call(req).await.map(IntoResponse::into_response)).await };
+                match state.as_ref().map(|s| s.config.request_timeout_secs) {
+                    Some(secs) => within_deadline(Duration::from_secs(secs), handled).await,
+                    None => handled.await,
+                }
+            }
             Err(error) => problem_response(&error),
         }
     };
@@ -180,6 +203,15 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
         .scope(request_id.clone(), work.instrument(span.clone()))
         .await;
     set_security_headers(&mut response, &request_id, hsts);
+    if response.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        // Readiness and any other 503: tell clients when to come back.
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(DbFaultKind::ConnectionLost.retry_after_secs()),
+        );
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(state) = &state {

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod crash;
 mod dashboard;
+mod db_faults;
 mod demo;
 mod detections;
 mod http_basics;
