@@ -319,16 +319,43 @@ pub async fn refresh(
             .select((SessionRow::as_select(), UserRow::as_select(), tenant::is_active))
             .first(c)
             .await?;
-        if used_at.is_some() {
-            if session.logout_at.is_none() {
-                diesel::update(user_login::table.find(login_id))
-                    .set((
-                        user_login::logout_at.eq(Some(naive(now))),
-                        user_login::logout_reason.eq(Some("refresh_reuse")),
-                    ))
-                    .execute(c)
-                    .await?;
-            }
+        let alive = session.logout_at.is_none()
+            && session.expires_at > naive(now)
+            && session.last_seen_at + idle > naive(now)
+            && user.is_active
+            && tenant_active;
+        if used_at.is_none() && !alive {
+            let entry = AuditEntry::new("refresh_failed", Some(user.tenant_id), Some(user.user_id), &client)
+                .entity("session", login_id);
+            c.write_audit(&entry).await?;
+            return Ok(RefreshOutcome::Invalid);
+        }
+        // The claim: one conditional update whose affected-row count decides.
+        // The read above is a plain snapshot read, so two concurrent refreshes
+        // can both see `used_at` empty (MySQL's REPEATABLE READ); the update is
+        // a locking read of the current row, so exactly one of them changes it
+        // and every other one, blocked until that one commits, changes nothing
+        // and is treated as reuse.
+        let claimed = if used_at.is_some() {
+            0
+        } else {
+            diesel::update(
+                refresh_token::table
+                    .find(&presented)
+                    .filter(refresh_token::used_at.is_null()),
+            )
+            .set(refresh_token::used_at.eq(Some(naive(now))))
+            .execute(c)
+            .await?
+        };
+        if claimed != 1 {
+            diesel::update(user_login::table.find(login_id).filter(user_login::logout_at.is_null()))
+                .set((
+                    user_login::logout_at.eq(Some(naive(now))),
+                    user_login::logout_reason.eq(Some("refresh_reuse")),
+                ))
+                .execute(c)
+                .await?;
             let entry = AuditEntry::new(
                 "refresh_reuse_detected",
                 Some(user.tenant_id),
@@ -339,21 +366,6 @@ pub async fn refresh(
             c.write_audit(&entry).await?;
             return Ok(RefreshOutcome::Reused);
         }
-        let alive = session.logout_at.is_none()
-            && session.expires_at > naive(now)
-            && session.last_seen_at + idle > naive(now)
-            && user.is_active
-            && tenant_active;
-        if !alive {
-            let entry = AuditEntry::new("refresh_failed", Some(user.tenant_id), Some(user.user_id), &client)
-                .entity("session", login_id);
-            c.write_audit(&entry).await?;
-            return Ok(RefreshOutcome::Invalid);
-        }
-        diesel::update(refresh_token::table.find(&presented))
-            .set(refresh_token::used_at.eq(Some(naive(now))))
-            .execute(c)
-            .await?;
         diesel::insert_into(refresh_token::table)
             .values((
                 refresh_token::token_hash.eq(&next_hash),
