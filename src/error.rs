@@ -68,6 +68,15 @@ pub enum AppError {
         /// Seconds until a retry can succeed (the `Retry-After` header).
         retry_after_secs: u64,
     },
+    /// The server is too busy for this request right now (e.g. every
+    /// password-hashing slot is taken); the client may retry after this many seconds.
+    #[error("{message}")]
+    Overloaded {
+        /// Summary for `detail`.
+        message: String,
+        /// Seconds until a retry may succeed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A database is unreachable or overloaded; the server keeps running.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
@@ -128,7 +137,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => 413,
             AppError::Validation { .. } => 422,
             AppError::RateLimited { .. } => 429,
-            AppError::DatabaseUnavailable(_) => 503,
+            AppError::DatabaseUnavailable(_) | AppError::Overloaded { .. } => 503,
             AppError::Config(_) | AppError::Internal(_) => 500,
         }
     }
@@ -147,6 +156,7 @@ impl AppError {
             AppError::PayloadTooLarge(m) => ("payload-too-large", m.clone()),
             AppError::Validation { message, .. } => ("validation-error", message.clone()),
             AppError::RateLimited { message, .. } => ("rate-limited", message.clone()),
+            AppError::Overloaded { message, .. } => ("overloaded", message.clone()),
             AppError::DatabaseUnavailable(_) => (
                 "database-unavailable",
                 "A database is temporarily unavailable; retry shortly.".to_owned(),

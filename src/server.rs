@@ -29,6 +29,18 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     )
     .map_err(AppError::Config)?;
     let hashing = config.auth.hashing;
+    if config.auth.argon2_allow_weak && !hashing.meets_owasp_minimum() {
+        tracing::error!(
+            memory_kib = hashing.memory_kib,
+            iterations = hashing.iterations,
+            "CAMET_ARGON2_ALLOW_WEAK=true: password hashes are BELOW OWASP's minimum; for test suites only, never in production"
+        );
+    }
+    let hash_pool = crate::auth::password::HashPool::new(
+        config.auth.argon2_max_concurrent_memory_mib,
+        hashing.memory_kib,
+        std::time::Duration::from_millis(config.auth.argon2_queue_wait_ms),
+    );
     let dummy_hash = crate::auth::password::hash(&crate::auth::password::generate(), hashing).await?;
     let signer = crate::auth::tokens::TokenSigner::new(&jwt_secret, config.auth.access_token_ttl_secs);
     let limits = crate::http::rate_limit::RateLimits::new(
@@ -40,6 +52,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         config,
         databases,
         hashing,
+        hash_pool,
         jwt_secret,
         started_at: Instant::now(),
         signer,

@@ -12,7 +12,6 @@ use diesel_async::RunQueryDsl;
 
 use crate::app::AppState;
 use crate::audit::{AuditConn, AuditEntry, ClientInfo};
-use crate::auth::password;
 use crate::auth::principal::Principal;
 use crate::auth::rights::Permissions;
 use crate::auth::roles::Role;
@@ -75,6 +74,7 @@ impl UserRow {
             username: Some(self.username.clone()),
             api_key_id: None,
             session_id,
+            owner_id: Some(self.user_id),
             role,
             rights: Permissions::from_stored(self.permissions.as_deref()).effective(role),
             rate_limit_per_minute: None,
@@ -146,7 +146,7 @@ pub async fn login(
 
     let Some((user, tenant_active)) = found else {
         // Same work as a real check, so timing does not reveal unknown names.
-        let _ = password::verify(password_text, &state.dummy_hash).await;
+        let _ = state.hash_pool.verify(password_text, &state.dummy_hash).await?;
         let entry = AuditEntry::new("login_failed", None, None, client).values::<(), _>(
             None,
             Some(&serde_json::json!({"username": username, "reason": "unknown_user"})),
@@ -157,7 +157,7 @@ pub async fn login(
 
     let locked = user.locked_until.is_some_and(|until| until > naive(now));
     let usable = user.is_active && tenant_active && !locked;
-    let password_ok = password::verify(password_text, &user.password_hash).await;
+    let password_ok = state.hash_pool.verify(password_text, &user.password_hash).await?;
 
     if !(usable && password_ok) {
         let reason = if locked {
@@ -487,11 +487,14 @@ pub async fn authenticate_bearer(state: &AppState, token: &str, now: DateTime<Ut
     Ok(user.principal(Some(session.login_id)))
 }
 
-/// Checks an API key (`X-API-Key`); returns the machine caller.
+/// Checks an API key (`X-API-Key`); returns the machine caller. The key's
+/// rights are those of its role *and* of its creator as the creator stands
+/// now (role, grants and denies): a creator demoted or denied later takes the
+/// key down with them, and a key whose creator is gone or inactive is refused.
 pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc>) -> AppResult<Principal> {
     let hash = hash_token(key.trim());
     let mut conn = state.databases.global().get().await?;
-    type KeyRow = (i32, i32, String, Option<i32>, Option<NaiveDateTime>, bool);
+    type KeyRow = (i32, i32, String, Option<i32>, Option<NaiveDateTime>, bool, Option<i32>);
     let found: Option<KeyRow> = with_conn!(&mut conn, |c| api_key::table
         .inner_join(tenant::table.on(tenant::tenant_id.eq(api_key::tenant_id)))
         .filter(api_key::key_hash.eq(&hash))
@@ -503,16 +506,32 @@ pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc
             api_key::rate_limit_per_minute,
             api_key::last_used_at,
             tenant::is_active,
+            api_key::created_by,
         ))
         .first(c)
         .await
         .optional())?;
-    let Some((key_id, tenant_id, role, quota, last_used, tenant_active)) = found else {
-        return Err(AppError::Unauthorized("invalid API key".into()));
+    let refused = || AppError::Unauthorized("invalid API key".into());
+    let Some((key_id, tenant_id, role, quota, last_used, tenant_active, created_by)) = found else {
+        return Err(refused());
     };
     if !tenant_active {
-        return Err(AppError::Unauthorized("invalid API key".into()));
+        return Err(refused());
     }
+    // No creator on record: no authority to bound the key by, so no key.
+    let Some(creator_id) = created_by else {
+        return Err(refused());
+    };
+    let creator: Option<UserRow> = with_conn!(&mut conn, |c| app_user::table
+        .filter(app_user::user_id.eq(creator_id))
+        .filter(app_user::tenant_id.eq(tenant_id))
+        .select(UserRow::as_select())
+        .first(c)
+        .await
+        .optional())?;
+    let Some(creator) = creator.filter(|u| u.is_active) else {
+        return Err(refused());
+    };
     if last_used.is_none_or(|t| naive(now) - t > seconds(60)) {
         with_conn!(&mut conn, |c| diesel::update(api_key::table.find(key_id))
             .set(api_key::last_used_at.eq(Some(naive(now))))
@@ -520,14 +539,20 @@ pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc
             .await)?;
     }
     let role: Role = role.parse().unwrap_or(Role::Viewer);
+    let creator_rights = creator.principal(None).rights;
     Ok(Principal {
         tenant_id,
         user_id: None,
         username: None,
         api_key_id: Some(key_id),
         session_id: None,
+        owner_id: Some(creator_id),
         role,
-        rights: Permissions::default().effective(role),
+        rights: Permissions::default()
+            .effective(role)
+            .intersection(&creator_rights)
+            .copied()
+            .collect(),
         rate_limit_per_minute: quota
             .and_then(|q| u32::try_from(q).ok())
             .and_then(std::num::NonZeroU32::new),

@@ -83,13 +83,15 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 /// Creates a user after validating every field; returns the user id.
 /// A taken username is a 409; an unknown tenant a 404.
 pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser) -> AppResult<i32> {
-    create_audited(databases, params, new, None, None).await
+    create_audited(databases, params, None, new, None, None).await
 }
 
 /// [`create`], writing `audit` (with the new user's id) in the same transaction.
+/// Requests pass their `pool`, so the hash counts against the bounded pool.
 pub async fn create_audited(
     databases: &Databases,
     params: HashingParams,
+    pool: Option<&password::HashPool>,
     new: &NewUser,
     permissions: Option<&Permissions>,
     audit: Option<AuditEntry>,
@@ -110,7 +112,10 @@ pub async fn create_audited(
     if tenants::find(databases, new.tenant_id).await?.is_none() {
         return Err(AppError::NotFound(format!("tenant {} does not exist", new.tenant_id)));
     }
-    let hash = password::hash(&new.password, params).await?;
+    let hash = match pool {
+        Some(pool) => pool.hash(&new.password, params).await?,
+        None => password::hash(&new.password, params).await?,
+    };
     let permissions_json = permissions
         .filter(|p| **p != Permissions::default())
         .map(serde_json::to_string)

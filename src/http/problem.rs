@@ -68,9 +68,10 @@ pub enum ApiError {
     /// Unexpected server error (logged with the request id).
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A database is temporarily unavailable.
+    /// A database is temporarily unavailable, or the server is busy
+    /// (then `Retry-After` says when to retry).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<String>),
 }
 
 impl From<AppError> for ApiError {
@@ -89,7 +90,10 @@ impl From<AppError> for ApiError {
             AppError::RateLimited { retry_after_secs, .. } => {
                 ApiError::TooManyRequests(problem, retry_after_secs.to_string())
             }
-            AppError::DatabaseUnavailable(_) => ApiError::Unavailable(problem),
+            AppError::DatabaseUnavailable(_) => ApiError::Unavailable(problem, None),
+            AppError::Overloaded { retry_after_secs, .. } => {
+                ApiError::Unavailable(problem, Some(retry_after_secs.to_string()))
+            }
             AppError::Config(_) | AppError::Internal(_) => ApiError::Internal(problem),
         }
     }
@@ -147,7 +151,7 @@ fn problem_to_response(problem: Problem, error: &AppError) -> Response {
         poem::http::header::CONTENT_TYPE,
         poem::http::HeaderValue::from_static(PROBLEM_JSON),
     );
-    if let AppError::RateLimited { retry_after_secs, .. } = error
+    if let AppError::RateLimited { retry_after_secs, .. } | AppError::Overloaded { retry_after_secs, .. } = error
         && let Ok(value) = poem::http::HeaderValue::from_str(&retry_after_secs.to_string())
     {
         response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
