@@ -130,26 +130,43 @@ fn seconds(n: i64) -> chrono::Duration {
 pub async fn login(
     state: &AppState,
     username: &str,
+    tenant_id: Option<i32>,
     password_text: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> AppResult<IssuedTokens> {
     let settings = &state.config.auth;
     let mut conn = state.databases.global().get().await?;
-    let found: Option<(UserRow, bool)> = with_conn!(&mut conn, |c| app_user::table
-        .inner_join(tenant::table.on(tenant::tenant_id.eq(app_user::tenant_id)))
-        .filter(app_user::username.eq(username))
-        .select((UserRow::as_select(), tenant::is_active))
-        .first(c)
-        .await
-        .optional())?;
+    // Usernames are unique per tenant: without a tenant, a name held in two
+    // tenants matches no one (and fails exactly like an unknown name).
+    let found: Vec<(UserRow, bool)> = with_conn!(&mut conn, |c| {
+        let mut query = app_user::table
+            .inner_join(tenant::table.on(tenant::tenant_id.eq(app_user::tenant_id)))
+            .filter(app_user::username.eq(username))
+            .into_boxed();
+        if let Some(tenant_id) = tenant_id {
+            query = query.filter(app_user::tenant_id.eq(tenant_id));
+        }
+        query
+            .select((UserRow::as_select(), tenant::is_active))
+            .limit(2)
+            .load(c)
+            .await
+    })?;
+    let matches = found.len();
+    let single = if matches == 1 { found.into_iter().next() } else { None };
 
-    let Some((user, tenant_active)) = found else {
+    let Some((user, tenant_active)) = single else {
         // Same work as a real check, so timing does not reveal unknown names.
         let _ = state.hash_pool.verify(password_text, &state.dummy_hash).await?;
-        let entry = AuditEntry::new("login_failed", None, None, client).values::<(), _>(
+        let reason = if matches == 0 {
+            "unknown_user"
+        } else {
+            "ambiguous_username"
+        };
+        let entry = AuditEntry::new("login_failed", tenant_id, None, client).values::<(), _>(
             None,
-            Some(&serde_json::json!({"username": username, "reason": "unknown_user"})),
+            Some(&serde_json::json!({"username": username, "tenant_id": tenant_id, "reason": reason})),
         );
         write_tx!(&mut conn, |c| Ok::<_, AppError>(c.write_audit(&entry).await?))?;
         return Err(AppError::Unauthorized(LOGIN_FAILED.into()));

@@ -20,7 +20,7 @@ use crate::{tenants, write_tx};
 pub struct NewUser {
     /// Tenant the user belongs to.
     pub tenant_id: i32,
-    /// Login name, unique across the installation.
+    /// Login name, unique within the tenant (other tenants may use it too).
     pub username: String,
     /// E-mail address.
     pub email: String,
@@ -81,7 +81,8 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 }
 
 /// Creates a user after validating every field; returns the user id.
-/// A taken username is a 409; an unknown tenant a 404.
+/// A username taken in the same tenant is a 409 (other tenants' names are
+/// neither checked nor revealed); an unknown tenant a 404.
 pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser) -> AppResult<i32> {
     create_audited(databases, params, None, new, None, None).await
 }
@@ -147,7 +148,7 @@ pub async fn create_audited(
     match result {
         Ok(id) => i32::try_from(id).map_err(AppError::internal),
         Err(AppError::Conflict(_)) => Err(AppError::Conflict(format!(
-            "username {:?} is already taken",
+            "username {:?} is already taken in this tenant",
             new.username
         ))),
         Err(other) => Err(other),

@@ -41,7 +41,7 @@ impl From<PermissionsInput> for Permissions {
 /// A new user.
 #[derive(Object)]
 pub struct CreateUserRequest {
-    /// Login name, unique: letters, digits, `._@-`.
+    /// Login name, unique within the tenant: letters, digits, `._@-`.
     #[oai(validator(min_length = 3, max_length = 100))]
     pub username: String,
     /// E-mail.

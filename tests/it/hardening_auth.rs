@@ -365,3 +365,57 @@ async fn nobody_raises_their_own_rights_or_hands_out_rights_they_lack() {
         app.stop().await;
     }
 }
+
+/// Issue 11 item 8: usernames were unique across tenants, so creating a user
+/// answered 409 "already taken" for a name of another tenant. Now they are
+/// unique per tenant: the answer is the same as for any new name, and a name
+/// held in two tenants logs in naming its tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_user_reveals_nothing_about_other_tenants() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let a = app.tenant_fixture("NamesA").await;
+        let b = app.tenant_fixture("NamesB").await;
+        let create = |token: &str, password: &str| {
+            app.authed(Method::POST, "/api/v1/users", token)
+                .json(&serde_json::json!({"username": "shared.name", "email": "s@example.com", "role": "viewer", "password": password}))
+                .send()
+        };
+        assert_eq!(create(&a.admin.1, "Quarry-gate-77").await.expect("a").status(), 201);
+        let in_b = create(&b.admin.1, "Harbour-gate-88").await.expect("b");
+        assert_eq!(
+            in_b.status(),
+            201,
+            "{backend:?}: a name of tenant A is free in tenant B"
+        );
+        let user_b: serde_json::Value = in_b.json().await.expect("json");
+        assert_eq!(user_b["tenant_id"], b.tenant_id);
+        // Within one tenant the name is still unique.
+        expect_problem(create(&b.admin.1, "Harbour-gate-88").await.expect("dup"), 409).await;
+
+        // Ambiguous without a tenant: the one answer of every failed login.
+        let login = |tenant: Option<i32>, password: &str| {
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&serde_json::json!({"username": "shared.name", "password": password, "tenant_id": tenant}))
+                .send()
+        };
+        let mut ambiguous = expect_problem(login(None, "Quarry-gate-77").await.expect("login"), 401).await;
+        let mut wrong = expect_problem(login(Some(a.tenant_id), "Wrong-password-1").await.expect("login"), 401).await;
+        ambiguous.as_object_mut().expect("object").remove("request_id");
+        wrong.as_object_mut().expect("object").remove("request_id");
+        assert_eq!(ambiguous, wrong, "{backend:?}");
+        for (tenant, password) in [(a.tenant_id, "Quarry-gate-77"), (b.tenant_id, "Harbour-gate-88")] {
+            let ok = login(Some(tenant), password).await.expect("login");
+            assert_eq!(ok.status(), 200, "{backend:?}: tenant {tenant}");
+            let body: serde_json::Value = ok.json().await.expect("json");
+            assert_eq!(body["user"]["tenant_id"], tenant);
+        }
+        // The other tenant's password does not open this tenant's account.
+        expect_problem(login(Some(a.tenant_id), "Harbour-gate-88").await.expect("login"), 401).await;
+        // Names held once still log in without a tenant (the demo, existing clients).
+        app.login_ok("namesa_admin").await;
+        let _ = PASSWORD;
+        app.stop().await;
+    }
+}
