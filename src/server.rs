@@ -29,13 +29,6 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     )
     .map_err(AppError::Config)?;
     let hashing = config.auth.hashing;
-    if config.auth.argon2_allow_weak && !hashing.meets_owasp_minimum() {
-        tracing::error!(
-            memory_kib = hashing.memory_kib,
-            iterations = hashing.iterations,
-            "CAMET_ARGON2_ALLOW_WEAK=true: password hashes are BELOW OWASP's minimum; for test suites only, never in production"
-        );
-    }
     let hash_pool = crate::auth::password::HashPool::new(
         config.auth.argon2_max_concurrent_memory_mib,
         hashing.memory_kib,
@@ -169,6 +162,16 @@ pub async fn shutdown_signal() {
 /// `camet serve`: prepare, seed the demo if asked and empty, serve until a signal.
 pub async fn serve(config: Config, demo_allowed: bool) -> AppResult<()> {
     let bind = config.bind;
+    // Loud, and only where it matters: a server taking logins (one-shot CLI
+    // commands keep their one-line stderr).
+    let hashing = config.auth.hashing;
+    if config.auth.argon2_allow_weak && !hashing.meets_owasp_minimum() {
+        tracing::error!(
+            memory_kib = hashing.memory_kib,
+            iterations = hashing.iterations,
+            "CAMET_ARGON2_ALLOW_WEAK=true: password hashes are BELOW OWASP's minimum; for test suites only, never in production"
+        );
+    }
     let state = prepare(config).await?;
     let seeded = if demo_allowed {
         seed_demo_if_empty(&state).await?

@@ -164,7 +164,9 @@ pub async fn login(
         } else {
             "ambiguous_username"
         };
-        let entry = AuditEntry::new("login_failed", tenant_id, None, client).values::<(), _>(
+        // No tenant on the row: the tenant_id was the caller's claim, and an
+        // unauthenticated caller must not write into a tenant's audit trail.
+        let entry = AuditEntry::new("login_failed", None, None, client).values::<(), _>(
             None,
             Some(&serde_json::json!({"username": username, "tenant_id": tenant_id, "reason": reason})),
         );
