@@ -15,6 +15,8 @@ pub struct AppState {
     pub databases: Arc<Databases>,
     /// Argon2id parameters for new password hashes.
     pub hashing: HashingParams,
+    /// The bounded pool every password hash of a request runs in.
+    pub hash_pool: crate::auth::password::HashPool,
     /// Secret that signs access tokens (from config or the data directory).
     pub jwt_secret: Secret,
     /// When the process started, for `/health`.

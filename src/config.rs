@@ -238,7 +238,17 @@ pub struct AuthConfig {
     /// `CAMET_HSTS`: send `Strict-Transport-Security` (set when served over HTTPS).
     pub hsts: bool,
     /// `CAMET_ARGON2_MEMORY_KIB` / `_ITERATIONS` / `_PARALLELISM`: password hashing cost.
+    /// Settings below OWASP's minimum are refused unless `argon2_allow_weak`.
     pub hashing: crate::auth::password::HashingParams,
+    /// `CAMET_ARGON2_MAX_CONCURRENT_MEMORY_MIB`: memory all password hashes in
+    /// flight may use together (default 64 MiB: 3 hashes of 19 MiB; at least one).
+    pub argon2_max_concurrent_memory_mib: u32,
+    /// `CAMET_ARGON2_QUEUE_WAIT_MS`: how long a login waits for a hashing slot
+    /// before a 503 with `Retry-After` (default 2000 ms; 0 answers at once).
+    pub argon2_queue_wait_ms: u64,
+    /// `CAMET_ARGON2_ALLOW_WEAK`: accept Argon2 settings below OWASP's minimum.
+    /// For test suites only (logged loudly at start); default false.
+    pub argon2_allow_weak: bool,
 }
 
 /// Reads a variable through `lookup`, treating empty values as absent.
@@ -394,6 +404,32 @@ impl AuthConfig {
             Some("true") | Some("1") => true,
             Some(other) => return Err(invalid("CAMET_HSTS", format!("expected true or false, got {other:?}"))),
         };
+        let hashing = crate::auth::password::HashingParams {
+            memory_kib: parse_number(lookup, "CAMET_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)?,
+            iterations: parse_number(lookup, "CAMET_ARGON2_ITERATIONS", 2, 1, 100)?,
+            parallelism: parse_number(lookup, "CAMET_ARGON2_PARALLELISM", 1, 1, 64)?,
+        };
+        let argon2_allow_weak = match var(lookup, "CAMET_ARGON2_ALLOW_WEAK").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "CAMET_ARGON2_ALLOW_WEAK",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
+        if !argon2_allow_weak && !hashing.meets_owasp_minimum() {
+            return Err(invalid(
+                "CAMET_ARGON2_MEMORY_KIB",
+                format!(
+                    "{} KiB with CAMET_ARGON2_ITERATIONS={} is below OWASP's Argon2id minimum \
+                     (19456 KiB with 2 iterations, or 12288/3, 9216/4, 7168/5, 47104/1); \
+                     CAMET_ARGON2_ALLOW_WEAK=true exists for test suites only",
+                    hashing.memory_kib, hashing.iterations
+                ),
+            ));
+        }
         Ok(AuthConfig {
             access_token_ttl_secs: parse_number(lookup, "CAMET_ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?,
             session_idle_timeout_secs: parse_number(lookup, "CAMET_SESSION_IDLE_TIMEOUT_SECS", 1800, 1, 86_400 * 30)?,
@@ -406,11 +442,16 @@ impl AuthConfig {
             trusted_proxies,
             cors_origins,
             hsts,
-            hashing: crate::auth::password::HashingParams {
-                memory_kib: parse_number(lookup, "CAMET_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024)?,
-                iterations: parse_number(lookup, "CAMET_ARGON2_ITERATIONS", 2, 1, 100)?,
-                parallelism: parse_number(lookup, "CAMET_ARGON2_PARALLELISM", 1, 1, 64)?,
-            },
+            hashing,
+            argon2_max_concurrent_memory_mib: parse_number(
+                lookup,
+                "CAMET_ARGON2_MAX_CONCURRENT_MEMORY_MIB",
+                64,
+                1,
+                1024 * 1024,
+            )?,
+            argon2_queue_wait_ms: parse_number(lookup, "CAMET_ARGON2_QUEUE_WAIT_MS", 2000, 0, 60_000)?,
+            argon2_allow_weak,
         })
     }
 }
@@ -455,6 +496,11 @@ mod tests {
             ("CAMET_CORS_ORIGINS", "app.example.com"),
             ("CAMET_RATE_LIMIT_PER_MINUTE", "0"),
             ("CAMET_HSTS", "maybe"),
+            ("CAMET_ARGON2_MEMORY_KIB", "1024"),
+            ("CAMET_ARGON2_ITERATIONS", "1"),
+            ("CAMET_ARGON2_ALLOW_WEAK", "perhaps"),
+            ("CAMET_ARGON2_MAX_CONCURRENT_MEMORY_MIB", "0"),
+            ("CAMET_ARGON2_QUEUE_WAIT_MS", "-1"),
         ] {
             let error = config_from(&[(name, value)]).expect_err(name).to_string();
             assert!(error.contains(name), "{error} should name {name}");
@@ -486,6 +532,23 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://u:p@h/camet`;drop").is_err());
         assert!(is_safe_identifier("camet_test_01"));
         assert!(!is_safe_identifier("a-b"));
+    }
+
+    #[test]
+    fn weak_argon2_settings_need_the_explicit_test_escape() {
+        let weak = [("CAMET_ARGON2_MEMORY_KIB", "1024"), ("CAMET_ARGON2_ITERATIONS", "1")];
+        let error = config_from(&weak).expect_err("weak refused").to_string();
+        assert!(
+            error.contains("CAMET_ARGON2_MEMORY_KIB") && error.contains("OWASP"),
+            "{error}"
+        );
+        let config = config_from(&[weak[0], weak[1], ("CAMET_ARGON2_ALLOW_WEAK", "true")]).expect("escape");
+        assert!(config.auth.argon2_allow_weak);
+        let owasp_t3 = config_from(&[("CAMET_ARGON2_MEMORY_KIB", "12288"), ("CAMET_ARGON2_ITERATIONS", "3")]);
+        assert!(owasp_t3.is_ok());
+        let defaults = config_from(&[]).expect("defaults");
+        assert_eq!(defaults.auth.argon2_max_concurrent_memory_mib, 64);
+        assert_eq!(defaults.auth.argon2_queue_wait_ms, 2000);
     }
 
     #[test]

@@ -71,6 +71,15 @@ pub enum AppError {
         /// Seconds until a retry can succeed (the `Retry-After` header).
         retry_after_secs: u64,
     },
+    /// The server is too busy for this request right now (e.g. every
+    /// password-hashing slot is taken); the client may retry after this many seconds.
+    #[error("{message}")]
+    Overloaded {
+        /// Summary for `detail`.
+        message: String,
+        /// Seconds until a retry may succeed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A transient database fault (connection lost, timeout, lock
     /// contention): a 503 with `Retry-After`; the server keeps running.
     #[error("database unavailable: {0}")]
@@ -111,7 +120,9 @@ impl AppError {
     /// errors that have one.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            AppError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            AppError::RateLimited { retry_after_secs, .. } | AppError::Overloaded { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
             AppError::DatabaseUnavailable(fault) => Some(fault.kind.retry_after_secs()),
             _ => None,
         }
@@ -153,7 +164,7 @@ impl AppError {
             AppError::RequestTimeout(_) => 408,
             AppError::Validation { .. } => 422,
             AppError::RateLimited { .. } => 429,
-            AppError::DatabaseUnavailable(_) => 503,
+            AppError::DatabaseUnavailable(_) | AppError::Overloaded { .. } => 503,
             AppError::Config(_) | AppError::Internal(_) => 500,
         }
     }
@@ -173,6 +184,7 @@ impl AppError {
             AppError::RequestTimeout(m) => ("request-timeout", m.clone()),
             AppError::Validation { message, .. } => ("validation-error", message.clone()),
             AppError::RateLimited { message, .. } => ("rate-limited", message.clone()),
+            AppError::Overloaded { message, .. } => ("overloaded", message.clone()),
             AppError::DatabaseUnavailable(fault) => (
                 "database-unavailable",
                 match fault.kind {

@@ -29,6 +29,11 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     )
     .map_err(AppError::Config)?;
     let hashing = config.auth.hashing;
+    let hash_pool = crate::auth::password::HashPool::new(
+        config.auth.argon2_max_concurrent_memory_mib,
+        hashing.memory_kib,
+        std::time::Duration::from_millis(config.auth.argon2_queue_wait_ms),
+    );
     let dummy_hash = crate::auth::password::hash(&crate::auth::password::generate(), hashing).await?;
     let signer = crate::auth::tokens::TokenSigner::new(&jwt_secret, config.auth.access_token_ttl_secs);
     let limits = crate::http::rate_limit::RateLimits::new(
@@ -40,6 +45,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         config,
         databases,
         hashing,
+        hash_pool,
         jwt_secret,
         started_at: Instant::now(),
         signer,
@@ -158,6 +164,16 @@ pub async fn shutdown_signal() {
 /// `camet serve`: prepare, seed the demo if asked and empty, serve until a signal.
 pub async fn serve(config: Config, demo_allowed: bool) -> AppResult<()> {
     let bind = config.bind;
+    // Loud, and only where it matters: a server taking logins (one-shot CLI
+    // commands keep their one-line stderr).
+    let hashing = config.auth.hashing;
+    if config.auth.argon2_allow_weak && !hashing.meets_owasp_minimum() {
+        tracing::error!(
+            memory_kib = hashing.memory_kib,
+            iterations = hashing.iterations,
+            "CAMET_ARGON2_ALLOW_WEAK=true: password hashes are BELOW OWASP's minimum; for test suites only, never in production"
+        );
+    }
     let state = prepare(config).await?;
     let seeded = if demo_allowed {
         seed_demo_if_empty(&state).await?

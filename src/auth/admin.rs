@@ -132,6 +132,20 @@ pub async fn update_user(
     {
         return Err(AppError::invalid_fields(vec![FieldError::new("email", m)]));
     }
+    let before = get_user(state, actor.tenant_id, user_id).await?;
+    let before_permissions = Permissions::from_stored(before.permissions.as_deref());
+    let role_changes = changes.role.is_some_and(|r| r != before.role());
+    let permissions_change = changes.permissions.as_ref().is_some_and(|p| *p != before_permissions);
+    if actor.owner_id == Some(user_id) && (role_changes || permissions_change) {
+        return Err(AppError::Forbidden(
+            "nobody changes their own role or permissions; ask another admin".into(),
+        ));
+    }
+    if role_changes || permissions_change {
+        let role = changes.role.unwrap_or_else(|| before.role());
+        let permissions = changes.permissions.clone().unwrap_or(before_permissions);
+        actor.require_all(&permissions.effective(role), "the user")?;
+    }
     if actor.user_id == Some(user_id)
         && (changes.is_active == Some(false) || changes.role.is_some_and(|r| r != Role::Admin))
     {
@@ -140,7 +154,6 @@ pub async fn update_user(
             "you cannot deactivate or demote yourself; ask another admin",
         ));
     }
-    let before = get_user(state, actor.tenant_id, user_id).await?;
     let permissions_json = match &changes.permissions {
         None => before.permissions.clone(),
         Some(p) if *p == Permissions::default() => None,
@@ -260,6 +273,11 @@ pub async fn change_password(
         actor.require(crate::auth::rights::Right::ManageUsers)?;
     }
     let user = get_user(state, actor.tenant_id, user_id).await?;
+    if !own {
+        // Setting someone's password is acting as them: only over users
+        // whose rights the actor holds too.
+        actor.require_all(&user.principal(None).rights, "taking over this user")?;
+    }
     if own {
         let Some(old) = old_password else {
             return Err(AppError::invalid_field(
@@ -267,7 +285,7 @@ pub async fn change_password(
                 "is required to change your own password",
             ));
         };
-        if !password::verify(old, &user.password_hash).await {
+        if !state.hash_pool.verify(old, &user.password_hash).await? {
             return Err(AppError::invalid_field(
                 "old_password",
                 "does not match the current password",
@@ -277,7 +295,7 @@ pub async fn change_password(
     if let Err(m) = password::check_policy(new_password) {
         return Err(AppError::invalid_field("new_password", m));
     }
-    let hash = password::hash(new_password, state.hashing).await?;
+    let hash = state.hash_pool.hash(new_password, state.hashing).await?;
     let now = crate::clock::now_naive();
     let keep = if own { actor.session_id } else { None };
     let entry = AuditEntry::new("user.password", Some(actor.tenant_id), actor.user_id, client).entity("user", user_id);
@@ -350,6 +368,15 @@ pub async fn create_api_key(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
+    // A key acts on its creator's authority: never beyond the creator's own
+    // effective rights (checked again at every use). A key creating a key
+    // passes on its own creator.
+    let Some(owner_id) = actor.owner_id else {
+        return Err(AppError::Forbidden(
+            "only a user's authority can back an API key".into(),
+        ));
+    };
+    actor.require_all(&Permissions::default().effective(role), "the key")?;
     let (secret, _) = crate::auth::tokens::new_refresh_token();
     let key = format!("{KEY_PREFIX}{secret}");
     let key_hash = hash_token(&key);
@@ -370,7 +397,7 @@ pub async fn create_api_key(
                 api_key::key_hash.eq(&key_hash),
                 api_key::role.eq(role.as_str()),
                 api_key::rate_limit_per_minute.eq(rate_limit_per_minute),
-                api_key::created_by.eq(actor.user_id),
+                api_key::created_by.eq(Some(owner_id)),
                 api_key::created_at.eq(now),
             ))
             .execute(c)

@@ -21,6 +21,9 @@ pub struct Principal {
     pub api_key_id: Option<i32>,
     /// The session (`user_login`), for users.
     pub session_id: Option<i64>,
+    /// The user whose authority this caller acts on: the user themself, or
+    /// the creator of the API key. A key's rights never exceed that user's.
+    pub owner_id: Option<i32>,
     /// Role (of the user or key).
     pub role: Role,
     /// Effective rights.
@@ -43,6 +46,20 @@ impl Principal {
             Err(AppError::Forbidden(format!(
                 "this action needs the {} right",
                 right_name(right)
+            )))
+        }
+    }
+
+    /// A 403 unless every right of `wanted` is one the caller holds: nobody
+    /// hands out (to a user or an API key) rights they do not hold themself.
+    pub fn require_all(&self, wanted: &BTreeSet<Right>, what: &str) -> AppResult<()> {
+        let missing: Vec<String> = wanted.difference(&self.rights).map(|r| right_name(*r)).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "{what} would hold rights you do not hold: {}",
+                missing.join(", ")
             )))
         }
     }

@@ -12,7 +12,6 @@ use diesel_async::RunQueryDsl;
 
 use crate::app::AppState;
 use crate::audit::{AuditConn, AuditEntry, ClientInfo};
-use crate::auth::password;
 use crate::auth::principal::Principal;
 use crate::auth::rights::Permissions;
 use crate::auth::roles::Role;
@@ -75,6 +74,7 @@ impl UserRow {
             username: Some(self.username.clone()),
             api_key_id: None,
             session_id,
+            owner_id: Some(self.user_id),
             role,
             rights: Permissions::from_stored(self.permissions.as_deref()).effective(role),
             rate_limit_per_minute: None,
@@ -130,26 +130,45 @@ fn seconds(n: i64) -> chrono::Duration {
 pub async fn login(
     state: &AppState,
     username: &str,
+    tenant_id: Option<i32>,
     password_text: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> AppResult<IssuedTokens> {
     let settings = &state.config.auth;
     let mut conn = state.databases.global().get().await?;
-    let found: Option<(UserRow, bool)> = with_conn!(&mut conn, |c| app_user::table
-        .inner_join(tenant::table.on(tenant::tenant_id.eq(app_user::tenant_id)))
-        .filter(app_user::username.eq(username))
-        .select((UserRow::as_select(), tenant::is_active))
-        .first(c)
-        .await
-        .optional())?;
+    // Usernames are unique per tenant: without a tenant, a name held in two
+    // tenants matches no one (and fails exactly like an unknown name).
+    let found: Vec<(UserRow, bool)> = with_conn!(&mut conn, |c| {
+        let mut query = app_user::table
+            .inner_join(tenant::table.on(tenant::tenant_id.eq(app_user::tenant_id)))
+            .filter(app_user::username.eq(username))
+            .into_boxed();
+        if let Some(tenant_id) = tenant_id {
+            query = query.filter(app_user::tenant_id.eq(tenant_id));
+        }
+        query
+            .select((UserRow::as_select(), tenant::is_active))
+            .limit(2)
+            .load(c)
+            .await
+    })?;
+    let matches = found.len();
+    let single = if matches == 1 { found.into_iter().next() } else { None };
 
-    let Some((user, tenant_active)) = found else {
+    let Some((user, tenant_active)) = single else {
         // Same work as a real check, so timing does not reveal unknown names.
-        let _ = password::verify(password_text, &state.dummy_hash).await;
+        let _ = state.hash_pool.verify(password_text, &state.dummy_hash).await?;
+        let reason = if matches == 0 {
+            "unknown_user"
+        } else {
+            "ambiguous_username"
+        };
+        // No tenant on the row: the tenant_id was the caller's claim, and an
+        // unauthenticated caller must not write into a tenant's audit trail.
         let entry = AuditEntry::new("login_failed", None, None, client).values::<(), _>(
             None,
-            Some(&serde_json::json!({"username": username, "reason": "unknown_user"})),
+            Some(&serde_json::json!({"username": username, "tenant_id": tenant_id, "reason": reason})),
         );
         write_tx!(&mut conn, |c| Ok::<_, AppError>(c.write_audit(&entry).await?))?;
         return Err(AppError::Unauthorized(LOGIN_FAILED.into()));
@@ -157,7 +176,7 @@ pub async fn login(
 
     let locked = user.locked_until.is_some_and(|until| until > naive(now));
     let usable = user.is_active && tenant_active && !locked;
-    let password_ok = password::verify(password_text, &user.password_hash).await;
+    let password_ok = state.hash_pool.verify(password_text, &user.password_hash).await?;
 
     if !(usable && password_ok) {
         let reason = if locked {
@@ -319,16 +338,43 @@ pub async fn refresh(
             .select((SessionRow::as_select(), UserRow::as_select(), tenant::is_active))
             .first(c)
             .await?;
-        if used_at.is_some() {
-            if session.logout_at.is_none() {
-                diesel::update(user_login::table.find(login_id))
-                    .set((
-                        user_login::logout_at.eq(Some(naive(now))),
-                        user_login::logout_reason.eq(Some("refresh_reuse")),
-                    ))
-                    .execute(c)
-                    .await?;
-            }
+        let alive = session.logout_at.is_none()
+            && session.expires_at > naive(now)
+            && session.last_seen_at + idle > naive(now)
+            && user.is_active
+            && tenant_active;
+        if used_at.is_none() && !alive {
+            let entry = AuditEntry::new("refresh_failed", Some(user.tenant_id), Some(user.user_id), &client)
+                .entity("session", login_id);
+            c.write_audit(&entry).await?;
+            return Ok(RefreshOutcome::Invalid);
+        }
+        // The claim: one conditional update whose affected-row count decides.
+        // The read above is a plain snapshot read, so two concurrent refreshes
+        // can both see `used_at` empty (MySQL's REPEATABLE READ); the update is
+        // a locking read of the current row, so exactly one of them changes it
+        // and every other one, blocked until that one commits, changes nothing
+        // and is treated as reuse.
+        let claimed = if used_at.is_some() {
+            0
+        } else {
+            diesel::update(
+                refresh_token::table
+                    .find(&presented)
+                    .filter(refresh_token::used_at.is_null()),
+            )
+            .set(refresh_token::used_at.eq(Some(naive(now))))
+            .execute(c)
+            .await?
+        };
+        if claimed != 1 {
+            diesel::update(user_login::table.find(login_id).filter(user_login::logout_at.is_null()))
+                .set((
+                    user_login::logout_at.eq(Some(naive(now))),
+                    user_login::logout_reason.eq(Some("refresh_reuse")),
+                ))
+                .execute(c)
+                .await?;
             let entry = AuditEntry::new(
                 "refresh_reuse_detected",
                 Some(user.tenant_id),
@@ -339,21 +385,6 @@ pub async fn refresh(
             c.write_audit(&entry).await?;
             return Ok(RefreshOutcome::Reused);
         }
-        let alive = session.logout_at.is_none()
-            && session.expires_at > naive(now)
-            && session.last_seen_at + idle > naive(now)
-            && user.is_active
-            && tenant_active;
-        if !alive {
-            let entry = AuditEntry::new("refresh_failed", Some(user.tenant_id), Some(user.user_id), &client)
-                .entity("session", login_id);
-            c.write_audit(&entry).await?;
-            return Ok(RefreshOutcome::Invalid);
-        }
-        diesel::update(refresh_token::table.find(&presented))
-            .set(refresh_token::used_at.eq(Some(naive(now))))
-            .execute(c)
-            .await?;
         diesel::insert_into(refresh_token::table)
             .values((
                 refresh_token::token_hash.eq(&next_hash),
@@ -475,11 +506,14 @@ pub async fn authenticate_bearer(state: &AppState, token: &str, now: DateTime<Ut
     Ok(user.principal(Some(session.login_id)))
 }
 
-/// Checks an API key (`X-API-Key`); returns the machine caller.
+/// Checks an API key (`X-API-Key`); returns the machine caller. The key's
+/// rights are those of its role *and* of its creator as the creator stands
+/// now (role, grants and denies): a creator demoted or denied later takes the
+/// key down with them, and a key whose creator is gone or inactive is refused.
 pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc>) -> AppResult<Principal> {
     let hash = hash_token(key.trim());
     let mut conn = state.databases.global().get().await?;
-    type KeyRow = (i32, i32, String, Option<i32>, Option<NaiveDateTime>, bool);
+    type KeyRow = (i32, i32, String, Option<i32>, Option<NaiveDateTime>, bool, Option<i32>);
     let found: Option<KeyRow> = with_conn!(&mut conn, |c| api_key::table
         .inner_join(tenant::table.on(tenant::tenant_id.eq(api_key::tenant_id)))
         .filter(api_key::key_hash.eq(&hash))
@@ -491,16 +525,32 @@ pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc
             api_key::rate_limit_per_minute,
             api_key::last_used_at,
             tenant::is_active,
+            api_key::created_by,
         ))
         .first(c)
         .await
         .optional())?;
-    let Some((key_id, tenant_id, role, quota, last_used, tenant_active)) = found else {
-        return Err(AppError::Unauthorized("invalid API key".into()));
+    let refused = || AppError::Unauthorized("invalid API key".into());
+    let Some((key_id, tenant_id, role, quota, last_used, tenant_active, created_by)) = found else {
+        return Err(refused());
     };
     if !tenant_active {
-        return Err(AppError::Unauthorized("invalid API key".into()));
+        return Err(refused());
     }
+    // No creator on record: no authority to bound the key by, so no key.
+    let Some(creator_id) = created_by else {
+        return Err(refused());
+    };
+    let creator: Option<UserRow> = with_conn!(&mut conn, |c| app_user::table
+        .filter(app_user::user_id.eq(creator_id))
+        .filter(app_user::tenant_id.eq(tenant_id))
+        .select(UserRow::as_select())
+        .first(c)
+        .await
+        .optional())?;
+    let Some(creator) = creator.filter(|u| u.is_active) else {
+        return Err(refused());
+    };
     if last_used.is_none_or(|t| naive(now) - t > seconds(60)) {
         with_conn!(&mut conn, |c| diesel::update(api_key::table.find(key_id))
             .set(api_key::last_used_at.eq(Some(naive(now))))
@@ -508,14 +558,20 @@ pub async fn authenticate_api_key(state: &AppState, key: &str, now: DateTime<Utc
             .await)?;
     }
     let role: Role = role.parse().unwrap_or(Role::Viewer);
+    let creator_rights = creator.principal(None).rights;
     Ok(Principal {
         tenant_id,
         user_id: None,
         username: None,
         api_key_id: Some(key_id),
         session_id: None,
+        owner_id: Some(creator_id),
         role,
-        rights: Permissions::default().effective(role),
+        rights: Permissions::default()
+            .effective(role)
+            .intersection(&creator_rights)
+            .copied()
+            .collect(),
         rate_limit_per_minute: quota
             .and_then(|q| u32::try_from(q).ok())
             .and_then(std::num::NonZeroU32::new),

@@ -20,7 +20,7 @@ use crate::{tenants, write_tx};
 pub struct NewUser {
     /// Tenant the user belongs to.
     pub tenant_id: i32,
-    /// Login name, unique across the installation.
+    /// Login name, unique within the tenant (other tenants may use it too).
     pub username: String,
     /// E-mail address.
     pub email: String,
@@ -81,15 +81,18 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 }
 
 /// Creates a user after validating every field; returns the user id.
-/// A taken username is a 409; an unknown tenant a 404.
+/// A username taken in the same tenant is a 409 (other tenants' names are
+/// neither checked nor revealed); an unknown tenant a 404.
 pub async fn create(databases: &Databases, params: HashingParams, new: &NewUser) -> AppResult<i32> {
-    create_audited(databases, params, new, None, None).await
+    create_audited(databases, params, None, new, None, None).await
 }
 
 /// [`create`], writing `audit` (with the new user's id) in the same transaction.
+/// Requests pass their `pool`, so the hash counts against the bounded pool.
 pub async fn create_audited(
     databases: &Databases,
     params: HashingParams,
+    pool: Option<&password::HashPool>,
     new: &NewUser,
     permissions: Option<&Permissions>,
     audit: Option<AuditEntry>,
@@ -110,7 +113,10 @@ pub async fn create_audited(
     if tenants::find(databases, new.tenant_id).await?.is_none() {
         return Err(AppError::NotFound(format!("tenant {} does not exist", new.tenant_id)));
     }
-    let hash = password::hash(&new.password, params).await?;
+    let hash = match pool {
+        Some(pool) => pool.hash(&new.password, params).await?,
+        None => password::hash(&new.password, params).await?,
+    };
     let permissions_json = permissions
         .filter(|p| **p != Permissions::default())
         .map(serde_json::to_string)
@@ -142,7 +148,7 @@ pub async fn create_audited(
     match result {
         Ok(id) => i32::try_from(id).map_err(AppError::internal),
         Err(AppError::Conflict(_)) => Err(AppError::Conflict(format!(
-            "username {:?} is already taken",
+            "username {:?} is already taken in this tenant",
             new.username
         ))),
         Err(other) => Err(other),

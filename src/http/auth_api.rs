@@ -26,6 +26,11 @@ pub struct LoginRequest {
     /// Password.
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub password: String,
+    /// The tenant the user belongs to. Usernames are unique per tenant, so a
+    /// username held in more than one tenant logs in only with its tenant;
+    /// clients that know their tenant should always send it.
+    #[oai(nullable)]
+    pub tenant_id: Option<i32>,
 }
 
 /// A refresh token to exchange.
@@ -162,7 +167,15 @@ impl AuthApi {
             }
             .into());
         }
-        let tokens = sessions::login(&state, &body.username, &body.password, &client, state.clock.now()).await?;
+        let tokens = sessions::login(
+            &state,
+            &body.username,
+            body.tenant_id,
+            &body.password,
+            &client,
+            state.clock.now(),
+        )
+        .await?;
         Ok(Json(tokens.into()))
     }
 

@@ -68,8 +68,8 @@ pub enum ApiError {
     /// Unexpected server error (logged with the request id).
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A database is temporarily unavailable, or the request ran past its
-    /// deadline; retry after the given seconds.
+    /// A database is temporarily unavailable, the server is busy, or the
+    /// request ran past its deadline; retry after the given seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] String),
 }
@@ -94,6 +94,9 @@ impl From<AppError> for ApiError {
             }
             AppError::DatabaseUnavailable(fault) => {
                 ApiError::Unavailable(problem, fault.kind.retry_after_secs().to_string())
+            }
+            AppError::Overloaded { retry_after_secs, .. } => {
+                ApiError::Unavailable(problem, retry_after_secs.to_string())
             }
             AppError::Config(_) | AppError::Internal(_) => ApiError::Internal(problem),
         }

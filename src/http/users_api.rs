@@ -41,7 +41,7 @@ impl From<PermissionsInput> for Permissions {
 /// A new user.
 #[derive(Object)]
 pub struct CreateUserRequest {
-    /// Login name, unique: letters, digits, `._@-`.
+    /// Login name, unique within the tenant: letters, digits, `._@-`.
     #[oai(validator(min_length = 3, max_length = 100))]
     pub username: String,
     /// E-mail.
@@ -229,6 +229,10 @@ impl UsersApi {
             password: body.password,
         };
         let permissions = body.permissions.map(Permissions::from);
+        principal.require_all(
+            &permissions.clone().unwrap_or_default().effective(new.role),
+            "the new user",
+        )?;
         let client = client_info(req, &state);
         let entry = crate::audit::AuditEntry::new("user.create", Some(principal.tenant_id), principal.user_id, &client).values::<(), _>(
             None,
@@ -237,6 +241,7 @@ impl UsersApi {
         let id = crate::auth::users::create_audited(
             &state.databases,
             state.hashing,
+            Some(&state.hash_pool),
             &new,
             permissions.as_ref(),
             Some(entry),

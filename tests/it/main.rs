@@ -12,6 +12,7 @@ mod dashboard;
 mod db_faults;
 mod demo;
 mod detections;
+mod hardening_auth;
 mod http_basics;
 mod kpi;
 mod migrations;

@@ -100,7 +100,9 @@ async fn deactivating_a_user_ends_their_sessions_and_hides_them_from_lists() {
             .send()
             .await
             .expect("put");
-        expect_problem(demote, 422).await;
+        // Changing one's own role is now refused outright (403, issue 11 item 2),
+        // before the 422 that kept admins from demoting themselves.
+        expect_problem(demote, 403).await;
         app.stop().await;
     }
 }
