@@ -10,6 +10,7 @@ mod common;
 mod dashboard;
 mod demo;
 mod detections;
+mod hardening_input;
 mod http_basics;
 mod kpi;
 mod migrations;
