@@ -153,3 +153,120 @@ async fn failed_authentications_are_limited_per_ip_before_any_lookup() {
         app.stop().await;
     }
 }
+
+/// A loopback API that answers every request with the request's own header lines (as an array of
+/// strings, `headers`, with as many `ones`), plus a plain two-point series at `/labels`, `/values`.
+async fn header_echo_api() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Bounded: at most 16 reads or 64 KiB, until the end of the headers.
+                for _ in 0..16 {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                    if request.windows(4).any(|w| w == b"\r\n\r\n") || request.len() > 65_536 {
+                        break;
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let headers: Vec<&str> = text.split("\r\n").skip(1).take_while(|line| !line.is_empty()).collect();
+                let body = json!({
+                    "labels": ["a", "b"],
+                    "values": [1, 2],
+                    "headers": headers,
+                    "ones": vec![1; headers.len()],
+                })
+                .to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/echo")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_cannot_point_an_external_widget_at_the_configured_token() {
+    let token_var = "CAMET_IT_ECHO_TOKEN_4b1d";
+    let token = "echo-secret-token-93f1";
+    // SAFETY: the variable name is unique to this test.
+    unsafe { std::env::set_var(token_var, token) };
+    let echo = header_echo_api().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let apis = dir.path().join("external_apis.yml");
+    std::fs::write(
+        &apis,
+        format!("apis:\n  - {{api_id: echo, base_url: '{echo}', timeout_ms: 2000, token_env: {token_var}}}\n"),
+    )
+    .expect("write yml");
+    let path = apis.display().to_string();
+    for backend in backends() {
+        let app = TestApp::start_with(
+            backend,
+            &[("CAMET_EXTERNAL_APIS", &path), ("CAMET_BROKER_CACHE_SECS", "0")],
+        )
+        .await;
+        let fixture = app.tenant_fixture("Echo").await;
+        let widget = |params: Value| {
+            app.authed(Method::POST, "/api/v1/dashboard/widgets/9/data", &fixture.viewer.1)
+                .json(&json!({"params": params}))
+                .send()
+        };
+        // The API does receive the token (so the attack had something to read)...
+        let plain = widget(json!({"api_id": "echo"})).await.expect("post");
+        assert_eq!(plain.status(), 200, "{backend:?}");
+        let text = plain.text().await.expect("body");
+        let plain: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(plain["data"]["labels"], json!(["a", "b"]), "{plain}");
+        assert!(!text.contains(token), "{backend:?}: token leaked: {text}");
+        // ...but a request cannot choose where the widget reads from.
+        for attack in [
+            json!({"api_id": "echo", "labels_pointer": "/headers", "values_pointer": "/ones"}),
+            json!({"api_id": "echo", "labels_pointer": "/headers"}),
+            json!({"api_id": "echo", "values_pointer": "/headers"}),
+        ] {
+            let response = widget(attack.clone()).await.expect("post");
+            let status = response.status().as_u16();
+            let text = response.text().await.expect("body");
+            assert!(!text.contains(token), "{backend:?}: token leaked by {attack}: {text}");
+            assert_eq!(status, 422, "{backend:?}: {attack} gave {text}");
+            let problem: Value = serde_json::from_str(&text).expect("json");
+            let field = problem["errors"][0]["field"].as_str().unwrap_or_default();
+            assert!(field.ends_with("_pointer"), "{problem}");
+        }
+        // Nor through a layout run: even an admin's template cannot carry pointers.
+        let run = app
+            .authed(Method::PUT, "/api/v1/dashboard/templates/viewer", &fixture.admin.1)
+            .json(&json!({"grid": [{"widget_id": 9, "x": 0, "y": 0, "w": 6, "h": 2,
+                "params": {"api_id": "echo", "labels_pointer": "/headers", "values_pointer": "/ones"}}]}))
+            .send()
+            .await
+            .expect("put");
+        let status = run.status().as_u16();
+        let text = run.text().await.expect("body");
+        assert!(!text.contains(token), "{text}");
+        if status == 200 {
+            let run = app
+                .authed(Method::POST, "/api/v1/dashboard/run", &fixture.viewer.1)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("run");
+            let text = run.text().await.expect("body");
+            assert!(!text.contains(token), "{backend:?}: token leaked by a run: {text}");
+        } else {
+            assert_eq!(status, 422, "{text}");
+        }
+        app.stop().await;
+    }
+}
