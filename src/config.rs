@@ -194,6 +194,12 @@ pub struct Config {
     /// `CAMET_PARTITION_RETENTION_MONTHS`: drop detection partitions older than this many
     /// months (MySQL). Unset: never drop anything.
     pub partition_retention_months: Option<u32>,
+    /// `CAMET_INGEST_HORIZON_DAYS`: ingest refuses a `detected_at` more than this many days
+    /// before the server clock (default 3650).
+    pub ingest_horizon_days: u32,
+    /// `CAMET_INGEST_MAX_FUTURE_SECS`: ingest refuses a `detected_at` more than this many seconds
+    /// after the server clock, allowing for sensor clock drift (default 300).
+    pub ingest_max_future_secs: u32,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
 }
@@ -348,6 +354,8 @@ impl Config {
                 None => None,
                 Some(_) => Some(parse_number(lookup, "CAMET_PARTITION_RETENTION_MONTHS", 12, 1, 1200)?),
             },
+            ingest_horizon_days: parse_number(lookup, "CAMET_INGEST_HORIZON_DAYS", 3650, 1, 36_500)?,
+            ingest_max_future_secs: parse_number(lookup, "CAMET_INGEST_MAX_FUTURE_SECS", 300, 0, 86_400)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })
     }

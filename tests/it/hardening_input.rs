@@ -270,3 +270,174 @@ async fn a_viewer_cannot_point_an_external_widget_at_the_configured_token() {
         app.stop().await;
     }
 }
+
+/// A tenant with one line (input and output areas) and one product; returns the admin token, the
+/// line, its input area and the product.
+async fn small_plant(app: &TestApp, name: &str) -> (String, i64, i64, i64) {
+    let plant = app
+        .line_plant(
+            name,
+            json!({"line_name": "L", "line_code": "L1"}),
+            &[json!({"product_name": "P", "product_code": "P1", "production_std": 60})],
+            &[],
+        )
+        .await;
+    (plant.token(), plant.line_id, plant.input, plant.products[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colours_must_be_css_hex() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let (token, ..) = small_plant(&app, "Colours").await;
+        let product = |code: &str, colour: Value| {
+            app.authed(Method::POST, "/api/v1/production/products", &token)
+                .json(&json!({"product_name": "X", "product_code": code, "product_color": colour}))
+                .send()
+        };
+        for (i, bad) in [
+            "url(javascript:alert(1))",
+            "steelblue",
+            "#ef4444;background:url(x)",
+            "#12345",
+            "ef4444",
+            "expression(alert(1))",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = expect_problem(product(&format!("B{i}"), json!(bad)).await.expect("post"), 422).await;
+            assert_eq!(body["errors"][0]["field"], "product_color", "{backend:?} {bad}: {body}");
+        }
+        for (i, good) in ["#fff", "#EF4444", "#ef444480", "#abcd"].into_iter().enumerate() {
+            let response = product(&format!("G{i}"), json!(good)).await.expect("post");
+            assert_eq!(response.status(), 201, "{backend:?} {good}");
+            let created: Value = response.json().await.expect("json");
+            assert_eq!(created["product_color"], good.to_ascii_lowercase());
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instants_outside_1970_to_9999_are_422_everywhere() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let (token, line_id, input, product) = small_plant(&app, "Years").await;
+        let get = |path: String| app.authed(Method::GET, &path, &token).send();
+        for (start, end) in [
+            ("0000-01-01", "0000-01-02"),
+            ("0000-01-01T00:00:00Z", "0000-01-02T00:00:00Z"),
+            ("1969-12-31T00:00:00Z", "1970-01-02T00:00:00Z"),
+        ] {
+            for path in [
+                format!("/api/v1/data/detections?line_id={line_id}&start_date={start}&end_date={end}"),
+                format!("/api/v1/metrics/oee?line_id={line_id}&start_date={start}&end_date={end}"),
+            ] {
+                let body = expect_problem(get(path.clone()).await.expect("get"), 422).await;
+                assert_eq!(body["errors"][0]["field"], "start_date", "{backend:?} {path}: {body}");
+            }
+            let body = app
+                .authed(Method::POST, "/api/v1/metrics/oee", &token)
+                .json(&json!({"line_id": line_id, "start_date": start, "end_date": end}))
+                .send()
+                .await
+                .expect("post");
+            expect_problem(body, 422).await;
+        }
+        for query in [
+            "start_date=0000-01-01T00:00:00Z",
+            "end_date=0001-01-01T00:00:00%2B01:00",
+        ] {
+            let body = expect_problem(get(format!("/api/v1/audit?{query}")).await.expect("audit"), 422).await;
+            let field = body["errors"][0]["field"].as_str().unwrap_or_default().to_owned();
+            assert!(query.starts_with(&field), "{backend:?} {query}: {body}");
+        }
+        let incident = app
+            .authed(Method::POST, "/api/v1/production/incidents", &token)
+            .json(&json!({"line_id": line_id, "reported_at": "0000-01-01T00:00:00Z"}))
+            .send()
+            .await
+            .expect("incident");
+        let body = expect_problem(incident, 422).await;
+        assert_eq!(body["errors"][0]["field"], "reported_at", "{backend:?}: {body}");
+
+        // Ingest: year 1, beyond the horizon, too far ahead; each named by index.
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .expect("now")
+            .to_utc();
+        app.state.clock.pin(now);
+        let item = |at: &str| json!({"detected_at": at, "area_id": input, "product_id": product});
+        let ingest = |items: Vec<Value>| {
+            app.authed(Method::POST, &format!("/api/v1/lines/{line_id}/detections"), &token)
+                .json(&items)
+                .send()
+        };
+        let response = ingest(vec![
+            item("2026-11-20T11:00:00Z"),
+            item("0001-01-01T00:00:00Z"),
+            item("2016-11-01T00:00:00Z"),
+            item("2026-11-20T12:10:00Z"),
+            item("2017-01-01T00:00:00Z"),
+        ])
+        .await
+        .expect("ingest");
+        let body = expect_problem(response, 422).await;
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["[1].detected_at", "[2].detected_at", "[3].detected_at"],
+            "{backend:?}: {body}"
+        );
+        // Nothing of the refused batch was stored; the in-window items alone go in.
+        let response = ingest(vec![item("2026-11-20T11:00:00Z"), item("2017-01-01T00:00:00Z")])
+            .await
+            .expect("ingest");
+        assert_eq!(response.status(), 200, "{backend:?}: {:?}", response.text().await);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingest_window_is_configurable() {
+    for backend in backends() {
+        let app = TestApp::start_with(
+            backend,
+            &[
+                ("CAMET_INGEST_HORIZON_DAYS", "30"),
+                ("CAMET_INGEST_MAX_FUTURE_SECS", "0"),
+            ],
+        )
+        .await;
+        let (token, line_id, input, product) = small_plant(&app, "Window").await;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .expect("now")
+            .to_utc();
+        app.state.clock.pin(now);
+        let item = |at: &str| json!({"detected_at": at, "area_id": input, "product_id": product});
+        let response = app
+            .authed(Method::POST, &format!("/api/v1/lines/{line_id}/detections"), &token)
+            .json(&json!([
+                item("2026-10-20T11:59:59Z"),
+                item("2026-10-21T12:00:00Z"),
+                item("2026-11-20T12:00:01Z")
+            ]))
+            .send()
+            .await
+            .expect("ingest");
+        let body = expect_problem(response, 422).await;
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, ["[0].detected_at", "[2].detected_at"], "{backend:?}: {body}");
+        app.stop().await;
+    }
+}
