@@ -88,6 +88,14 @@ async fn limit_body(mut req: Request) -> Result<Request, AppError> {
     if seen > limit as u64 {
         return Err(too_large());
     }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    if is_json {
+        crate::http::strict_json::check_body(req.method().as_str(), req.uri().path(), &kept)?;
+    }
     req.set_body(Body::from_bytes(kept.into()));
     Ok(req)
 }

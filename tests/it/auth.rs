@@ -397,7 +397,10 @@ async fn malformed_oversized_and_hostile_inputs_are_refused_cleanly() {
             .send()
             .await
             .expect("request");
-        expect_problem(wrong_type, 400).await;
+        // Wrong JSON types are a 422 naming each field (strict types, issue 11).
+        let body = expect_problem(wrong_type, 422).await;
+        assert_eq!(body["errors"][0]["field"], "password", "{body}");
+        assert_eq!(body["errors"][1]["field"], "username", "{body}");
 
         let long_name = "a".repeat(101);
         let body = expect_problem(app.login(&long_name, "x").await, 422).await;

@@ -441,3 +441,53 @@ async fn the_ingest_window_is_configurable() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_types_are_strict_in_request_bodies() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let (token, line_id, input, product) = small_plant(&app, "Strict").await;
+        let post = |path: String, body: Value| app.authed(Method::POST, &path, &token).json(&body).send();
+        let cases = [
+            (
+                "/api/v1/production/lines".to_owned(),
+                json!({"line_name": 123, "line_code": "L9"}),
+                "line_name",
+            ),
+            (
+                "/api/v1/production/lines".to_owned(),
+                json!({"line_name": "L", "line_code": "L9", "is_active": "true"}),
+                "is_active",
+            ),
+            (
+                "/api/v1/production/products".to_owned(),
+                json!({"product_name": "P", "product_code": "P9", "product_color": true}),
+                "product_color",
+            ),
+            (
+                format!("/api/v1/lines/{line_id}/detections"),
+                json!([{"detected_at": 1_763_640_000, "area_id": input, "product_id": product}]),
+                "[0].detected_at",
+            ),
+        ];
+        for (path, body, field) in cases {
+            let response = post(path.clone(), body.clone()).await.expect("post");
+            let status = response.status().as_u16();
+            let text = response.text().await.expect("body");
+            assert_eq!(status, 422, "{backend:?} {path} {body}: {text}");
+            let problem: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(problem["errors"][0]["field"], field, "{backend:?}: {problem}");
+        }
+        // Nothing was stored by the refused bodies.
+        let lines: Value = app
+            .authed(Method::GET, "/api/v1/production/lines", &token)
+            .send()
+            .await
+            .expect("lines")
+            .json()
+            .await
+            .expect("json");
+        assert!(!lines.to_string().contains("L9"), "{lines}");
+        app.stop().await;
+    }
+}
