@@ -92,7 +92,8 @@ PY
 
 REPORT=()
 if [ -n "${ST_REPORT_DIR:-}" ]; then
-    REPORT=(--report junit --report-dir "$ST_REPORT_DIR")
+    mkdir -p "$ST_REPORT_DIR"
+    REPORT=(--report junit --report-dir "$(cd "$ST_REPORT_DIR" && pwd)")
 fi
 
 # Logout would end the token's session halfway through the run.
