@@ -208,6 +208,12 @@ pub struct Config {
     /// `CAMET_PARTITION_RETENTION_MONTHS`: drop detection partitions older than this many
     /// months (MySQL). Unset: never drop anything.
     pub partition_retention_months: Option<u32>,
+    /// `CAMET_INGEST_HORIZON_DAYS`: ingest refuses a `detected_at` more than this many days
+    /// before the server clock (default 3650).
+    pub ingest_horizon_days: u32,
+    /// `CAMET_INGEST_MAX_FUTURE_SECS`: ingest refuses a `detected_at` more than this many seconds
+    /// after the server clock, allowing for sensor clock drift (default 300).
+    pub ingest_max_future_secs: u32,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
 }
@@ -227,6 +233,13 @@ pub struct AuthConfig {
     pub rate_limit_per_minute: std::num::NonZeroU32,
     /// `CAMET_LOGIN_RATE_LIMIT_PER_MINUTE`: login attempts per minute per (IP, username) (default 5).
     pub login_rate_limit_per_minute: std::num::NonZeroU32,
+    /// `CAMET_IP_RATE_LIMIT_PER_MINUTE`: requests per minute per client IP, counted before any
+    /// credential is looked at, whatever the request carries (default 1000).
+    pub ip_rate_limit_per_minute: std::num::NonZeroU32,
+    /// `CAMET_AUTH_FAILURE_LIMIT_PER_MINUTE`: failed authentications (password, token, API key) per
+    /// minute per client IP; beyond it the address gets 429 before its credentials are looked at
+    /// (default 20).
+    pub auth_failure_limit_per_minute: std::num::NonZeroU32,
     /// `CAMET_LOCKOUT_THRESHOLD`: consecutive failed logins that lock an account (default 10).
     pub lockout_threshold: i32,
     /// `CAMET_LOCKOUT_SECS`: how long a locked account stays locked (default 15 min).
@@ -369,6 +382,8 @@ impl Config {
                 None => None,
                 Some(_) => Some(parse_number(lookup, "CAMET_PARTITION_RETENTION_MONTHS", 12, 1, 1200)?),
             },
+            ingest_horizon_days: parse_number(lookup, "CAMET_INGEST_HORIZON_DAYS", 3650, 1, 36_500)?,
+            ingest_max_future_secs: parse_number(lookup, "CAMET_INGEST_MAX_FUTURE_SECS", 300, 0, 86_400)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })
     }
@@ -437,6 +452,8 @@ impl AuthConfig {
             max_sessions_per_user: parse_number(lookup, "CAMET_MAX_SESSIONS_PER_USER", 3, 1, 1000)?,
             rate_limit_per_minute: per_minute("CAMET_RATE_LIMIT_PER_MINUTE", 100)?,
             login_rate_limit_per_minute: per_minute("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
+            ip_rate_limit_per_minute: per_minute("CAMET_IP_RATE_LIMIT_PER_MINUTE", 1000)?,
+            auth_failure_limit_per_minute: per_minute("CAMET_AUTH_FAILURE_LIMIT_PER_MINUTE", 20)?,
             lockout_threshold: parse_number(lookup, "CAMET_LOCKOUT_THRESHOLD", 10, 1, 1000)?,
             lockout_secs: parse_number(lookup, "CAMET_LOCKOUT_SECS", 900, 1, 86_400 * 30)?,
             trusted_proxies,

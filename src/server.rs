@@ -40,7 +40,9 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         config.auth.rate_limit_per_minute,
         config.auth.login_rate_limit_per_minute,
         crate::http::rate_limit::DEFAULT_MAX_TRACKED_KEYS,
-    );
+    )
+    .with_ip_quota(config.auth.ip_rate_limit_per_minute)
+    .with_auth_failure_quota(config.auth.auth_failure_limit_per_minute);
     let state = Arc::new(AppState {
         config,
         databases,

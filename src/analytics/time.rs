@@ -103,6 +103,27 @@ fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Ut
     DateTime::from_timestamp(hi, 0)
 }
 
+/// Earliest instant the API accepts: 1970-01-01T00:00:00Z.
+pub const EARLIEST_INSTANT: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// Latest instant the API accepts: 9999-12-31T23:59:59.999999Z. Both backends store every
+/// instant in between (MySQL `DATETIME(6)` starts at year 1000); outside it MySQL refuses what
+/// SQLite keeps, which made year 0 a 500 on one backend and a 200 on the other.
+pub fn latest_instant() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// Whether `t` lies in the range every API instant must lie in (see [`EARLIEST_INSTANT`],
+/// [`latest_instant`]).
+pub fn is_sane_instant(t: DateTime<Utc>) -> bool {
+    (EARLIEST_INSTANT..=latest_instant()).contains(&t)
+}
+
+/// The hint of an instant outside [`is_sane_instant`]'s range.
+pub const OUT_OF_RANGE_HINT: &str = "; instants must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z";
+
 /// Parses an API instant for request field `field`.
 ///
 /// Accepted (ASCII, surrounding whitespace ignored):
@@ -117,6 +138,9 @@ fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Ut
 /// the result. A space before a trailing offset (`...T03:00:00 02:00`) is
 /// rejected with a hint: it is what an unencoded `+` in a query string turns
 /// into, and guessing the sign would be wrong for negative offsets.
+///
+/// Instants outside 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999Z are
+/// rejected (see [`is_sane_instant`]).
 pub fn parse_instant(input: &str, tz: Tz, field: &'static str) -> Result<DateTime<Utc>, AnalyticsError> {
     let err = |hint: &'static str| AnalyticsError::InvalidInstant {
         field,
@@ -130,7 +154,12 @@ pub fn parse_instant(input: &str, tz: Tz, field: &'static str) -> Result<DateTim
     let b = s.as_bytes();
     let date = parse_date(b).ok_or_else(|| err(""))?;
     if b.len() == 10 {
-        return Ok(truncate_micros(local_midnight(tz, date)));
+        let midnight = truncate_micros(local_midnight(tz, date));
+        return if is_sane_instant(midnight) {
+            Ok(midnight)
+        } else {
+            Err(err(OUT_OF_RANGE_HINT))
+        };
     }
     if !matches!(b[10], b'T' | b't' | b' ') {
         return Err(err(""));
@@ -152,7 +181,11 @@ pub fn parse_instant(input: &str, tz: Tz, field: &'static str) -> Result<DateTim
             }
         }
     };
-    Ok(truncate_micros(instant))
+    let instant = truncate_micros(instant);
+    if !is_sane_instant(instant) {
+        return Err(err(OUT_OF_RANGE_HINT));
+    }
+    Ok(instant)
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
@@ -446,6 +479,31 @@ mod tests {
         let e = validate_range(s, s + TimeDelta::days(400) + TimeDelta::microseconds(1), 400).expect_err("too long");
         assert_eq!(e, AnalyticsError::RangeTooLong { max_days: 400 });
         assert!(validate_range(s, s + TimeDelta::days(8), 7).is_err());
+    }
+
+    #[test]
+    fn instants_outside_1970_to_9999_are_rejected() {
+        for bad in [
+            "0000-01-01",
+            "0000-01-01T00:00:00Z",
+            "0001-06-01T12:00:00+02:00",
+            "1969-12-31T23:59:59.999999Z",
+            "1970-01-01T00:30:00+01:00",
+        ] {
+            let e = parse_instant(bad, Tz::UTC, "start_date").expect_err(bad);
+            assert!(e.to_string().contains("between 1970-01-01"), "{bad}: {e}");
+        }
+        for good in [
+            "1970-01-01",
+            "1970-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31",
+        ] {
+            parse_instant(good, Tz::UTC, "start_date").expect(good);
+        }
+        // Local 9999-12-31T23:00 in Santiago is already in year 10000 in UTC.
+        assert!(parse_instant("9999-12-31T23:00:00", Santiago, "end_date").is_err());
+        assert!(is_sane_instant(EARLIEST_INSTANT) && is_sane_instant(latest_instant()));
     }
 
     #[test]

@@ -15,6 +15,12 @@ const MAX_TOKEN_ENV_LEN: usize = 128;
 pub const TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
 /// `timeout_ms` when an entry does not give one.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// `labels_pointer` when an entry does not give one.
+pub const DEFAULT_LABELS_POINTER: &str = "/labels";
+/// `values_pointer` when an entry does not give one.
+pub const DEFAULT_VALUES_POINTER: &str = "/values";
+/// Longest accepted JSON pointer.
+const MAX_POINTER_LEN: usize = 256;
 
 /// The HTTP method used to call an external API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +74,27 @@ pub struct ExternalApi {
     pub timeout_ms: u64,
     /// Name of the environment variable holding the bearer token, if any.
     pub token_env: Option<String>,
+    /// JSON pointer (RFC 6901) to the labels array in the API's answer. Fixed by the operator:
+    /// a client choosing it could point a widget at any part of the answer, e.g. the request
+    /// headers an echoing API sends back, bearer token included.
+    pub labels_pointer: String,
+    /// JSON pointer to the values array in the API's answer, fixed by the operator likewise.
+    pub values_pointer: String,
+}
+
+impl ExternalApi {
+    /// An entry with the default method (`GET`), timeout and pointers, and no token.
+    pub fn new(api_id: impl Into<String>, base_url: Url) -> Self {
+        Self {
+            api_id: api_id.into(),
+            base_url,
+            method: ApiMethod::Get,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            token_env: None,
+            labels_pointer: DEFAULT_LABELS_POINTER.to_owned(),
+            values_pointer: DEFAULT_VALUES_POINTER.to_owned(),
+        }
+    }
 }
 
 impl ExternalApi {
@@ -104,6 +131,17 @@ impl ExternalApi {
                 "{label}: token_env must be the name of an environment variable \
                  (letters, digits and '_', not starting with a digit)"
             ));
+        }
+        for (field, pointer) in [
+            ("labels_pointer", &self.labels_pointer),
+            ("values_pointer", &self.values_pointer),
+        ] {
+            if !is_json_pointer(pointer) {
+                return Err(format!(
+                    "{label}: {field} must be a JSON pointer such as /hourly/time \
+                     (empty or starting with '/', at most {MAX_POINTER_LEN} characters)"
+                ));
+            }
         }
         Ok(())
     }
@@ -201,12 +239,19 @@ fn parse_entry(entry: &Value, position: usize) -> Result<ExternalApi, String> {
         Some(Value::String(name)) => Some(name.trim().to_owned()),
         Some(_) => return Err(format!("{label}: token_env must be a string")),
     };
+    let pointer = |field: &str, default: &str| match map.get(field) {
+        None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(text)) => Ok(text.trim().to_owned()),
+        Some(_) => Err(format!("{label}: {field} must be a string")),
+    };
     let api = ExternalApi {
         api_id,
         base_url,
         method,
         timeout_ms,
         token_env,
+        labels_pointer: pointer("labels_pointer", DEFAULT_LABELS_POINTER)?,
+        values_pointer: pointer("values_pointer", DEFAULT_VALUES_POINTER)?,
     };
     api.validate()?;
     Ok(api)
@@ -215,7 +260,15 @@ fn parse_entry(entry: &Value, position: usize) -> Result<ExternalApi, String> {
 /// Rejects keys this file format does not know (a typo would otherwise be
 /// silently ignored, e.g. `token: ...` instead of `token_env`).
 fn check_known_keys(map: &Mapping, label: &str) -> Result<(), String> {
-    const KNOWN: [&str; 5] = ["api_id", "base_url", "method", "timeout_ms", "token_env"];
+    const KNOWN: [&str; 7] = [
+        "api_id",
+        "base_url",
+        "method",
+        "timeout_ms",
+        "token_env",
+        "labels_pointer",
+        "values_pointer",
+    ];
     for key in map.keys() {
         if !key.as_str().is_some_and(|k| KNOWN.contains(&k)) {
             return Err(format!(
@@ -263,6 +316,15 @@ fn validate_url(url: &Url) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// An RFC 6901 JSON pointer: empty (the whole answer) or `/`-separated tokens, `~` only as `~0`/`~1`.
+fn is_json_pointer(pointer: &str) -> bool {
+    let escapes_ok = pointer
+        .split('~')
+        .skip(1)
+        .all(|rest| rest.starts_with('0') || rest.starts_with('1'));
+    pointer.len() <= MAX_POINTER_LEN && (pointer.is_empty() || pointer.starts_with('/')) && escapes_ok
+}
+
 /// A portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_env_var_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -276,12 +338,29 @@ mod tests {
     use super::*;
 
     fn api(id: &str) -> ExternalApi {
-        ExternalApi {
-            api_id: id.to_owned(),
-            base_url: Url::parse("http://127.0.0.1:9000/x").expect("url"),
-            method: ApiMethod::Get,
-            timeout_ms: 1000,
-            token_env: None,
+        let mut api = ExternalApi::new(id, Url::parse("http://127.0.0.1:9000/x").expect("url"));
+        api.timeout_ms = 1000;
+        api
+    }
+
+    #[test]
+    fn pointers_default_and_must_be_json_pointers() {
+        let apis = parse_yaml("- api_id: w\n  base_url: http://h/\n").expect("defaults");
+        assert_eq!(apis[0].labels_pointer, "/labels");
+        assert_eq!(apis[0].values_pointer, "/values");
+        let apis = parse_yaml(
+            "- api_id: w\n  base_url: http://h/\n  labels_pointer: /hourly/time\n  values_pointer: /a~1b/0\n",
+        )
+        .expect("given");
+        assert_eq!(apis[0].labels_pointer, "/hourly/time");
+        assert_eq!(apis[0].values_pointer, "/a~1b/0");
+        for (text, field) in [
+            ("labels_pointer: hourly", "labels_pointer"),
+            ("values_pointer: /a~2", "values_pointer"),
+            ("values_pointer: 3", "values_pointer must be a string"),
+        ] {
+            let err = parse_yaml(&format!("- api_id: w\n  base_url: http://h/\n  {text}\n")).expect_err(text);
+            assert!(err.contains(field), "{text}: {err}");
         }
     }
 

@@ -195,6 +195,19 @@ impl DataBroker {
         result.map(|(value, _)| value)
     }
 
+    /// Calls an external API for a series: only the parts of the answer at the API's
+    /// operator-configured `labels_pointer` and `values_pointer` come back, as
+    /// `{"labels": …, "values": …}` (`null` where the answer has nothing). Clients never choose
+    /// which part of an answer they see.
+    pub async fn fetch_series(&self, api_id: &str, request: &BrokerRequest) -> Result<serde_json::Value, BrokerError> {
+        let answer = self.fetch(api_id, request).await?;
+        // `fetch` succeeded, so the API exists.
+        let api = self
+            .get_api(api_id)
+            .ok_or_else(|| BrokerError::UnknownApi(api_id.to_owned()))?;
+        Ok(select_series(api, &answer))
+    }
+
     /// The call itself; `Ok((answer, served_from_cache))`.
     async fn fetch_configured(
         &self,
@@ -347,18 +360,38 @@ fn classify(error: reqwest::Error) -> AttemptError {
     }
 }
 
+/// The labels and values of `answer` at `api`'s pointers, and nothing else of it.
+fn select_series(api: &ExternalApi, answer: &serde_json::Value) -> serde_json::Value {
+    let at = |pointer: &str| answer.pointer(pointer).cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::json!({"labels": at(&api.labels_pointer), "values": at(&api.values_pointer)})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn api(token_env: Option<&str>) -> ExternalApi {
-        ExternalApi {
-            api_id: "w".to_owned(),
-            base_url: url::Url::parse("http://127.0.0.1:9/x?fixed=1").expect("url"),
-            method: ApiMethod::Get,
-            timeout_ms: 100,
-            token_env: token_env.map(str::to_owned),
-        }
+        let mut api = ExternalApi::new("w", url::Url::parse("http://127.0.0.1:9/x?fixed=1").expect("url"));
+        api.timeout_ms = 100;
+        api.token_env = token_env.map(str::to_owned);
+        api
+    }
+
+    #[test]
+    fn series_keeps_only_what_the_operator_pointers_select() {
+        let mut api = api(None);
+        api.labels_pointer = "/hourly/time".to_owned();
+        api.values_pointer = "/hourly/temp".to_owned();
+        let answer = serde_json::json!({
+            "hourly": {"time": ["10:00"], "temp": [1.5]},
+            "headers": {"authorization": "Bearer secret"}
+        });
+        assert_eq!(
+            select_series(&api, &answer),
+            serde_json::json!({"labels": ["10:00"], "values": [1.5]})
+        );
+        let missing = select_series(&api, &serde_json::json!({"headers": ["Bearer secret"]}));
+        assert_eq!(missing, serde_json::json!({"labels": null, "values": null}));
     }
 
     #[test]

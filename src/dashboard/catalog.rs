@@ -145,8 +145,6 @@ pub fn builtin() -> Vec<CatalogWidget> {
                 "properties": {
                     "api_id": {"type": "string", "minLength": 1, "maxLength": 64},
                     "query": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
-                    "labels_pointer": {"type": "string", "pattern": "^(/.*)?$", "default": "/labels"},
-                    "values_pointer": {"type": "string", "pattern": "^(/.*)?$", "default": "/values"},
                     "label": {"type": "string", "maxLength": 100},
                     "lang": {"type": "string", "enum": ["es", "en"]}
                 },

@@ -196,7 +196,7 @@ async fn compute(
             };
             let answer = state
                 .broker
-                .fetch(api_id, &request)
+                .fetch_series(api_id, &request)
                 .await
                 .map_err(|e| WidgetError::new(&format!("external_{}", e.kind()), e.message_for(api_id)))?;
             NeedData::External(answer)

@@ -21,8 +21,14 @@ use crate::plant::models::LineRow;
 
 /// Most items one ingest request may carry.
 pub const MAX_BATCH: usize = 10_000;
-/// How far in the future a detection may lie (sensor clocks drift a little).
-pub const FUTURE_TOLERANCE_SECS: i64 = 300;
+/// The instants a batch's `detected_at` may take, relative to the server clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestWindow {
+    /// How far back a detection may lie (`CAMET_INGEST_HORIZON_DAYS`).
+    pub horizon_days: u32,
+    /// How far ahead a detection may lie: sensor clocks drift a little (`CAMET_INGEST_MAX_FUTURE_SECS`).
+    pub max_future_secs: u32,
+}
 /// Field errors reported at most in one 422.
 const MAX_REPORTED_ERRORS: usize = 100;
 
@@ -73,6 +79,7 @@ pub fn validate_batch(
     tz: Tz,
     items: &[DetectionInput],
     now: DateTime<Utc>,
+    window: IngestWindow,
 ) -> AppResult<Vec<DetectionRow>> {
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(AppError::invalid_field(
@@ -80,7 +87,8 @@ pub fn validate_batch(
             format!("a batch holds 1 to {MAX_BATCH} detections, got {}", items.len()),
         ));
     }
-    let latest = now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECS);
+    let latest = now + chrono::Duration::seconds(i64::from(window.max_future_secs));
+    let earliest = now - chrono::Duration::days(i64::from(window.horizon_days));
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -96,6 +104,17 @@ pub fn validate_batch(
                     format!(
                         "lies in the future ({} s beyond the server clock)",
                         (at - now).num_seconds()
+                    ),
+                );
+                None
+            }
+            Ok(at) if at < earliest => {
+                fail(
+                    "detected_at",
+                    format!(
+                        "lies more than {} days in the past (before {})",
+                        window.horizon_days,
+                        earliest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     ),
                 );
                 None
@@ -154,7 +173,11 @@ pub async fn ingest(
         return Err(AppError::invalid_field("line_id", format!("line {line_id} is deleted")));
     }
     let tz = snapshot.timezone;
-    let rows = validate_batch(&snapshot, line_id, tz, items, now)?;
+    let window = IngestWindow {
+        horizon_days: state.config.ingest_horizon_days,
+        max_future_secs: state.config.ingest_max_future_secs,
+    };
+    let rows = validate_batch(&snapshot, line_id, tz, items, now, window)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let audit = crate::audit::AuditEntry::new(

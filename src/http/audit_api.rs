@@ -116,6 +116,15 @@ impl AuditApi {
     ) -> Result<Json<AuditPage>, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::ReadAudit)?;
+        for (field, at) in [("start_date", start_date.0), ("end_date", end_date.0)] {
+            if at.is_some_and(|t| !crate::analytics::time::is_sane_instant(t.to_utc())) {
+                return Err(AppError::invalid_field(
+                    field,
+                    "must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+                )
+                .into());
+            }
+        }
         let start = start_date.0.map(|t| t.naive_utc());
         let end = end_date.0.map(|t| t.naive_utc());
         if let (Some(s), Some(e)) = (start, end)

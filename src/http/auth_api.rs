@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::http::ApiTags;
 use crate::http::client_info;
 use crate::http::problem::ApiError;
-use crate::http::security::{Auth, BearerAuth};
+use crate::http::security::{Auth, BearerAuth, count_failure};
 
 /// Credentials.
 #[derive(Object)]
@@ -175,7 +175,8 @@ impl AuthApi {
             &client,
             state.clock.now(),
         )
-        .await?;
+        .await
+        .inspect_err(|e| count_failure(&state, req, e))?;
         Ok(Json(tokens.into()))
     }
 
@@ -189,7 +190,9 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<TokenResponse>, ApiError> {
         let client = client_info(req, &state);
-        let tokens = sessions::refresh(&state, &body.refresh_token, &client, state.clock.now()).await?;
+        let tokens = sessions::refresh(&state, &body.refresh_token, &client, state.clock.now())
+            .await
+            .inspect_err(|e| count_failure(&state, req, e))?;
         Ok(Json(tokens.into()))
     }
 

@@ -98,30 +98,56 @@ async fn limit_body(mut req: Request, timeout: std::time::Duration) -> Result<Re
     if seen > limit as u64 {
         return Err(too_large());
     }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    if is_json {
+        crate::http::strict_json::check_body(req.method().as_str(), req.uri().path(), &kept)?;
+    }
     req.set_body(Body::from_bytes(kept.into()));
     Ok(req)
 }
 
-/// Requests without credentials are limited per client IP; authenticated
-/// ones are limited per key or user once their credentials are checked.
-/// Health probes are exempt so a load balancer never trips the limit.
-fn limit_anonymous(state: &SharedState, req: &Request) -> Result<(), AppError> {
-    let headers = req.headers();
-    if headers.contains_key(header::AUTHORIZATION)
-        || headers.contains_key("x-api-key")
-        || req.uri().path().starts_with("/health")
-    {
+/// Limits every request per client IP, and refuses addresses that used up their failed
+/// authentications, before any credential is looked at: a forged `Authorization` or `X-API-Key`
+/// header must not buy a way around the address's budget, and a flood of guessed credentials stops
+/// costing lookups. Valid credentials add their own per-key or per-user quota later
+/// (`http::security`). Health probes are exempt so a load balancer never trips the limit.
+fn limit_by_address(state: &SharedState, req: &Request) -> Result<(), AppError> {
+    let path = req.uri().path();
+    if path.starts_with("/health") {
         return Ok(());
     }
     let info = crate::http::client_info(req, state);
     let Some(ip) = info.ip else { return Ok(()) };
+    let refused = |retry: crate::http::rate_limit::RetryAfter, message: &str| AppError::RateLimited {
+        message: message.into(),
+        retry_after_secs: retry.seconds,
+    };
     state
         .limits
-        .check(&crate::http::rate_limit::ip_key(ip), None)
-        .map_err(|retry| AppError::RateLimited {
-            message: "rate limit exceeded; retry later".into(),
-            retry_after_secs: retry.seconds,
-        })
+        .check_ip(ip)
+        .map_err(|retry| refused(retry, "rate limit exceeded; retry later"))?;
+    let headers = req.headers();
+    let presents_credentials = headers.contains_key(header::AUTHORIZATION)
+        || headers.contains_key("x-api-key")
+        || path.starts_with("/api/v1/auth/");
+    if presents_credentials {
+        state
+            .limits
+            .check_auth_failures(ip)
+            .map_err(|retry| refused(retry, "too many failed authentications; retry later"))?;
+    }
+    Ok(())
+}
+
+/// Counts a failed authentication of the request's client address (see [`limit_by_address`]).
+pub fn record_auth_failure(state: &crate::app::AppState, req: &Request) {
+    if let Some(ip) = crate::http::client_info(req, state).ip {
+        state.limits.record_auth_failure(ip);
+    }
 }
 
 fn set_security_headers(response: &mut Response, request_id: &str, hsts: bool) {
@@ -179,7 +205,7 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
     let hsts = state.as_ref().is_some_and(|s| s.config.auth.hsts);
     let work = async {
         if let Some(state) = &state
-            && let Err(error) = limit_anonymous(state, &req)
+            && let Err(error) = limit_by_address(state, &req)
         {
             return problem_response(&error);
         }

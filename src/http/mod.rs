@@ -15,6 +15,7 @@ pub mod problem;
 pub mod production_api;
 pub mod rate_limit;
 pub mod security;
+pub mod strict_json;
 pub mod transport;
 pub mod users_api;
 

@@ -1,9 +1,12 @@
 //! Request rate limiting and client-address resolution.
 //!
 //! This module owns:
-//! - [`RateLimits`]: every rate-limiting bucket of the process. Requests are limited per client key
-//!   (`user:…`, `apikey:…` or [`ip_key`]) at a default or per-key quota; login attempts are limited
-//!   per (client IP, username) at their own quota. A refusal carries a [`RetryAfter`].
+//! - [`RateLimits`]: every rate-limiting bucket of the process. Every request is first limited per
+//!   client address ([`RateLimits::check_ip`]) and refused while its address has used up its failed
+//!   authentications ([`RateLimits::check_auth_failures`]), both before any credential is looked
+//!   at; a valid credential then adds its own per-key or per-user quota ([`RateLimits::check`]).
+//!   Login attempts are limited per (client IP, username) at their own quota. A refusal carries a
+//!   [`RetryAfter`].
 //! - [`TrustedProxies`]: which TCP peers may tell us the client address through
 //!   `X-Forwarded-For`, and the resolution of that address.
 //!
@@ -29,6 +32,12 @@ use ipnet::{IpNet, Ipv4Net};
 pub const DEFAULT_PER_MINUTE: NonZeroU32 = NonZeroU32::new(100).unwrap();
 /// Contract default: login attempts per minute per (client IP, username).
 pub const LOGIN_PER_MINUTE: NonZeroU32 = NonZeroU32::new(5).unwrap();
+/// Contract default: requests per minute per client address, whatever credentials they carry.
+/// Higher than the per-principal quota because several users (a plant's NAT) share one address.
+pub const IP_PER_MINUTE: NonZeroU32 = NonZeroU32::new(1000).unwrap();
+/// Contract default: failed authentications (bad password, token or API key) per minute per client
+/// address.
+pub const AUTH_FAILURES_PER_MINUTE: NonZeroU32 = NonZeroU32::new(20).unwrap();
 /// A sensible cap on tracked buckets: an entry costs roughly 100 bytes, so about 10 MB at most.
 pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
 
@@ -85,6 +94,8 @@ impl fmt::Display for RetryAfter {
 pub struct RateLimits<C: Clock = MonotonicClock> {
     default_quota: Quota,
     login_quota: Quota,
+    ip_quota: Quota,
+    failure_quota: Quota,
     clock: C,
     epoch: C::Instant,
     store: Store,
@@ -111,10 +122,45 @@ impl<C: Clock> RateLimits<C> {
         Self {
             default_quota: Quota::per_minute(default_per_minute),
             login_quota: Quota::per_minute(login_per_minute),
+            ip_quota: Quota::per_minute(IP_PER_MINUTE),
+            failure_quota: Quota::per_minute(AUTH_FAILURES_PER_MINUTE),
             clock,
             epoch,
             store: Store::new(max_tracked_keys),
         }
+    }
+
+    /// Sets the quota of [`RateLimits::check_ip`] (default [`IP_PER_MINUTE`]).
+    pub fn with_ip_quota(mut self, per_minute: NonZeroU32) -> Self {
+        self.ip_quota = Quota::per_minute(per_minute);
+        self
+    }
+
+    /// Sets the quota of failed authentications per address (default [`AUTH_FAILURES_PER_MINUTE`]).
+    pub fn with_auth_failure_quota(mut self, per_minute: NonZeroU32) -> Self {
+        self.failure_quota = Quota::per_minute(per_minute);
+        self
+    }
+
+    /// Counts one request from `ip`, whatever credentials it carries (IPv6 grouped by /64 as in
+    /// [`ip_key`]). Called before credentials are looked at, so neither a forged nor a valid
+    /// credential takes a request out of its address's budget.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        self.decide(self.ip_quota, format!("r|{}", ip_key(ip)), true)
+    }
+
+    /// Whether `ip` may still present a credential: refused once the address has failed
+    /// authentication as often as its quota allows, until the bucket refills. Counts nothing; call
+    /// it before any credential is looked at, and [`RateLimits::record_auth_failure`] after a
+    /// refusal.
+    pub fn check_auth_failures(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        self.decide(self.failure_quota, failure_key(ip), false)
+    }
+
+    /// Counts one failed authentication (wrong password, refused token or API key) from `ip`.
+    pub fn record_auth_failure(&self, ip: IpAddr) {
+        // A failure beyond the quota changes nothing: the address is refused until it refills.
+        let _ = self.decide(self.failure_quota, failure_key(ip), true);
     }
 
     /// Counts one request of the client `key` (e.g. `"user:12"`, `"apikey:7"`, or [`ip_key`]) against
@@ -123,7 +169,7 @@ impl<C: Clock> RateLimits<C> {
     pub fn check(&self, key: &str, per_minute: Option<NonZeroU32>) -> Result<(), RetryAfter> {
         let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
         // The prefix keeps caller keys apart from login keys in the shared table.
-        self.decide(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)))
+        self.decide(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)), true)
     }
 
     /// Counts one login attempt for `username` from `ip`. Usernames are trimmed, lowercased and cut
@@ -137,7 +183,7 @@ impl<C: Clock> RateLimits<C> {
             .flat_map(char::to_lowercase)
             .collect();
         // The address part never contains '|', so the key is unambiguous whatever the username.
-        self.decide(self.login_quota, format!("l|{}|{username}", client_prefix(ip)))
+        self.decide(self.login_quota, format!("l|{}|{username}", client_prefix(ip)), true)
     }
 
     /// Number of buckets currently held (never more than the configured cap).
@@ -162,7 +208,9 @@ impl<C: Clock> RateLimits<C> {
         self.clock.now().duration_since(self.epoch).as_u64()
     }
 
-    fn decide(&self, quota: Quota, key: String) -> Result<(), RetryAfter> {
+    /// Decides one request of `key` under `quota`; with `commit` false, only tells what the decision
+    /// would be and leaves the bucket as it was.
+    fn decide(&self, quota: Quota, key: String, commit: bool) -> Result<(), RetryAfter> {
         let now = self.now();
         // A governor limiter is only GCRA parameters plus a start instant; its state lives in our
         // shared, capped table. Building one per decision over that table, with a clock pinned to
@@ -173,6 +221,7 @@ impl<C: Clock> RateLimits<C> {
             PinnedStore {
                 store: &self.store,
                 now,
+                commit,
             },
             PinnedClock(Nanos::new(now)),
         );
@@ -197,6 +246,10 @@ impl<C: Clock> fmt::Debug for RateLimits<C> {
 /// otherwise rotate through addresses at will. IPv4-mapped IPv6 addresses count as IPv4.
 pub fn ip_key(ip: IpAddr) -> String {
     format!("ip:{}", client_prefix(ip))
+}
+
+fn failure_key(ip: IpAddr) -> String {
+    format!("f|{}", client_prefix(ip))
 }
 
 fn client_prefix(ip: IpAddr) -> String {
@@ -289,6 +342,8 @@ impl Store {
 struct PinnedStore<'a> {
     store: &'a Store,
     now: u64,
+    /// False for a dry run: the decision is computed, the table is not changed.
+    commit: bool,
 }
 
 impl StateStore for PinnedStore<'_> {
@@ -307,10 +362,15 @@ impl StateStore for PinnedStore<'_> {
         if let Some(tat) = table.tats.get_mut(key) {
             // A TAT already in the past becomes 0 (= now), which GCRA treats like an unseen key.
             let (outcome, next) = f(Some(Nanos::new(tat.saturating_sub(now))))?;
-            *tat = now.saturating_add(next.as_u64());
+            if self.commit {
+                *tat = now.saturating_add(next.as_u64());
+            }
             return Ok(outcome);
         }
         let (outcome, next) = f(None)?;
+        if !self.commit {
+            return Ok(outcome);
+        }
         table.make_room(now, self.store.cap);
         table.tats.insert(key.clone(), now.saturating_add(next.as_u64()));
         Ok(outcome)
@@ -531,6 +591,44 @@ mod tests {
         clock.advance(Duration::from_secs(12));
         assert_eq!(rl.check_login(a, "Alice"), Ok(()));
         assert!(rl.check_login(a, "alice").is_err());
+    }
+
+    #[test]
+    fn ip_buckets_are_apart_from_principal_buckets() {
+        let (rl, _) = limits(100, 5, 1000);
+        let rl = rl.with_ip_quota(nz(3));
+        let a = ip("198.51.100.1");
+        for _ in 0..3 {
+            rl.check_ip(a).unwrap();
+        }
+        assert_eq!(rl.check_ip(a), Err(RetryAfter { seconds: 20 }));
+        assert_eq!(rl.check_ip(ip("198.51.100.2")), Ok(()));
+        assert_eq!(rl.check("user:1", None), Ok(()));
+    }
+
+    #[test]
+    fn auth_failures_are_checked_without_counting_and_refuse_once_used_up() {
+        let (rl, clock) = limits(100, 5, 1000);
+        let rl = rl.with_auth_failure_quota(nz(3));
+        let a = ip("198.51.100.1");
+        // Checking alone never uses the budget.
+        for _ in 0..100 {
+            rl.check_auth_failures(a).unwrap();
+        }
+        assert_eq!(rl.tracked_keys(), 0, "a dry run stores nothing");
+        for _ in 0..3 {
+            rl.check_auth_failures(a).unwrap();
+            rl.record_auth_failure(a);
+        }
+        assert_eq!(rl.check_auth_failures(a), Err(RetryAfter { seconds: 20 }));
+        assert_eq!(rl.check_auth_failures(ip("198.51.100.2")), Ok(()));
+        // Failures are apart from request and login buckets of the same address.
+        assert_eq!(rl.check_ip(a), Ok(()));
+        assert_eq!(rl.check_login(a, "alice"), Ok(()));
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(rl.check_auth_failures(a), Ok(()));
+        rl.record_auth_failure(a);
+        assert!(rl.check_auth_failures(a).is_err());
     }
 
     #[test]

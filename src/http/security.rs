@@ -32,6 +32,14 @@ fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
         })
 }
 
+/// A refused credential counts against the client address's failed authentications (the address
+/// is then refused before any lookup, see `middleware`); database trouble does not.
+pub fn count_failure(state: &SharedState, req: &Request, error: &AppError) {
+    if matches!(error, AppError::Unauthorized(_)) {
+        crate::http::middleware::record_auth_failure(state, req);
+    }
+}
+
 // Checkers succeed whenever their credential is present and carry the
 // outcome instead: poem-openapi keeps only the last scheme's error when it
 // tries several, which would replace "session expired" or a 429 with a
@@ -39,7 +47,9 @@ fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_bearer(state, &bearer.token, state.clock.now()).await?;
+        let principal = sessions::authenticate_bearer(state, &bearer.token, state.clock.now())
+            .await
+            .inspect_err(|e| count_failure(state, req, e))?;
         limit(state, &principal)?;
         Ok(principal)
     }
@@ -49,7 +59,9 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<P
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_api_key(state, &key.key, state.clock.now()).await?;
+        let principal = sessions::authenticate_api_key(state, &key.key, state.clock.now())
+            .await
+            .inspect_err(|e| count_failure(state, req, e))?;
         limit(state, &principal)?;
         Ok(principal)
     }

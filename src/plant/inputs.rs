@@ -58,6 +58,17 @@ impl Check {
         })
     }
 
+    /// An optional CSS hex colour (`#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`), stored lowercase.
+    /// Nothing else: the value reaches chart styles and HTML in clients, where named colours buy
+    /// little and any free text (`url(javascript:…)`, `expression(…)`) is a place for injection.
+    fn hex_colour(&mut self, field: &str, value: &Option<String>) -> Option<String> {
+        let colour = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        if !is_hex_colour(colour) {
+            self.fail(field, "must be a CSS hex colour: #rgb, #rgba, #rrggbb or #rrggbbaa");
+        }
+        Some(colour.to_ascii_lowercase())
+    }
+
     fn code(&mut self, field: &str, value: &str) -> String {
         let code = value.trim();
         let valid =
@@ -109,6 +120,12 @@ impl Check {
             Err(AppError::invalid_fields(self.0))
         }
     }
+}
+
+/// Whether `text` is `#` followed by 3, 4, 6 or 8 hex digits.
+pub fn is_hex_colour(text: &str) -> bool {
+    text.strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 4 | 6 | 8) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn hundred() -> Decimal {
@@ -245,7 +262,7 @@ pub struct ProductInput {
     /// Weight in kg, exact decimal, not negative (e.g. `"5.5"`).
     #[oai(nullable)]
     pub product_weight: Option<Decimal>,
-    /// Colour for charts (CSS colour such as `#ef4444`).
+    /// Colour for charts: a CSS hex colour (`#rgb`, `#rgba`, `#rrggbb` or `#rrggbbaa`, e.g. `#ef4444`).
     #[oai(nullable)]
     pub product_color: Option<String>,
     /// Ideal rate in units per hour (> 0); needed for performance and OEE.
@@ -270,13 +287,7 @@ impl ProductInput {
         if self.product_per_batch.is_some_and(|n| n <= 0) {
             check.fail("product_per_batch", "must be greater than 0");
         }
-        let product_color = check.optional_text("product_color", &self.product_color, 32);
-        if product_color
-            .as_deref()
-            .is_some_and(|c| c.contains(['<', '>', '"', ';']))
-        {
-            check.fail("product_color", "must be a CSS colour such as #ef4444 or steelblue");
-        }
+        let product_color = check.hex_colour("product_color", &self.product_color);
         check.finish(NewProduct {
             product_name,
             product_code,
@@ -523,6 +534,14 @@ impl IncidentInput {
         {
             check.fail("failure_id", format!("failure {failure_id} does not exist"));
         }
+        for (field, at) in [
+            ("reported_at", Some(self.reported_at)),
+            ("resolved_at", self.resolved_at),
+        ] {
+            if at.is_some_and(|t| !crate::analytics::time::is_sane_instant(t.to_utc())) {
+                check.fail(field, "must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z");
+            }
+        }
         let reported_at = crate::clock::truncate_naive(self.reported_at.naive_utc());
         let resolved_at = self.resolved_at.map(|t| crate::clock::truncate_naive(t.naive_utc()));
         if resolved_at.is_some_and(|r| r < reported_at) {
@@ -537,5 +556,31 @@ impl IncidentInput {
             created_at: now,
             updated_at: now,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_colours_only() {
+        for ok in ["#fff", "#FFFA", "#ef4444", "#EF444480"] {
+            assert!(is_hex_colour(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "#",
+            "ef4444",
+            "#ef4444f",
+            "#ef44444444",
+            "#ggg",
+            "steelblue",
+            "url(javascript:alert(1))",
+            "#fff;background:url(x)",
+            "＃fff",
+        ] {
+            assert!(!is_hex_colour(bad), "{bad}");
+        }
     }
 }

@@ -274,7 +274,16 @@ async fn login_attempts_are_limited_per_ip_and_username_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_rate_limited_per_user_and_per_ip_with_retry_after() {
-    let app = TestApp::start_with(Backend::Sqlite, &[("CAMET_RATE_LIMIT_PER_MINUTE", "3")]).await;
+    // The per-user quota (3) trips first; the address's quota (8, counted on every request since
+    // credentials no longer exempt a request from it) trips once anonymous requests add up.
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        &[
+            ("CAMET_RATE_LIMIT_PER_MINUTE", "3"),
+            ("CAMET_IP_RATE_LIMIT_PER_MINUTE", "8"),
+        ],
+    )
+    .await;
     let tenant = camet::tenants::create(&app.state.databases, "Plant", "UTC")
         .await
         .expect("tenant");
@@ -301,7 +310,7 @@ async fn requests_are_rate_limited_per_user_and_per_ip_with_retry_after() {
     assert!(limited.headers().contains_key("retry-after"));
     expect_problem(limited, 429).await;
 
-    // Anonymous requests share the client IP's bucket (the login above used one).
+    // Every request counts against the client IP's bucket (1 login + 4 authenticated above).
     let mut statuses = Vec::new();
     for _ in 0..4 {
         statuses.push(app.get("/api/v1/nothing").await.status().as_u16());
@@ -388,7 +397,10 @@ async fn malformed_oversized_and_hostile_inputs_are_refused_cleanly() {
             .send()
             .await
             .expect("request");
-        expect_problem(wrong_type, 400).await;
+        // Wrong JSON types are a 422 naming each field (strict types, issue 11).
+        let body = expect_problem(wrong_type, 422).await;
+        assert_eq!(body["errors"][0]["field"], "password", "{body}");
+        assert_eq!(body["errors"][1]["field"], "username", "{body}");
 
         let long_name = "a".repeat(101);
         let body = expect_problem(app.login(&long_name, "x").await, 422).await;

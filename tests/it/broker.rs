@@ -142,13 +142,11 @@ async fn serve_one(
 }
 
 fn api(id: &str, base_url: url::Url, timeout_ms: u64, token_env: Option<&str>) -> ExternalApi {
-    ExternalApi {
-        api_id: id.to_owned(),
-        base_url,
-        method: ApiMethod::Get,
-        timeout_ms,
-        token_env: token_env.map(str::to_owned),
-    }
+    let mut api = ExternalApi::new(id, base_url);
+    api.method = ApiMethod::Get;
+    api.timeout_ms = timeout_ms;
+    api.token_env = token_env.map(str::to_owned);
+    api
 }
 
 fn broker(apis: Vec<ExternalApi>, ttl: Duration) -> DataBroker {

@@ -368,7 +368,7 @@ async fn failing_widgets_fail_alone_and_slow_apis_only_cost_their_timeout() {
     let dir = tempfile::tempdir().expect("dir");
     let apis = dir.path().join("external_apis.yml");
     let yaml = format!(
-        "apis:\n  - {{api_id: weather, base_url: '{ok}', timeout_ms: 2000}}\n  - {{api_id: broken, base_url: '{broken}', timeout_ms: 2000}}\n  - {{api_id: garbled, base_url: '{garbled}', timeout_ms: 2000}}\n  - {{api_id: slow, base_url: '{slow}', timeout_ms: 500}}\n  - {{api_id: refused, base_url: '{refused}', timeout_ms: 2000}}\n"
+        "apis:\n  - {{api_id: weather, base_url: '{ok}', timeout_ms: 2000, labels_pointer: /hours, values_pointer: /temp}}\n  - {{api_id: broken, base_url: '{broken}', timeout_ms: 2000}}\n  - {{api_id: garbled, base_url: '{garbled}', timeout_ms: 2000}}\n  - {{api_id: slow, base_url: '{slow}', timeout_ms: 500}}\n  - {{api_id: refused, base_url: '{refused}', timeout_ms: 2000}}\n"
     );
     std::fs::write(&apis, yaml).expect("write yml");
     let path = apis.display().to_string();
@@ -390,8 +390,7 @@ async fn failing_widgets_fail_alone_and_slow_apis_only_cost_their_timeout() {
             .await
         })
         .expect("insert ghost");
-        let external =
-            |api: &str| json!({"api_id": api, "labels_pointer": "/hours", "values_pointer": "/temp", "label": "°C"});
+        let external = |api: &str| json!({"api_id": api, "label": "°C"});
         put_admin_layout(
             &app,
             &p.token,

@@ -13,6 +13,7 @@ mod db_faults;
 mod demo;
 mod detections;
 mod hardening_auth;
+mod hardening_input;
 mod http_basics;
 mod kpi;
 mod migrations;

@@ -243,7 +243,7 @@ async fn sqlite_and_mysql_migrations_give_the_same_tables_columns_types_and_uniq
     assert!(sqlite_global.columns.contains_key("app_user") && sqlite_tenant.columns.contains_key("detection_line_1"));
     // The SQLite side is read correctly: a known unique index and a known nullable column.
     assert!(
-        sqlite_global.unique["app_user"].contains(&vec!["username".to_owned()]),
+        sqlite_global.unique["app_user"].contains(&vec!["tenant_id".to_owned(), "username".to_owned()]),
         "{:?}",
         sqlite_global.unique
     );

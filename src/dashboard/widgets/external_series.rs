@@ -1,12 +1,13 @@
 //! `ExternalSeriesChart`: a series from an external API (weather, ERP...)
-//! mapped into a Chart.js line dataset. The data broker fetches it; this
-//! widget only picks the labels and values out of the answer.
+//! mapped into a Chart.js line dataset. The data broker fetches it and hands
+//! over only the labels and values found at the JSON pointers the operator
+//! fixed for that API in `external_apis.yml`; clients cannot choose them.
 
 use serde_json::{Value, json};
 
 use super::{Lang, Need, Scoped, Widget, WidgetError, WidgetParams};
 
-/// Labels and values found at two JSON pointers of the API's answer.
+/// Labels and values found at the API's two operator-configured JSON pointers.
 pub struct ExternalSeriesChart;
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -24,6 +25,19 @@ impl Widget for ExternalSeriesChart {
     }
 
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
+        // A caller-chosen pointer could select any part of the answer, such as the request
+        // headers (bearer token included) that an echoing API sends back.
+        for (field, given) in [
+            ("params.labels_pointer", &params.labels_pointer),
+            ("params.values_pointer", &params.values_pointer),
+        ] {
+            if given.is_some() {
+                return Err(WidgetError::invalid(
+                    field,
+                    "is fixed per API by the operator in external_apis.yml and cannot be set by a request",
+                ));
+            }
+        }
         let api_id = params
             .api_id
             .clone()
@@ -39,19 +53,20 @@ impl Widget for ExternalSeriesChart {
 
     fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError> {
         let answer = data.external()?;
-        let labels_at = params.labels_pointer.as_deref().unwrap_or("/labels");
-        let values_at = params.values_pointer.as_deref().unwrap_or("/values");
-        let array = |at: &str| {
-            answer
-                .pointer(at)
-                .and_then(Value::as_array)
-                .ok_or_else(|| WidgetError::new("bad_external_data", format!("the API's answer has no array at {at}")))
+        // The broker's selection: `{"labels": …, "values": …}` (see `DataBroker::fetch_series`).
+        let array = |part: &str| {
+            answer.get(part).and_then(Value::as_array).ok_or_else(|| {
+                WidgetError::new(
+                    "bad_external_data",
+                    format!("the API's answer has no array at its configured {part}_pointer"),
+                )
+            })
         };
-        let labels: Vec<String> = array(labels_at)?
+        let labels: Vec<String> = array("labels")?
             .iter()
             .map(|v| scalar_text(v).unwrap_or_default())
             .collect();
-        let values: Vec<Value> = array(values_at)?
+        let values: Vec<Value> = array("values")?
             .iter()
             .map(|v| if v.is_number() { v.clone() } else { Value::Null })
             .collect();

@@ -163,6 +163,8 @@ impl TestDb {
             ("CAMET_ARGON2_ALLOW_WEAK".to_owned(), "true".to_owned()),
             ("CAMET_RATE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
             ("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE".to_owned(), "1000".to_owned()),
+            ("CAMET_IP_RATE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
+            ("CAMET_AUTH_FAILURE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
         ])
     }
 
