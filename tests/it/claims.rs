@@ -630,3 +630,153 @@ async fn the_watermark_advances_exactly_keeps_its_trailing_window_and_multi_day_
 fn known_day_detections_for(p: &LinePlant) -> Value {
     crate::common::known_day_detections(p.input, p.output, p.products[0], p.products[0])
 }
+
+/// A Madrid tenant with a Saturday overnight shift 22:00-06:00 local on the
+/// night clocks fall back (2026-10-25 03:00 CEST → 02:00 CET, at 01:00 UTC),
+/// end to end over HTTP: local instants with and without offsets, OEE,
+/// summary and downtime. Figures by hand:
+/// - planned: Sat 22:00 CEST = 20:00 UTC to Sun 06:00 CET = 05:00 UTC, 9 h
+///   (not 8) = 32 400 s;
+/// - outputs (UTC) 20:30, 22:00, 00:30 (sent as the ambiguous local
+///   "02:30" without offset: the earlier, CEST, instant), 01:20 (sent as the
+///   second 02:20, "+01:00"), 04:30; one more at 05:30, after the shift;
+/// - threshold 3 600 s, gaps longer than it inside planned time: 20:30-22:00
+///   (5 400 s), 22:00-00:30 (9 000 s), 01:20-04:30 (11 400 s); 20:00-20:30,
+///   00:30-01:20 and 04:30-05:00 are shorter: 3 events, 25 800 s; operating
+///   32 400 − 25 800 = 6 600 s;
+/// - inputs: 11 inside the shift, one at 19:00 UTC before it and one at
+///   05:30 after it (13 in the whole range, 11 counted by OEE);
+/// - availability 6 600 / 32 400 = 20.370..% → 20.37; performance: ideal
+///   11 × 36 s = 396 s over 6 600 s = 6.00 %; quality 5 / 11 = 45.4545..%
+///   → 45.45; OEE 396 × 5 / (32 400 × 11) = 0.5555..% → 0.56; weight
+///   5 × 2.5 = 12.5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_madrid_overnight_shift_across_the_fall_back_night_over_http() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        app.state.clock.pin(utc("2026-10-26T00:00:00Z"));
+        let tenant_id = camet::tenants::create(&app.state.databases, "Madrid DST", "Europe/Madrid")
+            .await
+            .expect("tenant");
+        app.create_user(tenant_id, "madrid_admin", camet::auth::roles::Role::Admin)
+            .await;
+        let token = fresh_token(&app, "Madrid").await;
+        let id = |v: Value, key: &str| v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"));
+        let line = id(
+            app.post_ok(
+                &token,
+                "/api/v1/production/lines",
+                json!({"line_name": "M", "line_code": "M1", "downtime_threshold": 3600}),
+            )
+            .await,
+            "line_id",
+        );
+        let area = |name: &str, kind: &str, order: i32| json!({"line_id": line, "area_name": name, "area_type": kind, "area_order": order});
+        let input = id(
+            app.post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
+                .await,
+            "area_id",
+        );
+        let output = id(
+            app.post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
+                .await,
+            "area_id",
+        );
+        let product = id(
+            app.post_ok(
+                &token,
+                "/api/v1/production/products",
+                json!({"product_name": "P", "product_code": "P", "production_std": 100, "product_weight": "2.5"}),
+            )
+            .await,
+            "product_id",
+        );
+        let shift = id(
+            app.post_ok(
+                &token,
+                "/api/v1/production/shifts",
+                json!({"shift_name": "Noche", "days_implemented": ["sábado"], "start_time": "22:00", "end_time": "06:00", "is_overnight": true}),
+            )
+            .await,
+            "shift_id",
+        );
+        let d = |at: &str, area: i64| json!({"detected_at": at, "area_id": area, "product_id": product});
+        let mut items = vec![
+            d("2026-10-24T22:30:00+02:00", output),
+            d("2026-10-25T00:00:00+02:00", output),
+            // Ambiguous local time without offset: the earlier (CEST) instant, 00:30 UTC.
+            d("2026-10-25T02:30:00", output),
+            // The second 02:20 of the night, CET: 01:20 UTC.
+            d("2026-10-25T02:20:00+01:00", output),
+            d("2026-10-25T05:30:00+01:00", output),
+            d("2026-10-25T06:30:00+01:00", output),
+            // Inputs outside the shift: 21:00 CEST (19:00 UTC), 06:30 CET (05:30 UTC).
+            d("2026-10-24T21:00:00+02:00", input),
+            d("2026-10-25T05:30:00Z", input),
+        ];
+        // Eleven inputs inside the shift, every 40 min from 20:10 UTC (last 02:50 UTC).
+        for k in 0..11 {
+            let at = utc("2026-10-24T20:10:00Z") + TimeDelta::minutes(40 * k);
+            items.push(d(&at.to_rfc3339(), input));
+        }
+        let stored = app
+            .post_ok(&token, &format!("/api/v1/lines/{line}/detections"), Value::Array(items))
+            .await;
+        assert_eq!(stored["inserted"], 19, "{backend:?}: {stored}");
+
+        // The range in local time without offsets: Sat 12:00 CEST to Sun
+        // 12:00 CET, 25 h.
+        let range = json!({"line_id": line, "start_date": "2026-10-24T12:00:00", "end_date": "2026-10-25T12:00:00"});
+        let oee = app.post_ok(&token, "/api/v1/metrics/oee", range.clone()).await;
+        assert_eq!(oee["planned_time_seconds"], 32400.0, "{backend:?}: {oee}");
+        assert_eq!(oee["downtime_count"], 3, "{backend:?}: {oee}");
+        assert_eq!(oee["total_downtime_seconds"], 25800.0, "{backend:?}: {oee}");
+        assert_eq!(oee["operating_time_seconds"], 6600.0, "{backend:?}: {oee}");
+        assert_eq!(oee["availability"], 20.37, "{backend:?}: {oee}");
+        assert_eq!(oee["total_production"], 11, "{backend:?}: {oee}");
+        assert_eq!(oee["good_units"], 5, "{backend:?}: {oee}");
+        assert_eq!(oee["rejected_units"], 6, "{backend:?}: {oee}");
+        assert_eq!(oee["performance"], 6.0, "{backend:?}: {oee}");
+        assert_eq!(oee["quality"], 45.45, "{backend:?}: {oee}");
+        assert_eq!(oee["oee"], 0.56, "{backend:?}: {oee}");
+        assert_eq!(oee["total_weight"], 12.5, "{backend:?}: {oee}");
+        // The same through the shift filter.
+        let mut by_shift = range.clone();
+        by_shift["shift_id"] = json!(shift);
+        let shifted = app.post_ok(&token, "/api/v1/metrics/oee", by_shift.clone()).await;
+        for field in ["planned_time_seconds", "total_production", "good_units", "oee"] {
+            assert_eq!(shifted[field], oee[field], "{backend:?}: {field}: {shifted}");
+        }
+        // Summary: the whole range counts all 13 inputs; by shift only 11.
+        let summary = app.post_ok(&token, "/api/v1/metrics/summary", range.clone()).await;
+        assert_eq!(summary["total_production"], 13, "{backend:?}: {summary}");
+        let summary = app.post_ok(&token, "/api/v1/metrics/summary", by_shift).await;
+        assert_eq!(summary["total_production"], 11, "{backend:?}: {summary}");
+
+        // The stops, in the tenant's offsets: the second straddles the change.
+        let events: Value = app
+            .authed(
+                reqwest::Method::GET,
+                &format!(
+                    "/api/v1/downtime?line_id={line}&start_date=2026-10-24T12:00:00%2B02:00&end_date=2026-10-25T12:00:00%2B01:00"
+                ),
+                &token,
+            )
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            events["events"],
+            json!([
+                {"start": "2026-10-24T22:30:00+02:00", "end": "2026-10-25T00:00:00+02:00", "duration_seconds": 5400.0, "ongoing": false},
+                {"start": "2026-10-25T00:00:00+02:00", "end": "2026-10-25T02:30:00+02:00", "duration_seconds": 9000.0, "ongoing": false},
+                {"start": "2026-10-25T02:20:00+01:00", "end": "2026-10-25T05:30:00+01:00", "duration_seconds": 11400.0, "ongoing": false},
+            ]),
+            "{backend:?}: {events}"
+        );
+        app.stop().await;
+    }
+}
