@@ -90,7 +90,7 @@ struct HourDb {
 /// plain raw-table reader, not through the rollups).
 async fn raw_rows(conn: &mut DbConn, line_id: i32) -> Vec<DetectionRow> {
     let filter = DetectionFilter {
-        within: vec![(day_start() - TimeDelta::days(4), day_start() + TimeDelta::days(4))],
+        within: vec![(day_start() - TimeDelta::days(60), day_start() + TimeDelta::days(60))],
         product_ids: Vec::new(),
         area_ids: Vec::new(),
     };
@@ -779,4 +779,97 @@ async fn a_madrid_overnight_shift_across_the_fall_back_night_over_http() {
         );
         app.stop().await;
     }
+}
+
+/// Partition retention (docs/configuration.md, `CAMET_PARTITION_RETENTION_MONTHS`)
+/// drops whole months of raw rows on MySQL/MariaDB; the rollups of those
+/// months must go with them, so KPIs never count rows that no longer exist.
+/// With a 1-month retention, maintenance on 2026-12-10 drops October
+/// (bound 2026-11-01 ≤ cutoff 2026-11-01) and keeps November. SQLite is not
+/// partitioned: there maintenance changes nothing, and October still counts.
+///
+/// The line's detection table is re-created with partitions laid out from
+/// the pinned date, because line creation lays them out from the wall clock
+/// (`now_naive()` in src/plant/service.rs), which would tie the test to today.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_retention_drops_the_rollups_of_the_months_it_drops() {
+    use camet::db::line_tables::{create_line_tables, detection_table};
+    for backend in backends() {
+        let app = TestApp::start_with(backend, &[("CAMET_PARTITION_RETENTION_MONTHS", "1")]).await;
+        app.state.clock.pin(pinned_now());
+        let p = plant(&app, "Retention").await;
+        let line = i32::try_from(p.line_id).expect("id");
+        {
+            use diesel_async::SimpleAsyncConnection;
+            let mut conn = tenant_conn(&app, &p).await;
+            let table = detection_table(line).expect("table");
+            camet::with_conn!(&mut conn, |c| c.batch_execute(&format!("DROP TABLE {table}")).await)
+                .expect("drop the wall-clock table");
+            create_line_tables(&mut conn, line, pinned_now().naive_utc())
+                .await
+                .expect("tables laid out from the pinned date");
+        }
+        let october = |t: &str, area: i64| json!({"detected_at": format!("2026-10-20T{t}Z"), "area_id": area, "product_id": p.products[0]});
+        let mut items = vec![
+            october("08:00:00", p.input),
+            october("08:05:00", p.input),
+            october("08:06:00", p.output),
+        ];
+        items.extend(known_day_detections_for(&p).as_array().cloned().unwrap_or_default());
+        app.post_ok(
+            &p.token(),
+            &format!("/api/v1/lines/{}/detections", p.line_id),
+            Value::Array(items),
+        )
+        .await;
+        advance_at(&app, utc("2026-11-18T06:00:30Z")).await;
+        let october_range = ("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
+        let november_range = ("2026-11-01T00:00:00Z", "2026-11-18T00:00:00Z");
+        assert_eq!(input_count_as(&app, &p, october_range).await, 2, "{backend:?}");
+        assert_eq!(input_count_as(&app, &p, november_range).await, 5, "{backend:?}");
+        assert_eq!(
+            check_rollups(&app, &p, &format!("{backend:?} before maintenance")).await,
+            12
+        );
+
+        let today = NaiveDate::from_ymd_opt(2026, 12, 10).expect("date");
+        let report = camet::plant::partitions::maintain_tenant(&app.state, p.tenant.tenant_id, today)
+            .await
+            .expect("maintain");
+        assert!(report.ran, "{backend:?}: {report:?}");
+        let table = detection_table(line).expect("table");
+        match backend {
+            crate::common::Backend::Mysql => {
+                assert_eq!(report.dropped, vec![format!("{table}.p202610")], "{report:?}");
+                assert_eq!(report.created, vec![format!("{table}.p202703")], "{report:?}");
+                assert_eq!(input_count_as(&app, &p, october_range).await, 0, "{backend:?}");
+                assert_eq!(input_count_as(&app, &p, november_range).await, 5, "{backend:?}");
+                assert_eq!(
+                    check_rollups(&app, &p, &format!("{backend:?} after retention")).await,
+                    9
+                );
+            }
+            crate::common::Backend::Sqlite => {
+                assert!(report.dropped.is_empty() && report.created.is_empty(), "{report:?}");
+                assert_eq!(input_count_as(&app, &p, october_range).await, 2, "{backend:?}");
+                assert_eq!(
+                    check_rollups(&app, &p, &format!("{backend:?} after maintenance")).await,
+                    12
+                );
+            }
+        }
+        app.stop().await;
+    }
+}
+
+/// Input-area count of `range` through the plant's own (still valid) token.
+async fn input_count_as(app: &TestApp, p: &LinePlant, range: (&str, &str)) -> Value {
+    let summary = app
+        .post_ok(
+            &p.token(),
+            "/api/v1/metrics/summary",
+            json!({"line_id": p.line_id, "start_date": range.0, "end_date": range.1}),
+        )
+        .await;
+    summary["total_production"].clone()
 }
