@@ -5,6 +5,7 @@ mod access_control;
 mod audit;
 mod auth;
 mod broker;
+mod broker_limits;
 mod claims;
 mod cli;
 mod common;
