@@ -128,6 +128,8 @@ fn broker_with_timeout(url: url::Url, token_env: Option<&str>, timeout_ms: u64) 
             method: ApiMethod::Get,
             timeout_ms,
             token_env: token_env.map(str::to_owned),
+            labels_pointer: "/labels".to_owned(),
+            values_pointer: "/values".to_owned(),
         }],
         Duration::ZERO,
     )
