@@ -158,6 +158,10 @@ pub fn validate_batch(
     }
 }
 
+/// How many times one batch is stored before a conflict or lock contention
+/// is answered: enough for several writers sharing `external_id`s.
+const MAX_STORE_ATTEMPTS: u32 = 8;
+
 /// Ingests a batch into a line: everything or nothing.
 pub async fn ingest(
     state: &AppState,
@@ -187,16 +191,20 @@ pub async fn ingest(
         client,
     )
     .entity("line", line_id);
-    let stored = match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
-        // Another request stored one of our keys between our check and our
-        // insert, or a rollup rebuild chose us as a deadlock victim (or made
-        // us wait past the lock timeout): the transaction rolled back as a
-        // whole, so once more is safe.
-        Err(AppError::Conflict(_)) => store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?,
-        Err(error) if error.is_lock_contention() => {
-            store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await?
+    let mut attempt = 1;
+    let stored = loop {
+        match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
+            // Another request stored one of our keys between our check and our
+            // insert, or a rollup rebuild chose us as a deadlock victim (or made
+            // us wait past the lock timeout): the transaction rolled back as a
+            // whole, so trying again is safe. With several writers sharing keys
+            // a retry can collide again, so try a bounded number of times; each
+            // retry sees more of the others' keys as already stored.
+            Err(AppError::Conflict(_)) if attempt < MAX_STORE_ATTEMPTS => {}
+            Err(error) if attempt < MAX_STORE_ATTEMPTS && error.is_lock_contention() => {}
+            other => break other?,
         }
-        other => other?,
+        attempt += 1;
     };
     drop(conn);
     crate::audit::forward_soon(&state.databases, principal.tenant_id).await;

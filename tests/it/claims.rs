@@ -203,15 +203,11 @@ async fn concurrent_batches_sharing_external_ids_store_each_event_once() {
     concurrent_shared_ids(false).await;
 }
 
-/// The same, with no 409/503 allowed: the ingest retries a conflicting
-/// transaction only once, and with more than two writers sharing ids the
-/// retry can collide again, so on MariaDB a client sees 409 "Duplicate entry
-/// 'ev-N' for key 'PRIMARY'", or 503 when the retry is a deadlock victim,
-/// for a batch that did nothing wrong. Ignored
-/// until src/detections/mod.rs retries (bounded) until no key collides;
-/// run with `--ignored`.
+/// The same, with no 409/503 allowed: a batch that did nothing wrong is
+/// stored, however many writers share its ids. (It failed on MariaDB while
+/// ingest retried a conflicting transaction only once: the retry collided
+/// again, giving 409 "Duplicate entry 'ev-N' for key 'PRIMARY'" or a 503.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known bug: concurrent ingest sharing external_ids answers 409/503 on MariaDB (one retry only)"]
 async fn concurrent_batches_sharing_external_ids_never_answer_409_or_503() {
     concurrent_shared_ids(true).await;
 }
