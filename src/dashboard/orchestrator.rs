@@ -266,8 +266,26 @@ fn render(prepared: &Prepared, computed: &Computed, lang: Lang) -> (Result<Value
             })
             .collect(),
     );
-    let result = prepared.widget.render(&prepared.params, &scope, lang);
+    let result = render_isolated(prepared.widget, &prepared.params, &scope, lang);
     (result, waited + started.elapsed())
+}
+
+/// Renders one widget so that a bug in it (a panic) fails only that widget,
+/// as an `internal` error, instead of the whole run.
+fn render_isolated(
+    widget: &dyn Widget,
+    params: &WidgetParams,
+    scope: &Scoped,
+    lang: Lang,
+) -> Result<Value, WidgetError> {
+    // Rendering only reads `params` and `scope` and returns a new value, so
+    // nothing it shares is left half-changed by an unwind.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| widget.render(params, scope, lang))).unwrap_or_else(|_| {
+        tracing::error!(widget = widget.class_name(), "widget panicked while rendering");
+        Err(WidgetError::internal(
+            "this widget failed to render; the failure is logged",
+        ))
+    })
 }
 
 /// One widget's answer in a run.
@@ -513,6 +531,41 @@ mod tests {
             json!({"handed": 1, "downtime": true, "oee": false, "series": false, "external": false})
         );
         assert!(took >= Duration::from_millis(3), "its time includes its need's");
+    }
+
+    /// A widget with a bug.
+    struct Panicker;
+    impl Widget for Panicker {
+        fn class_name(&self) -> &'static str {
+            "Panicker"
+        }
+        fn needs(&self, _: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
+            Ok(Vec::new())
+        }
+        fn render(&self, _: &WidgetParams, _: &Scoped, _: Lang) -> Result<Value, WidgetError> {
+            panic!("a bug in one widget")
+        }
+    }
+
+    #[test]
+    fn a_panicking_widget_fails_alone_as_an_internal_error() {
+        let computed: Computed = HashMap::new();
+        let broken = Prepared {
+            widget: &Panicker,
+            params: WidgetParams::default(),
+            needs: Vec::new(),
+        };
+        let (out, _) = render(&broken, &computed, Lang::En);
+        let error = out.expect_err("the panic is this widget's error");
+        assert_eq!(error.kind, "internal");
+        // The next widget of the same run still renders.
+        let fine = Prepared {
+            widget: &Spy,
+            params: WidgetParams::default(),
+            needs: Vec::new(),
+        };
+        let (out, _) = render(&fine, &computed, Lang::En);
+        assert_eq!(out.expect("rendered")["handed"], 0);
     }
 
     #[test]
