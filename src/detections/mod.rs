@@ -158,9 +158,11 @@ pub fn validate_batch(
     }
 }
 
-/// How many times one batch is stored before a conflict or lock contention
-/// is answered: enough for several writers sharing `external_id`s.
-const MAX_STORE_ATTEMPTS: u32 = 8;
+/// Retries of a batch whose keys another writer stored first: enough for
+/// several writers sharing `external_id`s.
+const MAX_CONFLICT_RETRIES: u32 = 7;
+/// Retries of a batch that lost a lock (deadlock victim or lock timeout).
+const MAX_CONTENTION_RETRIES: u32 = 1;
 
 /// Ingests a batch into a line: everything or nothing.
 pub async fn ingest(
@@ -191,20 +193,21 @@ pub async fn ingest(
         client,
     )
     .entity("line", line_id);
-    let mut attempt = 1;
+    let (mut conflicts, mut contentions) = (0, 0);
     let stored = loop {
         match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
             // Another request stored one of our keys between our check and our
-            // insert, or a rollup rebuild chose us as a deadlock victim (or made
-            // us wait past the lock timeout): the transaction rolled back as a
-            // whole, so trying again is safe. With several writers sharing keys
-            // a retry can collide again, so try a bounded number of times; each
-            // retry sees more of the others' keys as already stored.
-            Err(AppError::Conflict(_)) if attempt < MAX_STORE_ATTEMPTS => {}
-            Err(error) if attempt < MAX_STORE_ATTEMPTS && error.is_lock_contention() => {}
+            // insert: the transaction rolled back as a whole, so trying again is
+            // safe, and each retry sees more of the others' keys as stored. With
+            // several writers sharing keys a retry can collide again, so allow a
+            // few; a collision costs no waiting.
+            Err(AppError::Conflict(_)) if conflicts < MAX_CONFLICT_RETRIES => conflicts += 1,
+            // A rollup rebuild chose us as a deadlock victim, or made us wait
+            // past the statement timeout: once more, no more, because each such
+            // attempt may cost a whole timeout and the client wants a fast 503.
+            Err(error) if contentions < MAX_CONTENTION_RETRIES && error.is_lock_contention() => contentions += 1,
             other => break other?,
         }
-        attempt += 1;
     };
     drop(conn);
     crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
