@@ -14,14 +14,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use camet::db::DbConn;
-use camet::db::line_tables::{DetectionRow, hour_table, minute_table};
-use camet::detections::store::{self, DetectionFilter};
-use camet::rollup::plan::{HourRow, MinuteRow, aggregate};
+use camet::db::line_tables::DetectionRow;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
 use serde_json::{Value, json};
 
+use crate::common::rollup_check::{self, assert_rollups_equal_raw};
 use crate::common::{LinePlant, TestApp, backends};
 
 /// The fixed "now" of these tests: the morning after the fixture days.
@@ -60,101 +57,15 @@ fn event(p: &LinePlant, n: usize) -> Value {
     })
 }
 
-#[derive(QueryableByName, Debug)]
-struct MinuteDb {
-    #[diesel(sql_type = Integer)]
-    area_id: i32,
-    #[diesel(sql_type = Timestamp)]
-    minute_start: NaiveDateTime,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = Timestamp)]
-    first_at: NaiveDateTime,
-    #[diesel(sql_type = Timestamp)]
-    last_at: NaiveDateTime,
-}
-
-#[derive(QueryableByName, Debug)]
-struct HourDb {
-    #[diesel(sql_type = Integer)]
-    area_id: i32,
-    #[diesel(sql_type = Timestamp)]
-    hour_start: NaiveDateTime,
-    #[diesel(sql_type = Integer)]
-    product_id: i32,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Every raw detection of the line over the fixture days (read with the
-/// plain raw-table reader, not through the rollups).
+/// Every raw detection of the line over the fixture days.
 async fn raw_rows(conn: &mut DbConn, line_id: i32) -> Vec<DetectionRow> {
-    let filter = DetectionFilter {
-        within: vec![(day_start() - TimeDelta::days(60), day_start() + TimeDelta::days(60))],
-        product_ids: Vec::new(),
-        area_ids: Vec::new(),
-    };
-    store::page(conn, line_id, &filter, None, 1_000_000)
-        .await
-        .expect("raw rows")
-        .into_iter()
-        .map(|d| DetectionRow {
-            detected_at: d.detected_at,
-            area_id: d.area_id,
-            product_id: d.product_id,
-            external_id: d.external_id,
-        })
-        .collect()
-}
-
-/// The stored minute and hour rollups equal the aggregates of the raw rows
-/// (rows with a zero count are as good as absent).
-async fn assert_rollups_equal_raw(conn: &mut DbConn, line_id: i32, raw: &[DetectionRow], when: &str) {
-    use diesel_async::RunQueryDsl;
-    let minutes_sql = format!(
-        "SELECT area_id, minute_start, n, first_at, last_at FROM {} ORDER BY area_id, minute_start",
-        minute_table(line_id).expect("table")
-    );
-    let hours_sql = format!(
-        "SELECT area_id, hour_start, product_id, n FROM {} ORDER BY area_id, hour_start, product_id",
-        hour_table(line_id).expect("table")
-    );
-    let minutes: Vec<MinuteDb> = camet::with_conn!(conn, |c| diesel::sql_query(minutes_sql.as_str())
-        .load::<MinuteDb>(c)
-        .await)
-    .expect("minute rollups");
-    let hours: Vec<HourDb> = camet::with_conn!(conn, |c| diesel::sql_query(hours_sql.as_str()).load::<HourDb>(c).await)
-        .expect("hour rollups");
-    let stored_minutes: Vec<MinuteRow> = minutes
-        .into_iter()
-        .filter(|m| m.n != 0)
-        .map(|m| MinuteRow {
-            area_id: m.area_id,
-            minute: m.minute_start,
-            n: m.n,
-            first_at: m.first_at,
-            last_at: m.last_at,
-        })
-        .collect();
-    let stored_hours: Vec<HourRow> = hours
-        .into_iter()
-        .filter(|h| h.n != 0)
-        .map(|h| HourRow {
-            area_id: h.area_id,
-            hour: h.hour_start,
-            product_id: h.product_id,
-            n: h.n,
-        })
-        .collect();
-    let (expected_minutes, expected_hours) = aggregate(raw);
-    assert_eq!(
-        stored_minutes, expected_minutes,
-        "{when}: minute rollups differ from a raw recount"
-    );
-    assert_eq!(
-        stored_hours, expected_hours,
-        "{when}: hour rollups differ from a raw recount"
-    );
+    rollup_check::raw_rows(
+        conn,
+        line_id,
+        day_start() - TimeDelta::days(60),
+        day_start() + TimeDelta::days(60),
+    )
+    .await
 }
 
 /// Each external id appears on exactly one raw row; returns the set of them.

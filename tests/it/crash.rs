@@ -12,14 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use camet::db::DbConn;
-use camet::db::line_tables::{DetectionRow, hour_table, minute_table};
+use camet::db::line_tables::DetectionRow;
 use camet::detections::store::{self, DetectionFilter};
-use camet::rollup::plan::{HourRow, MinuteRow, aggregate};
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
+use chrono::{NaiveDate, TimeDelta};
 use serde_json::{Value, json};
 
+use crate::common::rollup_check::{self, assert_rollups_equal_raw};
 use crate::common::{Backend, PASSWORD, TestDb, backends};
 
 const CLIENTS: usize = 4;
@@ -137,102 +135,12 @@ async fn created_id(response: reqwest::Response, key: &str) -> i64 {
     body[key].as_i64().unwrap_or_else(|| panic!("{key} in {body}"))
 }
 
-#[derive(QueryableByName, Debug)]
-struct MinuteDb {
-    #[diesel(sql_type = Integer)]
-    area_id: i32,
-    #[diesel(sql_type = Timestamp)]
-    minute_start: NaiveDateTime,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = Timestamp)]
-    first_at: NaiveDateTime,
-    #[diesel(sql_type = Timestamp)]
-    last_at: NaiveDateTime,
-}
-
-#[derive(QueryableByName, Debug)]
-struct HourDb {
-    #[diesel(sql_type = Integer)]
-    area_id: i32,
-    #[diesel(sql_type = Timestamp)]
-    hour_start: NaiveDateTime,
-    #[diesel(sql_type = Integer)]
-    product_id: i32,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Every raw detection of the line on the test day.
 async fn raw_rows(conn: &mut DbConn, line_id: i32) -> Vec<DetectionRow> {
     let day = NaiveDate::from_ymd_opt(2026, 11, 16)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .expect("date");
-    let filter = DetectionFilter {
-        within: vec![(day, day + TimeDelta::days(1))],
-        product_ids: Vec::new(),
-        area_ids: Vec::new(),
-    };
-    store::page(conn, line_id, &filter, None, 1_000_000)
-        .await
-        .expect("raw rows")
-        .into_iter()
-        .map(|d| DetectionRow {
-            detected_at: d.detected_at,
-            area_id: d.area_id,
-            product_id: d.product_id,
-            external_id: d.external_id,
-        })
-        .collect()
-}
-
-/// The stored minute and hour rollups equal the aggregates of the raw rows.
-async fn assert_rollups_equal_raw(conn: &mut DbConn, line_id: i32, raw: &[DetectionRow], when: &str) {
-    use diesel_async::RunQueryDsl;
-    let minutes_sql = format!(
-        "SELECT area_id, minute_start, n, first_at, last_at FROM {} ORDER BY area_id, minute_start",
-        minute_table(line_id).expect("table")
-    );
-    let hours_sql = format!(
-        "SELECT area_id, hour_start, product_id, n FROM {} ORDER BY area_id, hour_start, product_id",
-        hour_table(line_id).expect("table")
-    );
-    let minutes: Vec<MinuteDb> = camet::with_conn!(conn, |c| diesel::sql_query(minutes_sql.as_str())
-        .load::<MinuteDb>(c)
-        .await)
-    .expect("minute rollups");
-    let hours: Vec<HourDb> = camet::with_conn!(conn, |c| diesel::sql_query(hours_sql.as_str()).load::<HourDb>(c).await)
-        .expect("hour rollups");
-    let stored_minutes: Vec<MinuteRow> = minutes
-        .into_iter()
-        .filter(|m| m.n != 0)
-        .map(|m| MinuteRow {
-            area_id: m.area_id,
-            minute: m.minute_start,
-            n: m.n,
-            first_at: m.first_at,
-            last_at: m.last_at,
-        })
-        .collect();
-    let stored_hours: Vec<HourRow> = hours
-        .into_iter()
-        .filter(|h| h.n != 0)
-        .map(|h| HourRow {
-            area_id: h.area_id,
-            hour: h.hour_start,
-            product_id: h.product_id,
-            n: h.n,
-        })
-        .collect();
-    let (expected_minutes, expected_hours) = aggregate(raw);
-    assert_eq!(
-        stored_minutes, expected_minutes,
-        "{when}: minute rollups differ from a raw recount"
-    );
-    assert_eq!(
-        stored_hours, expected_hours,
-        "{when}: hour rollups differ from a raw recount"
-    );
+    rollup_check::raw_rows(conn, line_id, day, day + TimeDelta::days(1)).await
 }
 
 /// Rows per batch `(client, batch)`, from the external ids; panics on a duplicate id.

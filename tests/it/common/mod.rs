@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod rollup_check;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
