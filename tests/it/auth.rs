@@ -165,29 +165,38 @@ async fn logout_kills_the_access_token_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_are_refused() {
-    let app = TestApp::start_with(Backend::Sqlite, &[("CAMET_SESSION_IDLE_TIMEOUT_SECS", "1")]).await;
-    let tenant = camet::tenants::create(&app.state.databases, "Plant", "UTC")
-        .await
-        .expect("tenant");
-    app.create_user(tenant, "ana", camet::auth::roles::Role::Viewer).await;
-    let access = app.login_ok("ana").await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let body = expect_problem(
-        app.authed(Method::GET, "/api/v1/auth/me", &access)
-            .send()
+    for backend in backends() {
+        // Time is the server's pinned clock, not a sleep: log in, use the
+        // session just inside the idle timeout, then stay idle just past it
+        // (600 s in all, inside the access token's 15 minutes).
+        let app = TestApp::start_with(backend, &[("CAMET_SESSION_IDLE_TIMEOUT_SECS", "300")]).await;
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-16T08:00:00Z")
+            .expect("instant")
+            .to_utc();
+        app.state.clock.pin(t0);
+        let tenant = camet::tenants::create(&app.state.databases, "Plant", "UTC")
             .await
-            .expect("me"),
-        401,
-    )
-    .await;
-    assert!(
-        body["detail"].as_str().unwrap_or_default().contains("inactivity"),
-        "{body}"
-    );
-    app.stop().await;
+            .expect("tenant");
+        app.create_user(tenant, "ana", camet::auth::roles::Role::Viewer).await;
+        let access = app.login_ok("ana").await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let me = || app.authed(Method::GET, "/api/v1/auth/me", &access).send();
+        app.state.clock.pin(t0 + chrono::Duration::seconds(299));
+        assert_eq!(
+            me().await.expect("me").status(),
+            200,
+            "{backend:?}: 299 s idle is within 300 s"
+        );
+        app.state.clock.pin(t0 + chrono::Duration::seconds(299 + 301));
+        let body = expect_problem(me().await.expect("me"), 401).await;
+        assert!(
+            body["detail"].as_str().unwrap_or_default().contains("inactivity"),
+            "{backend:?}: {body}"
+        );
+        app.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
