@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod problem;
 pub mod production_api;
 pub mod rate_limit;
+pub mod routes;
 pub mod security;
 pub mod strict_json;
 pub mod transport;

@@ -17,6 +17,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::error::{AppError, FieldError};
+use crate::http::routes::{OPENAPI, PathTemplate, most_specific};
 
 /// Field errors reported at most in one 422.
 const MAX_ERRORS: usize = 100;
@@ -25,24 +26,20 @@ const MAX_DEPTH: usize = 32;
 
 /// The request body schema of each operation, from the generated OpenAPI document.
 struct BodySchemas {
-    /// (method, path segments with `None` for a `{parameter}`, body schema).
-    operations: Vec<(String, Vec<Option<String>>, Value)>,
+    /// (method, path template, body schema).
+    operations: Vec<(String, PathTemplate, Value)>,
     /// `components.schemas`, for `$ref`s.
     components: serde_json::Map<String, Value>,
 }
 
-static SCHEMAS: LazyLock<BodySchemas> = LazyLock::new(|| BodySchemas::from_spec(&crate::http::openapi_json()));
+static SCHEMAS: LazyLock<BodySchemas> = LazyLock::new(|| BodySchemas::from_spec(&OPENAPI));
 
 impl BodySchemas {
-    fn from_spec(spec: &str) -> Self {
-        let spec: Value = serde_json::from_str(spec).unwrap_or(Value::Null);
+    fn from_spec(spec: &Value) -> Self {
         let mut operations = Vec::new();
         if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
             for (path, methods) in paths {
-                let segments: Vec<Option<String>> = path
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
-                    .collect();
+                let template = PathTemplate::parse(path);
                 for (method, operation) in methods.as_object().into_iter().flatten() {
                     let schema = operation
                         .pointer("/requestBody/content")
@@ -50,7 +47,7 @@ impl BodySchemas {
                         .and_then(|content| content.iter().find(|(ty, _)| ty.contains("json")))
                         .and_then(|(_, media)| media.get("schema"));
                     if let Some(schema) = schema {
-                        operations.push((method.to_ascii_uppercase(), segments.clone(), schema.clone()));
+                        operations.push((method.to_ascii_uppercase(), template.clone(), schema.clone()));
                     }
                 }
             }
@@ -63,21 +60,10 @@ impl BodySchemas {
         Self { operations, components }
     }
 
-    /// The body schema of `method path`: the matching template with the most literal segments.
+    /// The body schema of `method path`: the operation the router would choose.
     fn schema_for(&self, method: &str, path: &str) -> Option<&Value> {
-        let parts: Vec<&str> = path.split('/').collect();
-        self.operations
-            .iter()
-            .filter(|(m, segments, _)| {
-                m == method
-                    && segments.len() == parts.len()
-                    && segments
-                        .iter()
-                        .zip(&parts)
-                        .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
-            })
-            .max_by_key(|(_, segments, _)| segments.iter().filter(|s| s.is_some()).count())
-            .map(|(_, _, schema)| schema)
+        let same_method = self.operations.iter().filter(|(m, _, _)| m == method);
+        most_specific(same_method, path, |(_, template, _)| template).map(|(_, _, schema)| schema)
     }
 
     fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {

@@ -24,6 +24,8 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::http::routes::{OPENAPI, PathTemplate, most_specific};
+
 /// An acceptor whose connections must send each request head within `header_timeout`.
 pub struct DeadlineAcceptor<A> {
     inner: A,
@@ -202,15 +204,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
 
 /// One path template of the API (`/api/v1/users/{user_id}`) and its methods.
 struct RouteMethods {
-    segments: Vec<Option<String>>,
+    template: PathTemplate,
     allow: String,
 }
 
 /// The API's routes and methods, read once from its own OpenAPI document,
 /// so the `Allow` header can never disagree with the routes.
 static ROUTES: LazyLock<Vec<RouteMethods>> = LazyLock::new(|| {
-    let spec: serde_json::Value = serde_json::from_str(&crate::http::openapi_json()).unwrap_or_default();
-    let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) else {
+    let Some(paths) = OPENAPI.get("paths").and_then(|p| p.as_object()) else {
         return Vec::new();
     };
     paths
@@ -227,10 +228,7 @@ static ROUTES: LazyLock<Vec<RouteMethods>> = LazyLock::new(|| {
             let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
             methods.sort_by_key(|m| order.iter().position(|o| o == m).unwrap_or(order.len()));
             RouteMethods {
-                segments: template
-                    .split('/')
-                    .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
-                    .collect(),
+                template: PathTemplate::parse(template),
                 allow: methods.join(", "),
             }
         })
@@ -240,18 +238,7 @@ static ROUTES: LazyLock<Vec<RouteMethods>> = LazyLock::new(|| {
 /// The methods the route matching `path` accepts, as an `Allow` value.
 /// Like the router, a literal segment beats a parameter.
 pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    let parts: Vec<&str> = path.split('/').collect();
-    ROUTES
-        .iter()
-        .filter(|route| {
-            route.segments.len() == parts.len()
-                && route.segments.iter().zip(&parts).all(|(segment, part)| match segment {
-                    Some(literal) => literal == part,
-                    None => !part.is_empty(),
-                })
-        })
-        .max_by_key(|route| route.segments.iter().map(Option::is_some).collect::<Vec<bool>>())
-        .map(|route| route.allow.as_str())
+    most_specific(ROUTES.iter(), path, |route| &route.template).map(|route| route.allow.as_str())
 }
 
 /// Adds `Allow` to every 405 answer (RFC 9110 §15.5.6 requires it).
