@@ -60,7 +60,7 @@ const DRAIN_CAP: u64 = 32 * 1024 * 1024;
 /// Reads the body up to the limit (whatever Content-Length claims), so an
 /// oversized or lying request is a 413 before any handler parses it; a body
 /// still incomplete after `timeout` is a 408 (slow-body defence).
-async fn limit_body(mut req: Request, timeout: std::time::Duration) -> Result<Request, AppError> {
+async fn limit_body(mut req: Request, timeout: Duration) -> Result<Request, AppError> {
     use futures::StreamExt;
 
     let limit = body_limit_for(&req);
@@ -209,7 +209,7 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
         {
             return problem_response(&error);
         }
-        let body_timeout = std::time::Duration::from_secs(
+        let body_timeout = Duration::from_secs(
             state
                 .as_ref()
                 .map_or(DEFAULT_BODY_READ_TIMEOUT_SECS, |s| s.config.body_read_timeout_secs),
