@@ -185,12 +185,7 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             .await
             .expect("run");
         let problem = expect_problem(bad, 422).await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = crate::common::problem_fields(&problem);
         assert_eq!(
             fields,
             vec!["filters.shift_id", "filters.line_id", "filters.date_range"],
@@ -483,12 +478,7 @@ async fn templates_catalog_filters_and_single_widgets() {
             .await
             .expect("put");
         let problem = expect_problem(bad, 422).await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = crate::common::problem_fields(&problem);
         assert_eq!(fields, vec!["grid[1].widget_id", "grid[1].w"]);
         let role = app
             .authed(Method::PUT, "/api/v1/dashboard/templates/owner", &p.token)

@@ -175,12 +175,7 @@ async fn one_invalid_item_rejects_the_batch_naming_each_failing_index() {
             det("2099-01-01T00:00:00Z", p.output, p.product_b, None),
         ]);
         let problem = expect_problem(ingest(&app, &p, body).await, 422).await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = crate::common::problem_fields(&problem);
         assert_eq!(
             fields,
             ["[1].area_id", "[2].product_id", "[3].detected_at", "[4].detected_at"],

@@ -383,12 +383,7 @@ async fn instants_outside_1970_to_9999_are_422_everywhere() {
         .await
         .expect("ingest");
         let body = expect_problem(response, 422).await;
-        let fields: Vec<&str> = body["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = crate::common::problem_fields(&body);
         assert_eq!(
             fields,
             ["[1].detected_at", "[2].detected_at", "[3].detected_at"],
@@ -431,12 +426,7 @@ async fn the_ingest_window_is_configurable() {
             .await
             .expect("ingest");
         let body = expect_problem(response, 422).await;
-        let fields: Vec<&str> = body["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = crate::common::problem_fields(&body);
         assert_eq!(fields, ["[0].detected_at", "[2].detected_at"], "{backend:?}: {body}");
         app.stop().await;
     }

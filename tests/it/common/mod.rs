@@ -471,6 +471,16 @@ impl TestApp {
     }
 }
 
+/// The `field` of each entry of a 422 problem's `errors`, in order.
+pub fn problem_fields(problem: &serde_json::Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect()
+}
+
 /// Asserts a problem+json response with `status`; returns the body.
 pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
