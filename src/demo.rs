@@ -116,6 +116,7 @@ pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> A
             created_at: now,
             updated_at: now,
         },
+        now,
     )
     .await?;
 

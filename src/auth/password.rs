@@ -179,6 +179,12 @@ impl HashPool {
         self.size
     }
 
+    /// How many hashes are running now (observability, and tests that must
+    /// know a login reached the hashing step).
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+
     async fn permit(&self) -> AppResult<OwnedSemaphorePermit> {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);

@@ -1,8 +1,8 @@
 //! Writes of plant configuration, each query written once for both backends.
 
+use chrono::NaiveDateTime;
 use diesel_async::RunQueryDsl;
 
-use crate::clock::now_naive;
 use crate::db::dialect::DialectConn;
 use crate::db::schema::tenant::{area, filter, product, production_line, shift};
 use crate::db::{DbConn, line_tables};
@@ -26,11 +26,12 @@ pub async fn insert_line_row(conn: &mut DbConn, line: &NewLine) -> AppResult<i32
     insert_returning_id!(conn, production_line::table, line)
 }
 
-/// Creates a line and its detection/downtime tables. If the tables cannot be
-/// created the line row is removed again, so no line exists without storage.
-pub async fn create_line(conn: &mut DbConn, line: &NewLine) -> AppResult<i32> {
+/// Creates a line and its detection/downtime tables, with partitions laid out
+/// around `now`. If the tables cannot be created the line row is removed
+/// again, so no line exists without storage.
+pub async fn create_line(conn: &mut DbConn, line: &NewLine, now: NaiveDateTime) -> AppResult<i32> {
     let line_id = insert_line_row(conn, line).await?;
-    if let Err(error) = line_tables::create_line_tables(conn, line_id, now_naive()).await {
+    if let Err(error) = line_tables::create_line_tables(conn, line_id, now).await {
         let _ = crate::with_conn!(&mut *conn, |c| {
             use diesel::QueryDsl;
             diesel::delete(production_line::table.find(line_id)).execute(c).await

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
+
 use crate::common::{Backend, TestApp, backends, expect_problem, mysql_or_skip};
 use camet::with_conn;
 use diesel_async::RunQueryDsl;
@@ -633,6 +635,10 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
         ],
     )
     .await;
+    // The layout follows the server's clock, pinned to mid-June so the
+    // expected months do not depend on the day the suite runs.
+    let pinned = Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).single().expect("instant");
+    app.state.clock.pin(pinned);
     let f = app.tenant_fixture("Parts").await;
     ok_json(
         send(
@@ -670,11 +676,16 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
         6,
         "previous month, this month, 3 ahead, pmax: {initial:?}"
     );
+    assert_eq!(
+        initial.iter().next().map(String::as_str),
+        Some("p202605"),
+        "{initial:?}"
+    );
 
     // Two months later: two new months are added and, with a 1-month
     // retention, partitions wholly older than last month are dropped.
-    let today = camet::clock::now_utc().date_naive();
-    let later = camet::db::line_tables::month_start_after(today, 2).expect("date");
+    let later = camet::db::line_tables::month_start_after(pinned.date_naive(), 2).expect("date");
+    assert_eq!(later.to_string(), "2026-08-01");
     let report = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
         .await
         .expect("maintain");

@@ -48,10 +48,12 @@ impl Proxy {
 
     /// Drops the listener and every proxied connection.
     async fn cut(&self) {
-        for task in self.tasks.lock().await.drain(..) {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().await.drain(..).collect();
+        for task in tasks {
             task.abort();
+            // An aborted task has dropped its sockets once its handle resolves.
+            let _ = task.await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -151,7 +153,17 @@ async fn shutdown_lets_in_flight_requests_finish() {
         .json(&serde_json::json!({"username": "ana", "password": PASSWORD}))
         .send();
     let in_flight = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Stop only once the login is inside the server (hashing its password),
+    // so the test is about draining, whatever the machine's speed.
+    let mut hashing = false;
+    for _ in 0..2_000 {
+        if app.state.hash_pool.in_use() > 0 {
+            hashing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(hashing, "the login reached the password hash within 10 s");
     app.stop().await;
     let response = in_flight
         .await
