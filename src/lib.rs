@@ -3,7 +3,8 @@
 //! and Chart.js-ready series.
 //!
 //! Module map, by domain:
-//! - [`analytics`]: PURE KPI math (planned time, downtime, OEE, buckets); no I/O.
+//! - [`analytics`]: PURE KPI math (planned time, downtime, OEE, buckets); no I/O. It is
+//!   the `camet-analytics` crate (`crates/camet-analytics`), re-exported here.
 //! - [`cli`]: the `camet` command line (serve, migrate, tenant/user admin, openapi, demo).
 //! - [`clock`]: now, truncated to microseconds for both backends.
 //! - [`config`]: typed configuration from the environment, validated at start.
@@ -21,7 +22,7 @@
 //! - [`app`]: the shared application state handed to handlers.
 //! - [`broker`]: the external data broker (external_apis.yml, shared HTTP client).
 
-pub mod analytics;
+pub use camet_analytics as analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -677,7 +677,7 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
         "previous month, this month, 3 ahead, pmax: {initial:?}"
     );
     assert_eq!(
-        initial.iter().next().map(String::as_str),
+        initial.as_slice().first().map(String::as_str),
         Some("p202605"),
         "{initial:?}"
     );

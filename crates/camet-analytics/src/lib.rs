@@ -1,5 +1,5 @@
 //! The analytics engine: the exact KPI math of Camet Analytics
-//! (`shared/spec/analytics-semantics.md` §1–§6).
+//! (the semantics document, §1–§6).
 //!
 //! This module owns planned time, downtime gap analysis, OEE and time
 //! buckets. It is pure: no I/O, no database, no clock. Callers pass the
