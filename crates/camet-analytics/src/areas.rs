@@ -152,6 +152,9 @@ mod tests {
     fn area_type_parses_case_insensitively() {
         assert_eq!(AreaType::parse(" Output "), Some(AreaType::Output));
         assert_eq!(AreaType::parse("INPUT"), Some(AreaType::Input));
+        // A process area is a known type, not an unknown one: it must never be
+        // confused with an untyped area (which falls back by order).
+        assert_eq!(AreaType::parse("Process"), Some(AreaType::Process));
         assert_eq!(AreaType::parse("other"), None);
     }
 }
