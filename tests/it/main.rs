@@ -19,6 +19,7 @@ mod hardening_input;
 mod http_basics;
 mod isolation;
 mod kpi;
+mod languages;
 mod migrations;
 mod openapi;
 mod production;
