@@ -25,5 +25,6 @@ mod openapi;
 mod production;
 mod resilience;
 mod rollups;
+mod tour;
 mod transport;
 mod users;
