@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::roles::Role;
+use crate::dashboard::i18n::{Localized, localize};
+use crate::dashboard::widgets::Lang;
 use crate::db::Databases;
 use crate::db::schema::global::{dashboard_template, widget_catalog};
 use crate::error::{AppError, AppResult, FieldError};
@@ -65,12 +67,53 @@ fn kpi_schema(default: &str) -> Value {
     )
 }
 
+/// The built-in widgets' names, by id - 1: stored in Spanish (as the
+/// original design seeded them), shown in English with `lang=en`.
+pub const WIDGET_NAMES: [Localized; 9] = [
+    Localized {
+        es: "Producción por Tiempo",
+        en: "Production over time",
+    },
+    Localized {
+        es: "KPI OEE",
+        en: "OEE KPI",
+    },
+    Localized {
+        es: "KPI Producción Total",
+        en: "Total production KPI",
+    },
+    Localized {
+        es: "Comparación Entrada/Salida",
+        en: "Input/output comparison",
+    },
+    Localized {
+        es: "Distribución de Productos",
+        en: "Product distribution",
+    },
+    Localized {
+        es: "Tabla de Paradas",
+        en: "Downtime table",
+    },
+    Localized {
+        es: "KPI Peso Total",
+        en: "Total weight KPI",
+    },
+    Localized {
+        es: "KPI Paradas",
+        en: "Stops KPI",
+    },
+    Localized {
+        es: "Serie Externa",
+        en: "External series",
+    },
+];
+
 /// The built-in catalog, seeded into `widget_catalog` (ids 1-6 are the ones
 /// the original design's default layouts reference).
 pub fn builtin() -> Vec<CatalogWidget> {
-    let widget = |id: i32, name: &str, kind: &str, class: &str, source: &str, schema: Value| CatalogWidget {
+    let widget = |id: i32, name: Localized, kind: &str, class: &str, source: &str, schema: Value| CatalogWidget {
         widget_id: id,
-        widget_name: name.to_owned(),
+        widget_name: name.es.to_owned(),
         widget_type: kind.to_owned(),
         class_name: class.to_owned(),
         source_type: source.to_owned(),
@@ -79,16 +122,16 @@ pub fn builtin() -> Vec<CatalogWidget> {
     vec![
         widget(
             1,
-            "Producción por Tiempo",
+            WIDGET_NAMES[0],
             "line_chart",
             "ProductionLineChart",
             "internal",
             base_schema(json!({}), &[]),
         ),
-        widget(2, "KPI OEE", "kpi_card", "KpiCard", "internal", kpi_schema("oee")),
+        widget(2, WIDGET_NAMES[1], "kpi_card", "KpiCard", "internal", kpi_schema("oee")),
         widget(
             3,
-            "KPI Producción Total",
+            WIDGET_NAMES[2],
             "kpi_card",
             "KpiCard",
             "internal",
@@ -96,7 +139,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             4,
-            "Comparación Entrada/Salida",
+            WIDGET_NAMES[3],
             "comparison_bar",
             "InputOutputComparison",
             "internal",
@@ -104,7 +147,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             5,
-            "Distribución de Productos",
+            WIDGET_NAMES[4],
             "pie_chart",
             "ProductDistributionPie",
             "internal",
@@ -112,7 +155,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             6,
-            "Tabla de Paradas",
+            WIDGET_NAMES[5],
             "table",
             "DowntimeTable",
             "internal",
@@ -120,7 +163,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             7,
-            "KPI Peso Total",
+            WIDGET_NAMES[6],
             "kpi_card",
             "KpiCard",
             "internal",
@@ -128,7 +171,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             8,
-            "KPI Paradas",
+            WIDGET_NAMES[7],
             "kpi_card",
             "KpiCard",
             "internal",
@@ -136,7 +179,7 @@ pub fn builtin() -> Vec<CatalogWidget> {
         ),
         widget(
             9,
-            "Serie Externa",
+            WIDGET_NAMES[8],
             "line_chart",
             "ExternalSeriesChart",
             "external",
@@ -219,6 +262,16 @@ pub async fn load(databases: &Databases) -> AppResult<BTreeMap<i32, CatalogWidge
             },
         )
         .collect())
+}
+
+/// The whole catalog by id, built-in names in `lang` (names an operator
+/// changed stay as written).
+pub async fn load_in(databases: &Databases, lang: Lang) -> AppResult<BTreeMap<i32, CatalogWidget>> {
+    let mut catalog = load(databases).await?;
+    for entry in catalog.values_mut() {
+        entry.widget_name = localize(&entry.widget_name, &WIDGET_NAMES, lang);
+    }
+    Ok(catalog)
 }
 
 /// One widget placed on the 12-column grid, with optional fixed params
@@ -397,6 +450,19 @@ mod tests {
         }
         assert_eq!(default_layout(Role::Admin).grid.len(), 6);
         assert_eq!(default_layout(Role::Viewer).grid.len(), 3);
+    }
+
+    #[test]
+    fn every_builtin_widget_is_named_in_both_languages() {
+        let widgets = builtin();
+        assert_eq!(widgets.len(), WIDGET_NAMES.len());
+        for (w, name) in widgets.iter().zip(WIDGET_NAMES) {
+            assert_eq!(w.widget_name, name.es, "stored in Spanish");
+            assert!(!name.en.is_empty() && name.en != name.es, "{} is translated", name.es);
+            assert_eq!(localize(&w.widget_name, &WIDGET_NAMES, Lang::En), name.en);
+            assert_eq!(localize(name.en, &WIDGET_NAMES, Lang::Es), name.es);
+        }
+        assert_eq!(localize("Mi gráfico", &WIDGET_NAMES, Lang::En), "Mi gráfico");
     }
 
     #[test]

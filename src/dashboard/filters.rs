@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::analytics::buckets::BucketInterval;
 use crate::analytics::time::{format_instant, local_midnight, parse_range, to_local};
+use crate::dashboard::i18n::{Localized, localize};
+use crate::dashboard::widgets::Lang;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 
@@ -69,6 +71,11 @@ pub struct FilterContext<'a> {
 pub trait FilterType: Send + Sync {
     /// The class name stored in `filter.class_name`.
     fn class_name(&self) -> &'static str;
+    /// Its built-in display name, in both languages (the name a tenant's
+    /// filter row usually carries; see [`crate::dashboard::i18n`]).
+    fn name(&self) -> Localized;
+    /// Its built-in description, in both languages.
+    fn description(&self) -> Localized;
     /// The field of the request body it reads.
     fn key(&self) -> &'static str;
     /// Choices for a filter panel (from the cache only).
@@ -98,6 +105,18 @@ struct LineFilter;
 impl FilterType for LineFilter {
     fn class_name(&self) -> &'static str {
         "LineFilter"
+    }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Línea",
+            en: "Line",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Línea de producción",
+            en: "Production line",
+        }
     }
     fn key(&self) -> &'static str {
         "line_id"
@@ -155,6 +174,18 @@ impl FilterType for DateRangeFilter {
     fn class_name(&self) -> &'static str {
         "DateRangeFilter"
     }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Rango de Fechas",
+            en: "Date range",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Filtro de fecha inicio y fin",
+            en: "Start and end date filter",
+        }
+    }
     fn key(&self) -> &'static str {
         "date_range"
     }
@@ -195,6 +226,18 @@ impl FilterType for ProductFilter {
     fn class_name(&self) -> &'static str {
         "ProductFilter"
     }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Productos",
+            en: "Products",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Selección múltiple de productos",
+            en: "Multiple selection of products",
+        }
+    }
     fn key(&self) -> &'static str {
         "product_ids"
     }
@@ -225,6 +268,18 @@ struct AreaFilter;
 impl FilterType for AreaFilter {
     fn class_name(&self) -> &'static str {
         "AreaFilter"
+    }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Áreas",
+            en: "Areas",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Áreas de la línea donde se cuenta",
+            en: "Areas of the line where units are counted",
+        }
     }
     fn key(&self) -> &'static str {
         "area_ids"
@@ -258,6 +313,18 @@ struct ShiftFilter;
 impl FilterType for ShiftFilter {
     fn class_name(&self) -> &'static str {
         "ShiftFilter"
+    }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Turno",
+            en: "Shift",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Turno de trabajo",
+            en: "Work shift",
+        }
     }
     fn key(&self) -> &'static str {
         "shift_id"
@@ -298,6 +365,18 @@ impl FilterType for IntervalFilter {
     fn class_name(&self) -> &'static str {
         "IntervalFilter"
     }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Intervalo",
+            en: "Interval",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Intervalo de agregación",
+            en: "Aggregation interval",
+        }
+    }
     fn key(&self) -> &'static str {
         "interval"
     }
@@ -325,6 +404,18 @@ impl FilterType for DowntimeThresholdFilter {
     fn class_name(&self) -> &'static str {
         "DowntimeThresholdFilter"
     }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Umbral de parada",
+            en: "Downtime threshold",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Segundos sin producción que cuentan como parada",
+            en: "Seconds without output that count as a stop",
+        }
+    }
     fn key(&self) -> &'static str {
         "downtime_threshold"
     }
@@ -351,6 +442,18 @@ struct ShowStopsFilter;
 impl FilterType for ShowStopsFilter {
     fn class_name(&self) -> &'static str {
         "ShowStopsFilter"
+    }
+    fn name(&self) -> Localized {
+        Localized {
+            es: "Mostrar paradas",
+            en: "Show stops",
+        }
+    }
+    fn description(&self) -> Localized {
+        Localized {
+            es: "Marcar las paradas en los gráficos",
+            en: "Mark the stops on the charts",
+        }
     }
     fn key(&self) -> &'static str {
         "show_stops"
@@ -411,8 +514,16 @@ fn tenant_default(raw: Option<&str>) -> Option<Value> {
         .filter(|v| !v.is_null())
 }
 
-/// The tenant's active filters with options and defaults (registered types only).
-pub fn active(ctx: &FilterContext<'_>) -> Vec<ActiveFilter> {
+/// The built-in display name of the filter type `class_name`, in `lang`
+/// (what a new filter row should be called).
+pub fn builtin_name(class_name: &str, lang: Lang) -> Option<&'static str> {
+    lookup(class_name).map(|kind| kind.name().get(lang))
+}
+
+/// The tenant's active filters with options and defaults (registered types
+/// only); names and descriptions that are the type's built-in ones come in
+/// `lang`, the tenant's own words as written.
+pub fn active(ctx: &FilterContext<'_>, lang: Lang) -> Vec<ActiveFilter> {
     let line = LineFilter
         .builtin_default(ctx)
         .as_i64()
@@ -425,10 +536,13 @@ pub fn active(ctx: &FilterContext<'_>) -> Vec<ActiveFilter> {
             let kind = lookup(&f.class_name)?;
             Some(ActiveFilter {
                 filter_id: f.filter_id,
-                filter_name: f.filter_name.clone(),
+                filter_name: localize(&f.filter_name, &[kind.name()], lang),
                 class_name: f.class_name.clone(),
                 key: kind.key().to_owned(),
-                description: f.description.clone(),
+                description: f
+                    .description
+                    .as_deref()
+                    .map(|text| localize(text, &[kind.description()], lang)),
                 default: tenant_default(f.default_value.as_deref()).unwrap_or_else(|| kind.builtin_default(ctx)),
                 options: kind.options(ctx, line),
             })
@@ -556,6 +670,53 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         // No line exists either: the line filter's built-in default is null.
         assert_eq!(fields, vec!["filters.colour", "filters.product_ids", "filters.line_id"]);
+    }
+
+    #[test]
+    fn every_filter_type_has_a_name_and_description_in_both_languages() {
+        let mut english: Vec<&str> = Vec::new();
+        for kind in registry() {
+            for text in [kind.name(), kind.description()] {
+                assert!(!text.es.is_empty() && !text.en.is_empty(), "{}", kind.class_name());
+                assert_ne!(text.es, text.en, "{} is translated", kind.class_name());
+            }
+            english.push(kind.name().en);
+        }
+        english.sort_unstable();
+        english.dedup();
+        assert_eq!(english.len(), registry().len(), "names tell the filters apart");
+    }
+
+    #[test]
+    fn built_in_names_follow_the_language_and_the_tenants_own_stay() {
+        let mut snapshot = PlantSnapshot::default();
+        let mut line = filter_row(1, "LineFilter", None);
+        line.filter_name = "Línea".into();
+        line.description = Some("Línea de producción".into());
+        let mut shift = filter_row(2, "ShiftFilter", None);
+        shift.filter_name = "Turno de la planta norte".into();
+        snapshot.filters.insert(1, line);
+        snapshot.filters.insert(2, shift);
+        let c = ctx(&snapshot);
+        let shown = |lang| {
+            active(&c, lang)
+                .into_iter()
+                .map(|f| (f.filter_name, f.description))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(Lang::En),
+            vec![
+                ("Line".to_owned(), Some("Production line".to_owned())),
+                ("Turno de la planta norte".to_owned(), None)
+            ]
+        );
+        assert_eq!(
+            shown(Lang::Es)[0],
+            ("Línea".to_owned(), Some("Línea de producción".to_owned()))
+        );
+        assert_eq!(builtin_name("ShowStopsFilter", Lang::En), Some("Show stops"));
+        assert_eq!(builtin_name("NoSuchFilter", Lang::En), None);
     }
 
     #[test]

@@ -9,5 +9,6 @@
 
 pub mod catalog;
 pub mod filters;
+pub mod i18n;
 pub mod orchestrator;
 pub mod widgets;

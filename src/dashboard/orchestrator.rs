@@ -366,7 +366,7 @@ pub async fn run(
     let resolved = filters::resolve(filter_input, &ctx)?;
     let base = resolved.to_params(snapshot.timezone);
     let layout = catalog::layout_for(state, principal.tenant_id, principal.role).await?;
-    let entries = catalog::load(&state.databases).await?;
+    let entries = catalog::load_in(&state.databases, lang).await?;
 
     let prepared: Vec<(LayoutCell, Option<&CatalogWidget>, Result<Prepared, WidgetError>)> = layout
         .grid
@@ -439,7 +439,7 @@ pub async fn widget_data(
     now: DateTime<Utc>,
 ) -> AppResult<WidgetResult> {
     let started = Instant::now();
-    let entries = catalog::load(&state.databases).await?;
+    let entries = catalog::load_in(&state.databases, lang).await?;
     let entry = entries
         .get(&widget_id)
         .ok_or_else(|| AppError::NotFound(format!("widget {widget_id} not found")))?;

@@ -91,16 +91,40 @@ impl DashboardApi {
     }
 
     /// The widget catalog (admin, manager).
+    ///
+    /// Built-in widget names come in the chosen language; names an operator
+    /// changed stay as written.
     #[oai(path = "/widgets/catalog", method = "get")]
-    async fn catalog(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
+    async fn catalog(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        /// `es` (default) or `en`; else `Accept-Language`.
+        lang: Query<Option<String>>,
+    ) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::ManageDashboards)?;
-        Ok(Json(catalog::load(&state.databases).await?.into_values().collect()))
+        let lang = language(req, lang.0.as_deref());
+        Ok(Json(
+            catalog::load_in(&state.databases, lang).await?.into_values().collect(),
+        ))
     }
 
     /// The tenant's active filters with their options and defaults, to build a filter panel.
+    ///
+    /// A filter named with its type's built-in name (e.g. `Línea`) is named
+    /// in the chosen language (`Line`), and so is a built-in description; a
+    /// tenant's own names stay as written.
     #[oai(path = "/filters", method = "get")]
-    async fn filters(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Vec<ActiveFilter>>, ApiError> {
+    async fn filters(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        auth: Auth,
+        /// `es` (default) or `en`; else `Accept-Language`.
+        lang: Query<Option<String>>,
+    ) -> Result<Json<Vec<ActiveFilter>>, ApiError> {
         let principal = auth.principal()?;
         principal.require(Right::RunDashboards)?;
         let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
@@ -110,7 +134,7 @@ impl DashboardApi {
             now: state.clock.now(),
             max_range_days: state.config.max_range_days,
         };
-        Ok(Json(filters::active(&ctx)))
+        Ok(Json(filters::active(&ctx, language(req, lang.0.as_deref()))))
     }
 
     /// One widget's Chart.js-ready data. Params failing the widget's schema

@@ -91,6 +91,10 @@ pub struct KpiApi;
 impl KpiApi {
     /// OEE of a line over `[start_date, end_date)`: planned time, downtime,
     /// availability, performance, quality, OEE, production counts and weight.
+    ///
+    /// Every field follows the semantics in `docs/semantics.md` of the
+    /// repository: planned time (§2), input and output areas (§3), downtime
+    /// (§4), OEE (§5), exactness and `data_as_of` (§8).
     #[oai(path = "/metrics/oee", method = "post")]
     async fn oee(
         &self,
@@ -111,6 +115,8 @@ impl KpiApi {
     }
 
     /// The same OEE as a GET, for ERP systems that pull KPIs.
+    ///
+    /// Same fields and rules as the POST: `docs/semantics.md` §1-§5 and §8.
     #[oai(path = "/metrics/oee", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn oee_get(
@@ -153,6 +159,9 @@ impl KpiApi {
     }
 
     /// Production summary: total production, weight, product distribution and downtime.
+    ///
+    /// Counts over the whole range (a shift's occurrences with `shift_id`),
+    /// not only planned time; downtime as in the OEE. See `docs/semantics.md` §5.
     #[oai(path = "/metrics/summary", method = "post")]
     async fn summary(
         &self,
@@ -174,6 +183,9 @@ impl KpiApi {
 
     /// Downtime events computed on the fly: gaps between output detections
     /// longer than the threshold, inside planned time only.
+    ///
+    /// The gap analysis of `docs/semantics.md` §4; the last event is
+    /// `ongoing` when it runs up to now.
     #[oai(path = "/downtime", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn downtime(
@@ -216,6 +228,8 @@ impl KpiApi {
     /// Recompute the persisted downtime events of a line over a window (also
     /// done every 15 minutes for recent windows). Idempotent; assigned
     /// reasons are kept, also when late data splits a stop.
+    ///
+    /// Same gap analysis as `docs/semantics.md` §4, with the line's own threshold.
     #[oai(path = "/downtime/recalculate", method = "post")]
     async fn recalculate(
         &self,
