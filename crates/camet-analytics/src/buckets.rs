@@ -80,19 +80,23 @@ impl BucketInterval {
         }
     }
 
-    /// Shortest real length a bucket can nominally have, used to bound the
-    /// bucket count before generating (DST shortens a day by at most 2 h in
-    /// tzdb; 4 h leaves a margin).
-    fn min_micros(self) -> i64 {
+    /// Longest real length a bucket can have: a DST shift (at most 2 h in
+    /// tzdb, 30 min on Lord Howe) can only lengthen the hour bucket that holds
+    /// it, the day, week and month around it. Dividing a range by it gives a
+    /// lower bound of the bucket count, so a range it already puts over the
+    /// limit is refused before any bucket is generated, and no range within
+    /// the limit ever is.
+    fn max_micros(self) -> i64 {
         const MIN: i64 = 60_000_000;
         const HOUR: i64 = 60 * MIN;
+        const DAY: i64 = 24 * HOUR;
         match self {
             BucketInterval::OneMinute => MIN,
             BucketInterval::FifteenMinutes => 15 * MIN,
-            BucketInterval::OneHour => HOUR,
-            BucketInterval::OneDay => 20 * HOUR,
-            BucketInterval::OneWeek => 7 * 24 * HOUR - 4 * HOUR,
-            BucketInterval::OneMonth => 28 * 24 * HOUR - 4 * HOUR,
+            BucketInterval::OneHour => 2 * HOUR,
+            BucketInterval::OneDay => DAY + 2 * HOUR,
+            BucketInterval::OneWeek => 7 * DAY + 2 * HOUR,
+            BucketInterval::OneMonth => 31 * DAY + 2 * HOUR,
         }
     }
 
@@ -100,10 +104,12 @@ impl BucketInterval {
     fn nominal_micros(self) -> i64 {
         const HOUR: i64 = 3_600_000_000;
         match self {
-            BucketInterval::OneMonth => 30 * 24 * HOUR,
+            BucketInterval::OneMinute => HOUR / 60,
+            BucketInterval::FifteenMinutes => HOUR / 4,
+            BucketInterval::OneHour => HOUR,
             BucketInterval::OneDay => 24 * HOUR,
             BucketInterval::OneWeek => 7 * 24 * HOUR,
-            other => other.min_micros(),
+            BucketInterval::OneMonth => 30 * 24 * HOUR,
         }
     }
 }
@@ -271,9 +277,9 @@ pub fn generate_buckets(
             .into_iter()
             .find(|i| *i > interval && clipped.duration_micros() / i.nominal_micros() + 2 <= MAX_BUCKETS as i64),
     };
-    // Cheap upper bound first, so a year of 1min buckets is refused without
-    // generating half a million of them.
-    if clipped.duration_micros() / interval.min_micros() > MAX_BUCKETS as i64 + 2 {
+    // A cheap lower bound of the count first, so a year of 1min buckets is
+    // refused without generating half a million of them.
+    if clipped.duration_micros() / interval.max_micros() > MAX_BUCKETS as i64 + 2 {
         return Err(too_many());
     }
     let starts = match interval.step_minutes() {
@@ -672,6 +678,104 @@ mod tests {
         );
         let over = Interval::new(range.start, range.start + TimeDelta::minutes(10_001));
         assert!(generate_buckets(BucketInterval::OneMinute, Tz::UTC, &over, far_future()).is_err());
+    }
+
+    #[test]
+    fn every_interval_serves_exactly_the_bucket_limit_and_refuses_one_more() {
+        // 2001-01-01 is a Monday and the first of a month, so every interval's
+        // buckets start there and `edge(n)` is the end of the n-th bucket.
+        let start = at(Tz::UTC, "2001-01-01T00:00Z");
+        let edge = |interval: BucketInterval, n: i64| -> DateTime<Utc> {
+            match interval {
+                BucketInterval::OneMinute => start + TimeDelta::minutes(n),
+                BucketInterval::FifteenMinutes => start + TimeDelta::minutes(15 * n),
+                BucketInterval::OneHour => start + TimeDelta::hours(n),
+                BucketInterval::OneDay => start + TimeDelta::days(n),
+                BucketInterval::OneWeek => start + TimeDelta::weeks(n),
+                BucketInterval::OneMonth => start
+                    .checked_add_months(chrono::Months::new(u32::try_from(n).expect("months")))
+                    .expect("in chrono's range"),
+            }
+        };
+        let limit = i64::try_from(MAX_BUCKETS).expect("limit");
+        for interval in BucketInterval::ALL {
+            let at_limit = Interval::new(start, edge(interval, limit));
+            assert_eq!(
+                generate_buckets(interval, Tz::UTC, &at_limit, DateTime::<Utc>::MAX_UTC).map(|s| s.len()),
+                Ok(MAX_BUCKETS),
+                "{interval:?}: exactly the limit is served"
+            );
+            let over = Interval::new(start, edge(interval, limit + 1));
+            assert!(
+                matches!(
+                    generate_buckets(interval, Tz::UTC, &over, DateTime::<Utc>::MAX_UTC),
+                    Err(AnalyticsError::TooManyBuckets { .. })
+                ),
+                "{interval:?}: one bucket over the limit is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn the_suggested_interval_is_the_finest_that_fits() {
+        use BucketInterval::*;
+        // (asked, range in days, suggestion). A candidate fits when the range
+        // over its nominal length (1 min, 15 min, 1 h, 24 h, 7 d, 30 d), plus
+        // 2 for partial edge buckets, is at most 10 000.
+        let cases = [
+            // 15 min: 11 520 > 10 000; 1 h: 2 880.
+            (OneMinute, 120, Some(OneHour)),
+            // 1 h: 9 600 + 2 fits.
+            (OneMinute, 400, Some(OneHour)),
+            // 1 h: 10 080 + 2 does not; 1 day: 420.
+            (OneMinute, 420, Some(OneDay)),
+            // 12 000 hours; 1 day: 500.
+            (OneHour, 500, Some(OneDay)),
+            // 10 950 days; 1 week: 1 564.
+            (OneDay, 10_950, Some(OneWeek)),
+            // 73 000 days; 1 week: 10 428 does not fit; 1 month: 2 433.
+            (OneDay, 73_000, Some(OneMonth)),
+            // 10 714 weeks; 1 month: 2 500.
+            (OneWeek, 75_000, Some(OneMonth)),
+            // 10 520 months and nothing coarser.
+            (OneMonth, 320_000, None),
+        ];
+        let start = at(Tz::UTC, "2001-01-01T00:00Z");
+        for (asked, days, suggestion) in cases {
+            let range = Interval::new(start, start + TimeDelta::days(days));
+            assert_eq!(
+                generate_buckets(asked, Tz::UTC, &range, DateTime::<Utc>::MAX_UTC).map(|s| s.len()),
+                Err(AnalyticsError::TooManyBuckets {
+                    interval: asked,
+                    limit: MAX_BUCKETS,
+                    suggestion
+                }),
+                "{asked:?} over {days} days"
+            );
+        }
+    }
+
+    #[test]
+    fn instants_on_bucket_edges_count_in_the_bucket_they_start() {
+        let s = series(
+            BucketInterval::OneHour,
+            Tz::UTC,
+            "2026-06-10T10:00Z",
+            "2026-06-10T13:00Z",
+        );
+        let sorted = [
+            at(Tz::UTC, "2026-06-10T10:00Z"),
+            at(Tz::UTC, "2026-06-10T11:00Z"),
+            at(Tz::UTC, "2026-06-10T11:00Z"),
+            at(Tz::UTC, "2026-06-10T13:00Z") - TimeDelta::microseconds(1),
+            at(Tz::UTC, "2026-06-10T13:00Z"),
+        ];
+        // The range start counts; an instant on an edge belongs to the bucket
+        // it starts; the range end is outside.
+        assert_eq!(s.count_sorted(&sorted), vec![1, 2, 1]);
+        assert_eq!(s.count_instants(sorted.iter().copied()), vec![1, 2, 1]);
+        assert_eq!(s.bucket_index(sorted[1]), Some(1));
+        assert_eq!(s.bucket_index(sorted[4]), None);
     }
 
     #[test]
