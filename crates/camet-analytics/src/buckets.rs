@@ -741,8 +741,15 @@ mod tests {
             (OneMonth, 320_000, None),
         ];
         let start = at(Tz::UTC, "2001-01-01T00:00Z");
-        for (asked, days, suggestion) in cases {
-            let range = Interval::new(start, start + TimeDelta::days(days));
+        let cases = cases.map(|(asked, days, suggestion)| (asked, TimeDelta::days(days), suggestion));
+        // At the edge of fitting: 9 998 hours + 2 is exactly 10 000, 9 999 is not.
+        let edges = [
+            (OneMinute, TimeDelta::hours(9_998), Some(OneHour)),
+            (OneMinute, TimeDelta::hours(9_999), Some(OneDay)),
+        ];
+        for (asked, length, suggestion) in cases.into_iter().chain(edges) {
+            let days = length.num_days();
+            let range = Interval::new(start, start + length);
             assert_eq!(
                 generate_buckets(asked, Tz::UTC, &range, DateTime::<Utc>::MAX_UTC).map(|s| s.len()),
                 Err(AnalyticsError::TooManyBuckets {
