@@ -4,6 +4,7 @@
 mod access_control;
 mod audit;
 mod auth;
+mod backup;
 mod broker;
 mod broker_limits;
 mod claims;
@@ -19,6 +20,7 @@ mod hardening_input;
 mod http_basics;
 mod isolation;
 mod kpi;
+mod metrics;
 mod migrations;
 mod openapi;
 mod production;
