@@ -98,6 +98,19 @@ const WEEKDAY_NAMES: [&str; 5] = ["Monday", "Tuesday", "Wednesday", "Thursday", 
 
 /// Seeds the demo plant. `days` of detections end at the current instant.
 pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> AppResult<DemoSeed> {
+    seed_with_progress(databases, hashing, days, &crate::progress::Silent).await
+}
+
+/// Rows written per insert call while seeding, so progress moves.
+const SEED_CHUNK_ROWS: usize = 20_000;
+
+/// [`seed`], reporting the detections written to `progress`.
+pub async fn seed_with_progress(
+    databases: &Databases,
+    hashing: HashingParams,
+    days: i64,
+    progress: &dyn crate::progress::Progress,
+) -> AppResult<DemoSeed> {
     let tenant_id = tenants::create(databases, DEMO_TENANT, DEMO_TIMEZONE).await?;
     let tz: Tz = DEMO_TIMEZONE.parse().map_err(AppError::internal)?;
     let pool = databases.tenant(tenant_id).await?;
@@ -244,7 +257,12 @@ pub async fn seed(databases: &Databases, hashing: HashingParams, days: i64) -> A
     );
     // Units still in transit at `now` would be detections from the future.
     let rows: Vec<_> = rows.into_iter().filter(|r| r.detected_at < to.naive_utc()).collect();
-    let detections = line_tables::insert_detections(&mut conn, line_id, &rows).await?;
+    progress.start(rows.len() as u64, "detections");
+    let mut detections = 0;
+    for chunk in rows.chunks(SEED_CHUNK_ROWS) {
+        detections += line_tables::insert_detections(&mut conn, line_id, chunk).await?;
+        progress.advance(chunk.len() as u64);
+    }
     drop(conn);
 
     let password = password::generate();

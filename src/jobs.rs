@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::SharedState;
+use crate::http::metrics::JobMetrics;
 
 /// Handles of the running jobs.
 pub struct Jobs {
@@ -28,7 +29,13 @@ impl Jobs {
     }
 }
 
-fn every<F, Fut>(name: &'static str, period: Duration, mut stop: watch::Receiver<bool>, mut run: F) -> JoinHandle<()>
+fn every<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+    metrics: JobMetrics,
+    mut run: F,
+) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = crate::AppResult<()>> + Send,
@@ -39,7 +46,17 @@ where
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    if let Err(error) = run().await {
+                    let started = std::time::Instant::now();
+                    // A stop request also ends a run in progress: each run is
+                    // a set of transactions, and the next one (on this or
+                    // another instance) redoes what an abandoned one left.
+                    // Its connections are closed, not pooled, since their
+                    // state is unknown.
+                    let Some(outcome) = crate::db::abandon_on(run(), stop.changed()).await else {
+                        break;
+                    };
+                    metrics.observe(name, outcome.is_err(), started.elapsed().as_secs_f64());
+                    if let Err(error) = outcome {
                         tracing::warn!(job = name, %error, "background job failed; retrying at the next tick");
                     }
                 }
@@ -53,12 +70,14 @@ where
 pub fn spawn_all(state: SharedState) -> Jobs {
     let (stop, receiver) = watch::channel(false);
     let mut handles = Vec::new();
+    let metrics = state.metrics.jobs();
 
     let cache_state = state.clone();
     handles.push(every(
         "metadata_cache_refresh",
         Duration::from_secs(state.config.cache_refresh_secs),
         receiver.clone(),
+        metrics.clone(),
         move || {
             let state = cache_state.clone();
             async move {
@@ -76,6 +95,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
         "audit_outbox_forward",
         Duration::from_secs(30),
         receiver.clone(),
+        metrics.clone(),
         move || {
             let state = outbox_state.clone();
             async move {
@@ -89,39 +109,52 @@ pub fn spawn_all(state: SharedState) -> Jobs {
 
     let downtime_state = state.clone();
     let period = Duration::from_secs(state.config.downtime_job_secs);
-    handles.push(every("downtime_recalculation", period, receiver.clone(), move || {
-        let state = downtime_state.clone();
-        async move {
-            // The lease outlives one period a little, so a crashed holder is replaced next time.
-            if !take_lease(&state, "downtime_recalculation", period + Duration::from_secs(60)).await? {
-                return Ok(());
+    handles.push(every(
+        "downtime_recalculation",
+        period,
+        receiver.clone(),
+        metrics.clone(),
+        move || {
+            let state = downtime_state.clone();
+            async move {
+                // The lease outlives one period a little, so a crashed holder is replaced next time.
+                if !take_lease(&state, "downtime_recalculation", period + Duration::from_secs(60)).await? {
+                    return Ok(());
+                }
+                let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
+                crate::kpi::persisted::recalculate_recent(&state, window, state.clock.now())
+                    .await
+                    .map(|_| ())
             }
-            let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
-            crate::kpi::persisted::recalculate_recent(&state, window, state.clock.now())
-                .await
-                .map(|_| ())
-        }
-    }));
+        },
+    ));
 
     let rollup_state = state.clone();
     let period = Duration::from_secs(state.config.rollup_job_secs);
-    handles.push(every("rollup_watermark", period, receiver.clone(), move || {
-        let state = rollup_state.clone();
-        async move {
-            if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
-                return Ok(());
+    handles.push(every(
+        "rollup_watermark",
+        period,
+        receiver.clone(),
+        metrics.clone(),
+        move || {
+            let state = rollup_state.clone();
+            async move {
+                if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
+                    return Ok(());
+                }
+                crate::rollup::store::advance_all(&state, state.clock.now())
+                    .await
+                    .map(|_| ())
             }
-            crate::rollup::store::advance_all(&state, state.clock.now())
-                .await
-                .map(|_| ())
-        }
-    }));
+        },
+    ));
 
     let partition_state: Arc<_> = state.clone();
     handles.push(every(
         "partition_maintenance",
         Duration::from_secs(6 * 3600),
         receiver,
+        metrics.clone(),
         move || {
             let state = partition_state.clone();
             async move { crate::plant::partitions::maintain_all(&state).await.map(|_| ()) }
@@ -183,5 +216,75 @@ pub async fn take_lease(state: &crate::app::AppState, name: &str, ttl: Duration)
         // Two instances renewing at once on MySQL: one is the deadlock victim.
         Err(error) if error.is_lock_contention() => Ok(false),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::metrics::{HttpMetrics, Snapshot};
+
+    #[tokio::test]
+    async fn each_run_is_counted_and_a_failed_one_too() {
+        let metrics = HttpMetrics::default();
+        let (stop, receiver) = watch::channel(false);
+        let (ran_tx, mut ran_rx) = tokio::sync::mpsc::unbounded_channel();
+        // The first tick is immediate; the next one an hour away.
+        let handle = every(
+            "flaky",
+            Duration::from_secs(3600),
+            receiver,
+            metrics.jobs(),
+            move || {
+                let ran = ran_tx.clone();
+                async move {
+                    let _ = ran.send(());
+                    Err(crate::AppError::internal("boom"))
+                }
+            },
+        );
+        ran_rx.recv().await.expect("the job ran");
+        let _ = stop.send(true);
+        handle.await.expect("job task");
+        let text = metrics.render(&Snapshot::default());
+        assert!(text.contains(r#"camet_job_runs_total{job="flaky"} 1"#), "{text}");
+        assert!(text.contains(r#"camet_job_failures_total{job="flaky"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"camet_job_duration_seconds_count{job="flaky"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_a_run_in_progress_instead_of_waiting_for_it() {
+        let metrics = HttpMetrics::default();
+        let (stop, receiver) = watch::channel(false);
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = every(
+            "stuck",
+            Duration::from_secs(3600),
+            receiver,
+            metrics.jobs(),
+            move || {
+                let started = started_tx.clone();
+                async move {
+                    let _ = started.send(());
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            },
+        );
+        started_rx.recv().await.expect("the run started");
+        let _ = stop.send(true);
+        // A hang guard only: without cancellation this never returns.
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("the job stops while its run is in progress")
+            .expect("job task");
+        let text = metrics.render(&Snapshot::default());
+        assert!(
+            !text.contains(r#"job="stuck""#),
+            "an abandoned run is not counted: {text}"
+        );
     }
 }

@@ -21,11 +21,14 @@
 //! - [`server`]: binding, startup sequence and graceful shutdown.
 //! - [`app`]: the shared application state handed to handlers.
 //! - [`broker`]: the external data broker (external_apis.yml, shared HTTP client).
+//! - [`backup`]: `camet backup` / `camet restore` of the embedded SQLite databases.
+//! - [`progress`]: progress of long operations (the CLI draws it).
 
 pub use camet_analytics as analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod broker;
 pub mod cli;
 pub mod clock;
@@ -39,6 +42,7 @@ pub mod http;
 pub mod jobs;
 pub mod kpi;
 pub mod plant;
+pub mod progress;
 pub mod query_log;
 pub mod rollup;
 pub mod server;

@@ -104,6 +104,20 @@ pub async fn get_user(state: &AppState, tenant_id: i32, user_id: i32) -> AppResu
     .ok_or_else(|| not_found_user(user_id))
 }
 
+/// The user of the tenant with login name `username` (operators name users
+/// by login at the command line).
+pub async fn user_by_username(state: &AppState, tenant_id: i32, username: &str) -> AppResult<UserRow> {
+    let mut conn = state.databases.global().get().await?;
+    with_conn!(&mut conn, |c| app_user::table
+        .filter(app_user::tenant_id.eq(tenant_id))
+        .filter(app_user::username.eq(username))
+        .select(UserRow::as_select())
+        .first(c)
+        .await
+        .optional())?
+    .ok_or_else(|| AppError::NotFound(format!("no user {username:?} in tenant {tenant_id}")))
+}
+
 /// A partial update of a user (absent fields stay).
 #[derive(Debug, Clone, Default)]
 pub struct UserChanges {

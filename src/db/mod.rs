@@ -76,11 +76,18 @@ tokio::task_local! {
 /// result still be waiting, so its state is unknown. `None` means the limit
 /// passed.
 pub async fn bounded<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
+    abandon_on(work, tokio::time::sleep(limit)).await
+}
+
+/// Runs `work` until `cancel` resolves first; then drops it like
+/// [`bounded`] does at its deadline (its connections closed, not pooled).
+/// `None` means it was cancelled.
+pub async fn abandon_on<F: std::future::Future>(work: F, cancel: impl std::future::Future) -> Option<F::Output> {
     let abandoned = Arc::new(AtomicBool::new(false));
     let mut work = Box::pin(ABANDONED.scope(abandoned.clone(), work));
-    match tokio::time::timeout(limit, &mut work).await {
-        Ok(output) => Some(output),
-        Err(_) => {
+    tokio::select! {
+        output = &mut work => Some(output),
+        _ = cancel => {
             abandoned.store(true, Ordering::SeqCst);
             // The task-local is set again while the inner future is dropped,
             // so each `Pooled` inside sees the flag.
@@ -283,6 +290,54 @@ impl DbPool {
     }
 }
 
+/// How a pool's connections are used right now (for `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections handed out.
+    pub in_use: usize,
+    /// Open connections waiting in the pool.
+    pub idle: usize,
+    /// The pool's size limit.
+    pub max: usize,
+}
+
+impl DbPool {
+    /// Connections in use and idle.
+    pub fn stats(&self) -> PoolStats {
+        let status = match self {
+            DbPool::Sqlite(pool) => pool.status(),
+            DbPool::Mysql(pool) => pool.status(),
+        };
+        PoolStats {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            max: status.max_size,
+        }
+    }
+
+    /// SQLite only: writes a transactionally consistent copy of this
+    /// database to `target` (`VACUUM INTO`, one read transaction), while
+    /// other connections keep reading and writing (WAL). `target` must not exist.
+    pub async fn vacuum_into(&self, target: &Path) -> AppResult<()> {
+        if self.backend() != Backend::Sqlite {
+            return Err(AppError::BadRequest("VACUUM INTO copies SQLite databases only".into()));
+        }
+        let target = target
+            .to_str()
+            .ok_or_else(|| AppError::BadRequest(format!("{} is not a UTF-8 path", target.display())))?
+            .to_owned();
+        let mut conn = self.get().await?;
+        with_conn!(&mut conn, |c| {
+            use diesel_async::RunQueryDsl;
+            diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(&target)
+                .execute(c)
+                .await
+        })?;
+        Ok(())
+    }
+}
+
 impl DbConn {
     /// The backend of this connection.
     pub fn backend(&self) -> Backend {
@@ -389,6 +444,16 @@ fn mysql_pool(url: &str, settings: PoolSettings) -> AppResult<DbPool> {
     Ok(DbPool::Mysql(pool))
 }
 
+/// The file of tenant `tenant_id` beside the global SQLite database `global`:
+/// `camet.db` → `camet_tenant_7.db`.
+pub fn sqlite_tenant_path(global: &Path, tenant_id: i32) -> PathBuf {
+    let stem = global
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "camet".into());
+    global.with_file_name(format!("{stem}_tenant_{tenant_id}.db"))
+}
+
 /// All databases of a Camet deployment: the global one and each tenant's.
 pub struct Databases {
     location: DatabaseUrl,
@@ -470,13 +535,7 @@ impl Databases {
     /// Where tenant `tenant_id`'s SQLite file lives (SQLite only).
     pub fn tenant_sqlite_path(&self, tenant_id: i32) -> Option<PathBuf> {
         match &self.location {
-            DatabaseUrl::Sqlite { path } => {
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "camet".into());
-                Some(path.with_file_name(format!("{stem}_tenant_{tenant_id}.db")))
-            }
+            DatabaseUrl::Sqlite { path } => Some(sqlite_tenant_path(path, tenant_id)),
             DatabaseUrl::Mysql { .. } => None,
         }
     }

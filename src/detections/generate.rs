@@ -28,6 +28,15 @@ pub struct GenerateRequest {
 
 /// Generates and stores detections; returns how many were written.
 pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize> {
+    run_with_progress(state, request, &crate::progress::Silent).await
+}
+
+/// [`run`], reporting each day written to `progress`.
+pub async fn run_with_progress(
+    state: &AppState,
+    request: &GenerateRequest,
+    progress: &dyn crate::progress::Progress,
+) -> AppResult<usize> {
     if !(request.units_per_second > 0.0 && request.units_per_second <= 1000.0) {
         return Err(AppError::invalid_field(
             "rate",
@@ -59,6 +68,7 @@ pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize
     let pool = state.databases.tenant(request.tenant_id).await?;
     let mut conn = pool.get().await?;
     let mut written = 0;
+    progress.start(u64::try_from(request.days).unwrap_or(0), "days");
     // One day at a time keeps memory flat whatever the number of days.
     for day in (0..request.days).rev() {
         let from = request.until - Duration::days(day + 1);
@@ -88,6 +98,7 @@ pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize
             .filter(|r| r.detected_at < request.until.naive_utc())
             .collect();
         written += crate::db::line_tables::insert_detections(&mut conn, request.line_id, &rows).await?;
+        progress.advance(1);
     }
     Ok(written)
 }

@@ -210,6 +210,7 @@ pub async fn ingest(
         }
     };
     drop(conn);
+    state.metrics.ingested(stored.inserted);
     crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
     Ok(IngestOutcome {
         received: items.len(),

@@ -214,6 +214,19 @@ pub async fn watermark(conn: &mut DbConn, line_id: i32) -> AppResult<Option<Date
     Ok(mark.map(|m| m.and_utc()))
 }
 
+/// Every line's watermark in this tenant database, by line id (for the
+/// watermark lag of `/metrics`).
+pub async fn watermarks(conn: &mut DbConn) -> AppResult<Vec<(i32, DateTime<Utc>)>> {
+    use crate::db::schema::tenant::rollup_watermark as w;
+    use diesel::{ExpressionMethods, QueryDsl};
+    let marks = crate::with_conn!(conn, |c| w::table
+        .select((w::line_id, w::watermark))
+        .order(w::line_id.asc())
+        .load::<(i32, NaiveDateTime)>(c)
+        .await)?;
+    Ok(marks.into_iter().map(|(line, mark)| (line, mark.and_utc())).collect())
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RebuildReport {

@@ -361,3 +361,295 @@ fn no_demo_flag_skips_the_demo() {
     assert!(lines.iter().any(|l| l.contains("/docs")), "{lines:?}");
     assert!(!lines.join("\n").contains("Demo plant"), "{lines:?}");
 }
+
+/// Runs `camet` on a blocking thread (servers of the same test keep serving).
+async fn camet_async(env: std::collections::HashMap<String, String>, args: &[&str], stdin: Option<&str>) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
+            .args(&args)
+            .envs(env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn camet");
+        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+            pipe.write_all(text.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("camet output")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_and_api_key_commands_act_on_a_running_server_and_are_audited() {
+    use reqwest::Method;
+    for backend in backends() {
+        let app = crate::common::TestApp::start(backend).await;
+        let tenant = app.tenant_fixture("Cli Ops").await;
+        let tid = tenant.tenant_id.to_string();
+        let env = app.db.env();
+
+        // reset-password: the new password logs in, the old one no longer,
+        // and the viewer's open session is closed.
+        let reset = camet_async(
+            env.clone(),
+            &[
+                "user",
+                "reset-password",
+                "--tenant-id",
+                &tid,
+                "--username",
+                "cli_ops_viewer",
+            ],
+            Some("Fresh-harbour-77\n"),
+        )
+        .await;
+        assert!(
+            reset.status.success(),
+            "{backend:?}: {}",
+            String::from_utf8_lossy(&reset.stderr)
+        );
+        assert_eq!(stdout_json(&reset)["user_id"], tenant.viewer.0);
+        assert_eq!(app.login("cli_ops_viewer", crate::common::PASSWORD).await.status(), 401);
+        app.login_ok_with("cli_ops_viewer", "Fresh-harbour-77").await;
+        let old_session = app
+            .authed(Method::GET, "/api/v1/auth/me", &tenant.viewer.1)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(old_session.status(), 401, "the viewer's old session is closed");
+        // A weak password or an unknown user: exit 1, one line.
+        let weak = camet_async(
+            env.clone(),
+            &[
+                "user",
+                "reset-password",
+                "--tenant-id",
+                &tid,
+                "--username",
+                "cli_ops_viewer",
+            ],
+            Some("short\n"),
+        )
+        .await;
+        assert_eq!(weak.status.code(), Some(1));
+        assert!(one_line_stderr(&weak).contains("10 characters"));
+        let unknown = camet_async(
+            env.clone(),
+            &["user", "reset-password", "--tenant-id", &tid, "--username", "nobody"],
+            Some("Fresh-harbour-77\n"),
+        )
+        .await;
+        assert_eq!(unknown.status.code(), Some(1));
+        assert!(one_line_stderr(&unknown).contains("nobody"));
+
+        // A key beyond its owner's rights is refused, naming the rights.
+        let beyond = camet_async(
+            env.clone(),
+            &[
+                "api-key",
+                "create",
+                "--tenant-id",
+                &tid,
+                "--owner",
+                "cli_ops_manager",
+                "--name",
+                "too much",
+                "--role",
+                "admin",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(beyond.status.code(), Some(1));
+        let message = one_line_stderr(&beyond);
+        assert!(message.contains("manage_users"), "{message}");
+
+        // Within them: the key is printed once and works.
+        let created = camet_async(
+            env.clone(),
+            &[
+                "api-key",
+                "create",
+                "--tenant-id",
+                &tid,
+                "--owner",
+                "cli_ops_manager",
+                "--name",
+                "erp",
+                "--role",
+                "viewer",
+            ],
+            None,
+        )
+        .await;
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        let created = stdout_json(&created);
+        let key = created["key"].as_str().expect("key").to_owned();
+        let key_id = created["api_key_id"].as_i64().expect("id");
+        assert!(key.starts_with("cmt_"), "{created}");
+        let me = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), 200);
+
+        // list: the key's row, never its secret.
+        let listed = camet_async(env.clone(), &["api-key", "list", "--tenant-id", &tid], None).await;
+        assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+        let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let rows = stdout_json(&listed);
+        let rows = rows.as_array().expect("array");
+        assert_eq!(rows.len(), 1, "{text}");
+        assert_eq!(rows[0]["api_key_id"], key_id);
+        assert_eq!(rows[0]["name"], "erp");
+        assert_eq!(rows[0]["role"], "viewer");
+        assert_eq!(rows[0]["created_by"], tenant.manager.0);
+        assert!(!text.contains(&key) && !text.contains("hash"), "{text}");
+
+        // revoke: the key stops working.
+        let kid = key_id.to_string();
+        let revoked = camet_async(
+            env.clone(),
+            &["api-key", "revoke", "--tenant-id", &tid, "--key-id", &kid],
+            None,
+        )
+        .await;
+        assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+        let me = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), 401);
+
+        // Each change is in the tenant's audit log, by the command line (no user).
+        let audit: serde_json::Value = app
+            .authed(Method::GET, "/api/v1/audit?limit=500", &tenant.admin.1)
+            .send()
+            .await
+            .expect("audit")
+            .json()
+            .await
+            .expect("json");
+        for action in ["user.password", "api_key.create", "api_key.revoke"] {
+            let entries: Vec<&serde_json::Value> = audit["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter(|item| item["action"] == action)
+                .collect();
+            assert_eq!(entries.len(), 1, "{action}: {audit}");
+            assert_eq!(entries[0]["user_agent"], "camet-cli", "{action}");
+            assert!(entries[0]["user_id"].is_null(), "{action}: {}", entries[0]);
+        }
+        app.stop().await;
+    }
+}
+
+/// Waits for `child` to exit, at most `guard` (a hang guard, not a timing
+/// assertion); `None` when it did not.
+fn wait_with_guard(child: std::process::Child, guard: Duration) -> Option<std::process::ExitStatus> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(guard) {
+        Ok(status) => {
+            let _ = waiter.join();
+            status.ok()
+        }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = waiter.join();
+            None
+        }
+    }
+}
+
+#[test]
+fn an_idle_server_exits_on_sigterm_and_logs_without_colours_into_a_pipe() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camet"))
+        .args(["serve", "--no-demo"])
+        .envs(db.env())
+        .env("CAMET_LOG", "info")
+        .current_dir(db.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let lines = read_until(&mut reader, Instant::now() + Duration::from_secs(60), |l| {
+        l.contains("OpenAPI document")
+    });
+    assert!(lines.iter().any(|l| l.contains("OpenAPI document")), "{lines:?}");
+    let stderr = child.stderr.take().expect("stderr");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = wait_with_guard(child, Duration::from_secs(10)).expect("exits after SIGTERM (10 s hang guard)");
+    assert_eq!(status.code(), Some(0), "graceful exit");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut logs).expect("logs");
+    assert!(logs.contains("listening"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI escapes in logs written to a pipe: {logs:?}"
+    );
+}
+
+#[test]
+fn generate_prints_only_what_its_help_says_and_one_summary_line() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    let demo = camet(&db, &["demo", "--days", "2"], None);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let summary = one_line_stderr(&demo);
+    assert!(
+        summary.contains("demo plant") && summary.contains("detections"),
+        "{summary}"
+    );
+    let seed = stdout_json(&demo);
+    let (tenant, line) = (seed["tenant_id"].to_string(), seed["line_id"].to_string());
+    let output = camet(
+        &db,
+        &[
+            "generate",
+            "--tenant-id",
+            &tenant,
+            "--line-id",
+            &line,
+            "--days",
+            "2",
+            "--rate",
+            "0.05",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = stdout_json(&output);
+    let keys: Vec<&String> = printed.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["detections"], "{printed}");
+    let written = printed["detections"].as_u64().expect("count");
+    let summary = one_line_stderr(&output);
+    assert!(summary.contains(&format!("wrote {written} detections")), "{summary}");
+    assert!(!summary.contains('\u{1b}'), "no terminal codes: {summary:?}");
+    let help = camet(&db, &["generate", "--help"], None);
+    assert!(String::from_utf8_lossy(&help.stdout).contains(r#"{"detections": N}"#));
+}

@@ -192,7 +192,7 @@ async fn cors_allows_only_configured_origins_and_hsts_is_sent_when_configured() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_requests_by_route_class_in_prometheus_format() {
+async fn metrics_count_requests_by_route_template_in_prometheus_format() {
     let app = crate::common::TestApp::start(crate::common::Backend::Sqlite).await;
     assert_eq!(app.get("/health").await.status(), 200);
     assert_eq!(app.get("/api/v1/production/lines/99999").await.status(), 401);
@@ -209,7 +209,10 @@ async fn metrics_count_requests_by_route_class_in_prometheus_format() {
         text.contains(r#"camet_http_requests_total{method="GET",route="/health",status="2xx"} 1"#),
         "{text}"
     );
-    assert!(text.contains(r#"route="/api/v1/production",status="4xx"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"route="/api/v1/production/lines/{line_id}",status="4xx"} 1"#),
+        "{text}"
+    );
     assert!(!text.contains("99999"), "paths never become labels");
     app.stop().await;
 }

@@ -4,6 +4,7 @@
 mod access_control;
 mod audit;
 mod auth;
+mod backup;
 mod broker;
 mod broker_limits;
 mod claims;
@@ -20,6 +21,7 @@ mod http_basics;
 mod isolation;
 mod kpi;
 mod languages;
+mod metrics;
 mod migrations;
 mod openapi;
 mod production;
