@@ -24,5 +24,6 @@ mod openapi;
 mod production;
 mod resilience;
 mod rollups;
+mod tenant;
 mod transport;
 mod users;
