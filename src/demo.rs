@@ -3,8 +3,9 @@
 //!
 //! As the original design's `init_db.py`: tenant "Demo Plant"
 //! (America/Santiago), one line with input/process/output areas, two products,
-//! the three Monday-Friday shifts (07-15, 15-23, 23-07 overnight), seven days
-//! of synthetic detections with some stops, and an admin with a random password.
+//! the three Monday-Friday shifts (07-15, 15-23, 23-07 overnight), every
+//! dashboard filter enabled (so each one can be tried), seven days of
+//! synthetic detections with some stops, and an admin with a random password.
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -222,6 +223,20 @@ pub async fn seed_with_progress(
         ),
         ("Línea", "LineFilter", "Línea de producción", "null"),
         ("Productos", "ProductFilter", "Selección múltiple de productos", "[]"),
+        ("Áreas", "AreaFilter", "Selección múltiple de áreas de la línea", "[]"),
+        ("Turno", "ShiftFilter", "Un turno, o todos", "null"),
+        (
+            "Umbral de parada",
+            "DowntimeThresholdFilter",
+            "Segundos sin detecciones que cuentan como parada (por defecto el de la línea)",
+            "null",
+        ),
+        (
+            "Mostrar paradas",
+            "ShowStopsFilter",
+            "Marcar las paradas en los gráficos",
+            "true",
+        ),
     ] {
         store::insert_filter(
             &mut conn,

@@ -55,6 +55,10 @@ pub enum AppError {
     /// The request body did not arrive within the body read timeout.
     #[error("{0}")]
     RequestTimeout(String),
+    /// The request body's `Content-Type` is not one the operation reads
+    /// (or is missing).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Well-formed but invalid input; each bad field is named.
     #[error("{message}")]
     Validation {
@@ -162,6 +166,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::RequestTimeout(_) => 408,
+            AppError::UnsupportedMediaType(_) => 415,
             AppError::Validation { .. } => 422,
             AppError::RateLimited { .. } => 429,
             AppError::DatabaseUnavailable(_) | AppError::Overloaded { .. } => 503,
@@ -182,6 +187,7 @@ impl AppError {
             AppError::Conflict(m) => ("conflict", m.clone()),
             AppError::PayloadTooLarge(m) => ("payload-too-large", m.clone()),
             AppError::RequestTimeout(m) => ("request-timeout", m.clone()),
+            AppError::UnsupportedMediaType(m) => ("unsupported-media-type", m.clone()),
             AppError::Validation { message, .. } => ("validation-error", message.clone()),
             AppError::RateLimited { message, .. } => ("rate-limited", message.clone()),
             AppError::Overloaded { message, .. } => ("overloaded", message.clone()),

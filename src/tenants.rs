@@ -40,6 +40,76 @@ impl Tenant {
     pub fn tz(&self) -> Tz {
         self.timezone.parse().unwrap_or(Tz::UTC)
     }
+
+    /// The tenant's language for names and labels: `"language"` of its
+    /// settings (`config_tenant`) when that is `es` or `en`, else `es`, the
+    /// language widgets and filters use when a request names none.
+    pub fn language(&self) -> &'static str {
+        let configured = self
+            .config_tenant
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|settings| {
+                settings
+                    .get("language")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_ascii_lowercase)
+            });
+        match configured.as_deref() {
+            Some(lang) if lang.starts_with("en") => "en",
+            _ => "es",
+        }
+    }
+}
+
+/// What a client needs to know about its tenant (`GET /api/v1/tenant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantProfile {
+    /// Id.
+    pub tenant_id: i32,
+    /// Company (plant) name.
+    pub name: String,
+    /// IANA time zone: local dates and shifts are read in it.
+    pub timezone: String,
+    /// Default language of names and labels (`es` or `en`).
+    pub language: &'static str,
+    /// Keys of the enabled dashboard filters (the fields of
+    /// `POST /dashboard/run {filters}`), in resolution order.
+    pub filters: Vec<&'static str>,
+}
+
+/// The keys of the filters a tenant has enabled (active rows of a registered
+/// type), in the registry's order, each once.
+pub fn enabled_filter_keys(snapshot: &crate::plant::cache::PlantSnapshot) -> Vec<&'static str> {
+    crate::dashboard::filters::registry()
+        .iter()
+        .filter(|kind| {
+            snapshot
+                .filters
+                .values()
+                .any(|row| row.filter_status && row.class_name == kind.class_name())
+        })
+        .map(|kind| kind.key())
+        .collect()
+}
+
+/// The profile of `tenant_id`, from its global row and its metadata snapshot.
+pub async fn profile(
+    databases: &Databases,
+    cache: &crate::plant::cache::MetadataCache,
+    tenant_id: i32,
+) -> AppResult<TenantProfile> {
+    let tenant = find(databases, tenant_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("tenant {tenant_id} does not exist")))?;
+    let snapshot = cache.get(databases, tenant_id).await?;
+    Ok(TenantProfile {
+        tenant_id,
+        language: tenant.language(),
+        name: tenant.company_name,
+        timezone: tenant.timezone,
+        filters: enabled_filter_keys(&snapshot),
+    })
 }
 
 #[derive(Insertable)]

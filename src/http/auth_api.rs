@@ -158,14 +158,16 @@ impl AuthApi {
         body: Json<LoginRequest>,
     ) -> Result<Json<TokenResponse>, ApiError> {
         let client = client_info(req, &state);
-        if let Some(ip) = client.ip
-            && let Err(retry) = state.limits.check_login(ip, &body.username)
-        {
-            return Err(AppError::RateLimited {
-                message: "too many login attempts; retry later".into(),
-                retry_after_secs: retry.seconds,
+        if let Some(ip) = client.ip {
+            let checked = state.limits.check_login(ip, &body.username);
+            crate::http::rate_limit::note("login", state.limits.login_state(ip, &body.username));
+            if let Err(retry) = checked {
+                return Err(AppError::RateLimited {
+                    message: "too many login attempts; retry later".into(),
+                    retry_after_secs: retry.seconds,
+                }
+                .into());
             }
-            .into());
         }
         let tokens = sessions::login(
             &state,

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use crate::app::SharedState;
 use crate::error::{AppError, DbFaultKind};
 use crate::http::problem::{REQUEST_ID, ensure_problem, problem_response};
+use crate::http::rate_limit;
 
 /// Request body limit (contract: 1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -126,19 +127,16 @@ fn limit_by_address(state: &SharedState, req: &Request) -> Result<(), AppError> 
         message: message.into(),
         retry_after_secs: retry.seconds,
     };
-    state
-        .limits
-        .check_ip(ip)
-        .map_err(|retry| refused(retry, "rate limit exceeded; retry later"))?;
+    let checked = state.limits.check_ip(ip);
+    rate_limit::note("address", state.limits.ip_state(ip));
+    checked.map_err(|retry| refused(retry, "rate limit exceeded; retry later"))?;
     let headers = req.headers();
     let presents_credentials = headers.contains_key(header::AUTHORIZATION)
         || headers.contains_key("x-api-key")
         || path.starts_with("/api/v1/auth/");
-    if presents_credentials {
-        state
-            .limits
-            .check_auth_failures(ip)
-            .map_err(|retry| refused(retry, "too many failed authentications; retry later"))?;
+    if presents_credentials && let Err(retry) = state.limits.check_auth_failures(ip) {
+        rate_limit::note("auth-failures", state.limits.auth_failure_state(ip));
+        return Err(refused(retry, "too many failed authentications; retry later"));
     }
     Ok(())
 }
@@ -225,10 +223,15 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
             Err(error) => problem_response(&error),
         }
     };
-    let mut response = REQUEST_ID
-        .scope(request_id.clone(), work.instrument(span.clone()))
-        .await;
+    let (mut response, quotas) =
+        rate_limit::noting(REQUEST_ID.scope(request_id.clone(), work.instrument(span.clone()))).await;
     set_security_headers(&mut response, &request_id, hsts);
+    if let Some((policy, state)) = rate_limit::header_values(&quotas)
+        && let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state))
+    {
+        response.headers_mut().insert("ratelimit-policy", policy);
+        response.headers_mut().insert("ratelimit", state);
+    }
     if response.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE
         && !response.headers().contains_key(header::RETRY_AFTER)
     {

@@ -59,6 +59,10 @@ pub enum ApiError {
     /// Request body too large.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body's `Content-Type` is not one the operation reads (send
+    /// `application/json`), or is missing.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// Well-formed but invalid; `errors` names each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -88,6 +92,7 @@ impl From<AppError> for ApiError {
             AppError::PayloadTooLarge(_) => ApiError::PayloadTooLarge(problem),
             // Never raised by an operation (the body is read before), kept total.
             AppError::RequestTimeout(_) => ApiError::BadRequest(problem),
+            AppError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType(problem),
             AppError::Validation { .. } => ApiError::Unprocessable(problem),
             AppError::RateLimited { retry_after_secs, .. } => {
                 ApiError::TooManyRequests(problem, retry_after_secs.to_string())
@@ -137,7 +142,7 @@ fn app_error_from_poem(error: &poem::Error) -> AppError {
         StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(message),
         StatusCode::REQUEST_TIMEOUT => AppError::RequestTimeout(message),
         StatusCode::UNPROCESSABLE_ENTITY => AppError::invalid_field("body", message),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::BadRequest(message),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(message),
         s if s.is_client_error() => AppError::BadRequest(message),
         _ => AppError::Internal(message),
     }

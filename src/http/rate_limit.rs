@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock, Reference};
@@ -51,6 +51,49 @@ const SWEEP_EVERY_NANOS: u64 = 60_000_000_000;
 /// a handful of proxies, and a client must not make us walk an arbitrarily long header.
 const MAX_FORWARDED_HOPS: usize = 32;
 
+tokio::task_local! {
+    /// The quotas the request being served met, by policy name (see [`note`]).
+    static NOTED: Arc<Mutex<Vec<(&'static str, QuotaState)>>>;
+}
+
+/// Records that the request being served met the quota `policy` (`address`, `client`, `login`,
+/// `auth-failures`) and where its client now stands in it; the response then carries it in the
+/// `RateLimit-Policy` and `RateLimit` headers. A policy noted twice keeps its last state. Outside
+/// [`noting`] it does nothing.
+pub fn note(policy: &'static str, state: QuotaState) {
+    let _ = NOTED.try_with(|noted| {
+        let mut noted = noted.lock().unwrap_or_else(PoisonError::into_inner);
+        noted.retain(|(name, _)| *name != policy);
+        noted.push((policy, state));
+    });
+}
+
+/// Runs `work` collecting the quotas it [`note`]s.
+pub async fn noting<F: std::future::Future>(work: F) -> (F::Output, Vec<(&'static str, QuotaState)>) {
+    let noted = Arc::new(Mutex::new(Vec::new()));
+    let output = NOTED.scope(noted.clone(), work).await;
+    let noted = std::mem::take(&mut *noted.lock().unwrap_or_else(PoisonError::into_inner));
+    (output, noted)
+}
+
+/// The `RateLimit-Policy` and `RateLimit` header values (IETF draft
+/// draft-ietf-httpapi-ratelimit-headers-09, structured-field lists) for `noted` quotas:
+/// `"client";q=100;w=60` and `"client";r=97;t=2`. `None` when nothing was noted.
+pub fn header_values(noted: &[(&'static str, QuotaState)]) -> Option<(String, String)> {
+    if noted.is_empty() {
+        return None;
+    }
+    let policies: Vec<String> = noted
+        .iter()
+        .map(|(name, s)| format!("\"{name}\";q={};w={}", s.limit, s.window_secs))
+        .collect();
+    let states: Vec<String> = noted
+        .iter()
+        .map(|(name, s)| format!("\"{name}\";r={};t={}", s.remaining, s.reset_secs))
+        .collect();
+    Some((policies.join(", "), states.join(", ")))
+}
+
 /// How long a refused client must wait before a retry can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter {
@@ -66,6 +109,20 @@ impl RetryAfter {
             seconds: seconds.max(1),
         }
     }
+}
+
+/// A quota and where one client stands in it: what the IETF draft `RateLimit-Policy` and
+/// `RateLimit` headers tell (draft-ietf-httpapi-ratelimit-headers-09).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaState {
+    /// Requests per window (`q`).
+    pub limit: u32,
+    /// The window, seconds (`w`).
+    pub window_secs: u64,
+    /// Requests that would still be accepted now (`r`).
+    pub remaining: u32,
+    /// Seconds until the whole quota is available again (`t`); 0 when it is.
+    pub reset_secs: u64,
 }
 
 impl fmt::Display for RetryAfter {
@@ -176,14 +233,54 @@ impl<C: Clock> RateLimits<C> {
     /// to 64 characters, so case variants share a bucket; IPv6 clients are grouped by /64 as in
     /// [`ip_key`]. Independent of [`RateLimits::check`] buckets.
     pub fn check_login(&self, ip: IpAddr, username: &str) -> Result<(), RetryAfter> {
-        let username: String = username
-            .trim()
-            .chars()
-            .take(MAX_USERNAME_CHARS)
-            .flat_map(char::to_lowercase)
-            .collect();
-        // The address part never contains '|', so the key is unambiguous whatever the username.
-        self.decide(self.login_quota, format!("l|{}|{username}", client_prefix(ip)), true)
+        self.decide(self.login_quota, login_key(ip, username), true)
+    }
+
+    /// Where the client `key` stands in its quota (as [`RateLimits::check`] counts it), for the
+    /// `RateLimit` header. Changes nothing.
+    pub fn client_state(&self, key: &str, per_minute: Option<NonZeroU32>) -> QuotaState {
+        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
+        self.peek(quota, &format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)))
+    }
+
+    /// Where `ip` stands in the per-address quota of [`RateLimits::check_ip`]. Changes nothing.
+    pub fn ip_state(&self, ip: IpAddr) -> QuotaState {
+        self.peek(self.ip_quota, &format!("r|{}", ip_key(ip)))
+    }
+
+    /// Where (`ip`, `username`) stands in the login quota of [`RateLimits::check_login`].
+    /// Changes nothing.
+    pub fn login_state(&self, ip: IpAddr, username: &str) -> QuotaState {
+        self.peek(self.login_quota, &login_key(ip, username))
+    }
+
+    /// Where `ip` stands in its failed-authentication quota. Changes nothing.
+    pub fn auth_failure_state(&self, ip: IpAddr) -> QuotaState {
+        self.peek(self.failure_quota, &failure_key(ip))
+    }
+
+    /// The quota state of `key` now, from its bucket's TAT. Under governor's GCRA a request is
+    /// allowed while `now >= tat - tau` (with `tau = t * (burst - 1)`) and then moves the TAT to
+    /// `max(tat, now) + t`; so `1 + (now + tau - tat) / t` more requests fit now, and the bucket is
+    /// full again (the window "resets") once `tat <= now`.
+    fn peek(&self, quota: Quota, key: &str) -> QuotaState {
+        let now = self.now();
+        let tat = self.store.lock().tats.get(key).copied().unwrap_or(now).max(now);
+        let t = u64::try_from(quota.replenish_interval().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let burst = quota.burst_size().get();
+        let tau = t.saturating_mul(u64::from(burst) - 1);
+        let remaining = match (now.saturating_add(tau)).checked_sub(tat) {
+            Some(slack) => u32::try_from(slack / t + 1).unwrap_or(u32::MAX).min(burst),
+            None => 0,
+        };
+        QuotaState {
+            limit: burst,
+            window_secs: RetryAfter::from_wait(Duration::from_nanos(t.saturating_mul(u64::from(burst)))).seconds,
+            remaining,
+            reset_secs: (tat - now).div_ceil(1_000_000_000),
+        }
     }
 
     /// Number of buckets currently held (never more than the configured cap).
@@ -246,6 +343,17 @@ impl<C: Clock> fmt::Debug for RateLimits<C> {
 /// otherwise rotate through addresses at will. IPv4-mapped IPv6 addresses count as IPv4.
 pub fn ip_key(ip: IpAddr) -> String {
     format!("ip:{}", client_prefix(ip))
+}
+
+fn login_key(ip: IpAddr, username: &str) -> String {
+    let username: String = username
+        .trim()
+        .chars()
+        .take(MAX_USERNAME_CHARS)
+        .flat_map(char::to_lowercase)
+        .collect();
+    // The address part never contains '|', so the key is unambiguous whatever the username.
+    format!("l|{}|{username}", client_prefix(ip))
 }
 
 fn failure_key(ip: IpAddr) -> String {
@@ -533,6 +641,41 @@ mod tests {
         assert_eq!(rl.check("user:2", None), Ok(()));
         assert_eq!(rl.check("apikey:1", None), Ok(()));
         assert_eq!(rl.check(&ip_key(ip("203.0.113.9")), None), Ok(()));
+    }
+
+    #[test]
+    fn quota_state_counts_what_check_would_still_accept() {
+        // 4 per minute: one request every 15 s, a burst of 4.
+        let (rl, clock) = limits(4, 5, 1000);
+        let state = |rl: &RateLimits<FakeRelativeClock>| rl.client_state("k", None);
+        assert_eq!(
+            state(&rl),
+            QuotaState {
+                limit: 4,
+                window_secs: 60,
+                remaining: 4,
+                reset_secs: 0
+            }
+        );
+        rl.check("k", None).unwrap();
+        assert_eq!((state(&rl).remaining, state(&rl).reset_secs), (3, 15));
+        rl.check("k", None).unwrap();
+        rl.check("k", None).unwrap();
+        rl.check("k", None).unwrap();
+        assert_eq!((state(&rl).remaining, state(&rl).reset_secs), (0, 60));
+        // The oracle is `check` itself: `remaining` requests pass, the next is refused.
+        assert!(rl.check("k", None).is_err());
+        clock.advance(Duration::from_secs(31));
+        let now = state(&rl);
+        assert_eq!((now.remaining, now.reset_secs), (2, 29));
+        assert_eq!(rl.check("k", None), Ok(()));
+        assert_eq!(rl.check("k", None), Ok(()));
+        assert!(rl.check("k", None).is_err());
+        // Another key, and a key with its own quota, stand apart.
+        assert_eq!(rl.client_state("other", None).remaining, 4);
+        assert_eq!(rl.client_state("k", Some(nz(600))).limit, 600);
+        assert_eq!(rl.login_state(ip("192.0.2.1"), "Ana").limit, 5);
+        assert_eq!(rl.ip_state(ip("192.0.2.1")).limit, IP_PER_MINUTE.get());
     }
 
     #[test]

@@ -23,13 +23,16 @@ fn as_poem(error: AppError) -> poem::Error {
 
 /// Applies the caller's own rate limit (per key or per user).
 fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
-    state
-        .limits
-        .check(&principal.rate_key(), principal.rate_limit_per_minute)
-        .map_err(|retry| AppError::RateLimited {
-            message: "rate limit exceeded; retry later".into(),
-            retry_after_secs: retry.seconds,
-        })
+    let key = principal.rate_key();
+    let checked = state.limits.check(&key, principal.rate_limit_per_minute);
+    crate::http::rate_limit::note(
+        "client",
+        state.limits.client_state(&key, principal.rate_limit_per_minute),
+    );
+    checked.map_err(|retry| AppError::RateLimited {
+        message: "rate limit exceeded; retry later".into(),
+        retry_after_secs: retry.seconds,
+    })
 }
 
 /// A refused credential counts against the client address's failed authentications (the address

@@ -93,6 +93,10 @@ impl BodySchemas {
                 self.walk(value, part, field, depth + 1, errors);
             }
         }
+        // "This schema or null" (`http::spec`): the one branch holds for any non-null value.
+        if let Some([only]) = schema.get("anyOf").and_then(Value::as_array).map(Vec::as_slice) {
+            self.walk(value, only, field, depth + 1, errors);
+        }
         match schema.get("type").and_then(Value::as_str) {
             Some("string") => {
                 let lenient = schema.get("format").and_then(Value::as_str) == Some("decimal");
@@ -208,6 +212,10 @@ mod tests {
         )
         .expect_err("number instant");
         assert!(format!("{err:?}").contains("[1].detected_at"), "{err:?}");
+        // A field that is "an enum or null" is still held to its type.
+        let err = check_body("PUT", "/api/v1/users/7", br#"{"role": 5}"#).expect_err("number role");
+        assert!(format!("{err:?}").contains("\"role\""), "{err:?}");
+        check_body("PUT", "/api/v1/users/7", br#"{"role": null}"#).expect("null role");
         // Not JSON, or no JSON body: left to the handler.
         check_body("POST", "/api/v1/production/lines", b"{not json").expect("handler decides");
         check_body("GET", "/api/v1/production/lines", br#"{"line_name": 1}"#).expect("no body");

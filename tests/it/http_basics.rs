@@ -216,3 +216,197 @@ async fn metrics_count_requests_by_route_template_in_prometheus_format() {
     assert!(!text.contains("99999"), "paths never become labels");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_an_unsupported_content_type_are_415_problems() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let fixture = app.tenant_fixture("Media Types").await;
+        let login = app.url("/api/v1/auth/login");
+        let form = app
+            .client
+            .post(&login)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("username=media_types_admin&password=x")
+            .send()
+            .await
+            .expect("request");
+        let body = expect_problem(form, 415).await;
+        assert_eq!(body["type"], "urn:camet:problem:unsupported-media-type", "{backend:?}");
+        assert!(
+            body["detail"].as_str().unwrap_or_default().contains("Content-Type"),
+            "{body}"
+        );
+
+        let unlabelled = app
+            .client
+            .post(&login)
+            .body(r#"{"username": "a", "password": "b"}"#)
+            .send()
+            .await
+            .expect("request");
+        expect_problem(unlabelled, 415).await;
+
+        // Authenticated operations too, and XML is no JSON.
+        let xml = app
+            .authed(reqwest::Method::POST, "/api/v1/metrics/oee", &fixture.admin.1)
+            .header("content-type", "application/xml")
+            .body("<kpi/>")
+            .send()
+            .await
+            .expect("request");
+        expect_problem(xml, 415).await;
+
+        // JSON with a charset is JSON; malformed JSON stays a 400.
+        let charset = app
+            .client
+            .post(&login)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(r#"{"username": "media_types_admin", "password": "Harbour-lights-42"}"#)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(charset.status(), 200, "{backend:?}");
+        let broken = app
+            .client
+            .post(&login)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .expect("request");
+        expect_problem(broken, 400).await;
+        app.stop().await;
+    }
+}
+
+/// The members of a `RateLimit-Policy` or `RateLimit` header (a structured
+/// field list such as `"client";q=3;w=60, "address";q=50;w=60`): name →
+/// parameters.
+fn rate_limit_members(
+    response: &reqwest::Response,
+    header: &str,
+) -> std::collections::BTreeMap<String, Vec<(String, u64)>> {
+    let text = response
+        .headers()
+        .get(header)
+        .unwrap_or_else(|| panic!("{header} on {}", response.url()))
+        .to_str()
+        .expect("ascii");
+    text.split(',')
+        .map(|member| {
+            let mut parts = member.trim().split(';');
+            let name = parts.next().expect("name").trim_matches('"').to_owned();
+            let parameters = parts
+                .map(|p| {
+                    let (k, v) = p.split_once('=').expect("key=value");
+                    (k.to_owned(), v.parse().expect("integer"))
+                })
+                .collect();
+            (name, parameters)
+        })
+        .collect()
+}
+
+fn parameter(members: &std::collections::BTreeMap<String, Vec<(String, u64)>>, name: &str, key: &str) -> u64 {
+    members[name]
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("{name} has no {key}: {members:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limited_routes_carry_rate_limit_headers_and_a_429_says_what_ran_out() {
+    for backend in backends() {
+        let app = TestApp::start_with(
+            backend,
+            &[
+                ("CAMET_RATE_LIMIT_PER_MINUTE", "3"),
+                ("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE", "2"),
+                ("CAMET_IP_RATE_LIMIT_PER_MINUTE", "500"),
+            ],
+        )
+        .await;
+        // Logs in each fixture user once (one login attempt each).
+        let fixture = app.tenant_fixture("Quota Works").await;
+
+        // Health probes are not limited, so they say nothing.
+        let health = app.get("/health").await;
+        assert!(!health.headers().contains_key("ratelimit"), "{backend:?}");
+        assert!(!health.headers().contains_key("ratelimit-policy"));
+
+        // 3 per minute per user: r counts down 2, 1, 0; then a 429.
+        for expected in [2, 1, 0] {
+            let me = app
+                .authed(reqwest::Method::GET, "/api/v1/auth/me", &fixture.viewer.1)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(me.status(), 200);
+            let policy = rate_limit_members(&me, "ratelimit-policy");
+            assert_eq!(parameter(&policy, "client", "q"), 3);
+            assert_eq!(parameter(&policy, "client", "w"), 60);
+            assert_eq!(parameter(&policy, "address", "q"), 500);
+            let state = rate_limit_members(&me, "ratelimit");
+            assert_eq!(parameter(&state, "client", "r"), expected, "{backend:?}");
+            // The quota is whole again at most one window after the last request.
+            let reset = parameter(&state, "client", "t");
+            assert!((1..=60).contains(&reset), "t = {reset}");
+        }
+        let refused = app
+            .authed(reqwest::Method::GET, "/api/v1/auth/me", &fixture.viewer.1)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 429, "{backend:?}");
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        let state = rate_limit_members(&refused, "ratelimit");
+        assert_eq!(parameter(&state, "client", "r"), 0);
+        assert!(
+            parameter(&state, "client", "t") >= retry_after,
+            "the whole quota is back no sooner than the next request"
+        );
+        assert_eq!(
+            parameter(&rate_limit_members(&refused, "ratelimit-policy"), "client", "q"),
+            3
+        );
+        expect_problem(refused, 429).await;
+
+        // Login: 2 per minute per (address, username); the fixture used one.
+        let second = app.login("quota_works_admin", crate::common::PASSWORD).await;
+        assert_eq!(second.status(), 200);
+        let state = rate_limit_members(&second, "ratelimit");
+        assert_eq!(parameter(&state, "login", "r"), 0, "{backend:?}");
+        assert_eq!(
+            parameter(&rate_limit_members(&second, "ratelimit-policy"), "login", "q"),
+            2
+        );
+        let third = app.login("quota_works_admin", crate::common::PASSWORD).await;
+        assert_eq!(third.status(), 429);
+        assert!(third.headers().contains_key("retry-after"));
+        assert_eq!(parameter(&rate_limit_members(&third, "ratelimit"), "login", "r"), 0);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_configured_origins_a_preflight_is_405_with_allow_as_the_readme_says() {
+    let app = TestApp::start(crate::common::Backend::Sqlite).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/tenant"))
+        .header("origin", "https://dash.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.headers()["allow"], "GET, HEAD");
+    assert!(!preflight.headers().contains_key("access-control-allow-origin"));
+    expect_problem(preflight, 405).await;
+    app.stop().await;
+}

@@ -135,3 +135,322 @@ fn optional_properties_are_declared_nullable_because_they_serialise_as_null() {
     }
     assert!(missing.is_empty(), "optional properties without nullable: {missing:?}");
 }
+
+/// Every schema in `doc` that wraps a single `$ref` in `allOf` (what
+/// generators read as a composition, and openapi-python-client cannot
+/// compose for an enum), by JSON pointer.
+fn wrapped_references(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(object) => {
+            if let Some(parts) = object.get("allOf").and_then(|a| a.as_array()) {
+                let references = parts.iter().filter(|p| p.get("$ref").is_some()).count();
+                if references == 1 {
+                    found.push(at.to_owned());
+                }
+            }
+            for (key, child) in object {
+                wrapped_references(child, &format!("{at}/{key}"), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                wrapped_references(child, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_reference_is_wrapped_in_all_of() {
+    let doc: serde_json::Value = serde_json::from_str(&camet::http::openapi_json()).expect("json");
+    let mut found = Vec::new();
+    wrapped_references(&doc, "", &mut found);
+    assert!(found.is_empty(), "allOf with a single $ref at {found:?}");
+    // The enum fields are plain references, or "reference or null".
+    let role = &doc["components"]["schemas"]["CreateUserRequest"]["properties"]["role"];
+    assert_eq!(role["$ref"], "#/components/schemas/Role", "{role}");
+    let new_role = &doc["components"]["schemas"]["UpdateUserRequest"]["properties"]["role"];
+    assert_eq!(new_role["nullable"], true, "{new_role}");
+    assert_eq!(
+        new_role["anyOf"],
+        serde_json::json!([{"$ref": "#/components/schemas/Role"}])
+    );
+}
+
+/// Why `value` does not fit `schema` (OpenAPI 3.0 subset the document uses:
+/// `$ref`, `anyOf`, `allOf`, `nullable`, `type`, `enum`, `required`,
+/// `properties`, `additionalProperties`, `items`), written here so the check
+/// shares nothing with the server's own strict-JSON walk.
+fn misfits(doc: &serde_json::Value, value: &serde_json::Value, schema: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return misfits(doc, value, &doc["components"]["schemas"][name], at);
+    }
+    if value.is_null() {
+        return if schema["nullable"] == true || schema.as_object().is_some_and(|o| o.is_empty()) {
+            Vec::new()
+        } else {
+            vec![format!("{at}: null where the schema is not nullable")]
+        };
+    }
+    if let Some(any) = schema["anyOf"].as_array() {
+        return if any.iter().any(|s| misfits(doc, value, s, at).is_empty()) {
+            Vec::new()
+        } else {
+            vec![format!("{at}: fits no anyOf branch")]
+        };
+    }
+    let mut out = Vec::new();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        out.extend(misfits(doc, value, part, at));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        out.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    let fits = match schema["type"].as_str() {
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        Some("array") => value.is_array(),
+        Some("object") => value.is_object(),
+        _ => true,
+    };
+    if !fits {
+        out.push(format!("{at}: {value} is not a {}", schema["type"]));
+        return out;
+    }
+    if let Value::Object(object) = value {
+        for name in schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !object.contains_key(name) {
+                out.push(format!("{at}: missing required {name}"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (name, item) in object {
+            match properties.and_then(|p| p.get(name)) {
+                Some(property) => out.extend(misfits(doc, item, property, &format!("{at}.{name}"))),
+                None => match &schema["additionalProperties"] {
+                    Value::Object(extra) => out.extend(misfits(
+                        doc,
+                        item,
+                        &Value::Object(extra.clone()),
+                        &format!("{at}.{name}"),
+                    )),
+                    _ if properties.is_some() => out.push(format!("{at}: unknown property {name}")),
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            out.extend(misfits(doc, item, item_schema, &format!("{at}[{i}]")));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_request_body_has_an_example_and_every_example_fits_its_schema() {
+    let doc: serde_json::Value = serde_json::from_str(&camet::http::openapi_json()).expect("json");
+    let mut bodies = 0;
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let at = format!("{method} {path}");
+            for (media_type, media) in operation["requestBody"]["content"].as_object().into_iter().flatten() {
+                bodies += 1;
+                match media.get("example") {
+                    None => problems.push(format!("{at} ({media_type}): no request example")),
+                    Some(example) => problems.extend(misfits(&doc, example, &media["schema"], &format!("{at} body"))),
+                }
+            }
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                for media in response["content"].as_object().into_iter().flatten().map(|(_, m)| m) {
+                    if let Some(example) = media.get("example") {
+                        problems.extend(misfits(&doc, example, &media["schema"], &format!("{at} {status}")));
+                    }
+                }
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if let Some(example) = parameter.get("example") {
+                    let name = parameter["name"].as_str().unwrap_or_default();
+                    problems.extend(misfits(&doc, example, &parameter["schema"], &format!("{at} {name}")));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(bodies >= 29, "every request body is checked: {bodies}");
+    // Every example of the table found its operation, response and parameter.
+    for examples in camet::http::examples::all() {
+        let operation = &doc["paths"][examples.path][examples.method];
+        assert!(
+            operation.is_object(),
+            "no operation {} {}",
+            examples.method,
+            examples.path
+        );
+        for (status, _) in &examples.responses {
+            let content = operation["responses"][status]["content"].as_object().expect("content");
+            assert!(
+                content.values().all(|m| m.get("example").is_some()),
+                "{} {status}",
+                examples.path
+            );
+        }
+        for (name, _) in &examples.parameters {
+            let parameters = operation["parameters"].as_array().expect("parameters");
+            assert!(
+                parameters
+                    .iter()
+                    .any(|p| p["name"] == *name && p.get("example").is_some()),
+                "{} {}: parameter {name}",
+                examples.method,
+                examples.path
+            );
+        }
+    }
+    // The main answers carry one.
+    for (method, path, status) in [
+        ("post", "/api/v1/auth/login", "200"),
+        ("post", "/api/v1/metrics/oee", "200"),
+        ("post", "/api/v1/metrics/summary", "200"),
+        ("get", "/api/v1/downtime", "200"),
+        ("post", "/api/v1/users", "201"),
+        ("post", "/api/v1/api-keys", "201"),
+        ("post", "/api/v1/lines/{line_id}/detections", "200"),
+        ("get", "/api/v1/tenant", "200"),
+    ] {
+        let content = doc["paths"][path][method]["responses"][status]["content"]
+            .as_object()
+            .expect("content");
+        assert!(
+            content.values().all(|m| m.get("example").is_some()),
+            "{method} {path} {status}"
+        );
+    }
+}
+
+/// What Swagger UI's "Try it out" sends for `operation` as filled: path and
+/// query parameters from their examples, the body from the request example.
+fn filled_request(
+    operation: &serde_json::Value,
+    path: &str,
+) -> (String, Vec<(String, String)>, Option<serde_json::Value>) {
+    let mut url_path = path.to_owned();
+    let mut query = Vec::new();
+    for parameter in operation["parameters"].as_array().into_iter().flatten() {
+        let Some(example) = parameter.get("example") else {
+            assert_ne!(
+                parameter["required"], true,
+                "{path}: required {} has no example",
+                parameter["name"]
+            );
+            continue;
+        };
+        let name = parameter["name"].as_str().expect("name");
+        let text = match example {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match parameter["in"].as_str() {
+            Some("path") => url_path = url_path.replace(&format!("{{{name}}}"), &text),
+            Some("query") => query.push((name.to_owned(), text)),
+            _ => {}
+        }
+    }
+    let body = operation["requestBody"]["content"]
+        .as_object()
+        .and_then(|content| content.values().next())
+        .and_then(|media| media.get("example"))
+        .cloned();
+    (url_path, query, body)
+}
+
+/// Operations whose example cannot succeed as filled on a fresh demo plant,
+/// and why.
+const NOT_TRIED: [(&str, &str, &str); 1] = [(
+    "put",
+    "/api/v1/downtime/{line_id}/{event_id}",
+    "needs a persisted stop, whose id depends on the day the demo was made",
+)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_request_succeeds_as_filled_against_the_demo_plant() {
+    let doc: serde_json::Value = serde_json::from_str(&camet::http::openapi_json()).expect("json");
+    for backend in crate::common::backends() {
+        let app = TestApp::start(backend).await;
+        let seed = camet::demo::seed(&app.state.databases, app.state.hashing, 7)
+            .await
+            .expect("demo");
+        assert_eq!(
+            (seed.tenant_id, seed.line_id),
+            (1, 1),
+            "the examples name the demo's ids"
+        );
+        // Seeded straight into the databases (before serving, in production):
+        // read the plant afresh, as a start would.
+        app.state
+            .cache
+            .reload(&app.state.databases, seed.tenant_id)
+            .await
+            .expect("plant snapshot");
+        let mut access_token = String::new();
+        let mut refresh_token = String::new();
+        let mut tried = 0;
+        for examples in camet::http::examples::all() {
+            if NOT_TRIED
+                .iter()
+                .any(|(m, p, _)| *m == examples.method && *p == examples.path)
+            {
+                continue;
+            }
+            let operation = &doc["paths"][examples.path][examples.method];
+            let (path, query, mut body) = filled_request(operation, examples.path);
+            // The two values no document can know: the printed password and a live refresh token.
+            if examples.path == "/api/v1/auth/login" {
+                body = body.map(|mut b| {
+                    b["password"] = seed.password.clone().into();
+                    b
+                });
+            }
+            if examples.path == "/api/v1/auth/refresh" {
+                body = Some(serde_json::json!({"refresh_token": refresh_token}));
+            }
+            let method: reqwest::Method = examples.method.to_uppercase().parse().expect("method");
+            let mut request = app.client.request(method, app.url(&path)).query(&query);
+            if !access_token.is_empty() {
+                request = request.bearer_auth(&access_token);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            assert!(
+                (200..300).contains(&status),
+                "{backend:?} {} {path}: {status} {answer}",
+                examples.method
+            );
+            tried += 1;
+            if examples.path == "/api/v1/auth/login" {
+                access_token = answer["access_token"].as_str().expect("access token").to_owned();
+                refresh_token = answer["refresh_token"].as_str().expect("refresh token").to_owned();
+            }
+        }
+        assert_eq!(tried, camet::http::examples::all().len() - NOT_TRIED.len());
+        app.stop().await;
+    }
+}
