@@ -102,14 +102,13 @@ impl BucketInterval {
 
     /// Typical real length, used to suggest a coarser interval.
     fn nominal_micros(self) -> i64 {
-        const HOUR: i64 = 3_600_000_000;
-        match self {
-            BucketInterval::OneMinute => HOUR / 60,
-            BucketInterval::FifteenMinutes => HOUR / 4,
-            BucketInterval::OneHour => HOUR,
-            BucketInterval::OneDay => 24 * HOUR,
-            BucketInterval::OneWeek => 7 * 24 * HOUR,
-            BucketInterval::OneMonth => 30 * 24 * HOUR,
+        const MINUTE: i64 = 60_000_000;
+        const DAY: i64 = 24 * 60 * MINUTE;
+        match (self, self.step_minutes()) {
+            (_, Some(step)) => i64::from(step) * MINUTE,
+            (BucketInterval::OneWeek, None) => 7 * DAY,
+            (BucketInterval::OneMonth, None) => 30 * DAY,
+            (_, None) => DAY,
         }
     }
 }
@@ -181,8 +180,9 @@ impl BucketSeries {
         if !self.range.is_some_and(|r| r.contains(t)) {
             return None;
         }
-        let idx = self.buckets.partition_point(|b| b.start <= t).checked_sub(1)?;
-        (t < self.buckets[idx].end).then_some(idx)
+        // Buckets tile the clipped range end to start, so the last bucket
+        // starting at or before `t` holds it.
+        self.buckets.partition_point(|b| b.start <= t).checked_sub(1)
     }
 
     /// Counts instants (any order) per bucket; instants outside the clipped

@@ -445,6 +445,45 @@ mod tests {
     }
 
     #[test]
+    fn ratios_are_kept_reduced_with_a_positive_denominator() {
+        assert_eq!(Ratio::new(6, -4), Some(Ratio { num: -3, den: 2 }));
+        assert_eq!(Ratio::new(0, 7), Some(Ratio { num: 0, den: 1 }));
+        assert_eq!(Ratio::new(1, 0), None);
+        assert_eq!(
+            Ratio::new(10, 4).and_then(|r| r.mul(Ratio { num: 2, den: 5 })),
+            Some(Ratio { num: 1, den: 1 })
+        );
+    }
+
+    #[test]
+    fn negative_ratios_round_half_away_from_zero() {
+        // OEE figures are never negative; the rounding is still the stated one.
+        assert_eq!(Ratio::new(-1, 3).and_then(Ratio::round2), Some(d("-0.33")));
+        assert_eq!(Ratio::new(-1, 200).and_then(Ratio::round2), Some(d("-0.01")));
+        assert_eq!(Ratio::new(1, 200).and_then(Ratio::round2), Some(d("0.01")));
+    }
+
+    #[test]
+    fn an_oee_too_large_for_any_number_is_absent_with_a_warning_while_performance_stays() {
+        // One unit at 1e-20 h per unit (ideal time 3.6e29 µs) over one hour:
+        // performance = 3.6e29 × 100 / 3.6e9 = 1e22 %. Quality has no cap:
+        // u64::MAX good units of 1 produced is 1.8e21 %. OEE = 100 × 1e22 ×
+        // 1.8e21 / 10 000 ≈ 1.8e41 %: beyond i128 ratios and 28-digit decimals.
+        let r = compute_oee(&OeeInput {
+            planned_micros: HOUR,
+            events: &[],
+            products: &[product(1, 1, Some(d("0.00000000000000000001")))],
+            good_units: u64::MAX,
+        });
+        assert_eq!(r.performance, Some(d("10000000000000000000000")));
+        assert_eq!(r.oee, None);
+        assert_eq!(
+            r.warnings,
+            vec!["performance or oee is too large to compute".to_owned()]
+        );
+    }
+
+    #[test]
     fn availability_is_zero_when_nothing_is_planned() {
         let r = compute_oee(&OeeInput {
             planned_micros: 0,
