@@ -8,10 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Timelike,
-    Utc,
-};
+use chrono::{DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 
@@ -304,13 +301,6 @@ pub fn generate_buckets(
     })
 }
 
-/// Floors a local time to a multiple of `step` minutes since midnight.
-fn floor_local(t: NaiveDateTime, step: u32) -> NaiveDateTime {
-    let minutes = (t.hour() * 60 + t.minute()) / step * step;
-    let time = NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN);
-    t.date().and_time(time)
-}
-
 /// Aligned instants `a_0 <= start < a_1 < ... < a_n >= end`: bucket `i` is
 /// `[a_i, a_{i+1})`.
 ///
@@ -329,7 +319,8 @@ fn sub_day_starts(tz: Tz, step: u32, range: &Interval) -> Vec<DateTime<Utc>> {
         ) else {
             break;
         };
-        let mut label = floor_local(to_local(from, tz), step);
+        // Local midnight is aligned for every step (each divides a day).
+        let mut label = to_local(from, tz).date().and_time(NaiveTime::MIN);
         let last_label = to_local(to, tz);
         let mut aligned = Vec::new();
         while label <= last_label {
@@ -399,7 +390,7 @@ fn calendar_starts(interval: BucketInterval, tz: Tz, range: &Interval) -> Result
 mod tests {
     use super::super::time::{format_instant, parse_instant};
     use super::*;
-    use chrono::DurationRound;
+    use chrono::{DurationRound, Timelike};
     use chrono_tz::America::Santiago;
     use chrono_tz::Asia::Kolkata;
     use chrono_tz::Australia::Lord_Howe;

@@ -285,7 +285,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DurationRound, TimeZone};
+    use chrono::{DurationRound, TimeDelta, TimeZone};
     use proptest::prelude::*;
 
     fn t(sec: i64) -> DateTime<Utc> {
@@ -305,6 +305,45 @@ mod tests {
     }
 
     const LATER: i64 = 1_000_000;
+
+    #[test]
+    fn thresholds_are_bounded_to_one_year_and_one_microsecond() {
+        // 366 days = 31 622 400 s, written out so the bound itself is pinned.
+        assert_eq!(DowntimeThreshold::MAX_SECONDS, 31_622_400);
+        assert!(DowntimeThreshold::from_seconds(31_622_400).is_ok());
+        assert!(DowntimeThreshold::from_seconds(31_622_401).is_err());
+        assert!(DowntimeThreshold::from_seconds(0).is_err());
+        let micros = |s: f64| DowntimeThreshold::from_seconds_f64(s).map(DowntimeThreshold::micros);
+        assert_eq!(micros(31_622_400.0), Ok(31_622_400_000_000));
+        assert_eq!(micros(0.000_001), Ok(1));
+        assert_eq!(micros(2.5), Ok(2_500_000));
+        for refused in [
+            31_622_400.5,
+            0.000_000_4,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            assert!(micros(refused).is_err(), "{refused} is refused");
+        }
+    }
+
+    #[test]
+    fn event_durations_read_in_seconds() {
+        assert_eq!(ev(0, 90, false).duration_seconds(), 90.0);
+        let half = DowntimeEvent::new(t(0), t(1) + TimeDelta::milliseconds(500), false);
+        assert_eq!(half.duration_seconds(), 1.5);
+    }
+
+    #[test]
+    fn a_detection_at_now_is_outside_the_range_so_the_stop_is_ongoing() {
+        // Planned [0, 100), now = 100: the detection at 100 is not inside
+        // [start, now), so the stop from 10 runs until now and is ongoing.
+        let events = downtime_events(&plan(&[(0, 100)]), &[t(10), t(100)], thr(30), t(100));
+        assert_eq!(events, vec![ev(10, 100, true)]);
+    }
 
     #[test]
     fn gap_longer_than_threshold_is_an_event() {

@@ -289,6 +289,23 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_alone_is_carried_to_the_merged_stop_and_its_row_then_goes() {
+        // Row 1 (0–40 s) holds only a free-text reason; row 2 (40–100 s) none.
+        // Late data merges them into one stop 0–100 s: row 2 overlaps most
+        // and is reused, taking row 1's comment, so row 1 can be deleted
+        // without losing anything.
+        let mut commented = row(1, 0, 40, None);
+        commented.reason = Some("belt jam".to_owned());
+        let plan = reconcile_events(&[commented, row(2, 40, 100, None)], &[ev(0, 100, false)]);
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.updates[0].0, 2);
+        assert_eq!(plan.updates[0].1.reason.as_deref(), Some("belt jam"));
+        assert_eq!(plan.updates[0].1.reason_code, None);
+        assert_eq!(plan.deletes, vec![1]);
+        assert!(plan.orphaned.is_empty() && plan.inserts.is_empty());
+    }
+
+    #[test]
     fn vanished_stop_is_deleted_unless_a_person_explained_it() {
         let plan = reconcile_events(&[row(1, 0, 100, None), row(2, 200, 300, Some("JAM"))], &[]);
         assert_eq!(plan.deletes, vec![1]);

@@ -276,6 +276,40 @@ mod tests {
     }
 
     #[test]
+    fn an_inactive_shift_has_no_occurrence_and_an_active_one_has_its_own() {
+        let mut rule = shift(1, hm(6, 0), hm(14, 0), false);
+        let day = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let own = Interval::new(local(Madrid, "2026-06-10T06:00"), local(Madrid, "2026-06-10T14:00"));
+        assert_eq!(rule.occurrences(Madrid, &day), vec![own]);
+        assert_eq!(rule.occurrence_set(Madrid, &day, far_future()).intervals(), &[own]);
+        rule.active = false;
+        assert!(rule.occurrences(Madrid, &day).is_empty());
+        assert!(rule.occurrence_set(Madrid, &day, far_future()).intervals().is_empty());
+    }
+
+    #[test]
+    fn weekday_names_in_english_and_spanish_long_and_short() {
+        let expected = [
+            (["monday", "mon", "lunes", "lun"], Weekday::Mon),
+            (["tuesday", "tue", "martes", "mar"], Weekday::Tue),
+            (["wednesday", "wed", "miercoles", "mie"], Weekday::Wed),
+            (["thursday", "thu", "jueves", "jue"], Weekday::Thu),
+            (["friday", "fri", "viernes", "vie"], Weekday::Fri),
+            (["saturday", "sat", "sabado", "sab"], Weekday::Sat),
+            (["sunday", "sun", "domingo", "dom"], Weekday::Sun),
+        ];
+        for (names, day) in expected {
+            for name in names {
+                assert_eq!(parse_weekday(name), Some(day), "{name}");
+                assert_eq!(parse_weekday(&name.to_uppercase()), Some(day), "{name} in capitals");
+            }
+        }
+        assert_eq!(parse_weekday("Miércoles"), Some(Weekday::Wed));
+        assert_eq!(parse_weekday("sábado"), Some(Weekday::Sat));
+        assert_eq!(parse_weekday("someday"), None);
+    }
+
+    #[test]
     fn night_shift_started_yesterday_counts_in_todays_range() {
         let night = shift(1, hm(22, 0), hm(6, 0), true);
         let today = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");

@@ -291,6 +291,28 @@ mod tests {
     }
 
     #[test]
+    fn malformed_dates_and_times_are_refused_not_read_as_something_else() {
+        for bad in [
+            // too short for a date
+            "2026-01-1",
+            // wrong date separators
+            "2026/01/01T00:00Z",
+            // a non-digit that digit arithmetic would read as 10
+            "2026-01-0:T00:00Z",
+            // wrong time separator
+            "2026-01-01T12-30Z",
+            // a decimal point without digits
+            "2026-01-01T12:00:00.Z",
+        ] {
+            assert!(parse_instant(bad, Tz::UTC, "start_date").is_err(), "{bad} is refused");
+        }
+        assert_eq!(
+            parse_instant("2026-01-01T12:30:00.5Z", Tz::UTC, "start_date"),
+            Ok(utc("2026-01-01T12:30:00.5Z"))
+        );
+    }
+
+    #[test]
     fn dst_dates_of_2026_are_the_ones_the_tests_assume() {
         // Madrid: 02:00 CET -> 03:00 CEST on 03-29, 03:00 CEST -> 02:00 CET on 10-25.
         assert_eq!(
