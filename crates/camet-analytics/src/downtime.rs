@@ -488,6 +488,46 @@ mod tests {
         );
     }
 
+    #[test]
+    fn spans_at_exact_edges_follow_the_raw_rules() {
+        // Planned [60, 600) and [700, 900), T = 60 s. Every figure below is a
+        // case where "longer than T" or a half-open edge decides.
+        let p = plan(&[(60, 600), (700, 900)]);
+        let span = |a: i64, b: i64| DetectionSpan {
+            first: t(a),
+            last: t(b),
+        };
+        let from_spans =
+            |spans: &[DetectionSpan]| downtime_events_from_spans(&p, spans.iter().copied(), thr(60), t(LATER));
+        let raw = |instants: &[i64]| {
+            let instants: Vec<DateTime<Utc>> = instants.iter().map(|&s| t(s)).collect();
+            downtime_events(&p, &instants, thr(60), t(LATER))
+        };
+        // A span starting exactly at a planned start is inside; detections
+        // every T from 60 to 540 leave gaps of exactly T, and the last gap
+        // 540→600 is exactly T too: [60, 600) has no event; [700, 900) is empty.
+        let every_minute: Vec<i64> = (1..=9).map(|m| m * 60).collect();
+        let edges: Vec<DetectionSpan> = every_minute.iter().map(|&s| span(s, s)).collect();
+        assert_eq!(from_spans(&edges), Ok(vec![ev(700, 900, false)]));
+        assert_eq!(raw(&every_minute), vec![ev(700, 900, false)]);
+        // A span exactly T wide is accepted; two detections at the same
+        // instant (a span starting where the previous ended) are in order.
+        assert_eq!(
+            from_spans(&[span(60, 120), span(120, 120), span(120, 180), span(600, 600)]),
+            Ok(vec![ev(180, 600, false), ev(700, 900, false)])
+        );
+        // A span exactly at a planned end is outside it (half-open), and the
+        // next interval's stop is still found.
+        assert_eq!(
+            from_spans(&[span(560, 560), span(600, 600), span(760, 790)]),
+            Ok(vec![ev(60, 560, false), ev(790, 900, false)])
+        );
+        assert_eq!(
+            raw(&[560, 600, 760, 790]),
+            vec![ev(60, 560, false), ev(790, 900, false)]
+        );
+    }
+
     /// Random plan, detections and `now`; builds per-minute summaries the
     /// way a rollup-backed caller would.
     fn minute_spans(plan: &IntervalSet, dets: &[DateTime<Utc>], now: DateTime<Utc>) -> Vec<DetectionSpan> {

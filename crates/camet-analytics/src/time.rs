@@ -303,12 +303,25 @@ mod tests {
             "2026-01-01T12-30Z",
             // a decimal point without digits
             "2026-01-01T12:00:00.Z",
+            // minutes of an offset beyond 59 (would read as +06:00)
+            "2026-01-01T12:00+05:60",
+            // an offset of a whole day
+            "2026-01-01T12:00+24:00",
         ] {
             assert!(parse_instant(bad, Tz::UTC, "start_date").is_err(), "{bad} is refused");
         }
         assert_eq!(
             parse_instant("2026-01-01T12:30:00.5Z", Tz::UTC, "start_date"),
             Ok(utc("2026-01-01T12:30:00.5Z"))
+        );
+        // The widest offsets there are: 23:59 either way.
+        assert_eq!(
+            parse_instant("2026-01-01T23:59+23:59", Tz::UTC, "start_date"),
+            Ok(utc("2026-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_instant("2026-01-01T00:00-2359", Tz::UTC, "start_date"),
+            Ok(utc("2026-01-01T23:59:00Z"))
         );
     }
 
