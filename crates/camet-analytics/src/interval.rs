@@ -220,7 +220,7 @@ impl IntervalSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
     use proptest::prelude::*;
 
     fn t(min: i64) -> DateTime<Utc> {
@@ -229,6 +229,25 @@ mod tests {
 
     fn iv(a: i64, b: i64) -> Interval {
         Interval::new(t(a), t(b))
+    }
+
+    #[test]
+    fn durations_beyond_the_microsecond_range_saturate_with_their_sign() {
+        // i64 microseconds reach about ±292 000 years; 300 000 years do not fit.
+        let far = TimeDelta::days(300_000 * 366);
+        assert_eq!(delta_micros(far), i64::MAX);
+        assert_eq!(delta_micros(-far), i64::MIN);
+        assert_eq!(delta_micros(TimeDelta::seconds(-3)), -3_000_000);
+    }
+
+    #[test]
+    fn sets_count_sorted_instants_half_open_and_know_when_empty() {
+        let set = IntervalSet::from_intervals([iv(0, 10), iv(15, 20)]);
+        // 0 and 5 are in [0, 10); 10 is not; 15 is in [15, 20); 20 is not.
+        assert_eq!(set.count_sorted(&[t(0), t(5), t(10), t(15), t(20)]), 3);
+        assert!(!set.is_empty());
+        assert!(IntervalSet::new().is_empty());
+        assert!(IntervalSet::from_intervals([iv(3, 3)]).is_empty());
     }
 
     #[test]
