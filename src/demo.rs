@@ -17,6 +17,8 @@ use crate::auth::password::{self, HashingParams};
 use crate::auth::roles::Role;
 use crate::auth::users::{self, NewUser};
 use crate::clock::{now_naive, now_utc};
+use crate::dashboard::filters;
+use crate::dashboard::widgets::Lang;
 use crate::db::Databases;
 use crate::db::decimal::DbDecimal;
 use crate::db::line_tables;
@@ -208,36 +210,23 @@ pub async fn seed_with_progress(
         .await?;
     }
 
-    for (name, class_name, description, default_value) in [
-        (
-            "Rango de Fechas",
-            "DateRangeFilter",
-            "Filtro de fecha inicio y fin",
-            r#"{"preset":"last_7_days"}"#,
-        ),
-        (
-            "Intervalo",
-            "IntervalFilter",
-            "Intervalo de agregación",
-            r#"{"interval":"15min"}"#,
-        ),
-        ("Línea", "LineFilter", "Línea de producción", "null"),
-        ("Productos", "ProductFilter", "Selección múltiple de productos", "[]"),
-        ("Áreas", "AreaFilter", "Selección múltiple de áreas de la línea", "[]"),
-        ("Turno", "ShiftFilter", "Un turno, o todos", "null"),
-        (
-            "Umbral de parada",
-            "DowntimeThresholdFilter",
-            "Segundos sin detecciones que cuentan como parada (por defecto el de la línea)",
-            "null",
-        ),
-        (
-            "Mostrar paradas",
-            "ShowStopsFilter",
-            "Marcar las paradas en los gráficos",
-            "true",
-        ),
+    // The built-in names and descriptions, so `lang` translates them.
+    for (class_name, default_value) in [
+        ("DateRangeFilter", r#"{"preset":"last_7_days"}"#),
+        ("IntervalFilter", r#"{"interval":"15min"}"#),
+        ("LineFilter", "null"),
+        ("ProductFilter", "[]"),
+        ("AreaFilter", "[]"),
+        ("ShiftFilter", "null"),
+        ("DowntimeThresholdFilter", "null"),
+        ("ShowStopsFilter", "true"),
     ] {
+        let (Some(name), Some(description)) = (
+            filters::builtin_name(class_name, Lang::Es),
+            filters::builtin_description(class_name, Lang::Es),
+        ) else {
+            return Err(AppError::internal(format!("{class_name} is not a registered filter")));
+        };
         store::insert_filter(
             &mut conn,
             &NewFilter {

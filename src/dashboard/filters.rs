@@ -520,6 +520,11 @@ pub fn builtin_name(class_name: &str, lang: Lang) -> Option<&'static str> {
     lookup(class_name).map(|kind| kind.name().get(lang))
 }
 
+/// The built-in description of the filter type `class_name`, in `lang`.
+pub fn builtin_description(class_name: &str, lang: Lang) -> Option<&'static str> {
+    lookup(class_name).map(|kind| kind.description().get(lang))
+}
+
 /// The tenant's active filters with options and defaults (registered types
 /// only); names and descriptions that are the type's built-in ones come in
 /// `lang`, the tenant's own words as written.
