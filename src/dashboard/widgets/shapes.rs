@@ -515,7 +515,10 @@ mod tests {
     fn colours_are_a_string_or_a_list_and_read_back() {
         for (colour, json) in [
             (ChartColor::One("#fff".into()), serde_json::json!("#fff")),
-            (ChartColor::PerLabel(vec!["red".into(), "blue".into()]), serde_json::json!(["red", "blue"])),
+            (
+                ChartColor::PerLabel(vec!["red".into(), "blue".into()]),
+                serde_json::json!(["red", "blue"]),
+            ),
         ] {
             assert_eq!(colour.to_json(), Some(json.clone()));
             assert_eq!(ChartColor::parse_from_json(Some(json)).ok(), Some(colour));
