@@ -16,6 +16,9 @@ use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
 use crate::dashboard::filters::{self, FilterContext};
+use crate::dashboard::widgets::shapes::{
+    ChartJs, ChartJsData, KpiCardData, LineChartData, Rendered, TableData, WidgetKind,
+};
 use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
 use crate::error::{AppError, AppResult};
 use crate::kpi::KpiFilters;
@@ -108,15 +111,18 @@ async fn stops(
             }
         }
     }
+    // The views list the prepared events in the same order.
     Ok(events
         .events
         .into_iter()
-        .map(|e| StopRow {
+        .zip(prepared.events())
+        .map(|(e, instants)| StopRow {
             reason: reasons.get(&e.start).cloned(),
             start: e.start,
             end: e.end,
             duration_seconds: e.duration_seconds,
             ongoing: e.ongoing,
+            span: crate::analytics::interval::Interval::new(instants.start, instants.end),
         })
         .collect())
 }
@@ -251,7 +257,7 @@ async fn compute_all<'a>(
 
 /// Hands a widget exactly its declared needs and renders it; returns its
 /// data or error and the time of its slowest need plus rendering.
-fn render(prepared: &Prepared, computed: &Computed, lang: Lang) -> (Result<Value, WidgetError>, Duration) {
+fn render(prepared: &Prepared, computed: &Computed, lang: Lang) -> (Result<Rendered, WidgetError>, Duration) {
     let started = Instant::now();
     let mut waited = Duration::ZERO;
     let scope = Scoped::new(
@@ -277,7 +283,7 @@ fn render_isolated(
     params: &WidgetParams,
     scope: &Scoped,
     lang: Lang,
-) -> Result<Value, WidgetError> {
+) -> Result<Rendered, WidgetError> {
     // Rendering only reads `params` and `scope` and returns a new value, so
     // nothing it shares is left half-changed by an unwind.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| widget.render(params, scope, lang))).unwrap_or_else(|_| {
@@ -288,48 +294,203 @@ fn render_isolated(
     })
 }
 
-/// One widget's answer in a run.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct WidgetResult {
+/// What every widget result holds, whatever its type.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WidgetCommon {
     /// Catalog id.
     pub widget_id: i32,
     /// Catalog name.
     pub widget_name: String,
-    /// Output shape.
-    pub widget_type: String,
-    /// Its cell of the layout.
+    /// Its cell of the layout (absent for a single widget's data).
     #[oai(nullable)]
     pub layout: Option<LayoutCell>,
-    /// Chart.js-ready data (absent when `error` is set).
-    #[oai(nullable)]
-    pub data: Option<Value>,
-    /// Why this widget has no data.
+    /// Why this widget has no data (`data` and `chart` are then `null`).
     #[oai(nullable)]
     pub error: Option<WidgetError>,
     /// Time to its data: its slowest need plus rendering.
     pub elapsed_ms: f64,
 }
 
+/// A `line_chart` result: the production chart or an external series.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct LineChartWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// Labels and counts (every bucket, 0 included), stops, `data_as_of`.
+    #[oai(nullable)]
+    pub data: Option<LineChartData>,
+    /// Chart.js configuration: `new Chart(ctx, chart)`.
+    #[oai(nullable)]
+    pub chart: Option<ChartJs>,
+}
+
+/// A `comparison_bar` result: input, output and rejected units.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ComparisonBarWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// Labels and one dataset.
+    #[oai(nullable)]
+    pub data: Option<ChartJsData>,
+    /// Chart.js configuration: `new Chart(ctx, chart)`.
+    #[oai(nullable)]
+    pub chart: Option<ChartJs>,
+}
+
+/// A `pie_chart` result: output per product.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct PieChartWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// Product names and one dataset.
+    #[oai(nullable)]
+    pub data: Option<ChartJsData>,
+    /// Chart.js configuration: `new Chart(ctx, chart)`.
+    #[oai(nullable)]
+    pub chart: Option<ChartJs>,
+}
+
+/// A `kpi_card` result.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct KpiCardWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// `{value, unit, label, kpi_type}`.
+    #[oai(nullable)]
+    pub data: Option<KpiCardData>,
+}
+
+/// A `table` result: the downtime events.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct TableWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// `{columns:[{key, label}], rows}`.
+    #[oai(nullable)]
+    pub data: Option<TableData>,
+}
+
+/// A widget the server cannot run (not in the catalog, or a catalog row of
+/// an unknown type whose class is not registered): only its `error`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct UnknownWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+}
+
+/// One widget's answer, typed by `widget_type`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Union)]
+#[oai(discriminator_name = "widget_type", one_of)]
+pub enum WidgetResult {
+    /// `line_chart`.
+    #[oai(mapping = "line_chart")]
+    LineChart(LineChartWidget),
+    /// `comparison_bar`.
+    #[oai(mapping = "comparison_bar")]
+    ComparisonBar(ComparisonBarWidget),
+    /// `pie_chart`.
+    #[oai(mapping = "pie_chart")]
+    PieChart(PieChartWidget),
+    /// `kpi_card`.
+    #[oai(mapping = "kpi_card")]
+    KpiCard(KpiCardWidget),
+    /// `table`.
+    #[oai(mapping = "table")]
+    Table(TableWidget),
+    /// `unknown`.
+    #[oai(mapping = "unknown")]
+    Unknown(UnknownWidget),
+}
+
 impl WidgetResult {
+    /// The type of a widget's results: what its registered class renders,
+    /// else what its catalog row says, else `unknown`.
+    fn kind_of(entry: Option<&CatalogWidget>) -> Option<WidgetKind> {
+        let entry = entry?;
+        widgets::lookup(&entry.class_name)
+            .map(|w| w.kind())
+            .or_else(|| WidgetKind::parse(&entry.widget_type))
+    }
+
     fn new(
         widget_id: i32,
         entry: Option<&CatalogWidget>,
         layout: Option<LayoutCell>,
-        outcome: Result<Value, WidgetError>,
+        outcome: Result<Rendered, WidgetError>,
         took: Duration,
     ) -> Self {
-        let (data, error) = match outcome {
-            Ok(data) => (Some(data), None),
-            Err(error) => (None, Some(error)),
-        };
-        WidgetResult {
+        let common = |error: Option<WidgetError>| WidgetCommon {
             widget_id,
             widget_name: entry.map(|e| e.widget_name.clone()).unwrap_or_default(),
-            widget_type: entry.map(|e| e.widget_type.clone()).unwrap_or_default(),
-            layout,
-            data,
+            layout: layout.clone(),
             error,
             elapsed_ms: millis(took),
+        };
+        match outcome {
+            Ok(Rendered::LineChart { data, chart }) => WidgetResult::LineChart(LineChartWidget {
+                common: common(None),
+                data: Some(data),
+                chart: Some(chart),
+            }),
+            Ok(Rendered::ComparisonBar { data, chart }) => WidgetResult::ComparisonBar(ComparisonBarWidget {
+                common: common(None),
+                data: Some(data),
+                chart: Some(chart),
+            }),
+            Ok(Rendered::PieChart { data, chart }) => WidgetResult::PieChart(PieChartWidget {
+                common: common(None),
+                data: Some(data),
+                chart: Some(chart),
+            }),
+            Ok(Rendered::KpiCard(data)) => WidgetResult::KpiCard(KpiCardWidget {
+                common: common(None),
+                data: Some(data),
+            }),
+            Ok(Rendered::Table(data)) => WidgetResult::Table(TableWidget {
+                common: common(None),
+                data: Some(data),
+            }),
+            Err(error) => {
+                let common = common(Some(error));
+                match Self::kind_of(entry) {
+                    Some(WidgetKind::LineChart) => WidgetResult::LineChart(LineChartWidget {
+                        common,
+                        data: None,
+                        chart: None,
+                    }),
+                    Some(WidgetKind::ComparisonBar) => WidgetResult::ComparisonBar(ComparisonBarWidget {
+                        common,
+                        data: None,
+                        chart: None,
+                    }),
+                    Some(WidgetKind::PieChart) => WidgetResult::PieChart(PieChartWidget {
+                        common,
+                        data: None,
+                        chart: None,
+                    }),
+                    Some(WidgetKind::KpiCard) => WidgetResult::KpiCard(KpiCardWidget { common, data: None }),
+                    Some(WidgetKind::Table) => WidgetResult::Table(TableWidget { common, data: None }),
+                    None => WidgetResult::Unknown(UnknownWidget { common }),
+                }
+            }
+        }
+    }
+
+    /// Id, name, layout, error and timing.
+    pub fn common(&self) -> &WidgetCommon {
+        match self {
+            WidgetResult::LineChart(w) => &w.common,
+            WidgetResult::ComparisonBar(w) => &w.common,
+            WidgetResult::PieChart(w) => &w.common,
+            WidgetResult::KpiCard(w) => &w.common,
+            WidgetResult::Table(w) => &w.common,
+            WidgetResult::Unknown(w) => &w.common,
         }
     }
 }
@@ -412,7 +573,7 @@ pub async fn run(
             WidgetResult::new(cell.widget_id, entry, Some(cell), outcome, took)
         })
         .collect();
-    let slowest = widgets.iter().map(|w| w.elapsed_ms).fold(0.0, f64::max);
+    let slowest = widgets.iter().map(|w| w.common().elapsed_ms).fold(0.0, f64::max);
     let meta = json!({
         "elapsed_ms": millis(started.elapsed()),
         "computing_ms": millis(computing),
@@ -470,23 +631,40 @@ mod tests {
     use super::*;
     use crate::dashboard::widgets::DataQuery;
 
-    /// Declares one need and reports what it was handed.
+    /// Declares one need and reports what it was handed (as its card's label).
     struct Spy;
     impl Widget for Spy {
         fn class_name(&self) -> &'static str {
             "Spy"
         }
+        fn kind(&self) -> WidgetKind {
+            WidgetKind::KpiCard
+        }
         fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
             Ok(vec![Need::Downtime(DataQuery::downtime(params)?)])
         }
-        fn render(&self, _: &WidgetParams, data: &Scoped, _: Lang) -> Result<Value, WidgetError> {
-            Ok(json!({
+        fn render(&self, _: &WidgetParams, data: &Scoped, _: Lang) -> Result<Rendered, WidgetError> {
+            let seen = json!({
                 "handed": data.needs().len(),
                 "downtime": data.downtime().is_ok(),
                 "oee": data.oee().is_ok(),
                 "series": data.series().is_ok(),
                 "external": data.external().is_ok(),
+            });
+            Ok(Rendered::KpiCard(KpiCardData {
+                value: widgets::shapes::ChartNumber::NULL,
+                unit: String::new(),
+                label: seen.to_string(),
+                kpi_type: "spy".into(),
             }))
+        }
+    }
+
+    /// What the spy saw, from its rendered card.
+    fn seen(out: Result<Rendered, WidgetError>) -> Value {
+        match out.expect("rendered") {
+            Rendered::KpiCard(card) => serde_json::from_str(&card.label).expect("the spy's report"),
+            other => panic!("the spy renders a card, not {other:?}"),
         }
     }
 
@@ -527,7 +705,7 @@ mod tests {
         };
         let (out, took) = render(&prepared, &computed, Lang::Es);
         assert_eq!(
-            out.expect("rendered"),
+            seen(out),
             json!({"handed": 1, "downtime": true, "oee": false, "series": false, "external": false})
         );
         assert!(took >= Duration::from_millis(3), "its time includes its need's");
@@ -539,10 +717,13 @@ mod tests {
         fn class_name(&self) -> &'static str {
             "Panicker"
         }
+        fn kind(&self) -> WidgetKind {
+            WidgetKind::Table
+        }
         fn needs(&self, _: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
             Ok(Vec::new())
         }
-        fn render(&self, _: &WidgetParams, _: &Scoped, _: Lang) -> Result<Value, WidgetError> {
+        fn render(&self, _: &WidgetParams, _: &Scoped, _: Lang) -> Result<Rendered, WidgetError> {
             panic!("a bug in one widget")
         }
     }
@@ -565,7 +746,7 @@ mod tests {
             needs: Vec::new(),
         };
         let (out, _) = render(&fine, &computed, Lang::En);
-        assert_eq!(out.expect("rendered")["handed"], 0);
+        assert_eq!(seen(out)["handed"], 0);
     }
 
     #[test]

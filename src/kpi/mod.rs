@@ -277,6 +277,12 @@ impl Prepared {
     pub fn minute_rows(&self) -> Option<&read::MinuteRows> {
         self.minutes.as_ref()
     }
+
+    /// The downtime events, as real instants (the views of
+    /// [`downtime_with`] list them in the same order).
+    pub fn events(&self) -> &[DowntimeEvent] {
+        &self.events
+    }
 }
 
 /// Resolves and validates `filters` and computes the downtime events.

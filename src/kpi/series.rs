@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::analytics::buckets::{BucketInterval, generate_buckets};
+use crate::analytics::interval::Interval;
 use crate::analytics::time::{format_instant, parse_range};
 use crate::app::AppState;
 use crate::auth::principal::Principal;
@@ -42,6 +43,17 @@ pub struct Series {
     pub counts: Vec<u64>,
     /// See the KPI responses' `data_as_of`.
     pub data_as_of: String,
+    /// The real `[start, end)` of each bucket, in label order (so charts
+    /// can place instants, such as stops, on the labels).
+    pub bounds: Vec<Interval>,
+    /// Per bucket: does it meet the line's planned time P (semantics §2;
+    /// with a `shift_id`, that shift's occurrences)? Charts break their
+    /// line where it does not, so time off shift does not look like a stop.
+    pub planned: Vec<bool>,
+    /// The bucket width.
+    pub interval: BucketInterval,
+    /// The tenant's IANA time zone, in which the labels read.
+    pub timezone: String,
 }
 
 /// Detections per bucket of a line over a range.
@@ -118,9 +130,25 @@ pub async fn production_series_with(
         area_ids: areas,
     };
     let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;
+    let planned_set = crate::analytics::shifts::planned_set(
+        &snapshot.shift_rules(),
+        filters.line_id,
+        tz,
+        &range,
+        now,
+        filters.shift_id,
+    );
+    let bounds: Vec<Interval> = series.buckets.iter().map(|b| Interval::new(b.start, b.end)).collect();
     Ok(Series {
         labels: series.labels(),
         counts,
         data_as_of: format_instant(watermark.map_or(now, |w| w.min(now)), tz),
+        planned: bounds
+            .iter()
+            .map(|b| !planned_set.intersect_interval(b).is_empty())
+            .collect(),
+        bounds,
+        interval,
+        timezone: tz.name().to_owned(),
     })
 }

@@ -3,7 +3,8 @@
 //! line's table),
 //! registry failures isolated to their widget, external widgets through the
 //! data broker against a real loopback server (success, 500, malformed JSON,
-//! timeout, refused connection), templates, catalog, filters and languages.
+//! timeout, refused connection), templates, catalog, filters and languages;
+//! the Chart.js configurations of chart widgets and the typed widget results.
 
 use std::time::{Duration, Instant};
 
@@ -123,7 +124,15 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
         assert_eq!(pie["datasets"][0]["data"], json!([3, 1]));
         assert_eq!(pie["datasets"][0]["backgroundColor"], json!(["#ff0000", "#00ff00"]));
         let table = &widget(&run, 6)["data"];
-        assert_eq!(table["columns"], json!(["Inicio", "Fin", "Duración", "Razón"]));
+        assert_eq!(
+            table["columns"],
+            json!([
+                {"key": "start", "label": "Inicio"},
+                {"key": "end", "label": "Fin"},
+                {"key": "duration", "label": "Duración"},
+                {"key": "reason", "label": "Razón"}
+            ])
+        );
         let durations: Vec<&str> = table["rows"]
             .as_array()
             .expect("rows")
@@ -171,7 +180,10 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             widget(&english, 4)["data"]["labels"],
             json!(["Input", "Output", "Rejected"])
         );
-        assert_eq!(widget(&english, 6)["data"]["columns"][0], "Start");
+        assert_eq!(
+            widget(&english, 6)["data"]["columns"][0],
+            json!({"key": "start", "label": "Start"})
+        );
 
         // A viewer gets the viewer layout; filters it may not set are named.
         let viewer = app
@@ -207,6 +219,209 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
         // refused run (422) is not a query.
         assert_eq!(recorded, 4);
         drop(p.manager);
+        app.stop().await;
+    }
+}
+
+/// The plugin options of the production chart: `(from, to, start)` per stop.
+fn stop_ranges(chart: &Value) -> Vec<(u64, u64, String)> {
+    chart["options"]["plugins"]["camet_stops"]["ranges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("camet_stops ranges in {chart}"))
+        .iter()
+        .map(|r| {
+            (
+                r["from"].as_u64().unwrap_or(u64::MAX),
+                r["to"].as_u64().unwrap_or(u64::MAX),
+                r["start"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_widgets_carry_chart_js_configurations() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = known_plant(&app).await;
+        let run = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
+
+        // Production chart, hourly over Monday 2026-11-16 (UTC). Planned time is
+        // the shift 08:00-10:00, so only the 08:00 and 09:00 buckets are planned.
+        // Output detections: 08:00:30, 08:10:30, 08:30:30 (hour 8: 3), none in
+        // hour 9 (planned: 0, not null), 12:00 (off shift but produced: 1, shown).
+        // Every other hour is off shift and empty: null, so the line breaks.
+        let line = widget(&run, 1);
+        assert_eq!(line["widget_type"], "line_chart");
+        let chart = &line["chart"];
+        assert_eq!(chart["type"], "line");
+        assert_eq!(chart["data"]["labels"], line["data"]["labels"]);
+        let mut expected = vec![Value::Null; 24];
+        expected[8] = json!(3);
+        expected[9] = json!(0);
+        expected[12] = json!(1);
+        assert_eq!(chart["data"]["datasets"][0]["data"], Value::Array(expected));
+        assert_eq!(chart["data"]["datasets"][0]["spanGaps"], false);
+        assert_eq!(chart["data"]["datasets"][0]["label"], "Producción");
+        // `data` keeps every bucket's count for existing clients.
+        assert_eq!(line["data"]["datasets"][0]["data"][0], 0);
+        assert!(line["data"]["datasets"][0].get("spanGaps").is_none());
+        let options = &chart["options"];
+        assert_eq!(
+            options["scales"]["x"]["title"],
+            json!({"display": true, "text": "Hora local (UTC)"})
+        );
+        assert_eq!(
+            options["scales"]["y"]["title"],
+            json!({"display": true, "text": "Unidades por hora"})
+        );
+        assert_eq!(options["scales"]["y"]["beginAtZero"], true);
+        assert_eq!(options["locale"], "es");
+        assert_eq!(options["maintainAspectRatio"], false);
+        // Stops (threshold 300 s, gaps inside 08:00-10:00): 08:00:30-08:10:30 and
+        // 08:10:30-08:30:30 in the 08:00 bucket (label 8); 08:30:30-10:00 from the
+        // 08:00 bucket to the 09:00 one: its end, 10:00, is exclusive.
+        assert_eq!(
+            stop_ranges(chart),
+            vec![
+                (8, 8, "2026-11-16T08:00:30+00:00".to_owned()),
+                (8, 8, "2026-11-16T08:10:30+00:00".to_owned()),
+                (8, 9, "2026-11-16T08:30:30+00:00".to_owned()),
+            ]
+        );
+        assert_eq!(
+            chart["options"]["plugins"]["camet_stops"]["ranges"][2]["duration_seconds"],
+            5370.0
+        );
+        // The same stops as the table's rows, in the same order.
+        let starts: Vec<&str> = widget(&run, 6)["data"]["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|r| r["start"].as_str())
+            .collect();
+        assert_eq!(
+            starts,
+            stop_ranges(chart).iter().map(|r| r.2.as_str()).collect::<Vec<_>>()
+        );
+
+        // Bars and pie: Chart.js types, the data as it is, axes titled with units.
+        let bars = widget(&run, 4);
+        assert_eq!(bars["widget_type"], "comparison_bar");
+        assert_eq!(bars["chart"]["type"], "bar");
+        assert_eq!(bars["chart"]["data"], bars["data"]);
+        assert_eq!(bars["chart"]["data"]["datasets"][0]["data"], json!([5, 4, 1]));
+        assert_eq!(bars["chart"]["options"]["scales"]["y"]["title"]["text"], "Unidades");
+        assert_eq!(bars["chart"]["options"]["plugins"]["legend"]["display"], false);
+        let pie = widget(&run, 5);
+        assert_eq!(pie["widget_type"], "pie_chart");
+        assert_eq!(pie["chart"]["type"], "pie");
+        assert_eq!(pie["chart"]["data"], pie["data"]);
+        assert!(pie["chart"]["options"].get("scales").is_none(), "a pie has no axes");
+
+        // Cards and tables keep their own shapes, without a chart.
+        for id in [2, 3, 6] {
+            assert!(widget(&run, id).get("chart").is_none(), "widget {id}");
+        }
+        // The table's columns name row keys.
+        let table = &widget(&run, 6)["data"];
+        let keys: Vec<&str> = table["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["key"].as_str())
+            .collect();
+        assert_eq!(keys, vec!["start", "end", "duration", "reason"]);
+        let rows = table["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            for key in &keys {
+                assert!(row.get(*key).is_some_and(|v| !v.is_null()), "{key} in {row}");
+            }
+        }
+
+        // English: titles and locale follow the request.
+        let english = app
+            .post_ok(&p.token, "/api/v1/dashboard/run?lang=en", the_day(p.line_id))
+            .await;
+        let options = &widget(&english, 1)["chart"]["options"];
+        assert_eq!(options["scales"]["y"]["title"]["text"], "Units per hour");
+        assert_eq!(options["scales"]["x"]["title"]["text"], "Local time (UTC)");
+        assert_eq!(options["locale"], "en");
+
+        // Without show_stops the chart has no stops to shade.
+        let no_stops = app
+            .post_ok(
+                &p.token,
+                "/api/v1/dashboard/widgets/1/data",
+                json!({"params": {"line_id": p.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z", "interval": "1hour", "show_stops": false}}),
+            )
+            .await;
+        assert_eq!(no_stops["widget_type"], "line_chart");
+        assert!(no_stops["chart"]["options"]["plugins"].get("camet_stops").is_none());
+        assert!(no_stops["data"].get("stops").is_none());
+        assert_eq!(no_stops["chart"]["data"]["datasets"][0]["data"][0], Value::Null);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_types_widget_results_by_widget_type() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let doc: Value = app.get("/openapi.json").await.json().await.expect("json");
+        let schemas = &doc["components"]["schemas"];
+        let result = &schemas["WidgetResult"];
+        assert_eq!(result["discriminator"]["propertyName"], "widget_type", "{result}");
+        let mut mapped: Vec<&str> = result["discriminator"]["mapping"]
+            .as_object()
+            .expect("mapping")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        mapped.sort_unstable();
+        assert_eq!(
+            mapped,
+            vec![
+                "comparison_bar",
+                "kpi_card",
+                "line_chart",
+                "pie_chart",
+                "table",
+                "unknown"
+            ]
+        );
+        assert_eq!(result["oneOf"].as_array().map(Vec::len), Some(6));
+        // Each type's data is its own object, not an untyped value.
+        // A reference, bare or wrapped with its description.
+        let ref_of = |property: &Value| {
+            property["$ref"]
+                .as_str()
+                .or_else(|| property["allOf"][0]["$ref"].as_str())
+                .map(str::to_owned)
+        };
+        let data_ref = |widget: &str| ref_of(&schemas[widget]["properties"]["data"]);
+        assert_eq!(
+            data_ref("LineChartWidget").as_deref(),
+            Some("#/components/schemas/LineChartData")
+        );
+        assert_eq!(
+            data_ref("KpiCardWidget").as_deref(),
+            Some("#/components/schemas/KpiCardData")
+        );
+        assert_eq!(
+            data_ref("TableWidget").as_deref(),
+            Some("#/components/schemas/TableData")
+        );
+        assert_eq!(
+            data_ref("PieChartWidget").as_deref(),
+            Some("#/components/schemas/ChartJsData")
+        );
+        assert_eq!(
+            ref_of(&schemas["ChartJs"]["properties"]["type"]).as_deref(),
+            Some("#/components/schemas/ChartType")
+        );
+        assert_eq!(schemas["ChartType"]["enum"], json!(["line", "bar", "pie", "doughnut"]));
         app.stop().await;
     }
 }
@@ -434,6 +649,15 @@ async fn failing_widgets_fail_alone_and_slow_apis_only_cost_their_timeout() {
         assert_eq!(ws[2]["data"]["labels"], json!(["10:00", "11:00"]));
         assert_eq!(ws[2]["data"]["datasets"][0]["data"], json!([12.5, 14]));
         assert_eq!(ws[2]["data"]["datasets"][0]["label"], "°C");
+        // Its Chart.js configuration: a line, the series as it came, the unit on the value axis.
+        assert_eq!(ws[2]["widget_type"], "line_chart");
+        assert_eq!(ws[2]["chart"]["type"], "line");
+        assert_eq!(ws[2]["chart"]["data"]["labels"], json!(["10:00", "11:00"]));
+        assert_eq!(ws[2]["chart"]["data"]["datasets"][0]["data"], json!([12.5, 14]));
+        assert_eq!(ws[2]["chart"]["options"]["scales"]["y"]["title"]["text"], "°C");
+        // A failed chart has neither data nor chart; an unknown class keeps its catalog type.
+        assert_eq!((&ws[3]["data"], &ws[3]["chart"]), (&Value::Null, &Value::Null));
+        assert_eq!(ws[0]["widget_type"], "line_chart");
         assert_eq!(ws[8]["error"]["field"], "params.kpi_type");
         assert!(
             ws[0]["error"]["message"]

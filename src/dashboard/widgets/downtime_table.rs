@@ -1,8 +1,7 @@
 //! `DowntimeTable`: the stops with start, end, duration `HH:MM:SS` and
-//! reason (semantics §7 `table`).
+//! reason (semantics §7 `table`). Each column names the row field it shows.
 
-use serde_json::{Value, json};
-
+use super::shapes::{DowntimeRow, Rendered, TableColumn, TableData, WidgetKind};
 use super::{DataQuery, Lang, Need, Scoped, Widget, WidgetError, WidgetParams, hms};
 
 /// Downtime events as table rows.
@@ -13,32 +12,38 @@ impl Widget for DowntimeTable {
         "DowntimeTable"
     }
 
+    fn kind(&self) -> WidgetKind {
+        WidgetKind::Table
+    }
+
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
         Ok(vec![Need::Downtime(DataQuery::downtime(params)?)])
     }
 
-    fn render(&self, _: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError> {
-        let rows: Vec<Value> = data
+    fn render(&self, _: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Rendered, WidgetError> {
+        let rows = data
             .downtime()?
             .iter()
-            .map(|s| {
-                json!({
-                    "start": s.start,
-                    "end": s.end,
-                    "duration": hms(s.duration_seconds),
-                    "reason": s.reason.clone().unwrap_or_else(|| "N/A".to_owned()),
-                    "ongoing": s.ongoing,
-                })
+            .map(|s| DowntimeRow {
+                start: s.start.clone(),
+                end: s.end.clone(),
+                duration: hms(s.duration_seconds),
+                reason: s.reason.clone().unwrap_or_else(|| "N/A".to_owned()),
+                ongoing: s.ongoing,
             })
             .collect();
-        Ok(json!({
-            "columns": [
-                lang.text("Inicio", "Start"),
-                lang.text("Fin", "End"),
-                lang.text("Duración", "Duration"),
-                lang.text("Razón", "Reason")
+        let column = |key: &str, label: &str| TableColumn {
+            key: key.to_owned(),
+            label: label.to_owned(),
+        };
+        Ok(Rendered::Table(TableData {
+            columns: vec![
+                column("start", lang.text("Inicio", "Start")),
+                column("end", lang.text("Fin", "End")),
+                column("duration", lang.text("Duración", "Duration")),
+                column("reason", lang.text("Razón", "Reason")),
             ],
-            "rows": rows
+            rows,
         }))
     }
 }

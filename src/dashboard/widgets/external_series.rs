@@ -3,8 +3,12 @@
 //! over only the labels and values found at the JSON pointers the operator
 //! fixed for that API in `external_apis.yml`; clients cannot choose them.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::shapes::{
+    ChartColor, ChartDataset, ChartJs, ChartJsData, ChartNumber, ChartOptions, ChartType, LineChartData, Rendered,
+    WidgetKind,
+};
 use super::{Lang, Need, Scoped, Widget, WidgetError, WidgetParams};
 
 /// Labels and values found at the API's two operator-configured JSON pointers.
@@ -22,6 +26,10 @@ fn scalar_text(v: &Value) -> Option<String> {
 impl Widget for ExternalSeriesChart {
     fn class_name(&self) -> &'static str {
         "ExternalSeriesChart"
+    }
+
+    fn kind(&self) -> WidgetKind {
+        WidgetKind::LineChart
     }
 
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
@@ -51,7 +59,7 @@ impl Widget for ExternalSeriesChart {
         Ok(vec![Need::External { api_id, query }])
     }
 
-    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError> {
+    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Rendered, WidgetError> {
         let answer = data.external()?;
         // The broker's selection: `{"labels": …, "values": …}` (see `DataBroker::fetch_series`).
         let array = |part: &str| {
@@ -66,25 +74,46 @@ impl Widget for ExternalSeriesChart {
             .iter()
             .map(|v| scalar_text(v).unwrap_or_default())
             .collect();
-        let values: Vec<Value> = array("values")?
-            .iter()
-            .map(|v| if v.is_number() { v.clone() } else { Value::Null })
-            .collect();
+        let values: Vec<ChartNumber> = array("values")?.iter().map(ChartNumber::from_json).collect();
         if labels.len() != values.len() {
             return Err(WidgetError::new(
                 "bad_external_data",
                 format!("{} labels but {} values", labels.len(), values.len()),
             ));
         }
-        Ok(json!({
-            "labels": labels,
-            "datasets": [{
-                "label": params.label.clone().unwrap_or_else(|| lang.text("Serie externa", "External series").to_owned()),
-                "data": values,
-                "borderColor": "rgb(249, 115, 22)",
-                "tension": 0.4,
-                "fill": false
-            }]
-        }))
+        let label = params
+            .label
+            .clone()
+            .unwrap_or_else(|| lang.text("Serie externa", "External series").to_owned());
+        let dataset = |span_gaps: Option<bool>| ChartDataset {
+            label: Some(label.clone()),
+            data: values.clone(),
+            border_color: Some(ChartColor::One("rgb(249, 115, 22)".into())),
+            background_color: None,
+            border_width: None,
+            tension: Some(0.4),
+            fill: Some(false),
+            span_gaps,
+            point_radius: None,
+        };
+        // The API's labels are its own (hours, days, names): only the value axis has a known title.
+        let options = ChartOptions::with_axes(lang.locale(), None, label.clone(), true);
+        let chart = ChartJs {
+            kind: ChartType::Line,
+            data: ChartJsData {
+                labels: labels.clone(),
+                datasets: vec![dataset(Some(false))],
+            },
+            options,
+        };
+        Ok(Rendered::LineChart {
+            data: LineChartData {
+                labels,
+                datasets: vec![dataset(None)],
+                stops: None,
+                data_as_of: None,
+            },
+            chart,
+        })
     }
 }

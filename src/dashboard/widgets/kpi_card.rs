@@ -1,7 +1,6 @@
 //! `KpiCard`: one number with its unit and label (semantics §7 `kpi_card`).
 
-use serde_json::{Value, json};
-
+use super::shapes::{ChartNumber, KpiCardData, Rendered, WidgetKind};
 use super::{DataQuery, Lang, Need, Scoped, Widget, WidgetError, WidgetParams};
 
 /// A single KPI: OEE factors come from the OEE, counts and weights from the
@@ -30,6 +29,10 @@ impl Widget for KpiCard {
         "KpiCard"
     }
 
+    fn kind(&self) -> WidgetKind {
+        WidgetKind::KpiCard
+    }
+
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
         let query = DataQuery::kpi(params)?;
         Ok(vec![if FROM_OEE.contains(&kpi_type(params)?) {
@@ -39,47 +42,56 @@ impl Widget for KpiCard {
         }])
     }
 
-    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError> {
+    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Rendered, WidgetError> {
         let kind = kpi_type(params)?;
-        let (value, unit, label): (Value, &str, &str) = match kind {
-            "oee" => (json!(data.oee()?.oee), "%", "OEE"),
+        let (value, unit, label): (ChartNumber, &str, &str) = match kind {
+            "oee" => (ChartNumber::maybe(data.oee()?.oee), "%", "OEE"),
             "availability" => (
-                json!(data.oee()?.availability),
+                ChartNumber::real(data.oee()?.availability),
                 "%",
                 lang.text("Disponibilidad", "Availability"),
             ),
             "performance" => (
-                json!(data.oee()?.performance),
+                ChartNumber::maybe(data.oee()?.performance),
                 "%",
                 lang.text("Rendimiento", "Performance"),
             ),
-            "quality" => (json!(data.oee()?.quality), "%", lang.text("Calidad", "Quality")),
+            "quality" => (
+                ChartNumber::real(data.oee()?.quality),
+                "%",
+                lang.text("Calidad", "Quality"),
+            ),
             "good_units" => (
-                json!(data.oee()?.good_units),
+                ChartNumber::count(data.oee()?.good_units),
                 lang.text("unidades", "units"),
                 lang.text("Unidades buenas", "Good units"),
             ),
             "total_production" => (
-                json!(data.summary()?.total_production),
+                ChartNumber::count(data.summary()?.total_production),
                 lang.text("unidades", "units"),
                 lang.text("Producción total", "Total production"),
             ),
             "total_weight" => (
-                json!(data.summary()?.total_weight),
+                ChartNumber::real(data.summary()?.total_weight),
                 "kg",
                 lang.text("Peso total", "Total weight"),
             ),
             "downtime_count" => (
-                json!(data.summary()?.downtime_count),
+                ChartNumber::count(data.summary()?.downtime_count),
                 lang.text("paradas", "stops"),
                 lang.text("Paradas", "Stops"),
             ),
             _ => (
-                json!(data.summary()?.total_downtime_seconds),
+                ChartNumber::real(data.summary()?.total_downtime_seconds),
                 "s",
                 lang.text("Tiempo de parada", "Downtime"),
             ),
         };
-        Ok(json!({"value": value, "unit": unit, "label": label, "kpi_type": kind}))
+        Ok(Rendered::KpiCard(KpiCardData {
+            value,
+            unit: unit.to_owned(),
+            label: label.to_owned(),
+            kpi_type: kind.to_owned(),
+        }))
     }
 }

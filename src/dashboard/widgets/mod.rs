@@ -1,6 +1,7 @@
 //! The widget registry. A catalog row names a widget class; the class
 //! declares exactly which data it needs ([`Need`]) and turns that data, and
-//! nothing else ([`Scoped`]), into Chart.js-ready JSON. Widgets never fetch:
+//! nothing else ([`Scoped`]), into its typed data ([`shapes`]) and, for
+//! charts, a Chart.js configuration. Widgets never fetch:
 //! the orchestrator computes each distinct need once per run and hands it
 //! out. Adding a widget type is one module here plus one line in
 //! [`registry`].
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::analytics::interval::Interval;
 use crate::kpi::series::Series;
 use crate::kpi::{OeeResponse, SummaryResponse};
 
@@ -19,6 +21,9 @@ mod external_series;
 mod kpi_card;
 mod line_chart;
 mod pie_chart;
+pub mod shapes;
+
+use shapes::{Rendered, StopRange, WidgetKind};
 
 /// Language of human labels (semantics §7: Spanish unless asked for English).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +50,11 @@ impl Lang {
             None if accept_language.is_some_and(wants_en) => Lang::En,
             None => Lang::Es,
         }
+    }
+
+    /// Its locale tag, for number formatting in charts.
+    pub fn locale(self) -> &'static str {
+        self.text("es", "en")
     }
 
     /// The label in this language.
@@ -193,6 +203,8 @@ pub struct StopRow {
     pub ongoing: bool,
     /// Reason given on the persisted event, if any.
     pub reason: Option<String>,
+    /// `[start, end)` as real instants (to place the stop on a chart's buckets).
+    pub span: Interval,
 }
 
 /// The data of one need.
@@ -340,10 +352,12 @@ impl From<crate::error::AppError> for WidgetError {
 pub trait Widget: Send + Sync {
     /// The class name stored in `widget_catalog.class_name`.
     fn class_name(&self) -> &'static str;
+    /// Its output shape (the `widget_type` of its results).
+    fn kind(&self) -> WidgetKind;
     /// Exactly the data it needs for these params.
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError>;
-    /// Chart.js-ready JSON from the data it declared.
-    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Value, WidgetError>;
+    /// Its data (and a chart's Chart.js configuration) from the data it declared.
+    fn render(&self, params: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Rendered, WidgetError>;
 }
 
 /// Every widget type.
@@ -361,6 +375,34 @@ pub fn registry() -> &'static [&'static dyn Widget] {
 /// The widget type registered under `class_name`.
 pub fn lookup(class_name: &str) -> Option<&'static dyn Widget> {
     registry().iter().copied().find(|w| w.class_name() == class_name)
+}
+
+/// Places each stop on the chart's buckets (`bounds`, consecutive, in label
+/// order): `from` is the bucket holding its start, `to` the bucket holding
+/// its last instant (the end is exclusive, so a stop ending exactly on a
+/// bucket boundary does not reach the next label). A stop outside every
+/// bucket is left out; one reaching past either end is clipped to it.
+pub fn stop_ranges(bounds: &[Interval], stops: &[StopRow]) -> Vec<StopRange> {
+    let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
+        return Vec::new();
+    };
+    stops
+        .iter()
+        .filter(|s| s.span.start < last.end && s.span.end > first.start && !s.span.is_empty())
+        .map(|s| {
+            // The first bucket ending after the start; the last one starting before the end.
+            let from = bounds.partition_point(|b| b.end <= s.span.start);
+            let to = bounds.partition_point(|b| b.start < s.span.end).saturating_sub(1);
+            StopRange {
+                from: u32::try_from(from).unwrap_or(u32::MAX),
+                to: u32::try_from(to.max(from)).unwrap_or(u32::MAX),
+                start: s.start.clone(),
+                end: s.end.clone(),
+                duration_seconds: s.duration_seconds,
+                ongoing: s.ongoing,
+            }
+        })
+        .collect()
 }
 
 /// `HH:MM:SS` of a duration in seconds (hours may exceed 24).
@@ -386,6 +428,63 @@ mod tests {
         assert_eq!(hms(0.0), "00:00:00");
         assert_eq!(hms(3725.9), "01:02:05");
         assert_eq!(hms(90_061.0), "25:01:01");
+    }
+
+    fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("fixture instant")
+            .to_utc()
+    }
+
+    fn stop(start: &str, end: &str) -> StopRow {
+        StopRow {
+            start: start.into(),
+            end: end.into(),
+            duration_seconds: 0.0,
+            ongoing: false,
+            reason: None,
+            span: Interval::new(at(start), at(end)),
+        }
+    }
+
+    #[test]
+    fn stops_index_the_buckets_holding_their_first_and_last_instants() {
+        // Hourly buckets 08:00, 09:00, 10:00, 11:00 (indices 0..=3).
+        let bounds: Vec<Interval> = (8..12)
+            .map(|h| {
+                Interval::new(
+                    at(&format!("2026-11-16T{h:02}:00:00Z")),
+                    at(&format!("2026-11-16T{:02}:00:00Z", h + 1)),
+                )
+            })
+            .collect();
+        let ranges = stop_ranges(
+            &bounds,
+            &[
+                // Inside one bucket.
+                stop("2026-11-16T08:10:00Z", "2026-11-16T08:20:00Z"),
+                // Ends exactly on 10:00: its last instant is in the 09:00 bucket.
+                stop("2026-11-16T08:30:30Z", "2026-11-16T10:00:00Z"),
+                // Starts exactly on 10:00: in the 10:00 bucket, not 09:00.
+                stop("2026-11-16T10:00:00Z", "2026-11-16T11:30:00Z"),
+                // Reaches past both ends: clipped to the first and last bucket.
+                stop("2026-11-16T07:00:00Z", "2026-11-16T13:00:00Z"),
+                // Entirely after the buckets: left out.
+                stop("2026-11-16T12:00:00Z", "2026-11-16T12:30:00Z"),
+            ],
+        );
+        let spans: Vec<(u32, u32)> = ranges.iter().map(|r| (r.from, r.to)).collect();
+        assert_eq!(spans, vec![(0, 0), (0, 1), (2, 3), (0, 3)]);
+        assert_eq!(ranges[1].start, "2026-11-16T08:30:30Z");
+        assert!(stop_ranges(&[], &[stop("2026-11-16T08:10:00Z", "2026-11-16T08:20:00Z")]).is_empty());
+    }
+
+    #[test]
+    fn every_widget_type_says_its_catalog_type() {
+        for entry in crate::dashboard::catalog::builtin() {
+            let widget = lookup(&entry.class_name).expect("registered");
+            assert_eq!(widget.kind().as_str(), entry.widget_type, "{}", entry.class_name);
+        }
     }
 
     #[test]

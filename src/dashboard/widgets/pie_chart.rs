@@ -1,8 +1,10 @@
 //! `ProductDistributionPie`: output-area detections per product (semantics §7
 //! `pie_chart`), coloured with each product's own colour when it has one.
 
-use serde_json::{Value, json};
-
+use super::shapes::{
+    ChartColor, ChartDataset, ChartJs, ChartJsData, ChartLegend, ChartNumber, ChartOptions, ChartPlugins, ChartType,
+    Rendered, WidgetKind,
+};
 use super::{DataQuery, Lang, Need, Scoped, Widget, WidgetError, WidgetParams};
 
 /// Colours for products without their own.
@@ -22,18 +24,22 @@ impl Widget for ProductDistributionPie {
         "ProductDistributionPie"
     }
 
+    fn kind(&self) -> WidgetKind {
+        WidgetKind::PieChart
+    }
+
     fn needs(&self, params: &WidgetParams) -> Result<Vec<Need>, WidgetError> {
         Ok(vec![Need::Summary(DataQuery::kpi(params)?)])
     }
 
-    fn render(&self, _: &WidgetParams, data: &Scoped, _: Lang) -> Result<Value, WidgetError> {
+    fn render(&self, _: &WidgetParams, data: &Scoped, lang: Lang) -> Result<Rendered, WidgetError> {
         let summary = data.summary()?;
         let mut labels = Vec::new();
         let mut counts = Vec::new();
         let mut colours = Vec::new();
         for (i, slice) in summary.product_slices.iter().enumerate() {
             labels.push(slice.product_name.clone());
-            counts.push(slice.count);
+            counts.push(ChartNumber::count(slice.count));
             colours.push(
                 slice
                     .color
@@ -41,9 +47,38 @@ impl Widget for ProductDistributionPie {
                     .unwrap_or_else(|| PALETTE[i % PALETTE.len()].to_owned()),
             );
         }
-        Ok(json!({
-            "labels": labels,
-            "datasets": [{"data": counts, "backgroundColor": colours, "borderWidth": 2, "borderColor": "#fff"}]
-        }))
+        let data = ChartJsData {
+            labels,
+            datasets: vec![ChartDataset {
+                label: None,
+                data: counts,
+                background_color: Some(ChartColor::PerLabel(colours)),
+                border_width: Some(2),
+                border_color: Some(ChartColor::One("#fff".into())),
+                tension: None,
+                fill: None,
+                span_gaps: None,
+                point_radius: None,
+            }],
+        };
+        let options = ChartOptions {
+            responsive: true,
+            maintain_aspect_ratio: false,
+            locale: lang.locale().to_owned(),
+            scales: None,
+            plugins: ChartPlugins {
+                legend: ChartLegend {
+                    display: true,
+                    position: Some("right".into()),
+                },
+                camet_stops: None,
+            },
+        };
+        let chart = ChartJs {
+            kind: ChartType::Pie,
+            data: data.clone(),
+            options,
+        };
+        Ok(Rendered::PieChart { data, chart })
     }
 }
