@@ -393,11 +393,11 @@ async fn the_document_types_widget_results_by_widget_type() {
         );
         assert_eq!(result["oneOf"].as_array().map(Vec::len), Some(6));
         // Each type's data is its own object, not an untyped value.
-        // A reference, bare or wrapped with its description.
+        // A reference: bare, or (optional data) "the reference or null".
         let ref_of = |property: &Value| {
             property["$ref"]
                 .as_str()
-                .or_else(|| property["allOf"][0]["$ref"].as_str())
+                .or_else(|| property["anyOf"][0]["$ref"].as_str())
                 .map(str::to_owned)
         };
         let data_ref = |widget: &str| ref_of(&schemas[widget]["properties"]["data"]);

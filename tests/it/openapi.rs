@@ -142,9 +142,11 @@ fn optional_properties_are_declared_nullable_because_they_serialise_as_null() {
 fn wrapped_references(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
     match value {
         serde_json::Value::Object(object) => {
+            // A wrapper is an allOf whose only part is a reference; an allOf
+            // that adds its own properties beside one (the typed widget
+            // results' discriminator) is a real composition.
             if let Some(parts) = object.get("allOf").and_then(|a| a.as_array()) {
-                let references = parts.iter().filter(|p| p.get("$ref").is_some()).count();
-                if references == 1 {
+                if parts.len() == 1 && parts[0].get("$ref").is_some() {
                     found.push(at.to_owned());
                 }
             }
