@@ -244,7 +244,11 @@ mod tests {
     fn sets_count_sorted_instants_half_open_and_know_when_empty() {
         let set = IntervalSet::from_intervals([iv(0, 10), iv(15, 20)]);
         // 0 and 5 are in [0, 10); 10 is not; 15 is in [15, 20); 20 is not.
-        assert_eq!(set.count_sorted(&[t(0), t(5), t(10), t(15), t(20)]), 3);
+        let instants = [t(0), t(5), t(10), t(15), t(20)];
+        assert_eq!(set.count_sorted(&instants), 3);
+        // Each interval on its own too (a wrong bound can hide in the sum).
+        assert_eq!(IntervalSet::from_intervals([iv(0, 10)]).count_sorted(&instants), 2);
+        assert_eq!(IntervalSet::from_intervals([iv(15, 20)]).count_sorted(&instants), 1);
         assert!(!set.is_empty());
         assert!(IntervalSet::new().is_empty());
         assert!(IntervalSet::from_intervals([iv(3, 3)]).is_empty());
