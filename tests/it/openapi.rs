@@ -145,10 +145,11 @@ fn wrapped_references(value: &serde_json::Value, at: &str, found: &mut Vec<Strin
             // A wrapper is an allOf whose only part is a reference; an allOf
             // that adds its own properties beside one (the typed widget
             // results' discriminator) is a real composition.
-            if let Some(parts) = object.get("allOf").and_then(|a| a.as_array()) {
-                if parts.len() == 1 && parts[0].get("$ref").is_some() {
-                    found.push(at.to_owned());
-                }
+            if let Some(parts) = object.get("allOf").and_then(|a| a.as_array())
+                && parts.len() == 1
+                && parts[0].get("$ref").is_some()
+            {
+                found.push(at.to_owned());
             }
             for (key, child) in object {
                 wrapped_references(child, &format!("{at}/{key}"), found);
