@@ -295,8 +295,9 @@ mod tests {
         for bad in [
             // too short for a date
             "2026-01-1",
-            // wrong date separators
+            // wrong date separators, first or second
             "2026/01/01T00:00Z",
+            "2026-01/01T00:00Z",
             // a non-digit that digit arithmetic would read as 10
             "2026-01-0:T00:00Z",
             // wrong time separator
