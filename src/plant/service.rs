@@ -128,7 +128,7 @@ pub async fn create_line(state: &AppState, actor: &Actor<'_>, input: LineInput) 
     let mut conn = pool.get().await?;
     // Partitions are laid out around the injected clock, so a pinned clock
     // gives the same layout on any day.
-    let laid_out_at = state.clock.now().naive_utc();
+    let laid_out_at = state.clock.now_naive();
     if let Err(error) = line_tables::create_line_tables(&mut conn, line_id, laid_out_at).await {
         let removed = with_conn!(&mut conn, |c| diesel::delete(production_line::table.find(line_id))
             .execute(c)
