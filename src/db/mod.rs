@@ -376,11 +376,15 @@ fn sqlite_pool(path: &Path, settings: PoolSettings) -> AppResult<DbPool> {
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
-            // WAL lets readers run beside the single writer; busy_timeout makes
-            // writers queue (for at most the statement timeout, then
-            // SQLITE_BUSY, a 503) instead of failing; foreign keys are off by default.
+            // busy_timeout comes first: switching to (or checking) WAL needs
+            // a lock that another connection may hold for a moment (a
+            // checkpoint, the last connection closing), and without a busy
+            // handler that moment fails the new connection at once. WAL lets
+            // readers run beside the single writer; busy_timeout makes writers
+            // queue (for at most the statement timeout, then SQLITE_BUSY, a
+            // 503) instead of failing; foreign keys are off by default.
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
                  PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
             ))
             .await
@@ -636,5 +640,54 @@ impl Databases {
                 mysql_pool(&url, self.settings)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    fn settings() -> PoolSettings {
+        PoolSettings {
+            size: 2,
+            timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A new pooled SQLite connection waits for a lock another connection
+    /// holds for a moment instead of failing at once: CI once failed a test
+    /// with "database is locked" because `journal_mode` ran before the busy
+    /// handler was set.
+    #[tokio::test]
+    async fn a_new_sqlite_connection_waits_for_a_briefly_held_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("locked.db");
+        let url = path.to_str().expect("utf-8 path").to_owned();
+        {
+            // The file exists and is already in WAL mode, as a running server leaves it.
+            let pool = sqlite_pool(&path, settings()).expect("pool");
+            drop(pool.get().await.expect("first connection"));
+        }
+
+        let mut holder = diesel::SqliteConnection::establish(&url).expect("holder");
+        holder
+            .batch_execute("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+            .expect("exclusive lock");
+
+        let pool = sqlite_pool(&path, settings()).expect("pool");
+        let waiting = tokio::spawn(async move { pool.get().await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the new connection must wait for the lock, not fail");
+        holder.batch_execute("COMMIT;").expect("release");
+        drop(holder);
+
+        let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the connection is made once the lock is released")
+            .expect("task");
+        assert!(outcome.is_ok(), "connection failed: {:?}", outcome.err());
     }
 }
