@@ -200,6 +200,10 @@ pub struct Config {
     pub rollup_settle_secs: u64,
     /// `CAMET_ROLLUP_TRAILING_SECS`: how far before the watermark each run rebuilds again (default 600).
     pub rollup_trailing_secs: u64,
+    /// `CAMET_GAP_FLOOR_SECS`: gaps between detections longer than this are
+    /// stored, so gap analysis for any threshold at or above it reads stops,
+    /// not detections (default 5, 1..=3600; changing it rebuilds the gaps).
+    pub gap_floor_secs: u64,
     /// `CAMET_CACHE_REFRESH_SECS`: how often each instance checks whether
     /// another one changed a tenant's configuration (default 2 s).
     pub cache_refresh_secs: u64,
@@ -293,6 +297,14 @@ fn parse_number<T: std::str::FromStr + PartialOrd + fmt::Display>(
 }
 
 impl Config {
+    /// The configured floor of stored gaps (parsing bounds it to 1..=3600 s).
+    pub fn gap_floor(&self) -> crate::analytics::GapFloor {
+        i64::try_from(self.gap_floor_secs)
+            .ok()
+            .and_then(crate::analytics::GapFloor::from_seconds)
+            .unwrap_or_default()
+    }
+
     /// Reads the process environment, after loading `.env` if present.
     pub fn from_env() -> Result<Config, AppError> {
         // A missing .env is normal; a malformed one is worth saying.
@@ -376,6 +388,7 @@ impl Config {
             rollup_job_secs: parse_number(lookup, "CAMET_ROLLUP_JOB_SECS", 60, 5, 86_400)?,
             rollup_settle_secs: parse_number(lookup, "CAMET_ROLLUP_SETTLE_SECS", 120, 0, 86_400)?,
             rollup_trailing_secs: parse_number(lookup, "CAMET_ROLLUP_TRAILING_SECS", 600, 0, 31 * 86_400)?,
+            gap_floor_secs: parse_number(lookup, "CAMET_GAP_FLOOR_SECS", 5, 1, 3600)?,
             cache_refresh_secs: parse_number(lookup, "CAMET_CACHE_REFRESH_SECS", 2, 1, 3600)?,
             partition_months_ahead: parse_number(lookup, "CAMET_PARTITION_MONTHS_AHEAD", 3, 1, 120)?,
             partition_retention_months: match var(lookup, "CAMET_PARTITION_RETENTION_MONTHS") {

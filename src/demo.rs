@@ -264,7 +264,11 @@ pub async fn seed_with_progress(
     progress.start(rows.len() as u64, "detections");
     let mut detections = 0;
     for chunk in rows.chunks(SEED_CHUNK_ROWS) {
-        detections += line_tables::insert_detections(&mut conn, line_id, chunk).await?;
+        // The default floor: a deployment configured otherwise has the gaps
+        // rebuilt by the watermark job's first run.
+        detections +=
+            line_tables::insert_detections(&mut conn, line_id, chunk, now, crate::analytics::GapFloor::default())
+                .await?;
         progress.advance(chunk.len() as u64);
     }
     drop(conn);

@@ -61,6 +61,9 @@ pub trait SqlDialect {
     /// commit, so concurrent inserts into that range wait (empty on SQLite,
     /// whose writers are serialised by `BEGIN IMMEDIATE`).
     const LOCK_FOR_SHARE: &'static str;
+    /// Suffix of a SELECT that locks the rows it reads for update until
+    /// commit (empty on SQLite, see [`Self::LOCK_FOR_SHARE`]).
+    const LOCK_FOR_UPDATE: &'static str;
 }
 
 impl SqlDialect for crate::db::SqliteConn {
@@ -75,6 +78,7 @@ impl SqlDialect for crate::db::SqliteConn {
     const ACCUMULATE_HOUR: &'static str =
         " ON CONFLICT (area_id, hour_start, product_id) DO UPDATE SET n = n + excluded.n";
     const LOCK_FOR_SHARE: &'static str = "";
+    const LOCK_FOR_UPDATE: &'static str = "";
 }
 
 impl SqlDialect for diesel_async::AsyncMysqlConnection {
@@ -88,6 +92,7 @@ impl SqlDialect for diesel_async::AsyncMysqlConnection {
          first_at = LEAST(first_at, VALUES(first_at)), last_at = GREATEST(last_at, VALUES(last_at))";
     const ACCUMULATE_HOUR: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n)";
     const LOCK_FOR_SHARE: &'static str = " LOCK IN SHARE MODE";
+    const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
 }
 
 async fn mysql_admin(server_url: &str, sql: String, timeout: Duration) -> Result<(), String> {

@@ -31,6 +31,12 @@ pub fn hour_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("detection_hour_{id}"))
 }
 
+/// Name of line `line_id`'s stored gaps: per area, the gaps longer than the
+/// gap floor between consecutive detections.
+pub fn gap_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_gap_{id}"))
+}
+
 /// Name of line `line_id`'s downtime events table.
 pub fn downtime_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("downtime_events_{id}"))
@@ -83,6 +89,7 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
     let keys = key_table(line_id)?;
     let minutes = minute_table(line_id)?;
     let hours = hour_table(line_id)?;
+    let gaps = gap_table(line_id)?;
     Ok(match backend {
         Backend::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {det} (
@@ -128,6 +135,15 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 product_id INT NOT NULL,
                 n BIGINT NOT NULL,
                 PRIMARY KEY (area_id, hour_start, product_id)
+            ) ENGINE=InnoDB;
+            CREATE TABLE IF NOT EXISTS {gaps} (
+                area_id INT NOT NULL,
+                gap_start DATETIME(6) NOT NULL,
+                gap_end DATETIME(6) NOT NULL,
+                duration_us BIGINT NOT NULL,
+                length_class INT NOT NULL,
+                PRIMARY KEY (area_id, gap_start),
+                KEY idx_gap_class (area_id, length_class, gap_start)
             ) ENGINE=InnoDB;",
             partitions = mysql_partitions(now, months_ahead)?
         ),
@@ -174,7 +190,16 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 product_id INTEGER NOT NULL,
                 n BIGINT NOT NULL,
                 PRIMARY KEY (area_id, hour_start, product_id)
-            ) WITHOUT ROWID;"
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {gaps} (
+                area_id INTEGER NOT NULL,
+                gap_start TIMESTAMP NOT NULL,
+                gap_end TIMESTAMP NOT NULL,
+                duration_us BIGINT NOT NULL,
+                length_class INTEGER NOT NULL,
+                PRIMARY KEY (area_id, gap_start)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS idx_{gaps}_class ON {gaps} (area_id, length_class, gap_start);"
         ),
     })
 }
@@ -258,12 +283,21 @@ crate::impl_for_connections!(DetectionWriter {
 /// Inserts detections into line `line_id`'s table and its rollups in one
 /// transaction: either every row is stored or none is (demo and synthetic
 /// data; API ingest adds idempotency keys and audit in `detections::store`).
-pub async fn insert_detections(conn: &mut DbConn, line_id: i32, rows: &[DetectionRow]) -> AppResult<usize> {
+pub async fn insert_detections(
+    conn: &mut DbConn,
+    line_id: i32,
+    rows: &[DetectionRow],
+    now: NaiveDateTime,
+    floor: crate::analytics::gaps::GapFloor,
+) -> AppResult<usize> {
     let table = detection_table(line_id)?;
     let refs: Vec<&DetectionRow> = rows.iter().collect();
     crate::write_tx!(conn, |c| {
+        c.lock_line(line_id).await?;
+        let was_empty = !refs.is_empty() && c.line_is_empty(line_id).await?;
         let inserted = c.insert_detection_rows(&table, &refs).await?;
-        c.add_to_rollups(line_id, &refs).await?;
+        c.add_to_rollups(line_id, &refs, floor).await?;
+        c.trust_new_line(line_id, was_empty, now, floor).await?;
         Ok::<_, AppError>(inserted)
     })
 }

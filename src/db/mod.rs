@@ -680,7 +680,10 @@ mod tests {
         let pool = sqlite_pool(&path, settings()).expect("pool");
         let waiting = tokio::spawn(async move { pool.get().await.map(|_| ()) });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!waiting.is_finished(), "the new connection must wait for the lock, not fail");
+        assert!(
+            !waiting.is_finished(),
+            "the new connection must wait for the lock, not fail"
+        );
         holder.batch_execute("COMMIT;").expect("release");
         drop(holder);
 

@@ -299,6 +299,8 @@ pub mod tenant {
             line_id -> Integer,
             watermark -> Timestamp,
             refreshed_at -> Timestamp,
+            gap_floor_us -> Nullable<BigInt>,
+            provisional -> Bool,
         }
     }
 

@@ -97,7 +97,14 @@ pub async fn run_with_progress(
             .into_iter()
             .filter(|r| r.detected_at < request.until.naive_utc())
             .collect();
-        written += crate::db::line_tables::insert_detections(&mut conn, request.line_id, &rows).await?;
+        written += crate::db::line_tables::insert_detections(
+            &mut conn,
+            request.line_id,
+            &rows,
+            state.clock.now_naive(),
+            state.config.gap_floor(),
+        )
+        .await?;
         progress.advance(1);
     }
     Ok(written)

@@ -195,7 +195,16 @@ pub async fn ingest(
     .entity("line", line_id);
     let (mut conflicts, mut contentions) = (0, 0);
     let stored = loop {
-        match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), &audit).await {
+        match store::store_batch(
+            &mut conn,
+            line_id,
+            &rows,
+            now.naive_utc(),
+            state.config.gap_floor(),
+            &audit,
+        )
+        .await
+        {
             // Another request stored one of our keys between our check and our
             // insert: the transaction rolled back as a whole, so trying again is
             // safe, and each retry sees more of the others' keys as stored. With

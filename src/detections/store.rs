@@ -41,12 +41,14 @@ pub async fn store_batch(
     line_id: i32,
     rows: &[DetectionRow],
     now: NaiveDateTime,
+    floor: crate::analytics::gaps::GapFloor,
     audit: &crate::audit::AuditEntry,
 ) -> AppResult<Stored> {
     use crate::audit::OutboxConn;
     let detections = detection_table(line_id)?;
     let keys = key_table(line_id)?;
     crate::write_tx!(conn, |c, DB| {
+        c.lock_line(line_id).await?;
         // Which keys are already stored?
         let wanted: Vec<&str> = rows.iter().filter_map(|r| r.external_id.as_deref()).collect();
         let mut known = std::collections::HashSet::new();
@@ -71,8 +73,10 @@ pub async fn store_batch(
                 Some(key) => !known.contains(key) && seen_in_batch.insert(key),
             })
             .collect();
+        let was_empty = !fresh.is_empty() && c.line_is_empty(line_id).await?;
         c.insert_detection_rows(&detections, &fresh).await?;
-        c.add_to_rollups(line_id, &fresh).await?;
+        c.add_to_rollups(line_id, &fresh, floor).await?;
+        c.trust_new_line(line_id, was_empty, now, floor).await?;
         let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
         for chunk in new_keys.chunks(CHUNK) {
             let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");

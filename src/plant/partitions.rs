@@ -11,7 +11,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::db::line_tables::{detection_table, hour_table, minute_table, month_start_after};
+use crate::db::line_tables::{detection_table, gap_table, hour_table, minute_table, month_start_after};
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
 
@@ -213,11 +213,16 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
                     dropped_before = dropped_before.max(Some(bound));
                 }
             }
-            // Rollups must not keep counting detections that retention removed.
+            // Rollups must not keep counting detections that retention
+            // removed, nor gaps keep opening at them.
             if let Some(bound) = dropped_before {
                 let day = NaiveDate::parse_from_str(&bound, "%Y-%m-%d").map_err(AppError::internal)?;
                 let cutoff = day.and_time(chrono::NaiveTime::MIN);
-                for (rollup, column) in [(minute_table(*line_id)?, "minute_start"), (hour_table(*line_id)?, "hour_start")] {
+                for (rollup, column) in [
+                    (minute_table(*line_id)?, "minute_start"),
+                    (hour_table(*line_id)?, "hour_start"),
+                    (gap_table(*line_id)?, "gap_start"),
+                ] {
                     diesel::sql_query(format!("DELETE FROM {rollup} WHERE {column} < ?"))
                         .bind::<diesel::sql_types::Timestamp, _>(cutoff)
                         .execute(c)

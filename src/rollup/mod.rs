@@ -11,11 +11,14 @@
 //! rollups and everything else (partial units at window edges, time past
 //! the watermark) from raw rows.
 //!
+//! - [`gaps`]: the stored gaps between detections (gap analysis for any
+//!   threshold at or above the gap floor).
 //! - [`plan`]: pure splitting of windows and aggregation of batches.
 //! - [`store`]: maintenance (upserts, rebuilds, the watermark).
 //! - [`read`]: the exact queries KPIs and charts use.
 //! - [`service`]: the refresh requested over HTTP after a backfill.
 
+pub mod gaps;
 pub mod plan;
 pub mod read;
 pub mod service;

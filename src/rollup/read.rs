@@ -260,8 +260,9 @@ pub struct GapQuery<'a> {
 }
 
 /// Downtime events of the planned set from the output area's detections
-/// (semantics §4): per-minute spans when the threshold allows it, raw
-/// instants otherwise.
+/// (semantics §4): the stored gaps when the threshold is at least the gap
+/// floor, else per-minute spans when the threshold allows it, else raw
+/// instants.
 pub async fn downtime_events(
     conn: &mut DbConn,
     line_id: i32,
@@ -275,6 +276,19 @@ pub async fn downtime_events(
         threshold,
         now,
     } = *gaps;
+    if let Some(mark) = watermark {
+        let floor = crate::rollup::store::gap_floor(conn, line_id).await?;
+        if let Some(floor) = floor.filter(|f| f.serves(threshold)) {
+            let query = crate::rollup::gaps::StoredGapQuery {
+                planned,
+                threshold,
+                now,
+                floor,
+                watermark: mark,
+            };
+            return crate::rollup::gaps::downtime_events(conn, line_id, output_area_id, &query).await;
+        }
+    }
     // Spans must not straddle a boundary of P clipped at now: split over
     // exactly those intervals.
     let windows: Vec<Interval> = clip_plan_to_now(planned, now).intervals().to_vec();

@@ -56,9 +56,22 @@ pub async fn refresh(
     let range = parse_range(&request.start_date, &request.end_date, tz, state.config.max_range_days)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
+    // The gaps of the range are rebuilt with the floor the rest of the
+    // line's gaps have; a new floor is the watermark job's to apply.
+    let floor = store::gap_floor(&mut conn, line_id)
+        .await?
+        .unwrap_or_else(|| state.config.gap_floor());
     let report = match range.clip_to_now(now) {
         Some(clipped) => {
-            store::rebuild(&mut conn, line_id, Interval::new(clipped.start, clipped.end), None, now).await?
+            store::rebuild(
+                &mut conn,
+                line_id,
+                Interval::new(clipped.start, clipped.end),
+                None,
+                now,
+                floor,
+            )
+            .await?
         }
         None => store::RebuildReport::default(),
     };

@@ -8,11 +8,13 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Timestamp};
 use diesel_async::RunQueryDsl;
 
+use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
 use crate::db::DbConn;
 use crate::db::dialect::SqlDialect;
 use crate::db::line_tables::{DetectionRow, detection_table, hour_table, minute_table};
 use crate::error::{AppError, AppResult};
+use crate::rollup::gaps::GapWriter;
 use crate::rollup::plan::{Grain, aggregate};
 
 /// Rollup rows per multi-row statement.
@@ -25,6 +27,8 @@ const REBUILD_STEP_HOURS: i64 = 24;
 /// The tables of one line that rollup maintenance touches.
 #[derive(Debug, Clone)]
 pub struct RollupTables {
+    /// The line.
+    pub line_id: i32,
     /// `detection_line_<id>`.
     pub raw: String,
     /// `detection_minute_<id>`.
@@ -37,6 +41,7 @@ impl RollupTables {
     /// The tables of line `line_id`.
     pub fn of(line_id: i32) -> AppResult<Self> {
         Ok(RollupTables {
+            line_id,
             raw: detection_table(line_id)?,
             minutes: minute_table(line_id)?,
             hours: hour_table(line_id)?,
@@ -51,6 +56,19 @@ struct LockedRows {
 }
 
 #[derive(QueryableByName)]
+struct LineId {
+    #[allow(dead_code)]
+    #[diesel(sql_type = Integer)]
+    line_id: i32,
+}
+
+#[derive(QueryableByName)]
+struct Floor {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    gap_floor_us: Option<i64>,
+}
+
+#[derive(QueryableByName)]
 struct Earliest {
     #[diesel(sql_type = Nullable<Timestamp>)]
     at: Option<NaiveDateTime>,
@@ -58,13 +76,46 @@ struct Earliest {
 
 /// Rollup writes on a concrete connection, inside the caller's transaction.
 pub trait RollupWriter: Send {
+    /// Serialises the rollup and gap maintenance of one line until commit:
+    /// gaps are split from what the previous writer left, so two batches
+    /// must not read the same gap. MySQL locks the line's row; SQLite
+    /// writers are serialised already. Call it first in the transaction,
+    /// before any other read, so every later read sees the last writer's
+    /// commit.
+    fn lock_line(&mut self, line_id: i32) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+
+    /// True when the line's raw table holds no detection at all.
+    fn line_is_empty(&mut self, line_id: i32) -> impl std::future::Future<Output = AppResult<bool>> + Send;
+
+    /// The gap floor stored with the line's watermark, `Ok(None)` when the
+    /// line has no watermark or its gaps were never built.
+    fn stored_floor(
+        &mut self,
+        line_id: i32,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<Option<GapFloor>>> + Send;
+
     /// Adds freshly inserted detections to the line's rollups (accumulating
-    /// into existing rows).
+    /// into existing rows) and splits the stored gaps they fall into, with
+    /// the line's stored floor, or `floor` when it has none yet.
     fn add_to_rollups(
         &mut self,
         line_id: i32,
         rows: &[&DetectionRow],
+        floor: GapFloor,
     ) -> impl std::future::Future<Output = AppResult<()>> + Send;
+
+    /// After a line's first detections went in through [`Self::add_to_rollups`]
+    /// (`was_empty`: the raw table was empty before them) and no watermark
+    /// exists yet, sets the watermark at `now` with `floor`: the rollups and
+    /// gaps of such a line are complete, so reads trust them from the first
+    /// request and the watermark job never rebuilds that history.
+    fn trust_new_line(
+        &mut self,
+        line_id: i32,
+        was_empty: bool,
+        now: NaiveDateTime,
+        floor: GapFloor,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 
     /// Replaces the rollups of `[start, end)` (whole hours) with aggregates
     /// of the raw rows; returns how many raw rows they cover. On MySQL the raw range is share-locked first, so an
@@ -75,24 +126,79 @@ pub trait RollupWriter: Send {
         tables: &RollupTables,
         start: NaiveDateTime,
         end: NaiveDateTime,
-    ) -> impl std::future::Future<Output = diesel::QueryResult<i64>> + Send;
+        floor: GapFloor,
+    ) -> impl std::future::Future<Output = AppResult<i64>> + Send;
 
-    /// Stores line `line_id`'s watermark (insert or update).
+    /// Stores line `line_id`'s watermark and gap floor (insert or update).
     fn set_watermark(
         &mut self,
         line_id: i32,
         mark: NaiveDateTime,
         now: NaiveDateTime,
+        floor: GapFloor,
     ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 }
 
 crate::impl_for_connections!(RollupWriter {
-    async fn add_to_rollups(&mut self, line_id: i32, rows: &[&DetectionRow]) -> AppResult<()> {
+    async fn lock_line(&mut self, line_id: i32) -> diesel::QueryResult<()> {
+        diesel::sql_query(format!(
+            "SELECT line_id FROM production_line WHERE line_id = ?{}",
+            <Self as SqlDialect>::LOCK_FOR_UPDATE
+        ))
+        .bind::<Integer, _>(line_id)
+        .load::<LineId>(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn line_is_empty(&mut self, line_id: i32) -> AppResult<bool> {
+        let raw = detection_table(line_id)?;
+        let any = diesel::sql_query(format!("SELECT MIN(detected_at) AS at FROM (SELECT detected_at FROM {raw} LIMIT 1) one"))
+            .get_result::<Earliest>(self)
+            .await?;
+        Ok(any.at.is_none())
+    }
+
+    async fn stored_floor(&mut self, line_id: i32) -> diesel::QueryResult<Option<GapFloor>> {
+        let rows = diesel::sql_query("SELECT gap_floor_us FROM rollup_watermark WHERE line_id = ?")
+            .bind::<Integer, _>(line_id)
+            .load::<Floor>(self)
+            .await?;
+        Ok(rows.into_iter().find_map(|r| r.gap_floor_us).and_then(GapFloor::from_micros))
+    }
+
+    async fn trust_new_line(&mut self, line_id: i32, was_empty: bool, now: NaiveDateTime, floor: GapFloor) -> diesel::QueryResult<()> {
+        use crate::db::schema::tenant::rollup_watermark as w;
+        use diesel::{ExpressionMethods, QueryDsl};
+        if !was_empty {
+            return Ok(());
+        }
+        let existing: i64 = w::table.filter(w::line_id.eq(line_id)).count().get_result(self).await?;
+        if existing == 0 {
+            diesel::insert_into(w::table)
+                .values((
+                    w::line_id.eq(line_id),
+                    w::watermark.eq(Grain::Minute.floor_naive(now)),
+                    w::refreshed_at.eq(now),
+                    w::gap_floor_us.eq(Some(floor.micros())),
+                    w::provisional.eq(true),
+                ))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn add_to_rollups(&mut self, line_id: i32, rows: &[&DetectionRow], floor: GapFloor) -> AppResult<()> {
         use diesel_async::AsyncConnectionCore;
         type Db<C> = <C as AsyncConnectionCore>::Backend;
         if rows.is_empty() {
             return Ok(());
         }
+        let floor = self.stored_floor(line_id).await?.unwrap_or(floor);
+        // Before the minute rollup grows: its first and last instants are
+        // where the unbounded gaps of the store end.
+        self.add_to_gaps(line_id, rows, floor).await?;
         let tables = RollupTables::of(line_id)?;
         let (minutes, hours) = aggregate(rows.iter().copied());
         for chunk in minutes.chunks(CHUNK) {
@@ -138,8 +244,9 @@ crate::impl_for_connections!(RollupWriter {
         tables: &RollupTables,
         start: NaiveDateTime,
         end: NaiveDateTime,
-    ) -> diesel::QueryResult<i64> {
-        let RollupTables { raw, minutes, hours } = tables;
+        floor: GapFloor,
+    ) -> AppResult<i64> {
+        let RollupTables { line_id, raw, minutes, hours } = tables;
         let locked = diesel::sql_query(format!(
             "SELECT COUNT(*) AS n FROM {raw} WHERE detected_at >= ? AND detected_at < ?{}",
             <Self as SqlDialect>::LOCK_FOR_SHARE
@@ -179,19 +286,32 @@ crate::impl_for_connections!(RollupWriter {
         .bind::<Timestamp, _>(end)
         .execute(self)
         .await?;
+        // The minute rollup is exact up to `end` now: the gaps read their
+        // neighbours from it.
+        self.rebuild_gaps(*line_id, start, end, floor).await?;
         Ok(locked)
     }
 
-    async fn set_watermark(&mut self, line_id: i32, mark: NaiveDateTime, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    async fn set_watermark(&mut self, line_id: i32, mark: NaiveDateTime, now: NaiveDateTime, floor: GapFloor) -> diesel::QueryResult<()> {
         use crate::db::schema::tenant::rollup_watermark as w;
         use diesel::{ExpressionMethods, QueryDsl};
         let updated = diesel::update(w::table.filter(w::line_id.eq(line_id)))
-            .set((w::watermark.eq(mark), w::refreshed_at.eq(now)))
+            .set((
+                w::watermark.eq(mark),
+                w::refreshed_at.eq(now),
+                w::gap_floor_us.eq(Some(floor.micros())),
+                w::provisional.eq(false),
+            ))
             .execute(self)
             .await?;
         if updated == 0 {
             diesel::insert_into(w::table)
-                .values((w::line_id.eq(line_id), w::watermark.eq(mark), w::refreshed_at.eq(now)))
+                .values((
+                    w::line_id.eq(line_id),
+                    w::watermark.eq(mark),
+                    w::refreshed_at.eq(now),
+                    w::gap_floor_us.eq(Some(floor.micros())),
+                ))
                 .execute(self)
                 .await?;
         }
@@ -250,6 +370,7 @@ pub async fn rebuild(
     range: Interval,
     new_watermark: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    floor: GapFloor,
 ) -> AppResult<RebuildReport> {
     let tables = RollupTables::of(line_id)?;
     let start = Grain::Hour.floor(range.start);
@@ -272,13 +393,16 @@ pub async fn rebuild(
         loop {
             attempt += 1;
             let result = crate::write_tx!(&mut *conn, |c| {
+                c.lock_line(line_id).await?;
                 let rows = if from < to {
-                    c.rebuild_rollups(&tables, from.naive_utc(), to.naive_utc()).await?
+                    c.rebuild_rollups(&tables, from.naive_utc(), to.naive_utc(), floor)
+                        .await?
                 } else {
                     0
                 };
                 if let Some(mark) = mark {
-                    c.set_watermark(line_id, mark.naive_utc(), now.naive_utc()).await?;
+                    c.set_watermark(line_id, mark.naive_utc(), now.naive_utc(), floor)
+                        .await?;
                 }
                 Ok::<_, AppError>(rows)
             });
@@ -304,22 +428,80 @@ pub async fn rebuild(
 
 /// Moves line `line_id`'s watermark to `now − settle` (whole minutes),
 /// rebuilding from raw rows everything since the previous watermark minus
-/// `trailing` (late direct writes), or the whole history on the first run.
-/// Returns the new watermark.
+/// `trailing` (late direct writes), or the whole history on the first run
+/// and whenever the gaps were built with another floor than `floor`.
+/// Returns the new watermark and what was rebuilt.
 pub async fn advance(
     conn: &mut DbConn,
     line_id: i32,
     now: DateTime<Utc>,
     settle: Duration,
     trailing: Duration,
-) -> AppResult<DateTime<Utc>> {
+    floor: GapFloor,
+) -> AppResult<(DateTime<Utc>, RebuildReport)> {
     let target = Grain::Minute.floor(now - settle);
-    let start = match watermark(conn, line_id).await? {
+    let trusted = match mark_of(conn, line_id).await? {
+        Some(mark) if mark.floor == Some(floor) && !mark.provisional => Some(mark.watermark),
+        // Ingest set this watermark on a new line: its history is trusted
+        // unless rows were also written straight into the raw table.
+        Some(mark) if mark.floor == Some(floor) && holds_only_rolled_rows(conn, line_id).await? => Some(mark.watermark),
+        _ => None,
+    };
+    let start = match trusted {
         Some(previous) => previous.min(target) - trailing,
         None => earliest(conn, line_id).await?.unwrap_or(target).min(target),
     };
-    rebuild(conn, line_id, Interval::new(start, target), Some(target), now).await?;
-    Ok(target)
+    let report = rebuild(conn, line_id, Interval::new(start, target), Some(target), now, floor).await?;
+    Ok((target, report))
+}
+
+/// A line's watermark row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LineMark {
+    watermark: DateTime<Utc>,
+    floor: Option<GapFloor>,
+    provisional: bool,
+}
+
+async fn mark_of(conn: &mut DbConn, line_id: i32) -> AppResult<Option<LineMark>> {
+    use crate::db::schema::tenant::rollup_watermark as w;
+    use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+    let row = crate::with_conn!(conn, |c| w::table
+        .filter(w::line_id.eq(line_id))
+        .select((w::watermark, w::gap_floor_us, w::provisional))
+        .first::<(NaiveDateTime, Option<i64>, bool)>(c)
+        .await
+        .optional())?;
+    Ok(row.map(|(mark, floor, provisional)| LineMark {
+        watermark: mark.and_utc(),
+        floor: floor.and_then(GapFloor::from_micros),
+        provisional,
+    }))
+}
+
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    n: Option<i64>,
+}
+
+/// True when every raw row of the line is in its hour rollup (no row was
+/// written straight into the raw table): one count of each, once per line.
+async fn holds_only_rolled_rows(conn: &mut DbConn, line_id: i32) -> AppResult<bool> {
+    let tables = RollupTables::of(line_id)?;
+    let raw_sql = format!("SELECT COUNT(*) AS n FROM {}", tables.raw);
+    let rolled_sql = format!("SELECT CAST(SUM(n) AS SIGNED) AS n FROM {}", tables.hours);
+    let (raw, rolled) = crate::with_conn!(conn, |c| {
+        let raw = diesel::sql_query(raw_sql.as_str()).get_result::<Total>(c).await?;
+        let rolled = diesel::sql_query(rolled_sql.as_str()).get_result::<Total>(c).await?;
+        Ok::<_, diesel::result::Error>((raw.n.unwrap_or(0), rolled.n.unwrap_or(0)))
+    })?;
+    Ok(raw == rolled)
+}
+
+/// The floor line `line_id`'s stored gaps were built with, if they were.
+pub async fn gap_floor(conn: &mut DbConn, line_id: i32) -> AppResult<Option<GapFloor>> {
+    Ok(crate::with_conn!(conn, |c| c.stored_floor(line_id).await)?)
 }
 
 /// The earliest raw detection of a line, if any.
@@ -343,7 +525,7 @@ pub async fn advance_all(state: &crate::app::AppState, now: DateTime<Utc>) -> Ap
         let pool = state.databases.tenant(tenant_id).await?;
         let mut conn = pool.get().await?;
         for line_id in snapshot.lines.keys() {
-            match advance(&mut conn, *line_id, now, settle, trailing).await {
+            match advance(&mut conn, *line_id, now, settle, trailing, state.config.gap_floor()).await {
                 Ok(_) => advanced += 1,
                 Err(error) => {
                     tracing::warn!(tenant_id, line_id, %error, "rollup watermark did not advance; retried next run")

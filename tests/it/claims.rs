@@ -414,11 +414,18 @@ async fn the_watermark_advances_exactly_keeps_its_trailing_window_and_multi_day_
             known_day_detections_for(&p),
         )
         .await;
-        // Written before any run: the first run must take it in.
+        // The line's first ingest gave it a provisional watermark (its
+        // rollups hold everything it stored) at the ingest's minute.
+        assert_eq!(
+            watermark_of(&app, &p).await,
+            Some(utc("2026-11-17T06:00:00Z")),
+            "{backend:?}: set by ingest"
+        );
+        // Written before any run: the first run must notice it and take it in.
         write_direct(&app, &p, &[("2026-11-16 13:00:00", i), ("2026-11-16 13:00:05", o)]).await;
-        assert_eq!(watermark_of(&app, &p).await, None, "{backend:?}: no run yet");
 
-        // First run: the whole history; watermark = 06:00:30 − 120 s, floored.
+        // First run: the raw table holds rows the rollups lack, so the whole
+        // history; watermark = 06:00:30 − 120 s, floored.
         advance_at(&app, utc("2026-11-17T06:00:30Z")).await;
         assert_eq!(
             watermark_of(&app, &p).await,

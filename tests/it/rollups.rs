@@ -16,6 +16,7 @@ use camet::analytics::interval::{Interval, IntervalSet};
 use camet::db::DbConn;
 use camet::db::line_tables::{DetectionRow, DetectionWriter, create_line_tables, detection_table, insert_detections};
 use camet::detections::store::{self, DetectionFilter};
+use camet::rollup::plan::Grain;
 use camet::rollup::{read, store as rollups};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -62,6 +63,8 @@ struct Case {
     windows: Vec<i64>,
     planned: Vec<i64>,
     threshold_ms: i64,
+    floor_s: i64,
+    far: Vec<(i64, i32, i32)>,
     products: Vec<i32>,
     areas: Vec<i32>,
     interval: BucketInterval,
@@ -76,6 +79,18 @@ fn micros_in_span() -> impl Strategy<Value = i64> {
         (0..SPAN_HOURS * 60).prop_map(|m| m * 60_000_000),
         (0..SPAN_HOURS * 3600).prop_map(|s| s * 1_000_000),
     ]
+}
+
+/// Up to 200 days either side of the anchor: rows and plans far apart, so
+/// ranges run from minutes to a year.
+fn micros_far() -> impl Strategy<Value = i64> {
+    let day = 86_400_000_000i64;
+    prop_oneof![(-200 * day..-day), (SPAN_HOURS * 3_600_000_000 + day..200 * day),]
+}
+
+/// A window bound: mostly inside the span, sometimes far away.
+fn bound() -> impl Strategy<Value = i64> {
+    prop_oneof![6 => micros_in_span(), 1 => micros_far()]
 }
 
 fn path() -> impl Strategy<Value = Path> {
@@ -94,16 +109,24 @@ fn case() -> impl Strategy<Value = Case> {
         rows,
         proptest::option::weighted(0.85, micros_in_span()),
         micros_in_span(),
-        proptest::collection::vec(micros_in_span(), 0..8),
-        proptest::collection::vec(micros_in_span(), 0..8),
-        prop_oneof![
-            Just(30_000i64),
-            Just(60_000),
-            Just(61_500),
-            Just(120_000),
-            Just(300_000),
-            Just(3_600_000)
-        ],
+        proptest::collection::vec(bound(), 0..8),
+        proptest::collection::vec(bound(), 0..8),
+        (
+            prop_oneof![
+                Just(2_000i64),
+                Just(4_500),
+                Just(5_000),
+                Just(10_000),
+                Just(30_000),
+                Just(60_000),
+                Just(61_500),
+                Just(120_000),
+                Just(300_000),
+                Just(3_600_000)
+            ],
+            prop_oneof![Just(1i64), Just(5), Just(30), Just(90)],
+            proptest::collection::vec((micros_far(), 1..=3i32, 1..=4i32), 0..6),
+        ),
         proptest::collection::vec(1..=4i32, 0..3),
         proptest::collection::vec(1..=3i32, 0..2),
         prop_oneof![
@@ -115,7 +138,19 @@ fn case() -> impl Strategy<Value = Case> {
         (micros_in_span(), micros_in_span()),
     )
         .prop_map(
-            |(anchor, rows, watermark, now, windows, planned, threshold_ms, products, areas, interval, range)| Case {
+            |(
+                anchor,
+                rows,
+                watermark,
+                now,
+                windows,
+                planned,
+                (threshold_ms, floor_s, far),
+                products,
+                areas,
+                interval,
+                range,
+            )| Case {
                 anchor,
                 rows,
                 watermark,
@@ -123,6 +158,8 @@ fn case() -> impl Strategy<Value = Case> {
                 windows,
                 planned,
                 threshold_ms,
+                floor_s,
+                far,
                 products,
                 areas,
                 interval,
@@ -180,24 +217,43 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
     let of = |wanted: fn(&Path) -> bool| -> Vec<DetectionRow> {
         case.rows.iter().filter(|r| wanted(&r.3)).map(row).collect()
     };
-    // Phase 1: history, part ingested, part written directly.
+    let floor = camet::analytics::GapFloor::from_seconds(case.floor_s).expect("floor");
+    let far: Vec<DetectionRow> = case
+        .far
+        .iter()
+        .map(|(us, area, product)| DetectionRow {
+            detected_at: at(*us).naive_utc(),
+            area_id: *area,
+            product_id: *product,
+            external_id: None,
+        })
+        .collect();
+    // Phase 1: history, part ingested (with rows months away, so gaps and
+    // ranges run up to a year), part written directly.
     let ingested = of(|p| matches!(p, Path::Ingested));
     let (early_ingest, late_ingest) = ingested.split_at(ingested.len() / 2);
-    insert_detections(&mut conn, line_id, early_ingest)
+    insert_detections(&mut conn, line_id, early_ingest, now.naive_utc(), floor)
         .await
         .expect("ingest");
+    insert_detections(&mut conn, line_id, &far, now.naive_utc(), floor)
+        .await
+        .expect("ingest far rows");
     write_raw(&mut conn, line_id, &of(|p| matches!(p, Path::DirectEarly))).await;
     // Phase 2: the watermark job folds direct writes in.
     if let Some(mark) = watermark {
-        rollups::rebuild(&mut conn, line_id, Interval::new(base, mark), Some(mark), now)
+        rollups::rebuild(&mut conn, line_id, Interval::new(base, mark), Some(mark), now, floor)
             .await
             .expect("rebuild");
     }
-    // Phase 3: more ingests (also before the watermark), direct writes past
-    // it, and a backfill before it followed by a refresh of its range.
-    insert_detections(&mut conn, line_id, late_ingest)
-        .await
-        .expect("ingest");
+    // Phase 3: more ingests in two batches (also before the watermark, into
+    // stored gaps), direct writes past it, and a backfill before it followed
+    // by a refresh of its range.
+    let (late_a, late_b) = late_ingest.split_at(late_ingest.len() / 3);
+    for batch in [late_a, late_b] {
+        insert_detections(&mut conn, line_id, batch, now.naive_utc(), floor)
+            .await
+            .expect("ingest");
+    }
     let late: Vec<DetectionRow> = of(|p| matches!(p, Path::DirectLate))
         .into_iter()
         .filter(|r| watermark.is_none_or(|m| r.detected_at >= m.naive_utc()))
@@ -210,7 +266,7 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
         backfill.iter().map(|r| r.detected_at).max(),
     ) {
         let span = Interval::new(first.and_utc(), last.and_utc() + TimeDelta::microseconds(1));
-        rollups::rebuild(&mut conn, line_id, span, None, now)
+        rollups::rebuild(&mut conn, line_id, span, None, now, floor)
             .await
             .expect("refresh");
     }
@@ -390,6 +446,14 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
         let app = TestApp::start(backend).await;
         let p = plant(&app).await;
         let d = |t: &str, area: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": p.product});
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("fixture instant")
+                .to_utc()
+        };
+        // The line's first detections arrive through the API at 10:00:30:
+        // ingest rolled them up, so the line's watermark starts there.
+        app.state.clock.pin(at("2026-11-16T10:00:30Z"));
         app.post_ok(
             &p.token,
             &format!("/api/v1/lines/{}/detections", p.line_id),
@@ -401,7 +465,7 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
             ]),
         )
         .await;
-        // Another system writes rows straight into the table.
+        // Another system writes rows straight into the table, after the watermark.
         direct(
             &app,
             &p,
@@ -409,14 +473,13 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
         )
         .await;
         // "Now" is the fixture's next morning, whatever day the test runs.
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-17T06:00:30Z")
-            .expect("fixture instant")
-            .to_utc();
+        let now = at("2026-11-17T06:00:30Z");
         app.state.clock.pin(now);
         let before = summary(&app, &p).await;
         assert_eq!(before["total_production"], 3, "{before}");
-        // Before any rollup, the answer is as of "now".
-        assert_eq!(before["data_as_of"], "2026-11-17T06:00:30+00:00", "{before}");
+        // Rows after the watermark come from the raw table; the answer says
+        // up to when direct writes are folded in.
+        assert_eq!(before["data_as_of"], "2026-11-16T10:00:00+00:00", "{before}");
 
         // The job folds them into the rollups and sets the watermark.
         let advanced = camet::rollup::store::advance_all(&app.state, now)
@@ -472,6 +535,112 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
             .await
             .expect("request");
         crate::common::expect_problem(missing, 404).await;
+        app.stop().await;
+    }
+}
+
+/// A new line backfilled through the API is trusted from its first request:
+/// ingest gives it a watermark (rollups and gaps hold all it stored), KPIs
+/// read rollups and gaps at once, and the watermark job's first run checks
+/// that the raw table holds nothing else and rebuilds only its trailing
+/// window, not the history ingest already rolled up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_lines_first_backfill_is_trusted_at_once_and_not_rebuilt() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = plant(&app).await;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-17T06:00:30Z")
+            .expect("fixture instant")
+            .to_utc();
+        app.state.clock.pin(now);
+        let d = |t: &str, area: i64| json!({"detected_at": format!("2026-11-16T{t}Z"), "area_id": area, "product_id": p.product});
+        // Output every 4 s with one 40 s stop (10:00:00 → 10:00:40) inside the 08:00-12:00 shift.
+        let mut items = Vec::new();
+        let mut t = chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time");
+        let end = chrono::NaiveTime::from_hms_opt(12, 0, 0).expect("time");
+        while t < end {
+            items.push(d(&t.format("%H:%M:%S").to_string(), p.output));
+            items.push(d(&t.format("%H:%M:%S").to_string(), p.input));
+            let step = if t == chrono::NaiveTime::from_hms_opt(10, 0, 0).expect("time") {
+                40
+            } else {
+                4
+            };
+            t += TimeDelta::seconds(step);
+        }
+        let count = items.len() / 2;
+        app.post_ok(
+            &p.token,
+            &format!("/api/v1/lines/{}/detections", p.line_id),
+            Value::Array(items),
+        )
+        .await;
+        let line = i32::try_from(p.line_id).expect("id");
+        let pool = app.state.databases.tenant(p.tenant_id).await.expect("pool");
+        let mut conn = pool.get().await.expect("conn");
+        assert_eq!(
+            rollups::watermark(&mut conn, line).await.expect("watermark"),
+            Some(Grain::Minute.floor(now)),
+            "{backend:?}: ingest set the watermark"
+        );
+        assert_eq!(
+            rollups::gap_floor(&mut conn, line).await.expect("floor"),
+            Some(app.state.config.gap_floor()),
+            "{backend:?}"
+        );
+        // A 30 s threshold (under the minute rollup, over the gap floor):
+        // the one 40 s stop; the shift's last output at 11:59:56 leaves 4 s.
+        let oee = app
+            .post_ok(
+                &p.token,
+                "/api/v1/metrics/oee",
+                json!({"line_id": p.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z", "downtime_threshold": 30}),
+            )
+            .await;
+        assert_eq!(oee["downtime_count"], 1, "{backend:?}: {oee}");
+        assert_eq!(oee["total_downtime_seconds"], 40.0, "{backend:?}: {oee}");
+        assert_eq!(oee["good_units"], count, "{backend:?}: {oee}");
+        assert_eq!(oee["data_as_of"], "2026-11-17T06:00:00+00:00", "{backend:?}: {oee}");
+
+        // The first run rebuilds its trailing window only (06:00 − 10 min,
+        // whole hours: from 05:00), none of the backfilled day.
+        let (mark, rebuilt) = rollups::advance(
+            &mut conn,
+            line,
+            now,
+            chrono::Duration::seconds(120),
+            chrono::Duration::seconds(600),
+            app.state.config.gap_floor(),
+        )
+        .await
+        .expect("advance");
+        assert_eq!(mark, Grain::Minute.floor(now - TimeDelta::seconds(120)), "{backend:?}");
+        assert_eq!(
+            rebuilt.start,
+            Some(
+                chrono::DateTime::parse_from_rfc3339("2026-11-17T05:00:00Z")
+                    .expect("t")
+                    .to_utc()
+            ),
+            "{backend:?}: {rebuilt:?}"
+        );
+        assert_eq!(rebuilt.rows, 0, "{backend:?}: {rebuilt:?}");
+        drop(conn);
+        let again = app
+            .post_ok(
+                &p.token,
+                "/api/v1/metrics/oee",
+                json!({"line_id": p.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z", "downtime_threshold": 30}),
+            )
+            .await;
+        for field in [
+            "downtime_count",
+            "total_downtime_seconds",
+            "good_units",
+            "total_production",
+        ] {
+            assert_eq!(oee[field], again[field], "{backend:?}: {field}");
+        }
         app.stop().await;
     }
 }

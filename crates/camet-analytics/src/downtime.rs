@@ -81,7 +81,7 @@ pub struct DowntimeEvent {
 }
 
 impl DowntimeEvent {
-    fn new(start: DateTime<Utc>, end: DateTime<Utc>, ongoing: bool) -> Self {
+    pub(crate) fn new(start: DateTime<Utc>, end: DateTime<Utc>, ongoing: bool) -> Self {
         DowntimeEvent {
             start,
             end,

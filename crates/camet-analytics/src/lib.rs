@@ -26,6 +26,7 @@ pub mod areas;
 pub mod buckets;
 pub mod downtime;
 pub mod error;
+pub mod gaps;
 pub mod interval;
 pub mod oee;
 pub mod reconcile;
@@ -38,6 +39,7 @@ pub use downtime::{
     DetectionSpan, DowntimeEvent, DowntimeThreshold, SpanError, downtime_events, downtime_events_from_spans,
 };
 pub use error::AnalyticsError;
+pub use gaps::{Gap, GapFloor, downtime_events_from_gaps, gaps_between, split_gap, timeline_gaps};
 pub use interval::{Interval, IntervalSet, micros_to_seconds};
 pub use oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
 pub use reconcile::{EventWrite, ReconcilePlan, StoredEvent, expand_window, reconcile_events};

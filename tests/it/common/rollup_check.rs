@@ -1,9 +1,11 @@
-//! Checks that the stored minute and hour rollups of a line equal a recount
-//! of its raw rows, read with the plain raw-table reader (never through the
-//! rollups): the oracle of the crash and concurrency tests.
+//! Checks that the stored minute and hour rollups and the stored gaps of a
+//! line equal a recount of its raw rows, read with the plain raw-table
+//! reader (never through the rollups): the oracle of the crash and
+//! concurrency tests.
 
+use camet::analytics::gaps::{Gap, GapFloor, gaps_between};
 use camet::db::DbConn;
-use camet::db::line_tables::{DetectionRow, hour_table, minute_table};
+use camet::db::line_tables::{DetectionRow, gap_table, hour_table, minute_table};
 use camet::detections::store::{self, DetectionFilter};
 use camet::rollup::plan::{HourRow, MinuteRow, aggregate};
 use chrono::NaiveDateTime;
@@ -22,6 +24,16 @@ struct MinuteDb {
     first_at: NaiveDateTime,
     #[diesel(sql_type = Timestamp)]
     last_at: NaiveDateTime,
+}
+
+#[derive(QueryableByName, Debug)]
+struct GapDb {
+    #[diesel(sql_type = Integer)]
+    area_id: i32,
+    #[diesel(sql_type = Timestamp)]
+    gap_start: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    gap_end: NaiveDateTime,
 }
 
 #[derive(QueryableByName, Debug)]
@@ -104,4 +116,43 @@ pub async fn assert_rollups_equal_raw(conn: &mut DbConn, line_id: i32, raw: &[De
         stored_hours, expected_hours,
         "{when}: hour rollups differ from a raw recount"
     );
+    assert_gaps_equal_raw(conn, line_id, raw, when).await;
+}
+
+/// The stored gaps equal the gaps of the raw rows, per area, with the
+/// line's stored floor (the default floor when none is stored yet).
+pub async fn assert_gaps_equal_raw(conn: &mut DbConn, line_id: i32, raw: &[DetectionRow], when: &str) {
+    use diesel_async::RunQueryDsl;
+    let floor = camet::rollup::store::gap_floor(conn, line_id)
+        .await
+        .expect("gap floor")
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT area_id, gap_start, gap_end FROM {} ORDER BY area_id, gap_start",
+        gap_table(line_id).expect("table")
+    );
+    let stored: Vec<(i32, Gap)> = camet::with_conn!(conn, |c| diesel::sql_query(sql.as_str()).load::<GapDb>(c).await)
+        .expect("stored gaps")
+        .into_iter()
+        .map(|g| (g.area_id, Gap::between(g.gap_start.and_utc(), g.gap_end.and_utc())))
+        .collect();
+    assert_eq!(
+        stored,
+        expected_gaps(raw, floor),
+        "{when}: stored gaps differ from the raw rows' gaps"
+    );
+}
+
+fn expected_gaps(raw: &[DetectionRow], floor: GapFloor) -> Vec<(i32, Gap)> {
+    let mut by_area: std::collections::BTreeMap<i32, Vec<chrono::DateTime<chrono::Utc>>> = Default::default();
+    for row in raw {
+        by_area.entry(row.area_id).or_default().push(row.detected_at.and_utc());
+    }
+    by_area
+        .into_iter()
+        .flat_map(|(area, mut instants)| {
+            instants.sort_unstable();
+            gaps_between(&instants, floor).into_iter().map(move |g| (area, g))
+        })
+        .collect()
 }
