@@ -57,6 +57,10 @@ pub trait SqlDialect {
     const ACCUMULATE_MINUTE: &'static str;
     /// Same for an hour rollup `(area_id, hour_start, product_id, n)`.
     const ACCUMULATE_HOUR: &'static str;
+    /// Same for a day rollup `(area_id, day_start, product_id, n)`.
+    const ACCUMULATE_DAY: &'static str;
+    /// Expression truncating the timestamp `column` to its UTC day.
+    fn day_of(column: &str) -> String;
     /// Suffix of a SELECT that share-locks the rows and gaps it reads until
     /// commit, so concurrent inserts into that range wait (empty on SQLite,
     /// whose writers are serialised by `BEGIN IMMEDIATE`).
@@ -77,6 +81,11 @@ impl SqlDialect for crate::db::SqliteConn {
          first_at = MIN(first_at, excluded.first_at), last_at = MAX(last_at, excluded.last_at)";
     const ACCUMULATE_HOUR: &'static str =
         " ON CONFLICT (area_id, hour_start, product_id) DO UPDATE SET n = n + excluded.n";
+    const ACCUMULATE_DAY: &'static str =
+        " ON CONFLICT (area_id, day_start, product_id) DO UPDATE SET n = n + excluded.n";
+    fn day_of(column: &str) -> String {
+        format!("strftime('%Y-%m-%d 00:00:00', {column})")
+    }
     const LOCK_FOR_SHARE: &'static str = "";
     const LOCK_FOR_UPDATE: &'static str = "";
 }
@@ -91,6 +100,10 @@ impl SqlDialect for diesel_async::AsyncMysqlConnection {
     const ACCUMULATE_MINUTE: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n), \
          first_at = LEAST(first_at, VALUES(first_at)), last_at = GREATEST(last_at, VALUES(last_at))";
     const ACCUMULATE_HOUR: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n)";
+    const ACCUMULATE_DAY: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n)";
+    fn day_of(column: &str) -> String {
+        format!("CAST(DATE_FORMAT({column}, '%Y-%m-%d 00:00:00') AS DATETIME(6))")
+    }
     const LOCK_FOR_SHARE: &'static str = " LOCK IN SHARE MODE";
     const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
 }

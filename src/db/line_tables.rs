@@ -31,6 +31,11 @@ pub fn hour_table(line_id: i32) -> AppResult<String> {
     positive(line_id).map(|id| format!("detection_hour_{id}"))
 }
 
+/// Name of line `line_id`'s per-(area, UTC day, product) rollup: count.
+pub fn day_table(line_id: i32) -> AppResult<String> {
+    positive(line_id).map(|id| format!("detection_day_{id}"))
+}
+
 /// Name of line `line_id`'s stored gaps: per area, the gaps longer than the
 /// gap floor between consecutive detections.
 pub fn gap_table(line_id: i32) -> AppResult<String> {
@@ -90,6 +95,7 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
     let minutes = minute_table(line_id)?;
     let hours = hour_table(line_id)?;
     let gaps = gap_table(line_id)?;
+    let days = day_table(line_id)?;
     Ok(match backend {
         Backend::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {det} (
@@ -144,6 +150,13 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 length_class INT NOT NULL,
                 PRIMARY KEY (area_id, gap_start),
                 KEY idx_gap_class (area_id, length_class, gap_start)
+            ) ENGINE=InnoDB;
+            CREATE TABLE IF NOT EXISTS {days} (
+                area_id INT NOT NULL,
+                day_start DATETIME(6) NOT NULL,
+                product_id INT NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (area_id, day_start, product_id)
             ) ENGINE=InnoDB;",
             partitions = mysql_partitions(now, months_ahead)?
         ),
@@ -199,7 +212,14 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 length_class INTEGER NOT NULL,
                 PRIMARY KEY (area_id, gap_start)
             ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS idx_{gaps}_class ON {gaps} (area_id, length_class, gap_start);"
+            CREATE INDEX IF NOT EXISTS idx_{gaps}_class ON {gaps} (area_id, length_class, gap_start);
+            CREATE TABLE IF NOT EXISTS {days} (
+                area_id INTEGER NOT NULL,
+                day_start TIMESTAMP NOT NULL,
+                product_id INTEGER NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (area_id, day_start, product_id)
+            ) WITHOUT ROWID;"
         ),
     })
 }

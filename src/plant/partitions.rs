@@ -11,7 +11,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::db::line_tables::{detection_table, gap_table, hour_table, minute_table, month_start_after};
+use crate::db::line_tables::{day_table, detection_table, gap_table, hour_table, minute_table, month_start_after};
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
 
@@ -221,6 +221,7 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
                 for (rollup, column) in [
                     (minute_table(*line_id)?, "minute_start"),
                     (hour_table(*line_id)?, "hour_start"),
+                    (day_table(*line_id)?, "day_start"),
                     (gap_table(*line_id)?, "gap_start"),
                 ] {
                     diesel::sql_query(format!("DELETE FROM {rollup} WHERE {column} < ?"))

@@ -16,6 +16,8 @@ pub enum Grain {
     Minute,
     /// Per (area, hour, product): count.
     Hour,
+    /// Per (area, UTC day, product): count (the sum of the day's hours).
+    Day,
 }
 
 impl Grain {
@@ -24,6 +26,7 @@ impl Grain {
         match self {
             Grain::Minute => 60_000_000,
             Grain::Hour => 3_600_000_000,
+            Grain::Day => 86_400_000_000,
         }
     }
 
@@ -121,6 +124,62 @@ pub struct HourRow {
     pub n: i64,
 }
 
+/// One (area, UTC day, product) rollup row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRow {
+    /// Area.
+    pub area_id: i32,
+    /// Day start (UTC midnight).
+    pub day: NaiveDateTime,
+    /// Product.
+    pub product_id: i32,
+    /// Detections.
+    pub n: i64,
+}
+
+/// The day rows of hour rows, in key order.
+pub fn days_of(hours: &[HourRow]) -> Vec<DayRow> {
+    let mut days: BTreeMap<(i32, NaiveDateTime, i32), i64> = BTreeMap::new();
+    for hour in hours {
+        *days
+            .entry((hour.area_id, Grain::Day.floor_naive(hour.hour), hour.product_id))
+            .or_insert(0) += hour.n;
+    }
+    days.into_iter()
+        .map(|((area_id, day, product_id), n)| DayRow {
+            area_id,
+            day,
+            product_id,
+            n,
+        })
+        .collect()
+}
+
+/// How a query's windows divide between the day and hour rollups and the
+/// raw table: whole days where the windows allow, whole hours at their
+/// edges, raw rows inside partial hours and after the watermark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Levels {
+    /// Whole UTC days before the watermark.
+    pub days: Vec<Interval>,
+    /// Whole hours before the watermark, outside those days.
+    pub hours: Vec<Interval>,
+    /// The rest.
+    pub raw: Vec<Interval>,
+}
+
+/// Splits `windows` over days, then hours, then raw rows (see [`Levels`]).
+/// The three parts partition the windows exactly.
+pub fn split_levels(windows: &[Interval], watermark: Option<DateTime<Utc>>) -> Levels {
+    let days = split(windows, Grain::Day, watermark);
+    let hours = split(&days.raw, Grain::Hour, watermark);
+    Levels {
+        days: days.rolled,
+        hours: hours.rolled,
+        raw: hours.raw,
+    }
+}
+
 /// Aggregates detections into the rows to add to both rollups, in key order.
 pub fn aggregate<'a, I>(rows: I) -> (Vec<MinuteRow>, Vec<HourRow>)
 where
@@ -168,7 +227,7 @@ pub fn buckets_align(boundaries: impl IntoIterator<Item = DateTime<Utc>>, grain:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Datelike, TimeZone};
     use proptest::prelude::*;
 
     fn at(h: u32, m: u32, s: u32, micros: u32) -> DateTime<Utc> {
@@ -235,6 +294,50 @@ mod tests {
         assert_eq!(minutes[1].minute, at(10, 59, 0, 0).naive_utc());
         let per: Vec<(i32, i32, i64)> = hours.iter().map(|h| (h.area_id, h.product_id, h.n)).collect();
         assert_eq!(per, vec![(1, 7, 2), (1, 8, 1), (2, 7, 1)]);
+    }
+
+    #[test]
+    fn days_sum_their_hours_per_area_and_product() {
+        let hour = |d: u32, h: u32, area, product, n| HourRow {
+            area_id: area,
+            hour: Utc
+                .with_ymd_and_hms(2026, 3, d, h, 0, 0)
+                .single()
+                .expect("valid")
+                .naive_utc(),
+            product_id: product,
+            n,
+        };
+        let days = days_of(&[
+            hour(1, 0, 1, 7, 2),
+            hour(1, 23, 1, 7, 3),
+            hour(2, 0, 1, 7, 4),
+            hour(1, 5, 2, 7, 1),
+        ]);
+        let per: Vec<(i32, u32, i64)> = days.iter().map(|d| (d.area_id, d.day.day(), d.n)).collect();
+        assert_eq!(per, vec![(1, 1, 5), (1, 2, 4), (2, 1, 1)]);
+    }
+
+    #[test]
+    fn levels_take_whole_days_then_edge_hours_then_raw() {
+        let day = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).single().expect("valid");
+        let window = Interval::new(day(1, 7, 30), day(4, 7, 0));
+        let out = split_levels(&[window], Some(day(3, 12, 0)));
+        assert_eq!(out.days, vec![Interval::new(day(2, 0, 0), day(3, 0, 0))]);
+        assert_eq!(
+            out.hours,
+            vec![
+                Interval::new(day(1, 8, 0), day(2, 0, 0)),
+                Interval::new(day(3, 0, 0), day(3, 12, 0))
+            ]
+        );
+        assert_eq!(
+            out.raw,
+            vec![
+                Interval::new(day(1, 7, 30), day(1, 8, 0)),
+                Interval::new(day(3, 12, 0), day(4, 7, 0))
+            ]
+        );
     }
 
     /// Any microsecond over four hours, or a whole minute / whole hour, so

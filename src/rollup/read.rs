@@ -15,10 +15,10 @@ use crate::analytics::downtime::{
 };
 use crate::analytics::interval::{Interval, IntervalSet};
 use crate::db::DbConn;
-use crate::db::line_tables::{hour_table, minute_table};
+use crate::db::line_tables::{day_table, hour_table, minute_table};
 use crate::detections::store::{self, DetectionFilter};
 use crate::error::AppResult;
-use crate::rollup::plan::{Grain, buckets_align, split};
+use crate::rollup::plan::{Grain, buckets_align, split, split_levels};
 
 /// The shortest threshold for which per-minute spans are exact in gap analysis.
 pub const SPAN_THRESHOLD_MICROS: i64 = 60_000_000;
@@ -67,16 +67,6 @@ macro_rules! bind_rollup {
 }
 
 #[derive(QueryableByName)]
-struct KeyCount {
-    #[diesel(sql_type = Timestamp)]
-    unit: NaiveDateTime,
-    #[diesel(sql_type = Integer)]
-    product_id: i32,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
 struct UnitCount {
     #[diesel(sql_type = Timestamp)]
     unit: NaiveDateTime,
@@ -100,38 +90,119 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Matching detections per product (hours from the hour rollup, the rest raw).
+/// Rollup units per statement when a read names each piece: well under
+/// SQLite's expression depth and compound limits, and short OR lists keep
+/// MariaDB's range plans cheap.
+const PIECES_PER_QUERY: usize = 100;
+
+/// `WHERE` text over a rollup table for several disjoint pieces: the OR of
+/// their ranges, then the optional area and product lists.
+fn pieces_clause(column: &str, pieces: usize, areas: usize, products: usize) -> String {
+    let ranges = vec![format!("({column} >= ? AND {column} < ?)"); pieces].join(" OR ");
+    let mut clause = format!("({ranges})");
+    if areas > 0 {
+        clause.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
+    }
+    if products > 0 {
+        clause.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
+    }
+    clause
+}
+
+/// Sums per product of a rollup table (`detection_day_*` or
+/// `detection_hour_*`) over whole units inside `pieces`.
+async fn rolled_counts(
+    conn: &mut DbConn,
+    table: &str,
+    column: &str,
+    pieces: &[Interval],
+    filter: &DetectionFilter,
+    totals: &mut BTreeMap<i32, u64>,
+) -> AppResult<()> {
+    for chunk in pieces.chunks(PIECES_PER_QUERY) {
+        let sql = format!(
+            "SELECT product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY product_id",
+            pieces_clause(column, chunk.len(), filter.area_ids.len(), filter.product_ids.len())
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+            for piece in chunk {
+                query = query
+                    .bind::<Timestamp, _>(piece.start.naive_utc())
+                    .bind::<Timestamp, _>(piece.end.naive_utc());
+            }
+            for id in &filter.area_ids {
+                query = query.bind::<Integer, _>(*id);
+            }
+            for id in &filter.product_ids {
+                query = query.bind::<Integer, _>(*id);
+            }
+            query.load::<ProductSum>(c).await
+        })?;
+        for row in rows {
+            *totals.entry(row.product_id).or_insert(0) += count(row.n);
+        }
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct ProductSum {
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Matching detections per product: whole UTC days from the day rollup
+/// (when the line's history has one), whole hours at the edges from the
+/// hour rollup, the rest raw. The cost follows the number of planned
+/// windows, not the length of the range.
 pub async fn counts_by_product(
     conn: &mut DbConn,
     line_id: i32,
     filter: &DetectionFilter,
     watermark: Option<DateTime<Utc>>,
 ) -> AppResult<Vec<(i32, u64)>> {
-    let parts = split(&intervals(&filter.within), Grain::Hour, watermark);
-    let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
-    if let Some(span) = hull(&parts.rolled) {
-        let table = hour_table(line_id)?;
-        let sql = format!(
-            "SELECT hour_start AS unit, product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY hour_start, product_id",
-            rollup_clause("hour_start", filter.area_ids.len(), filter.product_ids.len())
-        );
-        let rows = crate::with_conn!(conn, |c, DB| {
-            bind_rollup!(
-                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
-                span,
-                &filter.area_ids,
-                &filter.product_ids
-            )
-            .load::<KeyCount>(c)
-            .await
-        })?;
-        let rolled = IntervalSet::from_intervals(parts.rolled.iter().copied());
-        for row in rows.into_iter().filter(|r| rolled.contains(r.unit.and_utc())) {
-            *totals.entry(row.product_id).or_insert(0) += count(row.n);
+    let windows = intervals(&filter.within);
+    // Day rows exist for the whole history once the line's rollups were
+    // built by this version (which also stores the gap floor).
+    let days_kept = watermark.is_some() && crate::rollup::store::gap_floor(conn, line_id).await?.is_some();
+    let levels = if days_kept {
+        split_levels(&windows, watermark)
+    } else {
+        let hours = split(&windows, Grain::Hour, watermark);
+        crate::rollup::plan::Levels {
+            days: Vec::new(),
+            hours: hours.rolled,
+            raw: hours.raw,
         }
+    };
+    let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
+    if !levels.days.is_empty() {
+        rolled_counts(
+            conn,
+            &day_table(line_id)?,
+            "day_start",
+            &levels.days,
+            filter,
+            &mut totals,
+        )
+        .await?;
+    }
+    if !levels.hours.is_empty() {
+        rolled_counts(
+            conn,
+            &hour_table(line_id)?,
+            "hour_start",
+            &levels.hours,
+            filter,
+            &mut totals,
+        )
+        .await?;
     }
     let raw = DetectionFilter {
-        within: DetectionFilter::windows(&parts.raw),
+        within: DetectionFilter::windows(&levels.raw),
         ..filter.clone()
     };
     for (product_id, n) in store::counts_by_product(conn, line_id, &raw).await? {
@@ -350,6 +421,7 @@ pub async fn bucket_counts(
         let (table, column, products) = match grain {
             Grain::Minute => (minute_table(line_id)?, "minute_start", &[] as &[i32]),
             Grain::Hour => (hour_table(line_id)?, "hour_start", filter.product_ids.as_slice()),
+            Grain::Day => (day_table(line_id)?, "day_start", filter.product_ids.as_slice()),
         };
         let sql = format!(
             "SELECT {column} AS unit, SUM(n) AS n FROM {table} WHERE {} GROUP BY {column}",

@@ -12,10 +12,10 @@ use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
 use crate::db::DbConn;
 use crate::db::dialect::SqlDialect;
-use crate::db::line_tables::{DetectionRow, detection_table, hour_table, minute_table};
+use crate::db::line_tables::{DetectionRow, day_table, detection_table, hour_table, minute_table};
 use crate::error::{AppError, AppResult};
 use crate::rollup::gaps::GapWriter;
-use crate::rollup::plan::{Grain, aggregate};
+use crate::rollup::plan::{Grain, aggregate, days_of};
 
 /// Rollup rows per multi-row statement.
 const CHUNK: usize = 1000;
@@ -35,6 +35,8 @@ pub struct RollupTables {
     pub minutes: String,
     /// `detection_hour_<id>`.
     pub hours: String,
+    /// `detection_day_<id>`.
+    pub days: String,
 }
 
 impl RollupTables {
@@ -45,6 +47,7 @@ impl RollupTables {
             raw: detection_table(line_id)?,
             minutes: minute_table(line_id)?,
             hours: hour_table(line_id)?,
+            days: day_table(line_id)?,
         })
     }
 }
@@ -236,6 +239,23 @@ crate::impl_for_connections!(RollupWriter {
             }
             query.execute(self).await?;
         }
+        for chunk in days_of(&hours).chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO {} (area_id, day_start, product_id, n) VALUES {}{}",
+                tables.days,
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", "),
+                <Self as SqlDialect>::ACCUMULATE_DAY
+            );
+            let mut query = diesel::sql_query(sql).into_boxed::<Db<Self>>();
+            for row in chunk {
+                query = query
+                    .bind::<Integer, _>(row.area_id)
+                    .bind::<Timestamp, _>(row.day)
+                    .bind::<Integer, _>(row.product_id)
+                    .bind::<BigInt, _>(row.n);
+            }
+            query.execute(self).await?;
+        }
         Ok(())
     }
 
@@ -246,7 +266,13 @@ crate::impl_for_connections!(RollupWriter {
         end: NaiveDateTime,
         floor: GapFloor,
     ) -> AppResult<i64> {
-        let RollupTables { line_id, raw, minutes, hours } = tables;
+        let RollupTables {
+            line_id,
+            raw,
+            minutes,
+            hours,
+            days,
+        } = tables;
         let locked = diesel::sql_query(format!(
             "SELECT COUNT(*) AS n FROM {raw} WHERE detected_at >= ? AND detected_at < ?{}",
             <Self as SqlDialect>::LOCK_FOR_SHARE
@@ -284,6 +310,26 @@ crate::impl_for_connections!(RollupWriter {
         ))
         .bind::<Timestamp, _>(start)
         .bind::<Timestamp, _>(end)
+        .execute(self)
+        .await?;
+        // Days are sums of their hours: recount every day the range touches.
+        let (first_day, end_day) = (
+            Grain::Day.floor_naive(start),
+            Grain::Day.ceil(end.and_utc()).naive_utc(),
+        );
+        diesel::sql_query(format!("DELETE FROM {days} WHERE day_start >= ? AND day_start < ?"))
+            .bind::<Timestamp, _>(first_day)
+            .bind::<Timestamp, _>(end_day)
+            .execute(self)
+            .await?;
+        let day = <Self as SqlDialect>::day_of("hour_start");
+        diesel::sql_query(format!(
+            "INSERT INTO {days} (area_id, day_start, product_id, n) \
+             SELECT area_id, {day} AS d, product_id, SUM(n) FROM {hours} \
+             WHERE hour_start >= ? AND hour_start < ? GROUP BY area_id, d, product_id"
+        ))
+        .bind::<Timestamp, _>(first_day)
+        .bind::<Timestamp, _>(end_day)
         .execute(self)
         .await?;
         // The minute rollup is exact up to `end` now: the gaps read their

@@ -5,9 +5,9 @@
 
 use camet::analytics::gaps::{Gap, GapFloor, gaps_between};
 use camet::db::DbConn;
-use camet::db::line_tables::{DetectionRow, gap_table, hour_table, minute_table};
+use camet::db::line_tables::{DetectionRow, day_table, gap_table, hour_table, minute_table};
 use camet::detections::store::{self, DetectionFilter};
-use camet::rollup::plan::{HourRow, MinuteRow, aggregate};
+use camet::rollup::plan::{DayRow, HourRow, MinuteRow, aggregate, days_of};
 use chrono::NaiveDateTime;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Timestamp};
@@ -24,6 +24,18 @@ struct MinuteDb {
     first_at: NaiveDateTime,
     #[diesel(sql_type = Timestamp)]
     last_at: NaiveDateTime,
+}
+
+#[derive(QueryableByName, Debug)]
+struct DayDb {
+    #[diesel(sql_type = Integer)]
+    area_id: i32,
+    #[diesel(sql_type = Timestamp)]
+    day_start: NaiveDateTime,
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName, Debug)]
@@ -115,6 +127,27 @@ pub async fn assert_rollups_equal_raw(conn: &mut DbConn, line_id: i32, raw: &[De
     assert_eq!(
         stored_hours, expected_hours,
         "{when}: hour rollups differ from a raw recount"
+    );
+    let days_sql = format!(
+        "SELECT area_id, day_start, product_id, n FROM {} ORDER BY area_id, day_start, product_id",
+        day_table(line_id).expect("table")
+    );
+    let stored_days: Vec<DayRow> =
+        camet::with_conn!(conn, |c| diesel::sql_query(days_sql.as_str()).load::<DayDb>(c).await)
+            .expect("day rollups")
+            .into_iter()
+            .filter(|d| d.n != 0)
+            .map(|d| DayRow {
+                area_id: d.area_id,
+                day: d.day_start,
+                product_id: d.product_id,
+                n: d.n,
+            })
+            .collect();
+    assert_eq!(
+        stored_days,
+        days_of(&expected_hours),
+        "{when}: day rollups differ from a raw recount"
     );
     assert_gaps_equal_raw(conn, line_id, raw, when).await;
 }
