@@ -169,9 +169,11 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 external_id TEXT NULL
             );
             CREATE INDEX IF NOT EXISTS idx_{det}_detected_at ON {det} (detected_at);
-            CREATE INDEX IF NOT EXISTS idx_{det}_area_product ON {det} (area_id, product_id);
+            DROP INDEX IF EXISTS idx_{det}_area_product;
+            CREATE INDEX IF NOT EXISTS idx_{det}_area_time ON {det} (area_id, detected_at, product_id);
             CREATE INDEX IF NOT EXISTS idx_{det}_time_area_product ON {det} (detected_at, area_id, product_id);
             CREATE INDEX IF NOT EXISTS idx_{det}_external_id ON {det} (external_id);
+            {planner_stats}
             CREATE TABLE IF NOT EXISTS {down} (
                 event_id INTEGER PRIMARY KEY AUTOINCREMENT,
                 start_time TIMESTAMP NOT NULL,
@@ -219,9 +221,32 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 product_id INTEGER NOT NULL,
                 n BIGINT NOT NULL,
                 PRIMARY KEY (area_id, day_start, product_id)
-            ) WITHOUT ROWID;"
+            ) WITHOUT ROWID;",
+            planner_stats = sqlite_planner_stats(&det)
         ),
     })
+}
+
+/// Fixed SQLite planner statistics for a detection table. Without them
+/// SQLite prefers an equality on `area_id` (three values in a line) to a
+/// range on `detected_at`, and a raw read of one area over minutes scans
+/// every row the area ever had; nor does it split an OR of time windows
+/// into index ranges. These rows say what every line looks like (many rows,
+/// few areas, nearly unique instants), so each window is a range of
+/// `(area_id, detected_at)` whatever the table holds. `ANALYZE
+/// sqlite_schema` creates `sqlite_stat1` when missing and makes the
+/// planner reload it.
+fn sqlite_planner_stats(table: &str) -> String {
+    format!(
+        "ANALYZE sqlite_schema;
+            DELETE FROM sqlite_stat1 WHERE tbl = '{table}';
+            INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+                ('{table}', 'idx_{table}_area_time', '10000000 2500000 2 1'),
+                ('{table}', 'idx_{table}_detected_at', '10000000 2'),
+                ('{table}', 'idx_{table}_time_area_product', '10000000 2 1 1'),
+                ('{table}', 'idx_{table}_external_id', '10000000 1');
+            ANALYZE sqlite_schema;"
+    )
 }
 
 /// Creates line `line_id`'s detection and downtime tables. DDL commits
@@ -325,6 +350,46 @@ pub async fn insert_detections(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SQLite plan of a raw read of one area over two windows: a range
+    /// of `(area_id, detected_at)` per window, never a scan of the area.
+    #[test]
+    fn sqlite_reads_one_area_over_windows_as_index_ranges() {
+        use diesel::connection::SimpleConnection;
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct PlanRow {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("plan.db");
+        let mut conn = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("open");
+        let now = NaiveDate::from_ymd_opt(2026, 11, 29)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("valid date");
+        conn.batch_execute(&create_statements(Backend::Sqlite, 1, now, 3).expect("ddl"))
+            .expect("create");
+        // Twice, as every start does for every line.
+        conn.batch_execute(&create_statements(Backend::Sqlite, 1, now, 3).expect("ddl"))
+            .expect("create again");
+        let plan: Vec<String> = diesel::sql_query(
+            "EXPLAIN QUERY PLAN SELECT product_id, COUNT(*) FROM detection_line_1 \
+             WHERE ((detected_at >= '2026-01-01' AND detected_at < '2026-01-02') \
+             OR (detected_at >= '2026-01-03' AND detected_at < '2026-01-04')) AND area_id IN (3) GROUP BY product_id",
+        )
+        .load::<PlanRow>(&mut conn)
+        .expect("plan")
+        .into_iter()
+        .map(|r| r.detail)
+        .collect();
+        let ranges = plan
+            .iter()
+            .filter(|d| d.contains("idx_detection_line_1_area_time (area_id=? AND detected_at>? AND detected_at<?)"))
+            .count();
+        assert_eq!(ranges, 2, "{plan:?}");
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{plan:?}");
+    }
 
     #[test]
     fn table_names_come_only_from_positive_ids() {
