@@ -4,7 +4,8 @@
 # DAYS days (default 30) at about one detection per second per area, then
 # warm latencies of OEE (downtime threshold of the line and 30 s), summary,
 # line charts and the admin /dashboard/run over 30 days and over 365 days,
-# and API ingest throughput.
+# and API ingest throughput (a backfill a month before the data: every
+# batch splits the gap it lands in).
 #
 #   cargo build --release --bin camet --example load
 #   bash benches/plant-month.sh                      # MariaDB, 30 days of data
@@ -101,5 +102,5 @@ done
 if [ "${SKIP_INGEST:-0}" != 1 ]; then
     echo "### ingest"
     "${LOAD[@]}" ingest --line-id 1 --areas 1,2,3 --products 1,2,3,4,5 --batches 40 --batch-size 10000 \
-        --concurrency 4 --from "$(date -u -d "${END%Z} UTC + 1 day" +%Y-%m-%dT%H:%M:00Z)"
+        --concurrency 4 --from "$(date -u -d "${END%Z} UTC - $((DAYS + 30)) days" +%Y-%m-%dT%H:%M:00Z)"
 fi

@@ -90,23 +90,23 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Rollup units per statement when a read names each piece: well under
-/// SQLite's expression depth and compound limits, and short OR lists keep
-/// MariaDB's range plans cheap.
+/// Pieces per statement: well under SQLite's 500 compound SELECTs.
 const PIECES_PER_QUERY: usize = 100;
 
-/// `WHERE` text over a rollup table for several disjoint pieces: the OR of
-/// their ranges, then the optional area and product lists.
-fn pieces_clause(column: &str, pieces: usize, areas: usize, products: usize) -> String {
-    let ranges = vec![format!("({column} >= ? AND {column} < ?)"); pieces].join(" OR ");
-    let mut clause = format!("({ranges})");
+/// One piece of a rollup read: a primary-key range of one table, then the
+/// optional area and product lists. Pieces are joined with UNION ALL, not
+/// OR: neither SQLite (which then walks every row of the area, testing
+/// each range) nor MariaDB plans a long OR of ranges as well as separate
+/// ranges.
+fn piece_select(table: &str, column: &str, areas: usize, products: usize) -> String {
+    let mut select = format!("SELECT product_id, n FROM {table} WHERE {column} >= ? AND {column} < ?");
     if areas > 0 {
-        clause.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
+        select.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
     }
     if products > 0 {
-        clause.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
+        select.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
     }
-    clause
+    select
 }
 
 /// Sums per product of a rollup table (`detection_day_*` or
@@ -119,10 +119,11 @@ async fn rolled_counts(
     filter: &DetectionFilter,
     totals: &mut BTreeMap<i32, u64>,
 ) -> AppResult<()> {
+    let select = piece_select(table, column, filter.area_ids.len(), filter.product_ids.len());
     for chunk in pieces.chunks(PIECES_PER_QUERY) {
         let sql = format!(
-            "SELECT product_id, SUM(n) AS n FROM {table} WHERE {} GROUP BY product_id",
-            pieces_clause(column, chunk.len(), filter.area_ids.len(), filter.product_ids.len())
+            "SELECT product_id, SUM(n) AS n FROM ({}) pieces GROUP BY product_id",
+            vec![select.as_str(); chunk.len()].join(" UNION ALL ")
         );
         let rows = crate::with_conn!(conn, |c, DB| {
             let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
@@ -130,12 +131,12 @@ async fn rolled_counts(
                 query = query
                     .bind::<Timestamp, _>(piece.start.naive_utc())
                     .bind::<Timestamp, _>(piece.end.naive_utc());
-            }
-            for id in &filter.area_ids {
-                query = query.bind::<Integer, _>(*id);
-            }
-            for id in &filter.product_ids {
-                query = query.bind::<Integer, _>(*id);
+                for id in &filter.area_ids {
+                    query = query.bind::<Integer, _>(*id);
+                }
+                for id in &filter.product_ids {
+                    query = query.bind::<Integer, _>(*id);
+                }
             }
             query.load::<ProductSum>(c).await
         })?;
