@@ -382,8 +382,9 @@ pub async fn downtime_events(
 
 /// Matching detections per bucket of `series`. `filter.within` are the
 /// windows to count in (the series' clipped range, or a shift's
-/// occurrences inside it). Uses the minute rollup (no product filter) or
-/// the hour rollup when every bucket boundary is a whole unit.
+/// occurrences inside it). Uses the hour rollup when every bucket boundary
+/// is a whole UTC hour, else the minute rollup (no product filter) when
+/// every boundary is a whole minute, or minute rows already read.
 pub async fn bucket_counts(
     conn: &mut DbConn,
     line_id: i32,
@@ -393,12 +394,15 @@ pub async fn bucket_counts(
     shared: Option<&MinuteRows>,
 ) -> AppResult<Vec<u64>> {
     let boundaries = || series.buckets.iter().skip(1).map(|b| b.start);
-    let grain = if filter.product_ids.is_empty() && buckets_align(boundaries(), Grain::Minute) {
-        Some(Grain::Minute)
-    } else if buckets_align(boundaries(), Grain::Hour) {
-        Some(Grain::Hour)
-    } else {
-        None
+    let by_minute = filter.product_ids.is_empty() && buckets_align(boundaries(), Grain::Minute);
+    let by_hour = buckets_align(boundaries(), Grain::Hour);
+    // Hours are 60 times fewer rows than minutes; minutes only when the
+    // buckets need them or a KPI of the same request already read them.
+    let grain = match (by_minute, by_hour) {
+        (true, _) if shared.is_some() => Some(Grain::Minute),
+        (_, true) => Some(Grain::Hour),
+        (true, false) => Some(Grain::Minute),
+        (false, false) => None,
     };
     let windows = intervals(&filter.within);
     let parts = match grain {
