@@ -338,9 +338,9 @@ pub async fn insert_detections(
     let table = detection_table(line_id)?;
     let refs: Vec<&DetectionRow> = rows.iter().collect();
     crate::write_tx!(conn, |c| {
-        c.lock_line(line_id).await?;
         let was_empty = !refs.is_empty() && c.line_is_empty(line_id).await?;
         let inserted = c.insert_detection_rows(&table, &refs).await?;
+        c.lock_line(line_id).await?;
         c.add_to_rollups(line_id, &refs, floor).await?;
         c.trust_new_line(line_id, was_empty, now, floor).await?;
         Ok::<_, AppError>(inserted)

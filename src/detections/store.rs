@@ -48,7 +48,6 @@ pub async fn store_batch(
     let detections = detection_table(line_id)?;
     let keys = key_table(line_id)?;
     crate::write_tx!(conn, |c, DB| {
-        c.lock_line(line_id).await?;
         // Which keys are already stored?
         let wanted: Vec<&str> = rows.iter().filter_map(|r| r.external_id.as_deref()).collect();
         let mut known = std::collections::HashSet::new();
@@ -75,6 +74,9 @@ pub async fn store_batch(
             .collect();
         let was_empty = !fresh.is_empty() && c.line_is_empty(line_id).await?;
         c.insert_detection_rows(&detections, &fresh).await?;
+        // Raw rows go in beside other batches; only the rollups and gaps
+        // of the line are maintained one batch at a time.
+        c.lock_line(line_id).await?;
         c.add_to_rollups(line_id, &fresh, floor).await?;
         c.trust_new_line(line_id, was_empty, now, floor).await?;
         let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();

@@ -82,9 +82,11 @@ pub trait RollupWriter: Send {
     /// Serialises the rollup and gap maintenance of one line until commit:
     /// gaps are split from what the previous writer left, so two batches
     /// must not read the same gap. MySQL locks the line's row; SQLite
-    /// writers are serialised already. Call it first in the transaction,
-    /// before any other read, so every later read sees the last writer's
-    /// commit.
+    /// writers are serialised already. Ingest takes it after inserting its
+    /// raw rows (batches insert side by side), a rebuild after share-locking
+    /// its raw range: always raw range first, then the line, so the two
+    /// never wait for each other in a cycle. Reads of rollups and gaps after
+    /// it lock what they read, so they see the last writer's commit.
     fn lock_line(&mut self, line_id: i32) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 
     /// True when the line's raw table holds no detection at all.
@@ -172,12 +174,20 @@ crate::impl_for_connections!(RollupWriter {
 
     async fn trust_new_line(&mut self, line_id: i32, was_empty: bool, now: NaiveDateTime, floor: GapFloor) -> diesel::QueryResult<()> {
         use crate::db::schema::tenant::rollup_watermark as w;
-        use diesel::{ExpressionMethods, QueryDsl};
+        use diesel::ExpressionMethods;
         if !was_empty {
             return Ok(());
         }
-        let existing: i64 = w::table.filter(w::line_id.eq(line_id)).count().get_result(self).await?;
-        if existing == 0 {
+        // A locking read: another batch's first watermark may have committed
+        // after this transaction's snapshot.
+        let existing = diesel::sql_query(format!(
+            "SELECT line_id FROM rollup_watermark WHERE line_id = ?{}",
+            <Self as SqlDialect>::LOCK_FOR_UPDATE
+        ))
+        .bind::<Integer, _>(line_id)
+        .load::<LineId>(self)
+        .await?;
+        if existing.is_empty() {
             diesel::insert_into(w::table)
                 .values((
                     w::line_id.eq(line_id),
@@ -282,6 +292,7 @@ crate::impl_for_connections!(RollupWriter {
         .get_result::<LockedRows>(self)
         .await?
         .n;
+        self.lock_line(*line_id).await?;
         diesel::sql_query(format!("DELETE FROM {minutes} WHERE minute_start >= ? AND minute_start < ?"))
             .bind::<Timestamp, _>(start)
             .bind::<Timestamp, _>(end)
@@ -439,7 +450,6 @@ pub async fn rebuild(
         loop {
             attempt += 1;
             let result = crate::write_tx!(&mut *conn, |c| {
-                c.lock_line(line_id).await?;
                 let rows = if from < to {
                     c.rebuild_rollups(&tables, from.naive_utc(), to.naive_utc(), floor)
                         .await?
