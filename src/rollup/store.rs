@@ -541,18 +541,50 @@ struct Total {
     n: Option<i64>,
 }
 
+/// Days of raw rows counted per statement: a year-long line counted at once
+/// runs past the statement timeout.
+const COUNT_STEP_DAYS: i64 = 7;
+
 /// True when every raw row of the line is in its hour rollup (no row was
-/// written straight into the raw table): one count of each, once per line.
+/// written straight into the raw table): raw and rolled rows counted week
+/// by week, once per line, stopping at the first week that differs.
 async fn holds_only_rolled_rows(conn: &mut DbConn, line_id: i32) -> AppResult<bool> {
     let tables = RollupTables::of(line_id)?;
-    let raw_sql = format!("SELECT COUNT(*) AS n FROM {}", tables.raw);
-    let rolled_sql = format!("SELECT CAST(SUM(n) AS SIGNED) AS n FROM {}", tables.hours);
-    let (raw, rolled) = crate::with_conn!(conn, |c| {
-        let raw = diesel::sql_query(raw_sql.as_str()).get_result::<Total>(c).await?;
-        let rolled = diesel::sql_query(rolled_sql.as_str()).get_result::<Total>(c).await?;
-        Ok::<_, diesel::result::Error>((raw.n.unwrap_or(0), rolled.n.unwrap_or(0)))
-    })?;
-    Ok(raw == rolled)
+    let (Some(first), Some(last)) = (earliest(conn, line_id).await?, latest(conn, line_id).await?) else {
+        return Ok(true);
+    };
+    let raw_sql = format!(
+        "SELECT COUNT(*) AS n FROM {} WHERE detected_at >= ? AND detected_at < ?",
+        tables.raw
+    );
+    let rolled_sql = format!(
+        "SELECT CAST(SUM(n) AS SIGNED) AS n FROM {} WHERE hour_start >= ? AND hour_start < ?",
+        tables.hours
+    );
+    let end = Grain::Hour.floor(last) + Duration::hours(1);
+    let mut cursor = Grain::Hour.floor(first);
+    while cursor < end {
+        let step_end = (cursor + Duration::days(COUNT_STEP_DAYS)).min(end);
+        let (from, to) = (cursor.naive_utc(), step_end.naive_utc());
+        let (raw, rolled) = crate::with_conn!(conn, |c| {
+            let raw = diesel::sql_query(raw_sql.as_str())
+                .bind::<Timestamp, _>(from)
+                .bind::<Timestamp, _>(to)
+                .get_result::<Total>(c)
+                .await?;
+            let rolled = diesel::sql_query(rolled_sql.as_str())
+                .bind::<Timestamp, _>(from)
+                .bind::<Timestamp, _>(to)
+                .get_result::<Total>(c)
+                .await?;
+            Ok::<_, diesel::result::Error>((raw.n.unwrap_or(0), rolled.n.unwrap_or(0)))
+        })?;
+        if raw != rolled {
+            return Ok(false);
+        }
+        cursor = step_end;
+    }
+    Ok(true)
 }
 
 /// The floor line `line_id`'s stored gaps were built with, if they were.
@@ -562,8 +594,17 @@ pub async fn gap_floor(conn: &mut DbConn, line_id: i32) -> AppResult<Option<GapF
 
 /// The earliest raw detection of a line, if any.
 async fn earliest(conn: &mut DbConn, line_id: i32) -> AppResult<Option<DateTime<Utc>>> {
+    raw_edge(conn, line_id, "MIN").await
+}
+
+/// The latest raw detection of a line, if any.
+async fn latest(conn: &mut DbConn, line_id: i32) -> AppResult<Option<DateTime<Utc>>> {
+    raw_edge(conn, line_id, "MAX").await
+}
+
+async fn raw_edge(conn: &mut DbConn, line_id: i32, function: &'static str) -> AppResult<Option<DateTime<Utc>>> {
     let raw = detection_table(line_id)?;
-    let sql = format!("SELECT MIN(detected_at) AS at FROM {raw}");
+    let sql = format!("SELECT {function}(detected_at) AS at FROM {raw}");
     let row = crate::with_conn!(conn, |c| diesel::sql_query(sql.as_str())
         .get_result::<Earliest>(c)
         .await)?;
