@@ -74,11 +74,6 @@ pub async fn store_batch(
             .collect();
         let was_empty = !fresh.is_empty() && c.line_is_empty(line_id).await?;
         c.insert_detection_rows(&detections, &fresh).await?;
-        // Raw rows go in beside other batches; only the rollups and gaps
-        // of the line are maintained one batch at a time.
-        c.lock_line(line_id).await?;
-        c.add_to_rollups(line_id, &fresh, floor).await?;
-        c.trust_new_line(line_id, was_empty, now, floor).await?;
         let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
         for chunk in new_keys.chunks(CHUNK) {
             let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
@@ -100,6 +95,12 @@ pub async fn store_batch(
             Some(&serde_json::json!({"received": rows.len(), "inserted": stored.inserted, "duplicates": stored.duplicates})),
         );
         c.write_outbox(&entry).await?;
+        // Raw rows, keys and audit go in beside other batches; only the
+        // rollups and gaps of the line are maintained one batch at a time,
+        // last, so the line is locked for as short a time as possible.
+        c.lock_line(line_id).await?;
+        c.add_to_rollups(line_id, &fresh, floor).await?;
+        c.trust_new_line(line_id, was_empty, now, floor).await?;
         Ok::<_, AppError>(stored)
     })
 }
@@ -274,6 +275,41 @@ pub async fn instants(conn: &mut DbConn, line_id: i32, filter: &DetectionFilter)
             .await
     })?;
     Ok(rows.into_iter().map(|r| r.detected_at).collect())
+}
+
+#[derive(QueryableByName)]
+struct AreaProductCountRow {
+    #[diesel(sql_type = Integer)]
+    area_id: i32,
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Matching detections counted per area and product: `(area, product, n)`.
+pub async fn counts_by_area_and_product(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+) -> AppResult<Vec<(i32, i32, u64)>> {
+    if filter.within.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = detection_table(line_id)?;
+    let sql = format!(
+        "SELECT area_id, product_id, COUNT(*) AS n FROM {table} WHERE {} GROUP BY area_id, product_id",
+        where_clause(filter)
+    );
+    let rows = crate::with_conn!(conn, |c, DB| {
+        bind_filter!(diesel::sql_query(sql.as_str()).into_boxed::<DB>(), filter)
+            .load::<AreaProductCountRow>(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.area_id, r.product_id, u64::try_from(r.n).unwrap_or(0)))
+        .collect())
 }
 
 /// Matching detections counted per product.

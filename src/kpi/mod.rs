@@ -153,8 +153,18 @@ async fn events(
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let output = ctx.areas.output_area_id;
+    // Minute rows are read ahead for a chart only when the gap analysis
+    // needs them too; stored gaps serve it without them.
+    let gaps_serve = match ctx.watermark {
+        Some(_) => crate::rollup::store::gap_floor(&mut conn, line_id)
+            .await?
+            .is_some_and(|floor| floor.serves(ctx.threshold)),
+        None => false,
+    };
     let minutes = match (ctx.watermark, ctx.range.clip_to_now(now)) {
-        (Some(_), Some(clipped)) if for_chart && ctx.threshold.micros() >= read::SPAN_THRESHOLD_MICROS => {
+        (Some(_), Some(clipped))
+            if for_chart && !gaps_serve && ctx.threshold.micros() >= read::SPAN_THRESHOLD_MICROS =>
+        {
             Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.watermark).await?)
         }
         _ => None,
@@ -322,6 +332,35 @@ fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>>
     }
 }
 
+/// Input-area and output-area detections per product inside `within`,
+/// read in the same statements.
+async fn input_output_counts(
+    conn: &mut crate::db::DbConn,
+    line_id: i32,
+    ctx: &Context,
+    within: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
+    product_ids: Vec<i32>,
+) -> AppResult<(Vec<(i32, u64)>, Vec<(i32, u64)>)> {
+    let (input, output) = (ctx.areas.input_area_id, ctx.areas.output_area_id);
+    let filter = DetectionFilter {
+        within,
+        product_ids,
+        area_ids: if input == output {
+            vec![input]
+        } else {
+            vec![input, output]
+        },
+    };
+    let counts = read::counts_by_area_and_product(conn, line_id, &filter, ctx.watermark).await?;
+    let of = |area: i32| -> Vec<(i32, u64)> {
+        counts
+            .get(&area)
+            .map(|per_product| per_product.iter().map(|(p, n)| (*p, *n)).collect())
+            .unwrap_or_default()
+    };
+    Ok((of(input), of(output)))
+}
+
 /// OEE and its factors.
 pub async fn oee(
     state: &AppState,
@@ -346,25 +385,8 @@ pub async fn oee_with(
     let product_ids = products_of(prepared, filters)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    let inside = |area: i32| DetectionFilter {
-        within: windows(&ctx.planned),
-        product_ids: product_ids.clone(),
-        area_ids: vec![area],
-    };
-    let inputs = read::counts_by_product(
-        &mut conn,
-        filters.line_id,
-        &inside(ctx.areas.input_area_id),
-        ctx.watermark,
-    )
-    .await?;
-    let outputs = read::counts_by_product(
-        &mut conn,
-        filters.line_id,
-        &inside(ctx.areas.output_area_id),
-        ctx.watermark,
-    )
-    .await?;
+    let (inputs, outputs) =
+        input_output_counts(&mut conn, filters.line_id, ctx, windows(&ctx.planned), product_ids).await?;
     let products: Vec<ProductCount> = inputs
         .iter()
         .map(|(id, n)| {
@@ -452,25 +474,8 @@ pub async fn summary_with(
     let product_ids = products_of(prepared, filters)?;
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
-    let over_range = |area: i32| DetectionFilter {
-        within: windows(&ctx.scope),
-        product_ids: product_ids.clone(),
-        area_ids: vec![area],
-    };
-    let inputs = read::counts_by_product(
-        &mut conn,
-        filters.line_id,
-        &over_range(ctx.areas.input_area_id),
-        ctx.watermark,
-    )
-    .await?;
-    let outputs = read::counts_by_product(
-        &mut conn,
-        filters.line_id,
-        &over_range(ctx.areas.output_area_id),
-        ctx.watermark,
-    )
-    .await?;
+    let (inputs, outputs) =
+        input_output_counts(&mut conn, filters.line_id, ctx, windows(&ctx.scope), product_ids).await?;
     let mut distribution = std::collections::BTreeMap::new();
     let mut slices = Vec::new();
     for (id, n) in &outputs {

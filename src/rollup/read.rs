@@ -99,7 +99,7 @@ const PIECES_PER_QUERY: usize = 100;
 /// each range) nor MariaDB plans a long OR of ranges as well as separate
 /// ranges.
 fn piece_select(table: &str, column: &str, areas: usize, products: usize) -> String {
-    let mut select = format!("SELECT product_id, n FROM {table} WHERE {column} >= ? AND {column} < ?");
+    let mut select = format!("SELECT area_id, product_id, n FROM {table} WHERE {column} >= ? AND {column} < ?");
     if areas > 0 {
         select.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
     }
@@ -109,7 +109,10 @@ fn piece_select(table: &str, column: &str, areas: usize, products: usize) -> Str
     select
 }
 
-/// Sums per product of a rollup table (`detection_day_*` or
+/// Counts per area and product.
+pub type AreaProductCounts = BTreeMap<i32, BTreeMap<i32, u64>>;
+
+/// Sums per area and product of a rollup table (`detection_day_*` or
 /// `detection_hour_*`) over whole units inside `pieces`.
 async fn rolled_counts(
     conn: &mut DbConn,
@@ -117,12 +120,12 @@ async fn rolled_counts(
     column: &str,
     pieces: &[Interval],
     filter: &DetectionFilter,
-    totals: &mut BTreeMap<i32, u64>,
+    totals: &mut AreaProductCounts,
 ) -> AppResult<()> {
     let select = piece_select(table, column, filter.area_ids.len(), filter.product_ids.len());
     for chunk in pieces.chunks(PIECES_PER_QUERY) {
         let sql = format!(
-            "SELECT product_id, SUM(n) AS n FROM ({}) pieces GROUP BY product_id",
+            "SELECT area_id, product_id, SUM(n) AS n FROM ({}) pieces GROUP BY area_id, product_id",
             vec![select.as_str(); chunk.len()].join(" UNION ALL ")
         );
         let rows = crate::with_conn!(conn, |c, DB| {
@@ -141,7 +144,11 @@ async fn rolled_counts(
             query.load::<ProductSum>(c).await
         })?;
         for row in rows {
-            *totals.entry(row.product_id).or_insert(0) += count(row.n);
+            *totals
+                .entry(row.area_id)
+                .or_default()
+                .entry(row.product_id)
+                .or_insert(0) += count(row.n);
         }
     }
     Ok(())
@@ -150,21 +157,44 @@ async fn rolled_counts(
 #[derive(QueryableByName)]
 struct ProductSum {
     #[diesel(sql_type = Integer)]
+    area_id: i32,
+    #[diesel(sql_type = Integer)]
     product_id: i32,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
 
-/// Matching detections per product: whole UTC days from the day rollup
-/// (when the line's history has one), whole hours at the edges from the
-/// hour rollup, the rest raw. The cost follows the number of planned
-/// windows, not the length of the range.
+/// Matching detections per product (all areas of the filter together).
 pub async fn counts_by_product(
     conn: &mut DbConn,
     line_id: i32,
     filter: &DetectionFilter,
     watermark: Option<DateTime<Utc>>,
 ) -> AppResult<Vec<(i32, u64)>> {
+    let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
+    for per_product in counts_by_area_and_product(conn, line_id, filter, watermark)
+        .await?
+        .into_values()
+    {
+        for (product_id, n) in per_product {
+            *totals.entry(product_id).or_insert(0) += n;
+        }
+    }
+    Ok(totals.into_iter().filter(|(_, n)| *n > 0).collect())
+}
+
+/// Matching detections per area and product: whole UTC days from the day
+/// rollup (when the line's history has one), whole hours at the edges
+/// from the hour rollup, the rest raw, every area of the filter in the
+/// same statements. The cost follows the number of planned windows, not
+/// the length of the range. An empty area list means every area; zero
+/// counts are left out.
+pub async fn counts_by_area_and_product(
+    conn: &mut DbConn,
+    line_id: i32,
+    filter: &DetectionFilter,
+    watermark: Option<DateTime<Utc>>,
+) -> AppResult<AreaProductCounts> {
     let windows = intervals(&filter.within);
     // Day rows exist for the whole history once the line's rollups were
     // built by this version (which also stores the gap floor).
@@ -179,7 +209,7 @@ pub async fn counts_by_product(
             raw: hours.raw,
         }
     };
-    let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut totals = AreaProductCounts::new();
     if !levels.days.is_empty() {
         rolled_counts(
             conn,
@@ -202,14 +232,20 @@ pub async fn counts_by_product(
         )
         .await?;
     }
-    let raw = DetectionFilter {
-        within: DetectionFilter::windows(&levels.raw),
-        ..filter.clone()
-    };
-    for (product_id, n) in store::counts_by_product(conn, line_id, &raw).await? {
-        *totals.entry(product_id).or_insert(0) += n;
+    if !levels.raw.is_empty() {
+        let raw = DetectionFilter {
+            within: DetectionFilter::windows(&levels.raw),
+            ..filter.clone()
+        };
+        for (area_id, product_id, n) in store::counts_by_area_and_product(conn, line_id, &raw).await? {
+            *totals.entry(area_id).or_default().entry(product_id).or_insert(0) += n;
+        }
     }
-    Ok(totals.into_iter().filter(|(_, n)| *n > 0).collect())
+    for per_product in totals.values_mut() {
+        per_product.retain(|_, n| *n > 0);
+    }
+    totals.retain(|_, per_product| !per_product.is_empty());
+    Ok(totals)
 }
 
 /// One area's minute-rollup rows over an interval, read once so that the
