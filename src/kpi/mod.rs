@@ -323,7 +323,10 @@ pub async fn prepare_sharing(
 
 /// The product filter of `filters`, each id checked against the cache.
 fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>> {
-    let ids = filters.product_ids.clone().unwrap_or_default();
+    // Repeated ids change nothing but the size of every statement's IN list.
+    let mut ids = filters.product_ids.clone().unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
     let unknown = unknown_ids(&prepared.ctx.snapshot, &ids, None);
     if unknown.is_empty() {
         Ok(ids)

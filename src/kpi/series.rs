@@ -126,7 +126,13 @@ pub async fn production_series_with(
     };
     let filter = DetectionFilter {
         within: DetectionFilter::windows(scope.intervals()),
-        product_ids: filters.product_ids.clone(),
+        product_ids: {
+            // Repeated ids change nothing but the size of the IN lists.
+            let mut ids = filters.product_ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        },
         area_ids: areas,
     };
     let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;

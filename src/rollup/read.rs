@@ -93,6 +93,9 @@ fn count(n: i64) -> u64 {
 /// Pieces per statement: well under SQLite's 500 compound SELECTs.
 const PIECES_PER_QUERY: usize = 100;
 
+/// Bound parameters per statement: under SQLite's 32 766 and MySQL's 65 535.
+const MAX_BOUND_PARAMETERS: usize = 30_000;
+
 /// One piece of a rollup read: a primary-key range of one table, then the
 /// optional area and product lists. Pieces are joined with UNION ALL, not
 /// OR: neither SQLite (which then walks every row of the area, testing
@@ -123,7 +126,11 @@ async fn rolled_counts(
     totals: &mut AreaProductCounts,
 ) -> AppResult<()> {
     let select = piece_select(table, column, filter.area_ids.len(), filter.product_ids.len());
-    for chunk in pieces.chunks(PIECES_PER_QUERY) {
+    // Each piece binds its range and both lists: stay under both backends'
+    // bound-parameter limits whatever the lists hold.
+    let per_piece = 2 + filter.area_ids.len() + filter.product_ids.len();
+    let per_query = (MAX_BOUND_PARAMETERS / per_piece).clamp(1, PIECES_PER_QUERY);
+    for chunk in pieces.chunks(per_query) {
         let sql = format!(
             "SELECT area_id, product_id, SUM(n) AS n FROM ({}) pieces GROUP BY area_id, product_id",
             vec![select.as_str(); chunk.len()].join(" UNION ALL ")

@@ -102,6 +102,26 @@ async fn oee_matches_the_hand_computed_figures() {
     }
 }
 
+/// A product filter repeating one id 40 000 times is the filter of that id,
+/// not a statement over either backend's bound-parameter limit (a 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_filter_with_repeated_ids_is_the_filter_of_those_ids() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        let mut once = day(&line);
+        once["product_ids"] = json!([line.product_a]);
+        let mut repeated = day(&line);
+        repeated["product_ids"] = json!(vec![line.product_a; 40_000]);
+        let expected = app.post_ok(&line.token, "/api/v1/metrics/oee", once).await;
+        let answer = app.post_ok(&line.token, "/api/v1/metrics/oee", repeated).await;
+        for field in ["total_production", "good_units", "total_weight", "downtime_count"] {
+            assert_eq!(answer[field], expected[field], "{backend:?}: {field}");
+        }
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_filters_apply_to_production_counts_only() {
     for backend in backends() {
