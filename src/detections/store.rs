@@ -277,14 +277,15 @@ pub async fn instants(conn: &mut DbConn, line_id: i32, filter: &DetectionFilter)
     Ok(rows.into_iter().map(|r| r.detected_at).collect())
 }
 
+/// A count per area and product, as raw and rollup reads return it.
 #[derive(QueryableByName)]
-struct AreaProductCountRow {
+pub(crate) struct AreaProductCountRow {
     #[diesel(sql_type = Integer)]
-    area_id: i32,
+    pub(crate) area_id: i32,
     #[diesel(sql_type = Integer)]
-    product_id: i32,
+    pub(crate) product_id: i32,
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub(crate) n: i64,
 }
 
 /// Matching detections counted per area and product: `(area, product, n)`.

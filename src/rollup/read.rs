@@ -148,7 +148,7 @@ async fn rolled_counts(
                     query = query.bind::<Integer, _>(*id);
                 }
             }
-            query.load::<ProductSum>(c).await
+            query.load::<store::AreaProductCountRow>(c).await
         })?;
         for row in rows {
             *totals
@@ -159,16 +159,6 @@ async fn rolled_counts(
         }
     }
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct ProductSum {
-    #[diesel(sql_type = Integer)]
-    area_id: i32,
-    #[diesel(sql_type = Integer)]
-    product_id: i32,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 /// Matching detections per product (all areas of the filter together).
