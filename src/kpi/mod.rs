@@ -69,8 +69,8 @@ struct Context {
     planned: IntervalSet,
     scope: IntervalSet,
     threshold: DowntimeThreshold,
-    /// The line's rollup watermark (see [`crate::rollup`]).
-    watermark: Option<DateTime<Utc>>,
+    /// The line's rollup watermark and gap floor (see [`crate::rollup`]).
+    rolled: crate::rollup::store::Rolled,
 }
 
 impl Context {
@@ -78,7 +78,7 @@ impl Context {
     /// table: the watermark (later direct writes before it need a rollup
     /// refresh), or now when nothing was read from rollups.
     fn data_as_of(&self, now: DateTime<Utc>) -> String {
-        format_instant(self.watermark.map_or(now, |w| w.min(now)), self.tz)
+        format_instant(self.rolled.watermark.map_or(now, |w| w.min(now)), self.tz)
     }
 }
 
@@ -120,10 +120,10 @@ async fn context(
             return Err(AppError::invalid_fields(errors));
         }
     };
-    let watermark = {
+    let rolled = {
         let pool = state.databases.tenant(principal.tenant_id).await?;
         let mut conn = pool.get().await?;
-        crate::rollup::store::watermark(&mut conn, filters.line_id).await?
+        crate::rollup::store::rolled(&mut conn, filters.line_id).await?
     };
     let rules = snapshot.shift_rules();
     let planned = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
@@ -136,7 +136,7 @@ async fn context(
         planned,
         scope,
         threshold,
-        watermark,
+        rolled,
     })
 }
 
@@ -155,17 +155,12 @@ async fn events(
     let output = ctx.areas.output_area_id;
     // Minute rows are read ahead for a chart only when the gap analysis
     // needs them too; stored gaps serve it without them.
-    let gaps_serve = match ctx.watermark {
-        Some(_) => crate::rollup::store::gap_floor(&mut conn, line_id)
-            .await?
-            .is_some_and(|floor| floor.serves(ctx.threshold)),
-        None => false,
-    };
-    let minutes = match (ctx.watermark, ctx.range.clip_to_now(now)) {
+    let gaps_serve = ctx.rolled.gaps_serving(ctx.threshold).is_some();
+    let minutes = match (ctx.rolled.watermark, ctx.range.clip_to_now(now)) {
         (Some(_), Some(clipped))
             if for_chart && !gaps_serve && ctx.threshold.micros() >= read::SPAN_THRESHOLD_MICROS =>
         {
-            Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.watermark).await?)
+            Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.rolled.watermark).await?)
         }
         _ => None,
     };
@@ -178,7 +173,7 @@ async fn events(
             threshold: ctx.threshold,
             now,
         },
-        ctx.watermark,
+        ctx.rolled,
         minutes.as_ref(),
     )
     .await?;
@@ -354,7 +349,7 @@ async fn input_output_counts(
             vec![input, output]
         },
     };
-    let counts = read::counts_by_area_and_product(conn, line_id, &filter, ctx.watermark).await?;
+    let counts = read::counts_by_area_and_product(conn, line_id, &filter, ctx.rolled).await?;
     let of = |area: i32| -> Vec<(i32, u64)> {
         counts
             .get(&area)

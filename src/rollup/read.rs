@@ -19,6 +19,7 @@ use crate::db::line_tables::{day_table, hour_table, minute_table};
 use crate::detections::store::{self, DetectionFilter};
 use crate::error::AppResult;
 use crate::rollup::plan::{Grain, buckets_align, split, split_levels};
+use crate::rollup::store::Rolled;
 
 /// The shortest threshold for which per-minute spans are exact in gap analysis.
 pub const SPAN_THRESHOLD_MICROS: i64 = 60_000_000;
@@ -166,10 +167,10 @@ pub async fn counts_by_product(
     conn: &mut DbConn,
     line_id: i32,
     filter: &DetectionFilter,
-    watermark: Option<DateTime<Utc>>,
+    rolled: Rolled,
 ) -> AppResult<Vec<(i32, u64)>> {
     let mut totals: BTreeMap<i32, u64> = BTreeMap::new();
-    for per_product in counts_by_area_and_product(conn, line_id, filter, watermark)
+    for per_product in counts_by_area_and_product(conn, line_id, filter, rolled)
         .await?
         .into_values()
     {
@@ -190,13 +191,11 @@ pub async fn counts_by_area_and_product(
     conn: &mut DbConn,
     line_id: i32,
     filter: &DetectionFilter,
-    watermark: Option<DateTime<Utc>>,
+    rolled: Rolled,
 ) -> AppResult<AreaProductCounts> {
     let windows = intervals(&filter.within);
-    // Day rows exist for the whole history once the line's rollups were
-    // built by this version (which also stores the gap floor).
-    let days_kept = watermark.is_some() && crate::rollup::store::gap_floor(conn, line_id).await?.is_some();
-    let levels = if days_kept {
+    let watermark = rolled.watermark;
+    let levels = if rolled.days_kept() {
         split_levels(&windows, watermark)
     } else {
         let hours = split(&windows, Grain::Hour, watermark);
@@ -373,7 +372,7 @@ pub async fn downtime_events(
     line_id: i32,
     output_area_id: i32,
     gaps: &GapQuery<'_>,
-    watermark: Option<DateTime<Utc>>,
+    rolled: Rolled,
     shared: Option<&MinuteRows>,
 ) -> AppResult<Vec<DowntimeEvent>> {
     let GapQuery {
@@ -381,19 +380,17 @@ pub async fn downtime_events(
         threshold,
         now,
     } = *gaps;
-    if let Some(mark) = watermark {
-        let floor = crate::rollup::store::gap_floor(conn, line_id).await?;
-        if let Some(floor) = floor.filter(|f| f.serves(threshold)) {
-            let query = crate::rollup::gaps::StoredGapQuery {
-                planned,
-                threshold,
-                now,
-                floor,
-                watermark: mark,
-            };
-            return crate::rollup::gaps::downtime_events(conn, line_id, output_area_id, &query).await;
-        }
+    if let Some((mark, floor)) = rolled.gaps_serving(threshold) {
+        let query = crate::rollup::gaps::StoredGapQuery {
+            planned,
+            threshold,
+            now,
+            floor,
+            watermark: mark,
+        };
+        return crate::rollup::gaps::downtime_events(conn, line_id, output_area_id, &query).await;
     }
+    let watermark = rolled.watermark;
     // Spans must not straddle a boundary of P clipped at now: split over
     // exactly those intervals.
     let windows: Vec<Interval> = clip_plan_to_now(planned, now).intervals().to_vec();

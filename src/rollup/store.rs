@@ -587,6 +587,42 @@ async fn holds_only_rolled_rows(conn: &mut DbConn, line_id: i32) -> AppResult<bo
     Ok(true)
 }
 
+/// What a line's rollups hold, read once per request: whole units before
+/// `watermark` include every row written before it, and the stored gaps
+/// (and day rollup) were built with `gap_floor`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rolled {
+    /// The watermark, `None` before the first rebuild or ingest.
+    pub watermark: Option<DateTime<Utc>>,
+    /// The gap floor, `None` while the gaps and days were never built.
+    pub gap_floor: Option<GapFloor>,
+}
+
+impl Rolled {
+    /// The watermark and floor when stored gaps answer gap analysis with
+    /// `threshold`.
+    pub fn gaps_serving(&self, threshold: crate::analytics::DowntimeThreshold) -> Option<(DateTime<Utc>, GapFloor)> {
+        let floor = self.gap_floor.filter(|f| f.serves(threshold))?;
+        Some((self.watermark?, floor))
+    }
+
+    /// True when the day rollup holds the line's whole history before the
+    /// watermark (it is built with the gaps).
+    pub fn days_kept(&self) -> bool {
+        self.watermark.is_some() && self.gap_floor.is_some()
+    }
+}
+
+/// Line `line_id`'s watermark and gap floor, in one read.
+pub async fn rolled(conn: &mut DbConn, line_id: i32) -> AppResult<Rolled> {
+    Ok(mark_of(conn, line_id)
+        .await?
+        .map_or_else(Rolled::default, |mark| Rolled {
+            watermark: Some(mark.watermark),
+            gap_floor: mark.floor,
+        }))
+}
+
 /// The floor line `line_id`'s stored gaps were built with, if they were.
 pub async fn gap_floor(conn: &mut DbConn, line_id: i32) -> AppResult<Option<GapFloor>> {
     Ok(crate::with_conn!(conn, |c| c.stored_floor(line_id).await)?)

@@ -278,7 +278,12 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
         product_ids: case.products.clone(),
         area_ids: case.areas.clone(),
     };
-    let fast = read::counts_by_product(&mut conn, line_id, &filter, watermark)
+    // The case's own watermark, with the floor the line's gaps were built with.
+    let rolled = rollups::Rolled {
+        watermark,
+        gap_floor: rollups::gap_floor(&mut conn, line_id).await.expect("gap floor"),
+    };
+    let fast = read::counts_by_product(&mut conn, line_id, &filter, rolled)
         .await
         .expect("rollup counts");
     let exact = store::counts_by_product(&mut conn, line_id, &filter)
@@ -294,7 +299,7 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
         threshold,
         now,
     };
-    let fast = read::downtime_events(&mut conn, line_id, 3, &gaps, watermark, None)
+    let fast = read::downtime_events(&mut conn, line_id, 3, &gaps, rolled, None)
         .await
         .expect("rollup events");
     // The same through minute rows read once for the whole span (as a KPI
@@ -303,7 +308,7 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
     let shared = read::minute_rows(&mut conn, line_id, 3, whole, watermark)
         .await
         .expect("minute rows");
-    let cached = read::downtime_events(&mut conn, line_id, 3, &gaps, watermark, Some(&shared))
+    let cached = read::downtime_events(&mut conn, line_id, 3, &gaps, rolled, Some(&shared))
         .await
         .expect("shared events");
     prop_assert_eq!(&fast, &cached, "downtime events from shared minute rows");
