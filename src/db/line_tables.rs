@@ -105,10 +105,7 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 product_id INT NOT NULL,
                 external_id VARCHAR(100) NULL,
                 PRIMARY KEY (detection_id, detected_at),
-                KEY idx_detected_at (detected_at),
-                KEY idx_area_product (area_id, product_id),
-                KEY idx_time_area_product (detected_at, area_id, product_id),
-                KEY idx_external_id (external_id)
+                KEY idx_time_area_product (detected_at, area_id, product_id)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin {partitions};
             CREATE TABLE IF NOT EXISTS {down} (
                 event_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -253,6 +250,56 @@ fn sqlite_planner_stats(table: &str) -> String {
 /// implicitly on MySQL, so callers run this outside data transactions.
 pub async fn create_line_tables(conn: &mut DbConn, line_id: i32, now: NaiveDateTime) -> AppResult<()> {
     let ddl = create_statements(conn.backend(), line_id, now, 3)?;
+    with_conn!(conn, |c| c.batch_execute(&ddl).await)?;
+    if conn.backend() == Backend::Mysql {
+        drop_retired_indexes(conn, line_id).await?;
+    }
+    Ok(())
+}
+
+/// Secondary indexes that earlier versions put on a MySQL detection table
+/// and no query uses any more: `idx_detected_at` is a prefix of
+/// `idx_time_area_product`, area reads go through the rollups or a time
+/// range, and `external_id` uniqueness lives in the key table. Each cost
+/// every ingested row a B-tree insert (a third of ingest throughput,
+/// docs/performance.md).
+const RETIRED_MYSQL_INDEXES: [&str; 3] = ["idx_detected_at", "idx_area_product", "idx_external_id"];
+
+#[derive(diesel::QueryableByName)]
+struct IndexName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    index_name: String,
+}
+
+/// Drops whichever retired index a line's MySQL detection table still has
+/// (MySQL, unlike MariaDB, has no `DROP INDEX IF EXISTS`). Dropping a
+/// secondary index is an in-place metadata change in InnoDB.
+async fn drop_retired_indexes(conn: &mut DbConn, line_id: i32) -> AppResult<()> {
+    use diesel_async::RunQueryDsl;
+    let table = detection_table(line_id)?;
+    let sql = format!(
+        "SELECT DISTINCT CAST(index_name AS CHAR) AS index_name FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ? AND index_name IN ({})",
+        vec!["?"; RETIRED_MYSQL_INDEXES.len()].join(", ")
+    );
+    let present = with_conn!(conn, |c, DB| {
+        let mut query = diesel::sql_query(sql.as_str())
+            .into_boxed::<DB>()
+            .bind::<diesel::sql_types::Text, _>(table.as_str());
+        for name in RETIRED_MYSQL_INDEXES {
+            query = query.bind::<diesel::sql_types::Text, _>(name);
+        }
+        query.load::<IndexName>(c).await
+    })?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    let drops: Vec<String> = present
+        .iter()
+        .filter(|row| RETIRED_MYSQL_INDEXES.contains(&row.index_name.as_str()))
+        .map(|row| format!("DROP INDEX {}", row.index_name))
+        .collect();
+    let ddl = format!("ALTER TABLE {table} {}", drops.join(", "));
     with_conn!(conn, |c| c.batch_execute(&ddl).await)?;
     Ok(())
 }

@@ -274,3 +274,60 @@ async fn sqlite_and_mysql_migrations_give_the_same_tables_columns_types_and_uniq
     assert!(all.is_empty(), "the migration sets differ:\n{}", all.join("\n"));
     assert_eq!(sqlite_global.tables(), mysql_global.tables());
 }
+
+#[derive(QueryableByName)]
+struct IndexName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    index_name: String,
+}
+
+/// A MySQL line created by an earlier version keeps secondary indexes that
+/// only slowed ingest; laying the line's tables out again (as every start
+/// does for existing lines) drops them and keeps the one reads use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_lines_retired_detection_indexes_are_dropped_when_its_tables_are_laid_out() {
+    if mysql_or_skip("migrations: retired MySQL indexes").is_none() {
+        return;
+    }
+    let app = TestApp::start(Backend::Mysql).await;
+    let tenant_id = camet::tenants::create(&app.state.databases, "Indexes", "UTC")
+        .await
+        .expect("tenant");
+    let pool = app.state.databases.tenant(tenant_id).await.expect("pool");
+    let mut conn = pool.get().await.expect("conn");
+    let now = chrono::Utc::now().naive_utc();
+    camet::db::line_tables::create_line_tables(&mut conn, 1, now)
+        .await
+        .expect("line tables");
+    let indexes = async |conn: &mut camet::db::DbConn| -> Vec<String> {
+        let mut names: Vec<String> = with_conn!(conn, |c| diesel::sql_query(
+            "SELECT DISTINCT CAST(index_name AS CHAR) AS index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = 'detection_line_1'"
+        )
+        .load::<IndexName>(c)
+        .await)
+        .expect("indexes")
+        .into_iter()
+        .map(|row| row.index_name)
+        .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(indexes(&mut conn).await, ["PRIMARY", "idx_time_area_product"]);
+    // The layout of an earlier version.
+    with_conn!(&mut conn, |c| diesel::sql_query(
+        "ALTER TABLE detection_line_1 ADD KEY idx_detected_at (detected_at), \
+         ADD KEY idx_area_product (area_id, product_id), ADD KEY idx_external_id (external_id)"
+    )
+    .execute(c)
+    .await)
+    .expect("old indexes");
+    assert_eq!(indexes(&mut conn).await.len(), 5);
+    // What `ensure_all` does for every existing line at start.
+    camet::db::line_tables::create_line_tables(&mut conn, 1, now)
+        .await
+        .expect("line tables again");
+    assert_eq!(indexes(&mut conn).await, ["PRIMARY", "idx_time_area_product"]);
+    drop(conn);
+    app.stop().await;
+}
