@@ -48,10 +48,35 @@ pub async fn store_batch(
     let detections = detection_table(line_id)?;
     let keys = key_table(line_id)?;
     crate::write_tx!(conn, |c, DB| {
-        // Which keys are already stored?
-        let wanted: Vec<&str> = rows.iter().filter_map(|r| r.external_id.as_deref()).collect();
+        // Keys go in first, optimistically: a batch of new keys (the usual
+        // case) costs one INSERT per chunk and no lookup. A chunk holding a
+        // stored key fails as one statement (nothing of it stays) and is
+        // then split into the stored keys and the rest.
+        let mut seen_in_batch = std::collections::HashSet::new();
+        let wanted: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.external_id.as_deref())
+            .filter(|key| seen_in_batch.insert(*key))
+            .collect();
+        // Binds owned copies so the statement outlives no borrowed chunk.
+        let insert_keys = |chunk: &[&str]| {
+            let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
+            let mut query = diesel::sql_query(format!(
+                "INSERT INTO {keys} (external_id, ingested_at) VALUES {placeholders}"
+            ))
+            .into_boxed::<DB>();
+            for key in chunk {
+                query = query.bind::<Text, _>(key.to_string()).bind::<Timestamp, _>(now);
+            }
+            query
+        };
         let mut known = std::collections::HashSet::new();
         for chunk in wanted.chunks(CHUNK) {
+            match insert_keys(chunk).execute(c).await {
+                Ok(_) => continue,
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+                Err(other) => return Err(other.into()),
+            }
             let placeholders = vec!["?"; chunk.len()].join(", ");
             let mut query = diesel::sql_query(format!(
                 "SELECT external_id FROM {keys} WHERE external_id IN ({placeholders})"
@@ -60,32 +85,30 @@ pub async fn store_batch(
             for key in chunk {
                 query = query.bind::<Text, _>(*key);
             }
-            for row in query.load::<KeyRow>(c).await? {
-                known.insert(row.external_id);
+            let stored: std::collections::HashSet<String> = query
+                .load::<KeyRow>(c)
+                .await?
+                .into_iter()
+                .map(|row| row.external_id)
+                .collect();
+            let rest: Vec<&str> = chunk.iter().copied().filter(|key| !stored.contains(*key)).collect();
+            // A key another writer stored after our lookup fails here as a
+            // Conflict: the caller retries the whole batch.
+            if !rest.is_empty() {
+                insert_keys(&rest).execute(c).await?;
             }
+            known.extend(stored);
         }
-        let mut seen_in_batch = std::collections::HashSet::new();
+        let mut first_of_key = std::collections::HashSet::new();
         let fresh: Vec<&DetectionRow> = rows
             .iter()
             .filter(|r| match r.external_id.as_deref() {
                 None => true,
-                Some(key) => !known.contains(key) && seen_in_batch.insert(key),
+                Some(key) => !known.contains(key) && first_of_key.insert(key),
             })
             .collect();
         let was_empty = !fresh.is_empty() && c.line_is_empty(line_id).await?;
         c.insert_detection_rows(&detections, &fresh).await?;
-        let new_keys: Vec<&str> = fresh.iter().filter_map(|r| r.external_id.as_deref()).collect();
-        for chunk in new_keys.chunks(CHUNK) {
-            let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
-            let mut query = diesel::sql_query(format!(
-                "INSERT INTO {keys} (external_id, ingested_at) VALUES {placeholders}"
-            ))
-            .into_boxed::<DB>();
-            for key in chunk {
-                query = query.bind::<Text, _>(*key).bind::<Timestamp, _>(now);
-            }
-            query.execute(c).await?;
-        }
         let stored = Stored {
             inserted: fresh.len(),
             duplicates: rows.len() - fresh.len(),

@@ -237,6 +237,51 @@ async fn a_repeated_external_id_is_counted_once() {
     }
 }
 
+/// Ingest inserts a batch's keys optimistically; a chunk that meets a stored
+/// key must still store the batch's new keys and rows, once each, and
+/// report the stored ones as duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_mixing_stored_and_new_external_ids_stores_only_the_new_ones() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = plant(&app).await;
+        let at = |i: usize| format!("2026-11-16T10:{:02}:{:02}Z", i / 60, i % 60);
+        let first: Vec<Value> = (0..5)
+            .map(|i| det(&at(i), p.input, p.product_a, Some(&format!("mix-{i}"))))
+            .collect();
+        let outcome: Value = ingest(&app, &p, json!(first)).await.json().await.expect("json");
+        assert_eq!(outcome, json!({"received": 5, "inserted": 5, "duplicates": 0}));
+        // Keys 3 and 4 are stored; 5 to 9 are new, and 7 comes twice.
+        let mut mixed: Vec<Value> = (3..10)
+            .map(|i| det(&at(i), p.input, p.product_a, Some(&format!("mix-{i}"))))
+            .collect();
+        mixed.push(det(&at(20), p.input, p.product_a, Some("mix-7")));
+        let outcome: Value = ingest(&app, &p, json!(mixed)).await.json().await.expect("json");
+        assert_eq!(
+            outcome,
+            json!({"received": 8, "inserted": 5, "duplicates": 3}),
+            "{backend:?}"
+        );
+        let again: Value = ingest(&app, &p, json!(mixed)).await.json().await.expect("json");
+        assert_eq!(
+            again,
+            json!({"received": 8, "inserted": 0, "duplicates": 8}),
+            "{backend:?}"
+        );
+        let page: Value = list(
+            &app,
+            &p,
+            "start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+        assert_eq!(page["total"], 10, "{backend:?}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_hold_up_to_ten_thousand_items_and_ingest_accepts_bodies_over_one_mebibyte() {
     let app = TestApp::start(crate::common::Backend::Sqlite).await;
