@@ -61,10 +61,6 @@ pub trait SqlDialect {
     const ACCUMULATE_DAY: &'static str;
     /// Expression truncating the timestamp `column` to its UTC day.
     fn day_of(column: &str) -> String;
-    /// Expression numbering fixed-length blocks of the timestamp `column`:
-    /// whole seconds since a bound origin (first `?`, a timestamp at or
-    /// before every row) divided by a bound block length in seconds (second `?`).
-    fn block_of(column: &str) -> String;
     /// Suffix of a SELECT that share-locks the rows and gaps it reads until
     /// commit, so concurrent inserts into that range wait (empty on SQLite,
     /// whose writers are serialised by `BEGIN IMMEDIATE`).
@@ -90,9 +86,6 @@ impl SqlDialect for crate::db::SqliteConn {
     fn day_of(column: &str) -> String {
         format!("strftime('%Y-%m-%d 00:00:00', {column})")
     }
-    fn block_of(column: &str) -> String {
-        format!("(CAST(strftime('%s', {column}) AS INTEGER) - CAST(strftime('%s', ?) AS INTEGER)) / ?")
-    }
     const LOCK_FOR_SHARE: &'static str = "";
     const LOCK_FOR_UPDATE: &'static str = "";
 }
@@ -110,9 +103,6 @@ impl SqlDialect for diesel_async::AsyncMysqlConnection {
     const ACCUMULATE_DAY: &'static str = " ON DUPLICATE KEY UPDATE n = n + VALUES(n)";
     fn day_of(column: &str) -> String {
         format!("CAST(DATE_FORMAT({column}, '%Y-%m-%d 00:00:00') AS DATETIME(6))")
-    }
-    fn block_of(column: &str) -> String {
-        format!("TIMESTAMPDIFF(SECOND, ?, {column}) DIV ?")
     }
     const LOCK_FOR_SHARE: &'static str = " LOCK IN SHARE MODE";
     const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";

@@ -224,66 +224,6 @@ pub fn buckets_align(boundaries: impl IntoIterator<Item = DateTime<Utc>>, grain:
     boundaries.into_iter().all(|b| grain.is_aligned(b))
 }
 
-/// Runs of whole rollup units that a grouped read may sum in SQL: blocks of
-/// `length` starting at `origin` (on or before the hull's start), each of
-/// which lies inside one bucket and wholly inside or outside the rolled
-/// pieces. Summing a block's units and keeping its earliest unit as its
-/// instant answers exactly what summing every unit would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Blocks {
-    /// A block start at or before every unit read.
-    pub origin: DateTime<Utc>,
-    /// Block length, a whole number of units.
-    pub length: TimeDelta,
-}
-
-/// The longest blocks of `grain` units inside `hull` that never straddle
-/// one of `edges` (bucket boundaries and rolled-piece edges; edges outside
-/// the hull's interior do not matter). The block length is the greatest
-/// common divisor of the distances between edges, in whole units, capped
-/// at a day; edges off the grain give single units.
-pub fn blocks(hull: Interval, edges: impl IntoIterator<Item = DateTime<Utc>>, grain: Grain) -> Blocks {
-    let unit = grain.micros();
-    let single = Blocks {
-        origin: hull.start,
-        length: TimeDelta::microseconds(unit),
-    };
-    let cap = Grain::Day.micros() / unit;
-    let mut inside: Vec<i64> = Vec::new();
-    for edge in edges {
-        if edge <= hull.start || edge >= hull.end {
-            continue;
-        }
-        if !grain.is_aligned(edge) {
-            return single;
-        }
-        inside.push(edge.timestamp_micros() / unit);
-    }
-    let Some(&first) = inside.first() else {
-        // No edge inside: the hull is one block, up to the cap.
-        return Blocks {
-            origin: hull.start,
-            length: TimeDelta::microseconds(unit * cap),
-        };
-    };
-    let length = inside.iter().fold(cap, |g, &e| gcd(g, (e - first).abs()));
-    // The grid through the first edge, moved back to start at or before the hull.
-    let start_units = hull.start.timestamp_micros().div_euclid(unit);
-    let back = (first - start_units).div_euclid(length) + i64::from((first - start_units).rem_euclid(length) != 0);
-    let origin_units = first - back * length;
-    match DateTime::from_timestamp_micros(origin_units * unit) {
-        Some(origin) => Blocks {
-            origin,
-            length: TimeDelta::microseconds(length * unit),
-        },
-        None => single,
-    }
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a.max(1) } else { gcd(b, a % b) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,33 +342,6 @@ mod tests {
 
     /// Any microsecond over four hours, or a whole minute / whole hour, so
     /// that windows and watermarks often sit exactly on unit boundaries.
-    #[test]
-    fn quarter_hour_buckets_group_minutes_fifteen_at_a_time_from_an_odd_start() {
-        // A range starting at 10:02 with buckets on the clock's quarters: the
-        // first block is the partial 10:02-10:15, then quarters.
-        let hull = Interval::new(at(10, 2, 0, 0), at(12, 0, 0, 0));
-        let edges = (1..8).map(|q| at(10, 0, 0, 0) + TimeDelta::minutes(15 * q));
-        let b = blocks(hull, edges, Grain::Minute);
-        assert_eq!(b.length, TimeDelta::minutes(15));
-        assert_eq!(b.origin, at(10, 0, 0, 0));
-    }
-
-    #[test]
-    fn an_edge_off_the_grain_gives_single_units() {
-        let hull = Interval::new(at(10, 0, 0, 0), at(12, 0, 0, 0));
-        let b = blocks(hull, [at(11, 0, 30, 0)], Grain::Minute);
-        assert_eq!(b.length, TimeDelta::minutes(1));
-        assert_eq!(b.origin, hull.start);
-    }
-
-    #[test]
-    fn blocks_never_exceed_a_day() {
-        let hull = Interval::new(at(0, 0, 0, 0), at(0, 0, 0, 0) + TimeDelta::days(30));
-        assert_eq!(blocks(hull, [], Grain::Hour).length, TimeDelta::days(1));
-        let weekly = (1..4).map(|w| at(0, 0, 0, 0) + TimeDelta::days(7 * w));
-        assert_eq!(blocks(hull, weekly, Grain::Hour).length, TimeDelta::days(1));
-    }
-
     fn instant() -> impl Strategy<Value = DateTime<Utc>> {
         prop_oneof![
             (0i64..4 * 3_600_000_000).prop_map(|us| at(8, 0, 0, 0) + TimeDelta::microseconds(us)),
@@ -488,35 +401,6 @@ mod tests {
                     prop_assert_eq!(rolled, usize::from(settled), "unit at {}", u);
                     u += unit;
                 }
-            }
-        }
-
-        /// No block straddles an edge, every block is whole units, and the
-        /// grid starts at or before the hull.
-        #[test]
-        fn blocks_never_straddle_an_edge(
-            offsets in proptest::collection::vec(0i64..600, 0..12),
-            start in 0i64..60,
-            length in 1i64..600,
-            hourly in any::<bool>(),
-        ) {
-            let grain = if hourly { Grain::Hour } else { Grain::Minute };
-            let unit = TimeDelta::microseconds(grain.micros());
-            let base = at(0, 0, 0, 0);
-            let hull = Interval::new(base + unit * start as i32, base + unit * (start + length) as i32);
-            let edges: Vec<DateTime<Utc>> = offsets.iter().map(|o| base + unit * *o as i32).collect();
-            let b = blocks(hull, edges.iter().copied(), grain);
-            prop_assert!(b.origin <= hull.start);
-            prop_assert!(b.length >= unit);
-            prop_assert_eq!(b.length.num_microseconds().unwrap_or(0) % grain.micros(), 0);
-            prop_assert_eq!((b.origin.timestamp_micros()).rem_euclid(grain.micros()), 0);
-            let mut block = b.origin;
-            while block < hull.end {
-                let end = block + b.length;
-                for edge in edges.iter().filter(|e| **e > hull.start && **e < hull.end) {
-                    prop_assert!(!(block < *edge && *edge < end), "block {} + {:?} straddles {}", block, b.length, edge);
-                }
-                block = end;
             }
         }
     }

@@ -87,11 +87,6 @@ struct MinuteSpan {
     last_at: NaiveDateTime,
 }
 
-/// The dialect's block expression for the connection at hand.
-fn block_expression<C: crate::db::dialect::SqlDialect>(_conn: &C, column: &str) -> String {
-    C::block_of(column)
-}
-
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -463,26 +458,19 @@ pub async fn bucket_counts(
             Grain::Hour => (hour_table(line_id)?, "hour_start", filter.product_ids.as_slice()),
             Grain::Day => (day_table(line_id)?, "day_start", filter.product_ids.as_slice()),
         };
-        // Units are summed in SQL by blocks that never straddle a bucket or
-        // a rolled piece (a 15-minute chart reads a fifteenth of the minute
-        // rows); each block answers as its earliest unit.
-        let edges = boundaries().chain(parts.rolled.iter().flat_map(|p| [p.start, p.end]));
-        let blocks = crate::rollup::plan::blocks(span, edges, grain);
-        let where_clause = rollup_clause(column, filter.area_ids.len(), products.len());
-        let grouped = |block: String| {
-            format!(
-                "SELECT {block} AS block, MIN({column}) AS unit, SUM(n) AS n FROM {table} WHERE {where_clause} GROUP BY block"
-            )
-        };
+        let sql = format!(
+            "SELECT {column} AS unit, SUM(n) AS n FROM {table} WHERE {} GROUP BY {column}",
+            rollup_clause(column, filter.area_ids.len(), products.len())
+        );
         let rows = crate::with_conn!(conn, |c, DB| {
-            let sql = grouped(block_expression(&*c, column));
-            let query = diesel::sql_query(sql.as_str())
-                .into_boxed::<DB>()
-                .bind::<Timestamp, _>(blocks.origin.naive_utc())
-                .bind::<BigInt, _>(blocks.length.num_seconds());
-            bind_rollup!(query, span, &filter.area_ids, products)
-                .load::<UnitCount>(c)
-                .await
+            bind_rollup!(
+                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+                span,
+                &filter.area_ids,
+                products
+            )
+            .load::<UnitCount>(c)
+            .await
         })?;
         let inside = IntervalSet::from_intervals(parts.rolled.iter().copied());
         let rolled = series.sum_counts(
