@@ -121,11 +121,14 @@ pub type AreaProductCounts = BTreeMap<i32, BTreeMap<i32, u64>>;
 async fn rolled_counts(
     conn: &mut DbConn,
     table: &str,
-    column: &str,
+    (column, grain): (&str, Grain),
     pieces: &[Interval],
     filter: &DetectionFilter,
     totals: &mut AreaProductCounts,
 ) -> AppResult<()> {
+    if !filter.area_ids.is_empty() {
+        return unit_counts(conn, table, (column, grain), pieces, filter, totals).await;
+    }
     let select = piece_select(table, column, filter.area_ids.len(), filter.product_ids.len());
     // Each piece binds its range and both lists: stay under both backends'
     // bound-parameter limits whatever the lists hold.
@@ -151,13 +154,77 @@ async fn rolled_counts(
             }
             query.load::<store::AreaProductCountRow>(c).await
         })?;
-        for row in rows {
-            *totals
-                .entry(row.area_id)
-                .or_default()
-                .entry(row.product_id)
-                .or_insert(0) += count(row.n);
+        add_counts(totals, rows);
+    }
+    Ok(())
+}
+
+/// Unit starts per statement. MariaDB turns an IN list of 1 000 values or
+/// more into a join with a derived table and then scans the area's rows
+/// (`in_predicate_conversion_threshold`).
+const UNITS_PER_QUERY: usize = 900;
+
+fn add_counts(totals: &mut AreaProductCounts, rows: Vec<store::AreaProductCountRow>) {
+    for row in rows {
+        *totals
+            .entry(row.area_id)
+            .or_default()
+            .entry(row.product_id)
+            .or_insert(0) += count(row.n);
+    }
+}
+
+/// [`rolled_counts`] for a filter naming its areas: every unit start of the
+/// pieces in one IN list. Both backends then seek each (area, unit) in the
+/// primary key and plan the statement once, where one range per piece cost
+/// MariaDB an optimisation and index dives each (a year of weekly windows,
+/// about 150 pieces, took 30 ms against 17 ms).
+async fn unit_counts(
+    conn: &mut DbConn,
+    table: &str,
+    (column, grain): (&str, Grain),
+    pieces: &[Interval],
+    filter: &DetectionFilter,
+    totals: &mut AreaProductCounts,
+) -> AppResult<()> {
+    let step = chrono::TimeDelta::microseconds(grain.micros());
+    let mut units: Vec<NaiveDateTime> = Vec::new();
+    for piece in pieces {
+        let mut unit = piece.start;
+        while unit < piece.end {
+            units.push(unit.naive_utc());
+            unit += step;
         }
+    }
+    let lists = |products: usize| {
+        let mut clause = format!(" AND area_id IN ({})", vec!["?"; filter.area_ids.len()].join(", "));
+        if products > 0 {
+            clause.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
+        }
+        clause
+    };
+    let tail = lists(filter.product_ids.len());
+    let listed = filter.area_ids.len() + filter.product_ids.len();
+    let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
+    for chunk in units.chunks(per_query) {
+        let sql = format!(
+            "SELECT area_id, product_id, SUM(n) AS n FROM {table} WHERE {column} IN ({}){tail} GROUP BY area_id, product_id",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+            for unit in chunk {
+                query = query.bind::<Timestamp, _>(*unit);
+            }
+            for id in &filter.area_ids {
+                query = query.bind::<Integer, _>(*id);
+            }
+            for id in &filter.product_ids {
+                query = query.bind::<Integer, _>(*id);
+            }
+            query.load::<store::AreaProductCountRow>(c).await
+        })?;
+        add_counts(totals, rows);
     }
     Ok(())
 }
@@ -210,7 +277,7 @@ pub async fn counts_by_area_and_product(
         rolled_counts(
             conn,
             &day_table(line_id)?,
-            "day_start",
+            ("day_start", Grain::Day),
             &levels.days,
             filter,
             &mut totals,
@@ -221,7 +288,7 @@ pub async fn counts_by_area_and_product(
         rolled_counts(
             conn,
             &hour_table(line_id)?,
-            "hour_start",
+            ("hour_start", Grain::Hour),
             &levels.hours,
             filter,
             &mut totals,
@@ -458,8 +525,11 @@ pub async fn bucket_counts(
             Grain::Hour => (hour_table(line_id)?, "hour_start", filter.product_ids.as_slice()),
             Grain::Day => (day_table(line_id)?, "day_start", filter.product_ids.as_slice()),
         };
+        // No GROUP BY: the buckets add up every area's and product's rows
+        // anyway, and grouping by the unit made MariaDB sort a month of
+        // minutes (15 ms against 8 ms for the plain index range).
         let sql = format!(
-            "SELECT {column} AS unit, SUM(n) AS n FROM {table} WHERE {} GROUP BY {column}",
+            "SELECT {column} AS unit, n FROM {table} WHERE {}",
             rollup_clause(column, filter.area_ids.len(), products.len())
         );
         let rows = crate::with_conn!(conn, |c, DB| {
