@@ -52,11 +52,11 @@ fn hull(windows: &[Interval]) -> Option<Interval> {
     Some(Interval::new(windows.first()?.start, windows.last()?.end))
 }
 
-macro_rules! bind_rollup {
-    ($query:expr, $hull:expr, $areas:expr, $products:expr) => {{
-        let mut query = $query
-            .bind::<Timestamp, _>($hull.start.naive_utc())
-            .bind::<Timestamp, _>($hull.end.naive_utc());
+/// Binds the area list, then the product list (the order of every
+/// rollup clause here).
+macro_rules! bind_ids {
+    ($query:expr, $areas:expr, $products:expr) => {{
+        let mut query = $query;
         for id in $areas {
             query = query.bind::<Integer, _>(*id);
         }
@@ -64,6 +64,15 @@ macro_rules! bind_rollup {
             query = query.bind::<Integer, _>(*id);
         }
         query
+    }};
+}
+
+macro_rules! bind_rollup {
+    ($query:expr, $hull:expr, $areas:expr, $products:expr) => {{
+        let query = $query
+            .bind::<Timestamp, _>($hull.start.naive_utc())
+            .bind::<Timestamp, _>($hull.end.naive_utc());
+        bind_ids!(query, $areas, $products)
     }};
 }
 
@@ -142,15 +151,7 @@ async fn rolled_counts(
         let rows = crate::with_conn!(conn, |c, DB| {
             let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
             for piece in chunk {
-                query = query
-                    .bind::<Timestamp, _>(piece.start.naive_utc())
-                    .bind::<Timestamp, _>(piece.end.naive_utc());
-                for id in &filter.area_ids {
-                    query = query.bind::<Integer, _>(*id);
-                }
-                for id in &filter.product_ids {
-                    query = query.bind::<Integer, _>(*id);
-                }
+                query = bind_rollup!(query, piece, &filter.area_ids, &filter.product_ids);
             }
             query.load::<store::AreaProductCountRow>(c).await
         })?;
@@ -216,13 +217,9 @@ async fn unit_counts(
             for unit in chunk {
                 query = query.bind::<Timestamp, _>(*unit);
             }
-            for id in &filter.area_ids {
-                query = query.bind::<Integer, _>(*id);
-            }
-            for id in &filter.product_ids {
-                query = query.bind::<Integer, _>(*id);
-            }
-            query.load::<store::AreaProductCountRow>(c).await
+            bind_ids!(query, &filter.area_ids, &filter.product_ids)
+                .load::<store::AreaProductCountRow>(c)
+                .await
         })?;
         add_counts(totals, rows);
     }

@@ -223,18 +223,19 @@ async fn a_repeated_external_id_is_counted_once() {
             json!({"received": 3, "inserted": 0, "duplicates": 3}),
             "a retried batch adds nothing"
         );
-        let page: Value = list(
-            &app,
-            &p,
-            "start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
-        )
+        assert_eq!(listed_on_the_16th(&app, &p).await, 2);
+        app.stop().await;
+    }
+}
+
+/// How many detections the list finds on 2026-11-16 (UTC).
+async fn listed_on_the_16th(app: &TestApp, p: &Plant) -> u64 {
+    let page: Value = list(app, p, "start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z")
         .await
         .json()
         .await
         .expect("json");
-        assert_eq!(page["total"], 2);
-        app.stop().await;
-    }
+    page["total"].as_u64().expect("total")
 }
 
 /// Ingest inserts a batch's keys optimistically; a chunk that meets a stored
@@ -268,16 +269,7 @@ async fn a_batch_mixing_stored_and_new_external_ids_stores_only_the_new_ones() {
             json!({"received": 8, "inserted": 0, "duplicates": 8}),
             "{backend:?}"
         );
-        let page: Value = list(
-            &app,
-            &p,
-            "start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-        assert_eq!(page["total"], 10, "{backend:?}");
+        assert_eq!(listed_on_the_16th(&app, &p).await, 10, "{backend:?}");
         app.stop().await;
     }
 }
