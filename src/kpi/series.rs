@@ -126,13 +126,7 @@ pub async fn production_series_with(
     };
     let filter = DetectionFilter {
         within: DetectionFilter::windows(scope.intervals()),
-        product_ids: {
-            // Repeated ids change nothing but the size of the IN lists.
-            let mut ids = filters.product_ids.clone();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        },
+        product_ids: super::distinct(filters.product_ids.clone()),
         area_ids: areas,
     };
     let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;

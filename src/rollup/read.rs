@@ -37,7 +37,14 @@ fn intervals(windows: &[(NaiveDateTime, NaiveDateTime)]) -> Vec<Interval> {
 /// bound ranges badly (a year of shifts was 4x slower than a month with the
 /// same rows), so rows outside the windows are dropped in Rust instead.
 fn rollup_clause(column: &str, areas: usize, products: usize) -> String {
-    let mut clause = format!("{column} >= ? AND {column} < ?");
+    format!("{column} >= ? AND {column} < ?{}", id_lists(areas, products))
+}
+
+/// ` AND area_id IN (...)` and ` AND product_id IN (...)` with as many
+/// placeholders as ids, each left out when its list is empty (bound by
+/// `bind_ids!` in that order).
+fn id_lists(areas: usize, products: usize) -> String {
+    let mut clause = String::new();
     if areas > 0 {
         clause.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
     }
@@ -112,14 +119,10 @@ const MAX_BOUND_PARAMETERS: usize = 30_000;
 /// each range) nor MariaDB plans a long OR of ranges as well as separate
 /// ranges.
 fn piece_select(table: &str, column: &str, areas: usize, products: usize) -> String {
-    let mut select = format!("SELECT area_id, product_id, n FROM {table} WHERE {column} >= ? AND {column} < ?");
-    if areas > 0 {
-        select.push_str(&format!(" AND area_id IN ({})", vec!["?"; areas].join(", ")));
-    }
-    if products > 0 {
-        select.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
-    }
-    select
+    format!(
+        "SELECT area_id, product_id, n FROM {table} WHERE {}",
+        rollup_clause(column, areas, products)
+    )
 }
 
 /// Counts per area and product.
@@ -197,14 +200,7 @@ async fn unit_counts(
             unit += step;
         }
     }
-    let lists = |products: usize| {
-        let mut clause = format!(" AND area_id IN ({})", vec!["?"; filter.area_ids.len()].join(", "));
-        if products > 0 {
-            clause.push_str(&format!(" AND product_id IN ({})", vec!["?"; products].join(", ")));
-        }
-        clause
-    };
-    let tail = lists(filter.product_ids.len());
+    let tail = id_lists(filter.area_ids.len(), filter.product_ids.len());
     let listed = filter.area_ids.len() + filter.product_ids.len();
     let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
     for chunk in units.chunks(per_query) {
