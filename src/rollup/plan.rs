@@ -157,27 +157,87 @@ pub fn days_of(hours: &[HourRow]) -> Vec<DayRow> {
 
 /// How a query's windows divide between the day and hour rollups and the
 /// raw table: whole days where the windows allow, whole hours at their
-/// edges, raw rows inside partial hours and after the watermark.
+/// edges, raw rows inside partial hours and after the watermark. A day
+/// mostly inside the windows is read as the whole day less its hours
+/// outside them, when that takes fewer rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Levels {
-    /// Whole UTC days before the watermark.
+    /// Whole UTC days before the watermark (added).
     pub days: Vec<Interval>,
-    /// Whole hours before the watermark, outside those days.
+    /// Whole hours before the watermark, outside those days (added).
     pub hours: Vec<Interval>,
+    /// Whole hours of `days` that lie outside the windows (subtracted).
+    pub less_hours: Vec<Interval>,
     /// The rest.
     pub raw: Vec<Interval>,
 }
 
+const HOURS_PER_DAY: i64 = 24;
+
 /// Splits `windows` over days, then hours, then raw rows (see [`Levels`]).
-/// The three parts partition the windows exactly.
+/// Days plus hours less `less_hours` plus raw cover every instant of the
+/// windows exactly once and nothing else. Counts are additive, so the day
+/// rollup (the sum of its hours) less some hours is exact: a shift window
+/// of 18 hours in a UTC day becomes one day less 6 hours, 7 rows per area
+/// and product instead of 18.
 pub fn split_levels(windows: &[Interval], watermark: Option<DateTime<Utc>>) -> Levels {
     let days = split(windows, Grain::Day, watermark);
     let hours = split(&days.raw, Grain::Hour, watermark);
-    Levels {
+    let mut levels = Levels {
         days: days.rolled,
-        hours: hours.rolled,
+        hours: Vec::new(),
+        less_hours: Vec::new(),
         raw: hours.raw,
+    };
+    let settled_days_end = watermark.map(|mark| Grain::Day.floor(mark));
+    let day = TimeDelta::microseconds(Grain::Day.micros());
+    let mut by_day: BTreeMap<DateTime<Utc>, Vec<Interval>> = BTreeMap::new();
+    for piece in hours.rolled {
+        let mut start = piece.start;
+        while start < piece.end {
+            let day_start = Grain::Day.floor(start);
+            let end = piece.end.min(day_start + day);
+            by_day.entry(day_start).or_default().push(Interval::new(start, end));
+            start = end;
+        }
     }
+    for (day_start, pieces) in by_day {
+        let day_end = day_start + day;
+        let inside: i64 = pieces.iter().map(|p| p.duration_micros()).sum::<i64>() / Grain::Hour.micros();
+        let outside = HOURS_PER_DAY - inside;
+        let settled = settled_days_end.is_some_and(|end| day_end <= end);
+        if settled && 1 + outside < inside {
+            levels.days.push(Interval::new(day_start, day_end));
+            let mut cursor = day_start;
+            for piece in &pieces {
+                if cursor < piece.start {
+                    levels.less_hours.push(Interval::new(cursor, piece.start));
+                }
+                cursor = piece.end;
+            }
+            if cursor < day_end {
+                levels.less_hours.push(Interval::new(cursor, day_end));
+            }
+        } else {
+            levels.hours.extend(pieces);
+        }
+    }
+    levels.days = merge_adjacent(levels.days);
+    levels.hours = merge_adjacent(levels.hours);
+    levels
+}
+
+/// Sorts disjoint intervals and joins those that touch (fewer range pieces).
+fn merge_adjacent(mut intervals: Vec<Interval>) -> Vec<Interval> {
+    intervals.sort_by_key(|iv| iv.start);
+    let mut merged: Vec<Interval> = Vec::with_capacity(intervals.len());
+    for iv in intervals {
+        match merged.last_mut() {
+            Some(last) if last.end == iv.start => *last = Interval::new(last.start, iv.end),
+            _ => merged.push(iv),
+        }
+    }
+    merged
 }
 
 /// Aggregates detections into the rows to add to both rollups, in key order.
@@ -321,23 +381,63 @@ mod tests {
     #[test]
     fn levels_take_whole_days_then_edge_hours_then_raw() {
         let day = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).single().expect("valid");
-        let window = Interval::new(day(1, 7, 30), day(4, 7, 0));
+        let window = Interval::new(day(1, 13, 30), day(4, 7, 0));
         let out = split_levels(&[window], Some(day(3, 12, 0)));
         assert_eq!(out.days, vec![Interval::new(day(2, 0, 0), day(3, 0, 0))]);
         assert_eq!(
             out.hours,
             vec![
-                Interval::new(day(1, 8, 0), day(2, 0, 0)),
+                Interval::new(day(1, 14, 0), day(2, 0, 0)),
                 Interval::new(day(3, 0, 0), day(3, 12, 0))
             ]
         );
+        assert!(out.less_hours.is_empty());
         assert_eq!(
             out.raw,
             vec![
-                Interval::new(day(1, 7, 30), day(1, 8, 0)),
+                Interval::new(day(1, 13, 30), day(1, 14, 0)),
                 Interval::new(day(3, 12, 0), day(4, 7, 0))
             ]
         );
+    }
+
+    #[test]
+    fn a_settled_day_mostly_inside_the_windows_is_its_day_less_the_hours_outside() {
+        let day = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).single().expect("valid");
+        // Monday 06:00 to Saturday 06:00: 18 hours of the first day (one day
+        // less 6 hours is 7 units), 6 of the last (kept as 6 hours).
+        let window = Interval::new(day(2, 6, 0), day(7, 6, 0));
+        let out = split_levels(&[window], Some(day(9, 0, 0)));
+        assert_eq!(out.days, vec![Interval::new(day(2, 0, 0), day(7, 0, 0))]);
+        assert_eq!(out.less_hours, vec![Interval::new(day(2, 0, 0), day(2, 6, 0))]);
+        assert_eq!(out.hours, vec![Interval::new(day(7, 0, 0), day(7, 6, 0))]);
+        assert!(out.raw.is_empty());
+        // 13 hours inside (1 + 11 units is fewer than 13) against 12 (1 + 12 is not).
+        let out = split_levels(&[Interval::new(day(2, 11, 0), day(3, 0, 0))], Some(day(9, 0, 0)));
+        assert_eq!(out.less_hours, vec![Interval::new(day(2, 0, 0), day(2, 11, 0))]);
+        let out = split_levels(&[Interval::new(day(2, 12, 0), day(3, 0, 0))], Some(day(9, 0, 0)));
+        assert!(out.less_hours.is_empty() && out.days.is_empty());
+        // A day not wholly before the watermark's day is never read whole.
+        let out = split_levels(&[window], Some(day(2, 23, 0)));
+        assert!(out.less_hours.is_empty() && out.days.is_empty());
+        assert_eq!(out.hours, vec![Interval::new(day(2, 6, 0), day(2, 23, 0))]);
+        // Two windows in one day: the day once, less the hours between them.
+        let out = split_levels(
+            &[
+                Interval::new(day(2, 0, 0), day(2, 10, 0)),
+                Interval::new(day(2, 12, 0), day(2, 23, 0)),
+            ],
+            Some(day(9, 0, 0)),
+        );
+        assert_eq!(out.days, vec![Interval::new(day(2, 0, 0), day(3, 0, 0))]);
+        assert_eq!(
+            out.less_hours,
+            vec![
+                Interval::new(day(2, 10, 0), day(2, 12, 0)),
+                Interval::new(day(2, 23, 0), day(3, 0, 0))
+            ]
+        );
+        assert!(out.hours.is_empty());
     }
 
     /// Any microsecond over four hours, or a whole minute / whole hour, so
@@ -348,6 +448,56 @@ mod tests {
             (0i64..4 * 60).prop_map(|m| at(8, 0, 0, 0) + TimeDelta::minutes(m)),
             (0i64..5).prop_map(|h| at(8, 0, 0, 0) + TimeDelta::hours(h)),
         ]
+    }
+
+    /// Any minute or whole hour over four UTC days from 2026-03-01.
+    fn instant_over_days() -> impl Strategy<Value = DateTime<Utc>> {
+        prop_oneof![
+            (0i64..4 * 24 * 60).prop_map(|m| at(0, 0, 0, 0) + TimeDelta::minutes(m)),
+            (0i64..4 * 24).prop_map(|h| at(0, 0, 0, 0) + TimeDelta::hours(h)),
+        ]
+    }
+
+    proptest! {
+        /// Every hour of the horizon is counted once (days + hours -
+        /// less_hours) exactly when it lies wholly inside the windows and
+        /// outside the raw parts; raw parts lie inside the windows; the
+        /// lengths add up; subtracted hours lie inside an added day.
+        #[test]
+        fn levels_cover_each_hour_once_with_signs(
+            bounds in proptest::collection::vec(instant_over_days(), 0..10),
+            mark in proptest::option::of(instant_over_days()),
+        ) {
+            let mut sorted = bounds.clone();
+            sorted.sort();
+            sorted.dedup();
+            let windows: Vec<Interval> = sorted.chunks_exact(2).map(|p| Interval::new(p[0], p[1])).collect();
+            let out = split_levels(&windows, mark);
+            let length = |ivs: &[Interval]| ivs.iter().map(|w| w.duration_micros()).sum::<i64>();
+            prop_assert_eq!(
+                length(&out.days) + length(&out.hours) - length(&out.less_hours) + length(&out.raw),
+                length(&windows)
+            );
+            for r in &out.raw {
+                prop_assert!(windows.iter().any(|w| w.contains_interval(r)));
+            }
+            for less in &out.less_hours {
+                prop_assert!(out.days.iter().any(|d| d.contains_interval(less)));
+                prop_assert!(mark.is_some_and(|m| Grain::Day.ceil(less.end) <= Grain::Day.floor(m)));
+            }
+            let hour = TimeDelta::hours(1);
+            let mut u = at(0, 0, 0, 0);
+            while u < at(0, 0, 0, 0) + TimeDelta::days(5) {
+                let unit = Interval::new(u, u + hour);
+                let holding = |ivs: &[Interval]| ivs.iter().filter(|iv| iv.contains_interval(&unit)).count() as i64;
+                let signed = holding(&out.days) + holding(&out.hours) - holding(&out.less_hours);
+                let in_windows = windows.iter().any(|w| w.contains_interval(&unit));
+                let touches_raw = out.raw.iter().any(|r| r.start < unit.end && unit.start < r.end);
+                prop_assert!(signed == 0 || signed == 1, "hour {} counted {} times", u, signed);
+                prop_assert_eq!(signed == 1, in_windows && !touches_raw, "hour {}", u);
+                u += hour;
+            }
+        }
     }
 
     proptest! {

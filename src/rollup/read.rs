@@ -136,10 +136,10 @@ async fn rolled_counts(
     (column, grain): (&str, Grain),
     pieces: &[Interval],
     filter: &DetectionFilter,
-    totals: &mut AreaProductCounts,
+    tally: &mut Tally<'_>,
 ) -> AppResult<()> {
     if !filter.area_ids.is_empty() {
-        return unit_counts(conn, table, (column, grain), pieces, filter, totals).await;
+        return unit_counts(conn, table, (column, grain), pieces, filter, tally).await;
     }
     let select = piece_select(table, column, filter.area_ids.len(), filter.product_ids.len());
     // Each piece binds its range and both lists: stay under both backends'
@@ -158,7 +158,7 @@ async fn rolled_counts(
             }
             query.load::<store::AreaProductCountRow>(c).await
         })?;
-        add_counts(totals, rows);
+        tally.add(rows);
     }
     Ok(())
 }
@@ -168,13 +168,38 @@ async fn rolled_counts(
 /// (`in_predicate_conversion_threshold`).
 const UNITS_PER_QUERY: usize = 900;
 
-fn add_counts(totals: &mut AreaProductCounts, rows: Vec<store::AreaProductCountRow>) {
-    for row in rows {
-        *totals
-            .entry(row.area_id)
-            .or_default()
-            .entry(row.product_id)
-            .or_insert(0) += count(row.n);
+/// Whether rollup rows count for or against the answer.
+#[derive(Debug, Clone, Copy)]
+enum Sign {
+    Add,
+    Subtract,
+}
+
+/// Counts per area and product being summed, and the sign of the rows
+/// read next.
+struct Tally<'a> {
+    totals: &'a mut AreaProductCounts,
+    sign: Sign,
+}
+
+impl Tally<'_> {
+    /// Adds or subtracts rows. Subtracted hours always belong to a day
+    /// added before them (the day rollup is the sum of its hours, kept in
+    /// the same transaction), so a count never goes below zero; a
+    /// saturating subtraction keeps a broken rollup from wrapping around.
+    fn add(&mut self, rows: Vec<store::AreaProductCountRow>) {
+        for row in rows {
+            let total = self
+                .totals
+                .entry(row.area_id)
+                .or_default()
+                .entry(row.product_id)
+                .or_insert(0);
+            *total = match self.sign {
+                Sign::Add => total.saturating_add(count(row.n)),
+                Sign::Subtract => total.saturating_sub(count(row.n)),
+            };
+        }
     }
 }
 
@@ -189,7 +214,7 @@ async fn unit_counts(
     (column, grain): (&str, Grain),
     pieces: &[Interval],
     filter: &DetectionFilter,
-    totals: &mut AreaProductCounts,
+    tally: &mut Tally<'_>,
 ) -> AppResult<()> {
     let step = chrono::TimeDelta::microseconds(grain.micros());
     let mut units: Vec<NaiveDateTime> = Vec::new();
@@ -217,7 +242,7 @@ async fn unit_counts(
                 .load::<store::AreaProductCountRow>(c)
                 .await
         })?;
-        add_counts(totals, rows);
+        tally.add(rows);
     }
     Ok(())
 }
@@ -260,33 +285,43 @@ pub async fn counts_by_area_and_product(
     } else {
         let hours = split(&windows, Grain::Hour, watermark);
         crate::rollup::plan::Levels {
-            days: Vec::new(),
             hours: hours.rolled,
             raw: hours.raw,
+            ..Default::default()
         }
     };
     let mut totals = AreaProductCounts::new();
-    if !levels.days.is_empty() {
-        rolled_counts(
-            conn,
-            &day_table(line_id)?,
-            ("day_start", Grain::Day),
-            &levels.days,
-            filter,
-            &mut totals,
-        )
-        .await?;
-    }
-    if !levels.hours.is_empty() {
-        rolled_counts(
-            conn,
-            &hour_table(line_id)?,
-            ("hour_start", Grain::Hour),
+    for (table, column, grain, pieces, sign) in [
+        (day_table(line_id)?, "day_start", Grain::Day, &levels.days, Sign::Add),
+        (
+            hour_table(line_id)?,
+            "hour_start",
+            Grain::Hour,
             &levels.hours,
-            filter,
-            &mut totals,
-        )
-        .await?;
+            Sign::Add,
+        ),
+        (
+            hour_table(line_id)?,
+            "hour_start",
+            Grain::Hour,
+            &levels.less_hours,
+            Sign::Subtract,
+        ),
+    ] {
+        if !pieces.is_empty() {
+            rolled_counts(
+                conn,
+                &table,
+                (column, grain),
+                pieces,
+                filter,
+                &mut Tally {
+                    totals: &mut totals,
+                    sign,
+                },
+            )
+            .await?;
+        }
     }
     if !levels.raw.is_empty() {
         let raw = DetectionFilter {
