@@ -335,12 +335,13 @@ pub struct DetectionRow {
     pub external_id: Option<String>,
 }
 
-/// Rows per INSERT statement: well under SQLite's 32 766 bound variables
-/// and MySQL's packet limits, large enough to amortise round trips.
+/// Rows per INSERT statement: about 100 KB of text, far under MySQL's
+/// packet limit, large enough to amortise round trips.
 const INSERT_CHUNK: usize = 1000;
 
 /// Writes detection rows on a concrete connection, inside the caller's
-/// transaction: multi-row statements of bound parameters.
+/// transaction: multi-row statements of literal values (see
+/// [`Literal`](crate::db::dialect::Literal)).
 pub trait DetectionWriter: Send {
     /// Inserts `rows` into `table` (a name from [`detection_table`]); returns how many.
     fn insert_detection_rows(
@@ -348,27 +349,48 @@ pub trait DetectionWriter: Send {
         table: &str,
         rows: &[&DetectionRow],
     ) -> impl std::future::Future<Output = diesel::QueryResult<usize>> + Send;
+
+    /// Records idempotency keys in the key table `table`, all or none: a
+    /// key already stored fails the statement as a unique violation.
+    fn insert_detection_keys(
+        &mut self,
+        table: &str,
+        keys: &[&str],
+        now: NaiveDateTime,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 }
 
 crate::impl_for_connections!(DetectionWriter {
     async fn insert_detection_rows(&mut self, table: &str, rows: &[&DetectionRow]) -> diesel::QueryResult<usize> {
-        use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
-        use diesel_async::{AsyncConnectionCore, RunQueryDsl};
-        let mut inserted = 0;
+        use crate::db::dialect::{Literal, bulk_insert_sql};
+        use diesel_async::SimpleAsyncConnection;
+        let head = format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES ");
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES {placeholders}");
-            let mut query = diesel::sql_query(sql).into_boxed::<<Self as AsyncConnectionCore>::Backend>();
-            for row in chunk {
-                query = query
-                    .bind::<Timestamp, _>(row.detected_at)
-                    .bind::<Integer, _>(row.area_id)
-                    .bind::<Integer, _>(row.product_id)
-                    .bind::<Nullable<Text>, _>(row.external_id.clone());
-            }
-            inserted += query.execute(self).await?;
+            let sql = bulk_insert_sql::<Self, _, 4>(&head, chunk.iter().copied(), "", |row| {
+                [
+                    Literal::Timestamp(row.detected_at),
+                    Literal::Int(row.area_id.into()),
+                    Literal::Int(row.product_id.into()),
+                    Literal::Text(row.external_id.as_deref()),
+                ]
+            });
+            self.batch_execute(&sql).await?;
         }
-        Ok(inserted)
+        // A multi-row INSERT stores every row or fails as a whole.
+        Ok(rows.len())
+    }
+
+    async fn insert_detection_keys(&mut self, table: &str, keys: &[&str], now: NaiveDateTime) -> diesel::QueryResult<()> {
+        use crate::db::dialect::{Literal, bulk_insert_sql};
+        use diesel_async::SimpleAsyncConnection;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let head = format!("INSERT INTO {table} (external_id, ingested_at) VALUES ");
+        let sql = bulk_insert_sql::<Self, _, 2>(&head, keys.iter(), "", |key| {
+            [Literal::Text(Some(key)), Literal::Timestamp(now)]
+        });
+        self.batch_execute(&sql).await
     }
 });
 

@@ -58,21 +58,9 @@ pub async fn store_batch(
             .filter_map(|r| r.external_id.as_deref())
             .filter(|key| seen_in_batch.insert(*key))
             .collect();
-        // Binds owned copies so the statement outlives no borrowed chunk.
-        let insert_keys = |chunk: &[&str]| {
-            let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
-            let mut query = diesel::sql_query(format!(
-                "INSERT INTO {keys} (external_id, ingested_at) VALUES {placeholders}"
-            ))
-            .into_boxed::<DB>();
-            for key in chunk {
-                query = query.bind::<Text, _>(key.to_string()).bind::<Timestamp, _>(now);
-            }
-            query
-        };
         let mut known = std::collections::HashSet::new();
         for chunk in wanted.chunks(CHUNK) {
-            match insert_keys(chunk).execute(c).await {
+            match c.insert_detection_keys(&keys, chunk, now).await {
                 Ok(_) => continue,
                 Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
                 Err(other) => return Err(other.into()),
@@ -95,7 +83,7 @@ pub async fn store_batch(
             // A key another writer stored after our lookup fails here as a
             // Conflict: the caller retries the whole batch.
             if !rest.is_empty() {
-                insert_keys(&rest).execute(c).await?;
+                c.insert_detection_keys(&keys, &rest, now).await?;
             }
             known.extend(stored);
         }

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
 use crate::db::DbConn;
-use crate::db::dialect::SqlDialect;
+use crate::db::dialect::{Literal, SqlDialect, bulk_insert_sql};
 use crate::db::line_tables::{DetectionRow, day_table, detection_table, hour_table, minute_table};
 use crate::error::{AppError, AppResult};
 use crate::rollup::gaps::GapWriter;
@@ -203,8 +203,7 @@ crate::impl_for_connections!(RollupWriter {
     }
 
     async fn add_to_rollups(&mut self, line_id: i32, rows: &[&DetectionRow], floor: GapFloor) -> AppResult<()> {
-        use diesel_async::AsyncConnectionCore;
-        type Db<C> = <C as AsyncConnectionCore>::Backend;
+        use diesel_async::SimpleAsyncConnection;
         if rows.is_empty() {
             return Ok(());
         }
@@ -214,57 +213,56 @@ crate::impl_for_connections!(RollupWriter {
         self.add_to_gaps(line_id, rows, floor).await?;
         let tables = RollupTables::of(line_id)?;
         let (minutes, hours) = aggregate(rows.iter().copied());
-        for chunk in minutes.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO {} (area_id, minute_start, n, first_at, last_at) VALUES {}{}",
-                tables.minutes,
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "),
-                <Self as SqlDialect>::ACCUMULATE_MINUTE
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<Db<Self>>();
-            for row in chunk {
-                query = query
-                    .bind::<Integer, _>(row.area_id)
-                    .bind::<Timestamp, _>(row.minute)
-                    .bind::<BigInt, _>(row.n)
-                    .bind::<Timestamp, _>(row.first_at)
-                    .bind::<Timestamp, _>(row.last_at);
-            }
-            query.execute(self).await?;
-        }
-        for chunk in hours.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO {} (area_id, hour_start, product_id, n) VALUES {}{}",
-                tables.hours,
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", "),
-                <Self as SqlDialect>::ACCUMULATE_HOUR
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<Db<Self>>();
-            for row in chunk {
-                query = query
-                    .bind::<Integer, _>(row.area_id)
-                    .bind::<Timestamp, _>(row.hour)
-                    .bind::<Integer, _>(row.product_id)
-                    .bind::<BigInt, _>(row.n);
-            }
-            query.execute(self).await?;
-        }
-        for chunk in days_of(&hours).chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO {} (area_id, day_start, product_id, n) VALUES {}{}",
-                tables.days,
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", "),
-                <Self as SqlDialect>::ACCUMULATE_DAY
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<Db<Self>>();
-            for row in chunk {
-                query = query
-                    .bind::<Integer, _>(row.area_id)
-                    .bind::<Timestamp, _>(row.day)
-                    .bind::<Integer, _>(row.product_id)
-                    .bind::<BigInt, _>(row.n);
-            }
-            query.execute(self).await?;
+        let statements = [
+            minutes.chunks(CHUNK).map(|chunk| {
+                bulk_insert_sql::<Self, _, 5>(
+                    &format!("INSERT INTO {} (area_id, minute_start, n, first_at, last_at) VALUES ", tables.minutes),
+                    chunk.iter(),
+                    <Self as SqlDialect>::ACCUMULATE_MINUTE,
+                    |row| {
+                        [
+                            Literal::Int(row.area_id.into()),
+                            Literal::Timestamp(row.minute),
+                            Literal::Int(row.n),
+                            Literal::Timestamp(row.first_at),
+                            Literal::Timestamp(row.last_at),
+                        ]
+                    },
+                )
+            }).collect::<Vec<_>>(),
+            hours.chunks(CHUNK).map(|chunk| {
+                bulk_insert_sql::<Self, _, 4>(
+                    &format!("INSERT INTO {} (area_id, hour_start, product_id, n) VALUES ", tables.hours),
+                    chunk.iter(),
+                    <Self as SqlDialect>::ACCUMULATE_HOUR,
+                    |row| {
+                        [
+                            Literal::Int(row.area_id.into()),
+                            Literal::Timestamp(row.hour),
+                            Literal::Int(row.product_id.into()),
+                            Literal::Int(row.n),
+                        ]
+                    },
+                )
+            }).collect(),
+            days_of(&hours).chunks(CHUNK).map(|chunk| {
+                bulk_insert_sql::<Self, _, 4>(
+                    &format!("INSERT INTO {} (area_id, day_start, product_id, n) VALUES ", tables.days),
+                    chunk.iter(),
+                    <Self as SqlDialect>::ACCUMULATE_DAY,
+                    |row| {
+                        [
+                            Literal::Int(row.area_id.into()),
+                            Literal::Timestamp(row.day),
+                            Literal::Int(row.product_id.into()),
+                            Literal::Int(row.n),
+                        ]
+                    },
+                )
+            }).collect(),
+        ];
+        for sql in statements.iter().flatten() {
+            self.batch_execute(sql).await?;
         }
         Ok(())
     }
