@@ -274,6 +274,93 @@ async fn a_batch_mixing_stored_and_new_external_ids_stores_only_the_new_ones() {
     }
 }
 
+/// Bulk INSERTs carry their values as SQL text: keys holding quotes,
+/// backslashes, comment markers and non-ASCII text must be stored and
+/// matched verbatim, and microseconds must survive, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_sql_metacharacters_and_microsecond_instants_are_stored_verbatim() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = plant(&app).await;
+        let keys = [
+            "it's",
+            r"back\slash\'",
+            "\"); DROP TABLE detection_key_1; --",
+            "ñandú 🚀 x'00'",
+            "0x41",
+        ];
+        let instants = [
+            "2026-11-16T10:00:00Z",
+            "2026-11-16T10:00:00.000001Z",
+            "2026-11-16T10:00:00.5Z",
+            "2026-11-16T10:00:01.123456Z",
+            "2026-11-16T10:00:02.999999Z",
+        ];
+        let batch: Vec<Value> = keys
+            .iter()
+            .zip(instants)
+            .map(|(key, at)| det(at, p.input, p.product_a, Some(key)))
+            .collect();
+        let outcome: Value = ingest(&app, &p, json!(batch)).await.json().await.expect("json");
+        assert_eq!(
+            outcome,
+            json!({"received": 5, "inserted": 5, "duplicates": 0}),
+            "{backend:?}"
+        );
+        let retry: Value = ingest(&app, &p, json!(batch)).await.json().await.expect("json");
+        assert_eq!(
+            retry,
+            json!({"received": 5, "inserted": 0, "duplicates": 5}),
+            "{backend:?}"
+        );
+        let page: Value = list(
+            &app,
+            &p,
+            "start_date=2026-11-16T10:00:00Z&end_date=2026-11-16T10:00:03Z",
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+        let stored: Vec<(String, String)> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| {
+                (
+                    item["external_id"].as_str().expect("key").to_owned(),
+                    item["detected_at"].as_str().expect("instant").to_owned(),
+                )
+            })
+            .collect();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        assert_eq!(
+            stored.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            keys,
+            "{backend:?}"
+        );
+        // Tenant time (UTC-3) with the sub-second part as sent.
+        let fractions: Vec<&str> = stored.iter().map(|(_, at)| &at[16..at.len() - 6]).collect();
+        assert_eq!(
+            fractions,
+            [":00", ":00.000001", ":00.500", ":01.123456", ":02.999999"],
+            "{backend:?}: {stored:?}"
+        );
+        // Only the first instant lies in [10:00:00, 10:00:00.000001).
+        let first: Value = list(
+            &app,
+            &p,
+            "start_date=2026-11-16T10:00:00Z&end_date=2026-11-16T10:00:00.000001Z",
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+        assert_eq!(first["total"], 1, "{backend:?}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_hold_up_to_ten_thousand_items_and_ingest_accepts_bodies_over_one_mebibyte() {
     let app = TestApp::start(crate::common::Backend::Sqlite).await;
