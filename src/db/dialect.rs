@@ -68,71 +68,116 @@ pub trait SqlDialect {
     /// Suffix of a SELECT that locks the rows it reads for update until
     /// commit (empty on SQLite, see [`Self::LOCK_FOR_SHARE`]).
     const LOCK_FOR_UPDATE: &'static str;
-    /// Appends `value` to `sql` as a literal (see [`Literal`]).
-    fn push_literal(sql: &mut String, value: Literal<'_>);
 }
 
-/// A value written into the text of a bulk INSERT instead of bound. A
-/// statement with bound values costs MariaDB a prepare, a metadata packet
-/// per placeholder and a close on every call (diesel never caches a
-/// `sql_query`); the same rows as literal text go in one round trip.
-/// Nothing a client sends is ever quoted: text is written as a hex literal
-/// of its UTF-8 bytes, so no content can end the literal.
+/// One value of a row of a multi-row INSERT (see [`BulkInsert`]).
 #[derive(Debug, Clone, Copy)]
-pub enum Literal<'a> {
+pub enum BulkValue<'a> {
     /// An integer.
     Int(i64),
-    /// An instant, written in the backend's stored timestamp format.
+    /// An instant (UTC).
     Timestamp(chrono::NaiveDateTime),
     /// Text, or NULL.
     Text(Option<&'a str>),
 }
 
-/// The timestamp text diesel binds on SQLite (compared as text there, so a
-/// literal must match it exactly).
-const SQLITE_TIMESTAMP_FORMAT: &str = "%F %T%.f";
-/// MySQL's `DATETIME(6)` text.
-const MYSQL_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+/// Multi-row INSERTs, sent the way each backend takes them fastest.
+///
+/// MariaDB gets the rows as literal text in one round trip: a statement
+/// with bound values costs it a prepare, a metadata packet per placeholder
+/// and a close on every call (diesel never caches a `sql_query`), about 6 %
+/// of ingest throughput. Nothing a client sends is ever quoted: text is
+/// written as a hex literal of its UTF-8 bytes, so no content can end the
+/// literal. SQLite, in process, parses literals slower than it binds
+/// values, so it keeps bound parameters.
+pub trait BulkInsert: Send {
+    /// Runs `head` (`INSERT INTO t (a, b) VALUES `), one row of `values`
+    /// per item of `rows`, then `tail` (an upsert clause or nothing), as
+    /// one statement: every row is stored or none is. Callers keep `rows`
+    /// under 1 000 items (bound-parameter limits, packet size).
+    fn bulk_insert<'a, T: Sync, const N: usize>(
+        &mut self,
+        head: &str,
+        rows: &'a [T],
+        tail: &str,
+        values: impl Fn(&'a T) -> [BulkValue<'a>; N] + Send,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+}
 
-/// The text of a multi-row INSERT: `head` (`INSERT INTO t (a, b) VALUES `),
-/// one parenthesised row of literals per item, then `tail` (an upsert
-/// clause or nothing). Run it with `batch_execute`.
-pub fn bulk_insert_sql<'a, C, T, const N: usize>(
+impl BulkInsert for crate::db::SqliteConn {
+    async fn bulk_insert<'a, T: Sync, const N: usize>(
+        &mut self,
+        head: &str,
+        rows: &'a [T],
+        tail: &str,
+        values: impl Fn(&'a T) -> [BulkValue<'a>; N] + Send,
+    ) -> diesel::QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let row = format!("({})", vec!["?"; N].join(", "));
+        let sql = format!("{head}{}{tail}", vec![row.as_str(); rows.len()].join(", "));
+        let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+        for item in rows {
+            for value in values(item) {
+                query = match value {
+                    BulkValue::Int(n) => query.bind::<BigInt, _>(n),
+                    BulkValue::Timestamp(t) => query.bind::<Timestamp, _>(t),
+                    BulkValue::Text(text) => query.bind::<Nullable<Text>, _>(text.map(str::to_owned)),
+                };
+            }
+        }
+        query.execute(self).await.map(|_| ())
+    }
+}
+
+impl BulkInsert for diesel_async::AsyncMysqlConnection {
+    async fn bulk_insert<'a, T: Sync, const N: usize>(
+        &mut self,
+        head: &str,
+        rows: &'a [T],
+        tail: &str,
+        values: impl Fn(&'a T) -> [BulkValue<'a>; N] + Send,
+    ) -> diesel::QueryResult<()> {
+        use diesel_async::SimpleAsyncConnection;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let sql = mysql_bulk_insert_sql(head, rows, tail, values);
+        self.batch_execute(&sql).await
+    }
+}
+
+/// The text of a MySQL multi-row INSERT with literal values.
+fn mysql_bulk_insert_sql<'a, T, const N: usize>(
     head: &str,
-    rows: impl ExactSizeIterator<Item = &'a T>,
+    rows: &'a [T],
     tail: &str,
-    values: impl Fn(&'a T) -> [Literal<'a>; N],
-) -> String
-where
-    C: SqlDialect + ?Sized,
-    T: 'a + ?Sized,
-{
+    values: impl Fn(&'a T) -> [BulkValue<'a>; N],
+) -> String {
+    use std::fmt::Write;
     // About 40 bytes a value (a timestamp literal is 28).
     let mut sql = String::with_capacity(head.len() + tail.len() + rows.len() * (N * 40 + 4));
     sql.push_str(head);
-    for (i, row) in rows.enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ", (" });
         for (j, value) in values(row).into_iter().enumerate() {
             if j > 0 {
                 sql.push_str(", ");
             }
-            C::push_literal(&mut sql, value);
+            // Writing into a String cannot fail.
+            let _ = match value {
+                BulkValue::Int(n) => write!(sql, "{n}"),
+                BulkValue::Timestamp(t) => write!(sql, "'{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")),
+                BulkValue::Text(None) => write!(sql, "NULL"),
+                BulkValue::Text(Some(text)) => write!(sql, "_utf8mb4 X'{}'", hex::encode(text.as_bytes())),
+            };
         }
         sql.push(')');
     }
     sql.push_str(tail);
     sql
-}
-
-fn push_common_literal(sql: &mut String, value: Literal<'_>, timestamp_format: &str, text: (&str, &str)) {
-    use std::fmt::Write;
-    // Writing into a String cannot fail.
-    let _ = match value {
-        Literal::Int(n) => write!(sql, "{n}"),
-        Literal::Timestamp(t) => write!(sql, "'{}'", t.format(timestamp_format)),
-        Literal::Text(None) => write!(sql, "NULL"),
-        Literal::Text(Some(s)) => write!(sql, "{}X'{}'{}", text.0, hex::encode(s.as_bytes()), text.1),
-    };
 }
 
 impl SqlDialect for crate::db::SqliteConn {
@@ -153,10 +198,6 @@ impl SqlDialect for crate::db::SqliteConn {
     }
     const LOCK_FOR_SHARE: &'static str = "";
     const LOCK_FOR_UPDATE: &'static str = "";
-    fn push_literal(sql: &mut String, value: Literal<'_>) {
-        // A hex literal is a BLOB in SQLite; the cast makes it TEXT again.
-        push_common_literal(sql, value, SQLITE_TIMESTAMP_FORMAT, ("CAST(", " AS TEXT)"));
-    }
 }
 
 impl SqlDialect for diesel_async::AsyncMysqlConnection {
@@ -175,9 +216,6 @@ impl SqlDialect for diesel_async::AsyncMysqlConnection {
     }
     const LOCK_FOR_SHARE: &'static str = " LOCK IN SHARE MODE";
     const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
-    fn push_literal(sql: &mut String, value: Literal<'_>) {
-        push_common_literal(sql, value, MYSQL_TIMESTAMP_FORMAT, ("_utf8mb4 ", ""));
-    }
 }
 
 async fn mysql_admin(server_url: &str, sql: String, timeout: Duration) -> Result<(), String> {
@@ -223,4 +261,37 @@ fn is_safe_tenant_name(name: &str) -> bool {
 /// Maps a connection-level failure of an admin statement to a 503.
 pub fn unavailable(context: &str, error: impl std::fmt::Display) -> AppError {
     AppError::db_fault(crate::error::DbFaultKind::ConnectionLost, format!("{context}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client sends as text, the statement holds it only as
+        /// hex digits: the SQL outside the head is a fixed shape of
+        /// numbers, timestamps, NULL and `_utf8mb4 X'<hex>'`.
+        #[test]
+        fn mysql_bulk_values_hold_text_only_as_hex(texts in proptest::collection::vec(any::<Option<String>>(), 1..5)) {
+            let at = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+                .and_then(|d| d.and_hms_micro_opt(10, 0, 0, 5))
+                .expect("valid");
+            let sql = mysql_bulk_insert_sql("INSERT INTO t (a, b, c) VALUES ", &texts, " ;", |text| {
+                [BulkValue::Int(-7), BulkValue::Timestamp(at), BulkValue::Text(text.as_deref())]
+            });
+            let mut expected = String::from("INSERT INTO t (a, b, c) VALUES ");
+            for (i, text) in texts.iter().enumerate() {
+                if i > 0 {
+                    expected.push_str(", ");
+                }
+                let text = text
+                    .as_ref()
+                    .map_or_else(|| "NULL".to_owned(), |t| format!("_utf8mb4 X'{}'", hex::encode(t.as_bytes())));
+                expected.push_str(&format!("(-7, '2026-03-01 10:00:00.000005', {text})"));
+            }
+            expected.push_str(" ;");
+            prop_assert_eq!(sql, expected);
+        }
+    }
 }

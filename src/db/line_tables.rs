@@ -335,13 +335,13 @@ pub struct DetectionRow {
     pub external_id: Option<String>,
 }
 
-/// Rows per INSERT statement: about 100 KB of text, far under MySQL's
-/// packet limit, large enough to amortise round trips.
+/// Rows per INSERT statement: well under SQLite's 32 766 bound variables
+/// and MySQL's packet limit, large enough to amortise round trips.
 const INSERT_CHUNK: usize = 1000;
 
 /// Writes detection rows on a concrete connection, inside the caller's
-/// transaction: multi-row statements of literal values (see
-/// [`Literal`](crate::db::dialect::Literal)).
+/// transaction, as multi-row statements (see
+/// [`BulkInsert`](crate::db::dialect::BulkInsert)).
 pub trait DetectionWriter: Send {
     /// Inserts `rows` into `table` (a name from [`detection_table`]); returns how many.
     fn insert_detection_rows(
@@ -362,35 +362,27 @@ pub trait DetectionWriter: Send {
 
 crate::impl_for_connections!(DetectionWriter {
     async fn insert_detection_rows(&mut self, table: &str, rows: &[&DetectionRow]) -> diesel::QueryResult<usize> {
-        use crate::db::dialect::{Literal, bulk_insert_sql};
-        use diesel_async::SimpleAsyncConnection;
+        use crate::db::dialect::{BulkInsert, BulkValue};
         let head = format!("INSERT INTO {table} (detected_at, area_id, product_id, external_id) VALUES ");
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let sql = bulk_insert_sql::<Self, _, 4>(&head, chunk.iter().copied(), "", |row| {
+            self.bulk_insert(&head, chunk, "", |row| {
                 [
-                    Literal::Timestamp(row.detected_at),
-                    Literal::Int(row.area_id.into()),
-                    Literal::Int(row.product_id.into()),
-                    Literal::Text(row.external_id.as_deref()),
+                    BulkValue::Timestamp(row.detected_at),
+                    BulkValue::Int(row.area_id.into()),
+                    BulkValue::Int(row.product_id.into()),
+                    BulkValue::Text(row.external_id.as_deref()),
                 ]
-            });
-            self.batch_execute(&sql).await?;
+            })
+            .await?;
         }
-        // A multi-row INSERT stores every row or fails as a whole.
         Ok(rows.len())
     }
 
     async fn insert_detection_keys(&mut self, table: &str, keys: &[&str], now: NaiveDateTime) -> diesel::QueryResult<()> {
-        use crate::db::dialect::{Literal, bulk_insert_sql};
-        use diesel_async::SimpleAsyncConnection;
-        if keys.is_empty() {
-            return Ok(());
-        }
+        use crate::db::dialect::{BulkInsert, BulkValue};
         let head = format!("INSERT INTO {table} (external_id, ingested_at) VALUES ");
-        let sql = bulk_insert_sql::<Self, _, 2>(&head, keys.iter(), "", |key| {
-            [Literal::Text(Some(key)), Literal::Timestamp(now)]
-        });
-        self.batch_execute(&sql).await
+        self.bulk_insert(&head, keys, "", |key| [BulkValue::Text(Some(key)), BulkValue::Timestamp(now)])
+            .await
     }
 });
 

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
 use crate::db::DbConn;
-use crate::db::dialect::{Literal, SqlDialect, bulk_insert_sql};
+use crate::db::dialect::{BulkInsert, BulkValue, SqlDialect};
 use crate::db::line_tables::{DetectionRow, day_table, detection_table, hour_table, minute_table};
 use crate::error::{AppError, AppResult};
 use crate::rollup::gaps::GapWriter;
@@ -203,7 +203,6 @@ crate::impl_for_connections!(RollupWriter {
     }
 
     async fn add_to_rollups(&mut self, line_id: i32, rows: &[&DetectionRow], floor: GapFloor) -> AppResult<()> {
-        use diesel_async::SimpleAsyncConnection;
         if rows.is_empty() {
             return Ok(());
         }
@@ -213,56 +212,45 @@ crate::impl_for_connections!(RollupWriter {
         self.add_to_gaps(line_id, rows, floor).await?;
         let tables = RollupTables::of(line_id)?;
         let (minutes, hours) = aggregate(rows.iter().copied());
-        let statements = [
-            minutes.chunks(CHUNK).map(|chunk| {
-                bulk_insert_sql::<Self, _, 5>(
-                    &format!("INSERT INTO {} (area_id, minute_start, n, first_at, last_at) VALUES ", tables.minutes),
-                    chunk.iter(),
-                    <Self as SqlDialect>::ACCUMULATE_MINUTE,
-                    |row| {
-                        [
-                            Literal::Int(row.area_id.into()),
-                            Literal::Timestamp(row.minute),
-                            Literal::Int(row.n),
-                            Literal::Timestamp(row.first_at),
-                            Literal::Timestamp(row.last_at),
-                        ]
-                    },
-                )
-            }).collect::<Vec<_>>(),
-            hours.chunks(CHUNK).map(|chunk| {
-                bulk_insert_sql::<Self, _, 4>(
-                    &format!("INSERT INTO {} (area_id, hour_start, product_id, n) VALUES ", tables.hours),
-                    chunk.iter(),
-                    <Self as SqlDialect>::ACCUMULATE_HOUR,
-                    |row| {
-                        [
-                            Literal::Int(row.area_id.into()),
-                            Literal::Timestamp(row.hour),
-                            Literal::Int(row.product_id.into()),
-                            Literal::Int(row.n),
-                        ]
-                    },
-                )
-            }).collect(),
-            days_of(&hours).chunks(CHUNK).map(|chunk| {
-                bulk_insert_sql::<Self, _, 4>(
-                    &format!("INSERT INTO {} (area_id, day_start, product_id, n) VALUES ", tables.days),
-                    chunk.iter(),
-                    <Self as SqlDialect>::ACCUMULATE_DAY,
-                    |row| {
-                        [
-                            Literal::Int(row.area_id.into()),
-                            Literal::Timestamp(row.day),
-                            Literal::Int(row.product_id.into()),
-                            Literal::Int(row.n),
-                        ]
-                    },
-                )
-            }).collect(),
-        ];
-        for sql in statements.iter().flatten() {
-            self.batch_execute(sql).await?;
+        let head = format!(
+            "INSERT INTO {} (area_id, minute_start, n, first_at, last_at) VALUES ",
+            tables.minutes
+        );
+        for chunk in minutes.chunks(CHUNK) {
+            self.bulk_insert(&head, chunk, <Self as SqlDialect>::ACCUMULATE_MINUTE, |row| {
+                [
+                    BulkValue::Int(row.area_id.into()),
+                    BulkValue::Timestamp(row.minute),
+                    BulkValue::Int(row.n),
+                    BulkValue::Timestamp(row.first_at),
+                    BulkValue::Timestamp(row.last_at),
+                ]
+            })
+            .await?;
+        }
+        let head = format!("INSERT INTO {} (area_id, hour_start, product_id, n) VALUES ", tables.hours);
+        for chunk in hours.chunks(CHUNK) {
+            self.bulk_insert(&head, chunk, <Self as SqlDialect>::ACCUMULATE_HOUR, |row| {
+                [
+                    BulkValue::Int(row.area_id.into()),
+                    BulkValue::Timestamp(row.hour),
+                    BulkValue::Int(row.product_id.into()),
+                    BulkValue::Int(row.n),
+                ]
+            })
+            .await?;
+        }
+        let head = format!("INSERT INTO {} (area_id, day_start, product_id, n) VALUES ", tables.days);
+        for chunk in days_of(&hours).chunks(CHUNK) {
+            self.bulk_insert(&head, chunk, <Self as SqlDialect>::ACCUMULATE_DAY, |row| {
+                [
+                    BulkValue::Int(row.area_id.into()),
+                    BulkValue::Timestamp(row.day),
+                    BulkValue::Int(row.product_id.into()),
+                    BulkValue::Int(row.n),
+                ]
+            })
+            .await?;
         }
         Ok(())
     }
