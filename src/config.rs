@@ -218,8 +218,48 @@ pub struct Config {
     /// `CAMET_INGEST_MAX_FUTURE_SECS`: ingest refuses a `detected_at` more than this many seconds
     /// after the server clock, allowing for sensor clock drift (default 300).
     pub ingest_max_future_secs: u32,
+    /// `CAMET_REDIS_URL` / `CAMET_REDIS_PREFIX`: state shared by every
+    /// instance (rate limits); unset: each instance keeps its own.
+    pub redis: Option<RedisConfig>,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
+}
+
+/// Where instances share state.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `CAMET_REDIS_URL`: `redis://[user:password@]host:port[/db]` (may hold a password).
+    pub url: Secret,
+    /// `CAMET_REDIS_PREFIX`: first part of every key (default `camet`), so
+    /// several deployments can share one Redis: instances with the same
+    /// prefix share their limits.
+    pub prefix: String,
+}
+
+impl RedisConfig {
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, AppError> {
+        let Some(url) = var(lookup, "CAMET_REDIS_URL") else {
+            return Ok(None);
+        };
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
+            return Err(invalid(
+                "CAMET_REDIS_URL",
+                "must start with redis://, rediss:// or redis+unix://",
+            ));
+        }
+        let prefix = var(lookup, "CAMET_REDIS_PREFIX").unwrap_or_else(|| "camet".to_owned());
+        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':');
+        if prefix.len() > 64 || !prefix.chars().all(safe) {
+            return Err(invalid(
+                "CAMET_REDIS_PREFIX",
+                "at most 64 letters, digits and _ - . : characters",
+            ));
+        }
+        Ok(Some(Self {
+            url: Secret::new(url),
+            prefix,
+        }))
+    }
 }
 
 /// Settings of authentication, sessions, rate limits and browser access.
@@ -397,6 +437,7 @@ impl Config {
             },
             ingest_horizon_days: parse_number(lookup, "CAMET_INGEST_HORIZON_DAYS", 3650, 1, 36_500)?,
             ingest_max_future_secs: parse_number(lookup, "CAMET_INGEST_MAX_FUTURE_SECS", 300, 0, 86_400)?,
+            redis: RedisConfig::from_lookup(lookup)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })
     }

@@ -43,6 +43,10 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
     )
     .with_ip_quota(config.auth.ip_rate_limit_per_minute)
     .with_auth_failure_quota(config.auth.auth_failure_limit_per_minute);
+    let limits = match &config.redis {
+        Some(redis) => limits.with_shared(crate::http::shared_limits::SharedBuckets::new(redis)?),
+        None => limits,
+    };
     let state = Arc::new(AppState {
         config,
         databases,

@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::http::ApiTags;
 use crate::http::client_info;
 use crate::http::problem::ApiError;
-use crate::http::security::{Auth, BearerAuth, count_failure};
+use crate::http::security::{Auth, BearerAuth, counting_failures};
 
 /// Credentials.
 #[derive(Object)]
@@ -159,8 +159,8 @@ impl AuthApi {
     ) -> Result<Json<TokenResponse>, ApiError> {
         let client = client_info(req, &state);
         if let Some(ip) = client.ip {
-            let checked = state.limits.check_login(ip, &body.username);
-            crate::http::rate_limit::note("login", state.limits.login_state(ip, &body.username));
+            let (checked, standing) = state.limits.admit_login(ip, &body.username).await;
+            crate::http::rate_limit::note("login", standing);
             if let Err(retry) = checked {
                 return Err(AppError::RateLimited {
                     message: "too many login attempts; retry later".into(),
@@ -169,16 +169,20 @@ impl AuthApi {
                 .into());
             }
         }
-        let tokens = sessions::login(
+        let tokens = counting_failures(
             &state,
-            &body.username,
-            body.tenant_id,
-            &body.password,
-            &client,
-            state.clock.now(),
+            req,
+            sessions::login(
+                &state,
+                &body.username,
+                body.tenant_id,
+                &body.password,
+                &client,
+                state.clock.now(),
+            )
+            .await,
         )
-        .await
-        .inspect_err(|e| count_failure(&state, req, e))?;
+        .await?;
         Ok(Json(tokens.into()))
     }
 
@@ -192,9 +196,12 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<TokenResponse>, ApiError> {
         let client = client_info(req, &state);
-        let tokens = sessions::refresh(&state, &body.refresh_token, &client, state.clock.now())
-            .await
-            .inspect_err(|e| count_failure(&state, req, e))?;
+        let tokens = counting_failures(
+            &state,
+            req,
+            sessions::refresh(&state, &body.refresh_token, &client, state.clock.now()).await,
+        )
+        .await?;
         Ok(Json(tokens.into()))
     }
 

@@ -116,7 +116,7 @@ async fn limit_body(mut req: Request, timeout: Duration) -> Result<Request, AppE
 /// header must not buy a way around the address's budget, and a flood of guessed credentials stops
 /// costing lookups. Valid credentials add their own per-key or per-user quota later
 /// (`http::security`). Health probes are exempt so a load balancer never trips the limit.
-fn limit_by_address(state: &SharedState, req: &Request) -> Result<(), AppError> {
+async fn limit_by_address(state: &SharedState, req: &Request) -> Result<(), AppError> {
     let path = req.uri().path();
     if path.starts_with("/health") {
         return Ok(());
@@ -127,24 +127,24 @@ fn limit_by_address(state: &SharedState, req: &Request) -> Result<(), AppError> 
         message: message.into(),
         retry_after_secs: retry.seconds,
     };
-    let checked = state.limits.check_ip(ip);
-    rate_limit::note("address", state.limits.ip_state(ip));
+    let (checked, standing) = state.limits.admit_ip(ip).await;
+    rate_limit::note("address", standing);
     checked.map_err(|retry| refused(retry, "rate limit exceeded; retry later"))?;
     let headers = req.headers();
     let presents_credentials = headers.contains_key(header::AUTHORIZATION)
         || headers.contains_key("x-api-key")
         || path.starts_with("/api/v1/auth/");
-    if presents_credentials && let Err(retry) = state.limits.check_auth_failures(ip) {
-        rate_limit::note("auth-failures", state.limits.auth_failure_state(ip));
+    if presents_credentials && let (Err(retry), standing) = state.limits.admit_auth_failures(ip).await {
+        rate_limit::note("auth-failures", standing);
         return Err(refused(retry, "too many failed authentications; retry later"));
     }
     Ok(())
 }
 
 /// Counts a failed authentication of the request's client address (see [`limit_by_address`]).
-pub fn record_auth_failure(state: &crate::app::AppState, req: &Request) {
+pub async fn record_auth_failure(state: &crate::app::AppState, req: &Request) {
     if let Some(ip) = crate::http::client_info(req, state).ip {
-        state.limits.record_auth_failure(ip);
+        state.limits.count_auth_failure(ip).await;
     }
 }
 
@@ -203,7 +203,7 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, req: Request) -> poem::R
     let hsts = state.as_ref().is_some_and(|s| s.config.auth.hsts);
     let work = async {
         if let Some(state) = &state
-            && let Err(error) = limit_by_address(state, &req)
+            && let Err(error) = limit_by_address(state, &req).await
         {
             return problem_response(&error);
         }

@@ -17,6 +17,7 @@ pub mod production_api;
 pub mod rate_limit;
 pub mod routes;
 pub mod security;
+pub mod shared_limits;
 pub mod spec;
 pub mod strict_json;
 pub mod tenant_api;

@@ -102,7 +102,8 @@ pub struct RetryAfter {
 }
 
 impl RetryAfter {
-    fn from_wait(wait: Duration) -> Self {
+    /// The wait rounded up to whole seconds, at least 1.
+    pub(crate) fn from_wait(wait: Duration) -> Self {
         // Rounding down would send the client back too early, only to be refused again.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Self {
@@ -156,6 +157,8 @@ pub struct RateLimits<C: Clock = MonotonicClock> {
     clock: C,
     epoch: C::Instant,
     store: Store,
+    /// Buckets shared with the other instances, when configured.
+    shared: Option<crate::http::shared_limits::SharedBuckets>,
 }
 
 impl RateLimits<MonotonicClock> {
@@ -184,7 +187,59 @@ impl<C: Clock> RateLimits<C> {
             clock,
             epoch,
             store: Store::new(max_tracked_keys),
+            shared: None,
         }
+    }
+
+    /// Decides through buckets shared with every other instance (see
+    /// [`crate::http::shared_limits`]); the instance's own buckets then only
+    /// serve while Redis does not answer.
+    pub fn with_shared(mut self, shared: crate::http::shared_limits::SharedBuckets) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether decisions go through shared buckets.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// [`RateLimits::check_ip`] and [`RateLimits::ip_state`] in one decision,
+    /// shared across instances when configured.
+    pub async fn admit_ip(&self, ip: IpAddr) -> (Result<(), RetryAfter>, QuotaState) {
+        self.admit_key(self.ip_quota, format!("r|{}", ip_key(ip)), true).await
+    }
+
+    /// [`RateLimits::check_auth_failures`] and its state (counts nothing).
+    pub async fn admit_auth_failures(&self, ip: IpAddr) -> (Result<(), RetryAfter>, QuotaState) {
+        self.admit_key(self.failure_quota, failure_key(ip), false).await
+    }
+
+    /// [`RateLimits::record_auth_failure`], shared across instances when configured.
+    pub async fn count_auth_failure(&self, ip: IpAddr) {
+        let _ = self.admit_key(self.failure_quota, failure_key(ip), true).await;
+    }
+
+    /// [`RateLimits::check`] and [`RateLimits::client_state`] in one decision.
+    pub async fn admit(&self, key: &str, per_minute: Option<NonZeroU32>) -> (Result<(), RetryAfter>, QuotaState) {
+        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
+        self.admit_key(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)), true)
+            .await
+    }
+
+    /// [`RateLimits::check_login`] and [`RateLimits::login_state`] in one decision.
+    pub async fn admit_login(&self, ip: IpAddr, username: &str) -> (Result<(), RetryAfter>, QuotaState) {
+        self.admit_key(self.login_quota, login_key(ip, username), true).await
+    }
+
+    async fn admit_key(&self, quota: Quota, key: String, commit: bool) -> (Result<(), RetryAfter>, QuotaState) {
+        if let Some(shared) = &self.shared
+            && let Some(decided) = shared.decide(quota, &key, commit).await
+        {
+            return (decided.decision, decided.state);
+        }
+        let decision = self.decide(quota, key.clone(), commit);
+        (decision, self.peek(quota, &key))
     }
 
     /// Sets the quota of [`RateLimits::check_ip`] (default [`IP_PER_MINUTE`]).

@@ -22,13 +22,10 @@ fn as_poem(error: AppError) -> poem::Error {
 }
 
 /// Applies the caller's own rate limit (per key or per user).
-fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
+async fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
     let key = principal.rate_key();
-    let checked = state.limits.check(&key, principal.rate_limit_per_minute);
-    crate::http::rate_limit::note(
-        "client",
-        state.limits.client_state(&key, principal.rate_limit_per_minute),
-    );
+    let (checked, standing) = state.limits.admit(&key, principal.rate_limit_per_minute).await;
+    crate::http::rate_limit::note("client", standing);
     checked.map_err(|retry| AppError::RateLimited {
         message: "rate limit exceeded; retry later".into(),
         retry_after_secs: retry.seconds,
@@ -37,10 +34,19 @@ fn limit(state: &SharedState, principal: &Principal) -> AppResult<()> {
 
 /// A refused credential counts against the client address's failed authentications (the address
 /// is then refused before any lookup, see `middleware`); database trouble does not.
-pub fn count_failure(state: &SharedState, req: &Request, error: &AppError) {
+pub async fn count_failure(state: &SharedState, req: &Request, error: &AppError) {
     if matches!(error, AppError::Unauthorized(_)) {
-        crate::http::middleware::record_auth_failure(state, req);
+        crate::http::middleware::record_auth_failure(state, req).await;
     }
+}
+
+/// `outcome`, after counting it as a failed authentication when it is one
+/// (see [`count_failure`]).
+pub async fn counting_failures<T>(state: &SharedState, req: &Request, outcome: AppResult<T>) -> AppResult<T> {
+    if let Err(error) = &outcome {
+        count_failure(state, req, error).await;
+    }
+    outcome
 }
 
 // Checkers succeed whenever their credential is present and carry the
@@ -50,10 +56,13 @@ pub fn count_failure(state: &SharedState, req: &Request, error: &AppError) {
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_bearer(state, &bearer.token, state.clock.now())
-            .await
-            .inspect_err(|e| count_failure(state, req, e))?;
-        limit(state, &principal)?;
+        let principal = counting_failures(
+            state,
+            req,
+            sessions::authenticate_bearer(state, &bearer.token, state.clock.now()).await,
+        )
+        .await?;
+        limit(state, &principal).await?;
         Ok(principal)
     }
     .await)
@@ -62,10 +71,13 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AppResult<P
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AppResult<Principal>> {
     let state = state_of(req).map_err(as_poem)?;
     Ok(async {
-        let principal = sessions::authenticate_api_key(state, &key.key, state.clock.now())
-            .await
-            .inspect_err(|e| count_failure(state, req, e))?;
-        limit(state, &principal)?;
+        let principal = counting_failures(
+            state,
+            req,
+            sessions::authenticate_api_key(state, &key.key, state.clock.now()).await,
+        )
+        .await?;
+        limit(state, &principal).await?;
         Ok(principal)
     }
     .await)

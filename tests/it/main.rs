@@ -27,6 +27,7 @@ mod openapi;
 mod production;
 mod resilience;
 mod rollups;
+mod shared_limits;
 mod tenant;
 mod tour;
 mod transport;
