@@ -218,6 +218,9 @@ pub struct Config {
     /// `CAMET_INGEST_MAX_FUTURE_SECS`: ingest refuses a `detected_at` more than this many seconds
     /// after the server clock, allowing for sensor clock drift (default 300).
     pub ingest_max_future_secs: u32,
+    /// `CAMET_QUERY_MAX_CELLS`: most rows one `/metrics/query` answer may
+    /// have (default 2000); more is a 422 suggesting a coarser grain.
+    pub query_max_cells: usize,
     /// `CAMET_REDIS_URL` / `CAMET_REDIS_PREFIX`: state shared by every
     /// instance (rate limits); unset: each instance keeps its own.
     pub redis: Option<RedisConfig>,
@@ -437,6 +440,7 @@ impl Config {
             },
             ingest_horizon_days: parse_number(lookup, "CAMET_INGEST_HORIZON_DAYS", 3650, 1, 36_500)?,
             ingest_max_future_secs: parse_number(lookup, "CAMET_INGEST_MAX_FUTURE_SECS", 300, 0, 86_400)?,
+            query_max_cells: parse_number(lookup, "CAMET_QUERY_MAX_CELLS", 2000, 1, 100_000)?,
             redis: RedisConfig::from_lookup(lookup)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })

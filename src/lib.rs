@@ -43,6 +43,7 @@ pub mod jobs;
 pub mod kpi;
 pub mod plant;
 pub mod progress;
+pub mod query;
 pub mod query_log;
 pub mod rollup;
 pub mod server;

@@ -233,6 +233,19 @@ pub fn all() -> Vec<OperationExamples> {
             ("start_date", json!(FROM)),
             ("end_date", json!(TO)),
         ]),
+        op("post", "/api/v1/metrics/query").body(json!({
+            "line_ids": [LINE],
+            "start_date": FROM,
+            "end_date": TO,
+            "grain": "1day",
+            "dimensions": ["shift"],
+            "measures": ["oee", "availability", "performance", "quality", "good_units"]
+        })),
+        op("get", "/api/v1/metrics/query").params(vec![
+            ("preset", json!("yesterday")),
+            ("dimensions", json!("line,shift")),
+            ("measures", json!("oee,good_units,total_downtime_seconds")),
+        ]),
         op("post", "/api/v1/metrics/summary").body(kpi_range()).answers(
             "200",
             json!({

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod problem;
 pub mod production_api;
+pub mod query_api;
 pub mod rate_limit;
 pub mod routes;
 pub mod security;
@@ -63,6 +64,7 @@ pub type Apis = (
     production_api::SystemApi,
     data_api::DataApi,
     kpi_api::KpiApi,
+    query_api::QueryApi,
     dashboard_api::DashboardApi,
 );
 
@@ -78,6 +80,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         production_api::SystemApi,
         data_api::DataApi,
         kpi_api::KpiApi,
+        query_api::QueryApi,
         dashboard_api::DashboardApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(

@@ -25,6 +25,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod production;
+mod query;
 mod resilience;
 mod rollups;
 mod shared_limits;

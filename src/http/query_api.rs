@@ -1,0 +1,402 @@
+//! `/api/v1/metrics/query` (POST with a JSON body, GET with query
+//! parameters for spreadsheets and BI tools): parse into a typed
+//! [`KpiQuery`](crate::query::model::KpiQuery), authorize, run, and write
+//! the table as JSON or CSV (`format=` or `Accept`). The rules are in
+//! [`crate::query`] and `docs/query.md`.
+
+use poem::http::{HeaderMap, StatusCode, header};
+use poem::web::Data;
+use poem::{IntoResponse, Response};
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, OpenApi};
+use serde_json::{Value, json};
+
+use crate::app::SharedState;
+use crate::auth::rights::Right;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::http::ApiTags;
+use crate::http::data_api::id_list;
+use crate::http::problem::ApiError;
+use crate::http::security::Auth;
+use crate::query::model::{QueryForm, parse};
+use crate::query::table::{Table, table};
+
+/// A KPI query (every field optional except a range: `start_date` and
+/// `end_date`, or `preset`).
+#[derive(Debug, Clone, Default, poem_openapi::Object)]
+pub struct QueryRequest {
+    /// Lines; omitted or empty: every active line of the tenant.
+    #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
+    pub line_ids: Option<Vec<i32>>,
+    /// Range start: RFC 3339, or tenant local time without an offset. Inclusive.
+    #[oai(validator(max_length = 64))]
+    #[oai(nullable)]
+    pub start_date: Option<String>,
+    /// Range end, exclusive.
+    #[oai(validator(max_length = 64))]
+    #[oai(nullable)]
+    pub end_date: Option<String>,
+    /// Instead of the dates: `today`, `yesterday`, `this_week`, `last_week`,
+    /// `this_month`, `last_month`, `last_7_days`, `last_30_days` (whole local
+    /// days in the tenant's zone; the last two end at today's midnight).
+    #[oai(validator(max_length = 32))]
+    #[oai(nullable)]
+    pub preset: Option<String>,
+    /// Omitted: one row per group; `shift` (one row per shift occurrence,
+    /// on the day it starts), `1hour`, `1day`, `1week`, `1month`.
+    #[oai(validator(max_length = 16))]
+    #[oai(nullable)]
+    pub grain: Option<String>,
+    /// Any of `line`, `shift`, `product`.
+    #[oai(validator(max_items = 3))]
+    #[oai(nullable)]
+    pub dimensions: Option<Vec<String>>,
+    /// Any of the OEE fields; omitted: all twelve.
+    #[oai(validator(max_items = 12))]
+    #[oai(nullable)]
+    pub measures: Option<Vec<String>>,
+    /// Only these products.
+    #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
+    pub product_ids: Option<Vec<i32>>,
+    /// Not supported (422): OEE counts each line's input and output areas.
+    #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
+    pub area_ids: Option<Vec<i32>>,
+    /// Only these shifts' occurrences.
+    #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
+    pub shift_ids: Option<Vec<i32>>,
+    /// Seconds (> 0); omitted: each line's own threshold.
+    #[oai(nullable)]
+    pub downtime_threshold: Option<f64>,
+    /// `previous_period` or `previous_year`.
+    #[oai(validator(max_length = 32))]
+    #[oai(nullable)]
+    pub compare: Option<String>,
+    /// `json` (default) or `csv`; or ask by `Accept: text/csv`.
+    #[oai(validator(max_length = 8))]
+    #[oai(nullable)]
+    pub format: Option<String>,
+}
+
+impl QueryRequest {
+    fn form(&self) -> QueryForm {
+        QueryForm {
+            line_ids: self.line_ids.clone(),
+            start_date: self.start_date.clone(),
+            end_date: self.end_date.clone(),
+            preset: self.preset.clone(),
+            grain: self.grain.clone(),
+            dimensions: self.dimensions.clone(),
+            measures: self.measures.clone(),
+            product_ids: self.product_ids.clone(),
+            area_ids: self.area_ids.clone(),
+            shift_ids: self.shift_ids.clone(),
+            downtime_threshold: self.downtime_threshold,
+            compare: self.compare.clone(),
+        }
+    }
+}
+
+/// How the table is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// `format=` wins over `Accept`; an unknown or unavailable format is a 422.
+fn format_of(requested: Option<&str>, headers: &HeaderMap) -> AppResult<Format> {
+    match requested.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            Ok(if accept.contains("text/csv") {
+                Format::Csv
+            } else {
+                Format::Json
+            })
+        }
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some("xlsx") => Err(AppError::invalid_field(
+            "format",
+            "xlsx is not available yet; use json or csv",
+        )),
+        Some(other) => Err(AppError::invalid_field(
+            "format",
+            format!("unknown format {other:?}; one of json, csv"),
+        )),
+    }
+}
+
+/// The table as JSON, or as CSV with a file name.
+pub enum TableResponse {
+    /// `application/json`.
+    Json(Value),
+    /// `text/csv` (RFC 4180, UTF-8, a header row) and its file name.
+    Csv(String, String),
+}
+
+impl IntoResponse for TableResponse {
+    fn into_response(self) -> Response {
+        match self {
+            TableResponse::Json(value) => Json(value).into_response(),
+            TableResponse::Csv(text, filename) => Response::builder()
+                .status(StatusCode::OK)
+                .content_type("text/csv; charset=utf-8")
+                .header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}\""),
+                )
+                .body(text),
+        }
+    }
+}
+
+impl ApiResponse for TableResponse {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The table: `{query, columns, rows, totals, meta}` as JSON, or the rows as CSV.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: Value::schema_ref(),
+                    },
+                    MetaMediaType {
+                        content_type: "text/csv; charset=utf-8",
+                        schema: MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema::new("string"))),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+/// RFC 4180 text of the table: the column keys, then the rows.
+fn csv_text(table: &Table) -> AppResult<String> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer
+        .write_record(table.columns.iter().map(|c| c.key.as_str()))
+        .map_err(AppError::internal)?;
+    for row in &table.rows {
+        writer
+            .write_record(row.iter().map(|value| match value {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }))
+            .map_err(AppError::internal)?;
+    }
+    let bytes = writer.into_inner().map_err(AppError::internal)?;
+    String::from_utf8(bytes).map_err(AppError::internal)
+}
+
+async fn answer(
+    state: &SharedState,
+    auth: &Auth,
+    request: &QueryRequest,
+    headers: &HeaderMap,
+) -> AppResult<TableResponse> {
+    let principal = auth.principal()?;
+    principal.require(Right::ReadData)?;
+    let format = format_of(request.format.as_deref(), headers)?;
+    let form = request.form();
+    let now = state.clock.now();
+    let started = std::time::Instant::now();
+    let work = async {
+        let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+        let query = parse(&form, &snapshot, now, state.config.max_range_days).map_err(AppError::invalid_fields)?;
+        let cells = crate::query::run::estimated_cells(&query, &snapshot, now);
+        let limit = state.config.query_max_cells;
+        if cells > limit {
+            return Err(AppError::invalid_fields(vec![FieldError::new(
+                "grain",
+                format!(
+                    "the answer would have about {cells} rows, over the limit of {limit}: \
+                     use a coarser grain, fewer dimensions or a shorter range"
+                ),
+            )]));
+        }
+        let pool = state.databases.tenant(principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let current = crate::query::run::run(&mut conn, &snapshot, &query, now).await?;
+        let earlier = match query.compare {
+            Some(compare) => {
+                let range = compare.earlier(&query.range, snapshot.timezone).ok_or_else(|| {
+                    AppError::invalid_fields(vec![FieldError::new("compare", "the earlier range cannot be formed")])
+                })?;
+                let earlier_query = crate::query::model::KpiQuery { range, ..query.clone() };
+                Some(crate::query::run::run(&mut conn, &snapshot, &earlier_query, now).await?)
+            }
+            None => None,
+        };
+        Ok((snapshot, query, current, earlier))
+    };
+    let (snapshot, query, current, earlier) = crate::query_log::timed(state, principal, "query", &form, work).await?;
+    let laid_out = table(&query, &snapshot, &current, earlier.as_ref());
+    if format == Format::Csv {
+        let filename = format!(
+            "camet-query-{}.csv",
+            crate::analytics::time::to_local(query.range.start, snapshot.timezone).format("%Y%m%d")
+        );
+        return Ok(TableResponse::Csv(csv_text(&laid_out)?, filename));
+    }
+    let tz = snapshot.timezone;
+    let rows: Vec<Value> = laid_out
+        .rows
+        .iter()
+        .map(|row| {
+            Value::Object(
+                laid_out
+                    .columns
+                    .iter()
+                    .map(|c| c.key.clone())
+                    .zip(row.iter().cloned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let echo = json!({
+        "line_ids": query.lines,
+        "start_date": crate::analytics::time::format_instant(query.range.start, tz),
+        "end_date": crate::analytics::time::format_instant(query.range.end, tz),
+        "preset": query.preset.map(|p| p.as_str()),
+        "grain": query.grain.map(|g| g.as_str()),
+        "dimensions": query.dimensions.iter().map(|d| match d {
+            crate::query::model::Dimension::Line => "line",
+            crate::query::model::Dimension::Shift => "shift",
+            crate::query::model::Dimension::Product => "product",
+        }).collect::<Vec<_>>(),
+        "measures": query.measures.iter().map(|m| m.key()).collect::<Vec<_>>(),
+        "product_ids": query.product_ids,
+        "shift_ids": query.shift_ids,
+        "downtime_threshold": query.threshold.map(|t| t.micros() as f64 / 1e6),
+        "compare": query.compare.map(|c| c.as_str()),
+    });
+    Ok(TableResponse::Json(json!({
+        "query": echo,
+        "columns": laid_out.columns,
+        "rows": rows,
+        "totals": laid_out.totals,
+        "meta": {
+            "data_as_of": crate::analytics::time::format_instant(current.data_as_of.map_or(now, |w| w.min(now)), tz),
+            "row_count": laid_out.rows.len(),
+            "warnings": current.warnings,
+            "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        },
+    })))
+}
+
+/// The KPI query.
+pub struct QueryApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Kpi")]
+impl QueryApi {
+    /// KPIs of many lines at once, grouped by line, shift and product, over
+    /// time (`grain`), optionally compared with an earlier range; JSON or CSV.
+    ///
+    /// Each row's figures follow `docs/semantics.md` §9: a cell's planned set
+    /// is its line's P inside the cell, its downtime the line's events clipped
+    /// to it, its ratios derived from its summed parts (never averaged).
+    /// `totals` is the ungrouped query over the same lines and filters.
+    #[oai(path = "/metrics/query", method = "post")]
+    async fn query(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        headers: &HeaderMap,
+        body: Json<QueryRequest>,
+    ) -> Result<TableResponse, ApiError> {
+        Ok(answer(&state, &auth, &body.0, headers).await?)
+    }
+
+    /// The same query as a GET (lists comma-separated), for spreadsheets
+    /// ("from web") and BI tools that can only GET.
+    #[oai(path = "/metrics/query", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn query_get(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        headers: &HeaderMap,
+        /// Lines (comma-separated ids); omitted: every active line.
+        line_ids: Query<Option<String>>,
+        /// Range start, inclusive.
+        #[oai(validator(max_length = 64))]
+        start_date: Query<Option<String>>,
+        /// Range end, exclusive.
+        #[oai(validator(max_length = 64))]
+        end_date: Query<Option<String>>,
+        /// A named range instead of the dates.
+        #[oai(validator(max_length = 32))]
+        preset: Query<Option<String>>,
+        /// `shift`, `1hour`, `1day`, `1week` or `1month`.
+        #[oai(validator(max_length = 16))]
+        grain: Query<Option<String>>,
+        /// Comma-separated: `line`, `shift`, `product`.
+        #[oai(validator(max_length = 64))]
+        dimensions: Query<Option<String>>,
+        /// Comma-separated OEE fields; omitted: all.
+        #[oai(validator(max_length = 400))]
+        measures: Query<Option<String>>,
+        /// Comma-separated product ids.
+        product_ids: Query<Option<String>>,
+        /// Not supported (422).
+        area_ids: Query<Option<String>>,
+        /// Comma-separated shift ids.
+        shift_ids: Query<Option<String>>,
+        /// Seconds.
+        downtime_threshold: Query<Option<f64>>,
+        /// `previous_period` or `previous_year`.
+        #[oai(validator(max_length = 32))]
+        compare: Query<Option<String>>,
+        /// `json` or `csv`.
+        #[oai(validator(max_length = 8))]
+        format: Query<Option<String>>,
+    ) -> Result<TableResponse, ApiError> {
+        let ids = |field: &str, raw: &Option<String>| -> AppResult<Option<Vec<i32>>> {
+            raw.is_some().then(|| id_list(field, raw.as_deref())).transpose()
+        };
+        let names = |raw: &Option<String>| {
+            raw.as_deref().map(|s| {
+                s.split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+        };
+        let request = QueryRequest {
+            line_ids: ids("line_ids", &line_ids.0)?,
+            start_date: start_date.0,
+            end_date: end_date.0,
+            preset: preset.0,
+            grain: grain.0,
+            dimensions: names(&dimensions.0),
+            measures: names(&measures.0),
+            product_ids: ids("product_ids", &product_ids.0)?,
+            area_ids: ids("area_ids", &area_ids.0)?,
+            shift_ids: ids("shift_ids", &shift_ids.0)?,
+            downtime_threshold: downtime_threshold.0,
+            compare: compare.0,
+            format: format.0,
+        };
+        Ok(answer(&state, &auth, &request, headers).await?)
+    }
+}

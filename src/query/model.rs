@@ -1,0 +1,614 @@
+//! The typed KPI query and its parsing from the wire form: after
+//! [`parse`], nothing is a string (semantics §9, `docs/query.md`).
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use crate::analytics::buckets::BucketInterval;
+use crate::analytics::downtime::DowntimeThreshold;
+use crate::analytics::interval::Interval;
+use crate::analytics::time::{local_midnight, parse_range, to_local};
+use crate::error::FieldError;
+use crate::plant::cache::PlantSnapshot;
+
+/// A figure a query can ask for (the OEE fields of semantics §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Measure {
+    /// |P| in seconds.
+    PlannedTimeSeconds,
+    /// Planned minus downtime.
+    OperatingTimeSeconds,
+    /// Σ downtime event durations inside the cell.
+    TotalDowntimeSeconds,
+    /// Downtime events (pieces inside the cell).
+    DowntimeCount,
+    /// Input-area detections.
+    TotalProduction,
+    /// Output-area detections.
+    GoodUnits,
+    /// max(total − good, 0).
+    RejectedUnits,
+    /// Σ good units × product weight, kg.
+    TotalWeight,
+    /// Operating / planned, percent.
+    Availability,
+    /// Ideal / operating, percent.
+    Performance,
+    /// Good / total, percent.
+    Quality,
+    /// A × P × Q, percent.
+    Oee,
+}
+
+/// How a column's values read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Whole number.
+    Integer,
+    /// Decimal number.
+    Number,
+    /// Percent, 2 decimals.
+    Percent,
+}
+
+impl Measure {
+    /// Every measure, in answer order.
+    pub const ALL: [Measure; 12] = [
+        Measure::PlannedTimeSeconds,
+        Measure::OperatingTimeSeconds,
+        Measure::TotalDowntimeSeconds,
+        Measure::DowntimeCount,
+        Measure::TotalProduction,
+        Measure::GoodUnits,
+        Measure::RejectedUnits,
+        Measure::TotalWeight,
+        Measure::Availability,
+        Measure::Performance,
+        Measure::Quality,
+        Measure::Oee,
+    ];
+
+    /// The field name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Measure::PlannedTimeSeconds => "planned_time_seconds",
+            Measure::OperatingTimeSeconds => "operating_time_seconds",
+            Measure::TotalDowntimeSeconds => "total_downtime_seconds",
+            Measure::DowntimeCount => "downtime_count",
+            Measure::TotalProduction => "total_production",
+            Measure::GoodUnits => "good_units",
+            Measure::RejectedUnits => "rejected_units",
+            Measure::TotalWeight => "total_weight",
+            Measure::Availability => "availability",
+            Measure::Performance => "performance",
+            Measure::Quality => "quality",
+            Measure::Oee => "oee",
+        }
+    }
+
+    /// A column heading.
+    pub fn label(self) -> &'static str {
+        match self {
+            Measure::PlannedTimeSeconds => "Planned time",
+            Measure::OperatingTimeSeconds => "Operating time",
+            Measure::TotalDowntimeSeconds => "Downtime",
+            Measure::DowntimeCount => "Stops",
+            Measure::TotalProduction => "Total production",
+            Measure::GoodUnits => "Good units",
+            Measure::RejectedUnits => "Rejected units",
+            Measure::TotalWeight => "Weight",
+            Measure::Availability => "Availability",
+            Measure::Performance => "Performance",
+            Measure::Quality => "Quality",
+            Measure::Oee => "OEE",
+        }
+    }
+
+    /// The unit (`s`, `units`, `kg`, `%`, or empty for a count of stops).
+    pub fn unit(self) -> &'static str {
+        match self {
+            Measure::PlannedTimeSeconds | Measure::OperatingTimeSeconds | Measure::TotalDowntimeSeconds => "s",
+            Measure::DowntimeCount => "",
+            Measure::TotalProduction | Measure::GoodUnits | Measure::RejectedUnits => "units",
+            Measure::TotalWeight => "kg",
+            Measure::Availability | Measure::Performance | Measure::Quality | Measure::Oee => "%",
+        }
+    }
+
+    /// How the values read.
+    pub fn kind(self) -> ValueKind {
+        match self {
+            Measure::DowntimeCount | Measure::TotalProduction | Measure::GoodUnits | Measure::RejectedUnits => {
+                ValueKind::Integer
+            }
+            Measure::Availability | Measure::Performance | Measure::Quality | Measure::Oee => ValueKind::Percent,
+            _ => ValueKind::Number,
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.key() == name)
+    }
+}
+
+/// What rows are grouped by, besides time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// One group per line.
+    Line,
+    /// One group per shift (the line's planned time in that shift).
+    Shift,
+    /// One group per product (the line's planned time, that product's counts).
+    Product,
+}
+
+impl Dimension {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "line" => Some(Dimension::Line),
+            "shift" => Some(Dimension::Shift),
+            "product" => Some(Dimension::Product),
+            _ => None,
+        }
+    }
+}
+
+/// The time axis of the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// One row per shift occurrence, on the production day it starts.
+    Shift,
+    /// One row per calendar bucket in the tenant's zone.
+    Bucket(BucketInterval),
+}
+
+impl Grain {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Shift => "shift",
+            Grain::Bucket(interval) => interval.as_str(),
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "shift" => Some(Grain::Shift),
+            "1hour" => Some(Grain::Bucket(BucketInterval::OneHour)),
+            "1day" => Some(Grain::Bucket(BucketInterval::OneDay)),
+            "1week" => Some(Grain::Bucket(BucketInterval::OneWeek)),
+            "1month" => Some(Grain::Bucket(BucketInterval::OneMonth)),
+            _ => None,
+        }
+    }
+}
+
+/// The earlier range a query is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// The range shifted back by its own length.
+    PreviousPeriod,
+    /// The same local dates one year earlier.
+    PreviousYear,
+}
+
+impl Compare {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compare::PreviousPeriod => "previous_period",
+            Compare::PreviousYear => "previous_year",
+        }
+    }
+
+    /// The earlier range.
+    pub fn earlier(self, range: &Interval, tz: Tz) -> Option<Interval> {
+        match self {
+            Compare::PreviousPeriod => {
+                let length = range.end - range.start;
+                Some(Interval::new(range.start - length, range.start))
+            }
+            Compare::PreviousYear => {
+                let back = |t: DateTime<Utc>| {
+                    to_local(t, tz)
+                        .checked_sub_months(Months::new(12))
+                        .map(|local| crate::analytics::time::resolve_local(tz, local))
+                };
+                Some(Interval::new(back(range.start)?, back(range.end)?))
+            }
+        }
+    }
+}
+
+/// Named ranges in the tenant's zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Local midnight today to local midnight tomorrow.
+    Today,
+    /// The local day before today.
+    Yesterday,
+    /// Monday 00:00 of this week to next Monday.
+    ThisWeek,
+    /// The week before this one.
+    LastWeek,
+    /// The 1st of this month to the 1st of the next.
+    ThisMonth,
+    /// The month before this one.
+    LastMonth,
+    /// The seven whole local days before today.
+    Last7Days,
+    /// The thirty whole local days before today.
+    Last30Days,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 8] = [
+        Preset::Today,
+        Preset::Yesterday,
+        Preset::ThisWeek,
+        Preset::LastWeek,
+        Preset::ThisMonth,
+        Preset::LastMonth,
+        Preset::Last7Days,
+        Preset::Last30Days,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Today => "today",
+            Preset::Yesterday => "yesterday",
+            Preset::ThisWeek => "this_week",
+            Preset::LastWeek => "last_week",
+            Preset::ThisMonth => "this_month",
+            Preset::LastMonth => "last_month",
+            Preset::Last7Days => "last_7_days",
+            Preset::Last30Days => "last_30_days",
+        }
+    }
+
+    /// The range in zone `tz` at `now`: whole local days, from local
+    /// midnight to local midnight (23 or 25 hours on DST days).
+    pub fn range(self, tz: Tz, now: DateTime<Utc>) -> Option<Interval> {
+        let today = to_local(now, tz).date();
+        let days = |first: NaiveDate, count: i64| -> Option<Interval> {
+            let end = first.checked_add_signed(TimeDelta::try_days(count)?)?;
+            Some(Interval::new(local_midnight(tz, first), local_midnight(tz, end)))
+        };
+        let monday =
+            today.checked_sub_signed(TimeDelta::try_days(i64::from(today.weekday().num_days_from_monday()))?)?;
+        let first_of_month = today.with_day(1)?;
+        match self {
+            Preset::Today => days(today, 1),
+            Preset::Yesterday => days(today.pred_opt()?, 1),
+            Preset::ThisWeek => days(monday, 7),
+            Preset::LastWeek => days(monday.checked_sub_signed(TimeDelta::try_days(7)?)?, 7),
+            Preset::ThisMonth => Some(Interval::new(
+                local_midnight(tz, first_of_month),
+                local_midnight(tz, first_of_month.checked_add_months(Months::new(1))?),
+            )),
+            Preset::LastMonth => Some(Interval::new(
+                local_midnight(tz, first_of_month.checked_sub_months(Months::new(1))?),
+                local_midnight(tz, first_of_month),
+            )),
+            Preset::Last7Days => days(today.checked_sub_signed(TimeDelta::try_days(7)?)?, 7),
+            Preset::Last30Days => days(today.checked_sub_signed(TimeDelta::try_days(30)?)?, 30),
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// The query as a client sends it (JSON body or query parameters), before
+/// any check.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct QueryForm {
+    /// Lines; none: every active line.
+    pub line_ids: Option<Vec<i32>>,
+    /// Absolute range start.
+    pub start_date: Option<String>,
+    /// Absolute range end.
+    pub end_date: Option<String>,
+    /// Or a named range.
+    pub preset: Option<String>,
+    /// Time axis.
+    pub grain: Option<String>,
+    /// Groups.
+    pub dimensions: Option<Vec<String>>,
+    /// Figures; none: all.
+    pub measures: Option<Vec<String>>,
+    /// Only these products.
+    pub product_ids: Option<Vec<i32>>,
+    /// Only these areas (not supported: OEE counts each line's input and output areas).
+    pub area_ids: Option<Vec<i32>>,
+    /// Only these shifts' occurrences.
+    pub shift_ids: Option<Vec<i32>>,
+    /// Seconds; none: each line's own.
+    pub downtime_threshold: Option<f64>,
+    /// Compared range.
+    pub compare: Option<String>,
+}
+
+/// A checked query: every value typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiQuery {
+    /// Lines, ascending, each once.
+    pub lines: Vec<i32>,
+    /// Whether the client named the lines (else: every active line, and a
+    /// line that cannot be measured is left out with a warning).
+    pub lines_named: bool,
+    /// `[start, end)`.
+    pub range: Interval,
+    /// The preset the range came from, if any.
+    pub preset: Option<Preset>,
+    /// Time axis; none: one row per group.
+    pub grain: Option<Grain>,
+    /// Groups, each once, in [`Dimension`] order.
+    pub dimensions: Vec<Dimension>,
+    /// Figures, each once, in the order asked.
+    pub measures: Vec<Measure>,
+    /// Only these products (empty: all).
+    pub product_ids: Vec<i32>,
+    /// Only these shifts (empty: all).
+    pub shift_ids: Vec<i32>,
+    /// None: each line's own.
+    pub threshold: Option<DowntimeThreshold>,
+    /// Compared range, if any.
+    pub compare: Option<Compare>,
+}
+
+impl KpiQuery {
+    /// Whether rows are grouped by `dimension`.
+    pub fn has(&self, dimension: Dimension) -> bool {
+        self.dimensions.contains(&dimension)
+    }
+}
+
+fn sorted_unique(mut ids: Vec<i32>) -> Vec<i32> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Checks `form` against the tenant's configuration; every problem is
+/// reported at once, each naming its field.
+pub fn parse(
+    form: &QueryForm,
+    snapshot: &PlantSnapshot,
+    now: DateTime<Utc>,
+    max_range_days: u32,
+) -> Result<KpiQuery, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let tz = snapshot.timezone;
+    let lines = match form.line_ids.as_deref() {
+        None | Some([]) => snapshot
+            .lines
+            .values()
+            .filter(|l| l.is_active)
+            .map(|l| l.line_id)
+            .collect(),
+        Some(ids) => {
+            for id in ids {
+                if !snapshot.lines.get(id).is_some_and(|l| l.is_active) {
+                    errors.push(FieldError::new("line_ids", format!("line {id} does not exist")));
+                }
+            }
+            sorted_unique(ids.to_vec())
+        }
+    };
+    let (range, preset) = match (&form.preset, &form.start_date, &form.end_date) {
+        (Some(name), None, None) => match Preset::parse(name.trim()) {
+            Some(preset) => match preset.range(tz, now) {
+                Some(range) => (Some(range), Some(preset)),
+                None => {
+                    errors.push(FieldError::new("preset", "the range cannot be formed at this date"));
+                    (None, Some(preset))
+                }
+            },
+            None => {
+                let known: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
+                errors.push(FieldError::new(
+                    "preset",
+                    format!("unknown preset {name:?}; one of {}", known.join(", ")),
+                ));
+                (None, None)
+            }
+        },
+        (Some(_), _, _) => {
+            errors.push(FieldError::new(
+                "preset",
+                "give either preset or start_date and end_date, not both",
+            ));
+            (None, None)
+        }
+        (None, Some(start), Some(end)) => match parse_range(start, end, tz, max_range_days) {
+            Ok(range) => (Some(range), None),
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(FieldError::from));
+                (None, None)
+            }
+        },
+        (None, _, _) => {
+            errors.push(FieldError::new(
+                "start_date",
+                "give start_date and end_date, or a preset",
+            ));
+            (None, None)
+        }
+    };
+    let grain = match form.grain.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => Grain::parse(name).or_else(|| {
+            errors.push(FieldError::new(
+                "grain",
+                format!("unknown grain {name:?}; one of shift, 1hour, 1day, 1week, 1month"),
+            ));
+            None
+        }),
+    };
+    let mut dimensions = Vec::new();
+    for name in form.dimensions.iter().flatten() {
+        match Dimension::parse(name.trim()) {
+            Some(d) => dimensions.push(d),
+            None => errors.push(FieldError::new(
+                "dimensions",
+                format!("unknown dimension {name:?}; any of line, shift, product"),
+            )),
+        }
+    }
+    dimensions.sort_unstable();
+    dimensions.dedup();
+    let measures = match &form.measures {
+        None => Measure::ALL.to_vec(),
+        Some(names) if names.is_empty() => Measure::ALL.to_vec(),
+        Some(names) => {
+            let mut measures = Vec::new();
+            for name in names {
+                match Measure::parse(name.trim()) {
+                    Some(m) if !measures.contains(&m) => measures.push(m),
+                    Some(_) => {}
+                    None => errors.push(FieldError::new(
+                        "measures",
+                        format!(
+                            "unknown measure {name:?}; any of {}",
+                            Measure::ALL.map(Measure::key).join(", ")
+                        ),
+                    )),
+                }
+            }
+            measures
+        }
+    };
+    let product_ids = sorted_unique(form.product_ids.clone().unwrap_or_default());
+    for id in &product_ids {
+        if !snapshot.products.contains_key(id) {
+            errors.push(FieldError::new("product_ids", format!("product {id} does not exist")));
+        }
+    }
+    let shift_ids = sorted_unique(form.shift_ids.clone().unwrap_or_default());
+    for id in &shift_ids {
+        if !snapshot.shifts.contains_key(id) {
+            errors.push(FieldError::new("shift_ids", format!("shift {id} does not exist")));
+        }
+    }
+    if form.area_ids.as_ref().is_some_and(|ids| !ids.is_empty()) {
+        errors.push(FieldError::new(
+            "area_ids",
+            "not supported: OEE counts each line's input and output areas (semantics §3); \
+             use /data/detections for other areas",
+        ));
+    }
+    let threshold = match form.downtime_threshold {
+        None => None,
+        Some(seconds) => DowntimeThreshold::from_seconds_f64(seconds)
+            .map_err(|e| errors.push(FieldError::new("downtime_threshold", e.to_string())))
+            .ok(),
+    };
+    let compare = match form.compare.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("previous_period") => Some(Compare::PreviousPeriod),
+        Some("previous_year") => Some(Compare::PreviousYear),
+        Some(other) => {
+            errors.push(FieldError::new(
+                "compare",
+                format!("unknown comparison {other:?}; one of previous_period, previous_year"),
+            ));
+            None
+        }
+    };
+    match range {
+        Some(range) if errors.is_empty() => Ok(KpiQuery {
+            lines_named: form.line_ids.as_ref().is_some_and(|ids| !ids.is_empty()),
+            lines,
+            range,
+            preset,
+            grain,
+            dimensions,
+            measures,
+            product_ids,
+            shift_ids,
+            threshold,
+            compare,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(tz: Tz, y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        tz.with_ymd_and_hms(y, m, d, h, 0, 0)
+            .single()
+            .expect("valid")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn presets_are_whole_local_days_in_the_tenant_zone() {
+        let tz: Tz = "America/Santiago".parse().expect("zone");
+        // Saturday 2026-11-28, 15:00 local.
+        let now = at(tz, 2026, 11, 28, 15);
+        let range = |p: Preset| p.range(tz, now).expect("range");
+        assert_eq!(
+            range(Preset::Today),
+            Interval::new(at(tz, 2026, 11, 28, 0), at(tz, 2026, 11, 29, 0))
+        );
+        assert_eq!(
+            range(Preset::Yesterday),
+            Interval::new(at(tz, 2026, 11, 27, 0), at(tz, 2026, 11, 28, 0))
+        );
+        assert_eq!(
+            range(Preset::ThisWeek),
+            Interval::new(at(tz, 2026, 11, 23, 0), at(tz, 2026, 11, 30, 0))
+        );
+        assert_eq!(
+            range(Preset::LastWeek),
+            Interval::new(at(tz, 2026, 11, 16, 0), at(tz, 2026, 11, 23, 0))
+        );
+        assert_eq!(
+            range(Preset::ThisMonth),
+            Interval::new(at(tz, 2026, 11, 1, 0), at(tz, 2026, 12, 1, 0))
+        );
+        assert_eq!(
+            range(Preset::LastMonth),
+            Interval::new(at(tz, 2026, 10, 1, 0), at(tz, 2026, 11, 1, 0))
+        );
+        assert_eq!(
+            range(Preset::Last7Days),
+            Interval::new(at(tz, 2026, 11, 21, 0), at(tz, 2026, 11, 28, 0))
+        );
+        assert_eq!(
+            range(Preset::Last30Days),
+            Interval::new(at(tz, 2026, 10, 29, 0), at(tz, 2026, 11, 28, 0))
+        );
+    }
+
+    #[test]
+    fn a_preset_over_a_dst_change_keeps_local_midnights() {
+        let tz: Tz = "Europe/Madrid".parse().expect("zone");
+        // Sunday 2026-10-25 is 25 hours long in Madrid.
+        let now = at(tz, 2026, 10, 26, 9);
+        let yesterday = Preset::Yesterday.range(tz, now).expect("range");
+        assert_eq!(yesterday.duration_micros(), 25 * 3_600_000_000);
+    }
+
+    #[test]
+    fn comparisons_go_back_by_the_length_or_by_a_local_year() {
+        let tz: Tz = "Europe/Madrid".parse().expect("zone");
+        let range = Interval::new(at(tz, 2026, 11, 2, 0), at(tz, 2026, 11, 9, 0));
+        assert_eq!(
+            Compare::PreviousPeriod.earlier(&range, tz),
+            Some(Interval::new(at(tz, 2026, 10, 26, 0), at(tz, 2026, 11, 2, 0)))
+        );
+        assert_eq!(
+            Compare::PreviousYear.earlier(&range, tz),
+            Some(Interval::new(at(tz, 2025, 11, 2, 0), at(tz, 2025, 11, 9, 0)))
+        );
+    }
+}

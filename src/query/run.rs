@@ -1,0 +1,424 @@
+//! Runs a [`KpiQuery`]: per line, the planned set and the downtime events
+//! once, then for each fine cell (line × time cell × product) its additive
+//! parts; rows and totals add parts and derive ratios from the sums
+//! (semantics §9). Takes a connection and the cached configuration, never
+//! the application state.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::analytics::buckets::generate_buckets;
+use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
+use crate::analytics::interval::{Interval, IntervalSet};
+use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
+use crate::analytics::shifts::{ShiftRule, planned_set};
+use crate::db::DbConn;
+use crate::detections::store::DetectionFilter;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::plant::cache::PlantSnapshot;
+use crate::query::model::{Dimension, Grain, KpiQuery};
+use crate::rollup::read;
+
+/// Additive parts of a cell: summed across cells, then ratios derived.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// |P ∩ cell| in microseconds.
+    pub planned_micros: i64,
+    /// The line's events clipped to the cell's planned set.
+    pub events: Vec<DowntimeEvent>,
+    /// Input-area counts per product (with its ideal rate).
+    pub inputs: BTreeMap<i32, u64>,
+    /// Output-area counts per product.
+    pub outputs: BTreeMap<i32, u64>,
+}
+
+impl Parts {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Parts) {
+        self.planned_micros = self.planned_micros.saturating_add(other.planned_micros);
+        self.events.extend(other.events.iter().cloned());
+        for (id, n) in &other.inputs {
+            *self.inputs.entry(*id).or_insert(0) += n;
+        }
+        for (id, n) in &other.outputs {
+            *self.outputs.entry(*id).or_insert(0) += n;
+        }
+    }
+
+    /// The OEE fields of these parts (semantics §5 over summed parts) and
+    /// the weight, kg.
+    pub fn figures(&self, snapshot: &PlantSnapshot) -> (OeeResult, Decimal) {
+        let products: Vec<ProductCount> = self
+            .inputs
+            .iter()
+            .map(|(id, n)| {
+                let product = snapshot.products.get(id);
+                ProductCount {
+                    product_id: *id,
+                    product_name: product
+                        .map(|p| p.product_name.clone())
+                        .unwrap_or_else(|| format!("product {id}")),
+                    input_count: *n,
+                    production_std: product.and_then(|p| p.production_std).map(|d| d.0),
+                }
+            })
+            .collect();
+        let result = compute_oee(&OeeInput {
+            planned_micros: self.planned_micros,
+            events: &self.events,
+            products: &products,
+            good_units: self.outputs.values().sum(),
+        });
+        let weight = crate::analytics::oee::total_weight(self.outputs.iter().map(|(id, n)| {
+            let weight = snapshot
+                .products
+                .get(id)
+                .and_then(|p| p.product_weight)
+                .map(|w| w.0)
+                .unwrap_or(Decimal::ZERO);
+            (*n, weight)
+        }));
+        (result, weight)
+    }
+}
+
+/// Where a row sits: one value per requested dimension, and its time cell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowKey {
+    /// The line, with the `line` dimension.
+    pub line_id: Option<i32>,
+    /// The time cell's start (with a grain), then its ordinal among the
+    /// query's time cells (matches a comparison's rows).
+    pub time: Option<(DateTime<Utc>, usize)>,
+    /// The shift, with the `shift` dimension or the shift grain (`Some(None)`:
+    /// a line without shifts, planned around the clock).
+    pub shift_id: Option<Option<i32>>,
+    /// The product, with the `product` dimension.
+    pub product_id: Option<i32>,
+}
+
+/// A query's answer before formatting.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    /// Rows in key order.
+    pub rows: BTreeMap<RowKey, Parts>,
+    /// The ungrouped query over the same lines and filters.
+    pub totals: Parts,
+    /// The earliest rollup watermark of the lines read, if every line has one.
+    pub data_as_of: Option<DateTime<Utc>>,
+    /// Why a line is not in the answer.
+    pub warnings: Vec<String>,
+}
+
+/// One time cell of a line: its planned set, start and shift.
+struct TimeCell {
+    planned: IntervalSet,
+    start: Option<DateTime<Utc>>,
+    ordinal: usize,
+    shift: Option<Option<i32>>,
+}
+
+/// The shifts that plan `line_id` (active, applying to it), restricted to
+/// `filter` when it is not empty.
+fn line_shifts<'a>(rules: &'a [ShiftRule], line_id: i32, filter: &[i32]) -> Vec<&'a ShiftRule> {
+    rules
+        .iter()
+        .filter(|s| s.active && s.applies_to_line(line_id))
+        .filter(|s| filter.is_empty() || filter.contains(&s.shift_id))
+        .collect()
+}
+
+/// The planned set of `line_id` for the query: P, or with a shift filter
+/// the union of those shifts' occurrences.
+fn planned_of(
+    query: &KpiQuery,
+    rules: &[ShiftRule],
+    line_id: i32,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> IntervalSet {
+    if query.shift_ids.is_empty() {
+        return planned_set(rules, line_id, tz, &query.range, now, None);
+    }
+    query.shift_ids.iter().fold(IntervalSet::new(), |set, id| {
+        set.union(&planned_set(rules, line_id, tz, &query.range, now, Some(*id)))
+    })
+}
+
+/// The time cells of one line (pure).
+fn time_cells(
+    query: &KpiQuery,
+    rules: &[ShiftRule],
+    line_id: i32,
+    planned: &IntervalSet,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TimeCell>> {
+    let shifts = line_shifts(rules, line_id, &query.shift_ids);
+    let by_shift = query.has(Dimension::Shift) || query.grain == Some(Grain::Shift);
+    // (shift, its planned set); a line planned around the clock has one
+    // shift group without a shift.
+    let groups: Vec<(Option<Option<i32>>, IntervalSet)> = if !by_shift {
+        vec![(None, planned.clone())]
+    } else if shifts.is_empty() {
+        vec![(Some(None), planned.clone())]
+    } else {
+        shifts
+            .iter()
+            .map(|s| {
+                let own = planned_set(rules, line_id, tz, &query.range, now, Some(s.shift_id));
+                (Some(Some(s.shift_id)), own.intersection(planned))
+            })
+            .collect()
+    };
+    let mut cells = Vec::new();
+    match query.grain {
+        None => {
+            for (shift, set) in groups {
+                cells.push(TimeCell {
+                    planned: set,
+                    start: None,
+                    ordinal: 0,
+                    shift,
+                });
+            }
+        }
+        Some(Grain::Bucket(interval)) => {
+            let buckets = generate_buckets(interval, tz, &query.range, now)
+                .map_err(|e| AppError::invalid_fields(vec![FieldError::new("grain", e.to_string())]))?;
+            for (shift, set) in &groups {
+                for (ordinal, bucket) in buckets.buckets.iter().enumerate() {
+                    cells.push(TimeCell {
+                        planned: set.intersect_interval(&Interval::new(bucket.start, bucket.end)),
+                        start: Some(bucket.start),
+                        ordinal,
+                        shift: *shift,
+                    });
+                }
+            }
+        }
+        Some(Grain::Shift) => {
+            let clipped = query.range.clip_to_now(now);
+            for (shift, set) in &groups {
+                let occurrences: Vec<Interval> = match (shift, clipped) {
+                    (Some(Some(id)), Some(clipped)) => shifts
+                        .iter()
+                        .filter(|s| s.shift_id == *id)
+                        .flat_map(|s| s.occurrences(tz, &clipped))
+                        .collect(),
+                    // Around the clock: one cell per local day.
+                    (_, Some(_)) => {
+                        generate_buckets(crate::analytics::buckets::BucketInterval::OneDay, tz, &query.range, now)
+                            .map(|b| b.buckets.iter().map(|b| Interval::new(b.start, b.end)).collect())
+                            .unwrap_or_default()
+                    }
+                    (_, None) => Vec::new(),
+                };
+                for (ordinal, occurrence) in occurrences.into_iter().enumerate() {
+                    cells.push(TimeCell {
+                        planned: set.intersect_interval(&occurrence),
+                        start: Some(occurrence.start),
+                        ordinal,
+                        shift: *shift,
+                    });
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// The pieces of `events` inside `set`.
+fn clip_events(events: &[DowntimeEvent], set: &IntervalSet) -> Vec<DowntimeEvent> {
+    let mut out = Vec::new();
+    for event in events {
+        let span = Interval::new(event.start, event.end);
+        for piece in set.intersect_interval(&span).intervals() {
+            out.push(DowntimeEvent {
+                start: piece.start,
+                end: piece.end,
+                duration_micros: piece.duration_micros(),
+                ongoing: event.ongoing && piece.end == event.end,
+            });
+        }
+    }
+    out
+}
+
+/// Input and output counts per product inside `set`.
+async fn counts(
+    conn: &mut DbConn,
+    line_id: i32,
+    areas: &crate::analytics::areas::LineAreas,
+    set: &IntervalSet,
+    query: &KpiQuery,
+    rolled: crate::rollup::store::Rolled,
+) -> AppResult<(BTreeMap<i32, u64>, BTreeMap<i32, u64>)> {
+    if set.is_empty() {
+        return Ok(Default::default());
+    }
+    let (input, output) = (areas.input_area_id, areas.output_area_id);
+    let filter = DetectionFilter {
+        within: DetectionFilter::windows(set.intervals()),
+        product_ids: query.product_ids.clone(),
+        area_ids: if input == output {
+            vec![input]
+        } else {
+            vec![input, output]
+        },
+    };
+    let found = read::counts_by_area_and_product(conn, line_id, &filter, rolled).await?;
+    let of = |area: i32| found.get(&area).cloned().unwrap_or_default();
+    Ok((of(input), of(output)))
+}
+
+/// The number of rows a query would have for `line_count` lines, before
+/// any read: a request over the cell limit is refused before it costs.
+pub fn estimated_cells(query: &KpiQuery, snapshot: &PlantSnapshot, now: DateTime<Utc>) -> usize {
+    let rules = snapshot.shift_rules();
+    let lines = if query.has(Dimension::Line) {
+        query.lines.len()
+    } else {
+        1
+    };
+    let products = if query.has(Dimension::Product) {
+        if query.product_ids.is_empty() {
+            snapshot.products.len().max(1)
+        } else {
+            query.product_ids.len()
+        }
+    } else {
+        1
+    };
+    let time = query.lines.iter().map(|line| {
+        let planned = planned_of(query, &rules, *line, snapshot.timezone, now);
+        time_cells(query, &rules, *line, &planned, snapshot.timezone, now).map_or(usize::MAX, |c| c.len())
+    });
+    time.max().unwrap_or(0).saturating_mul(lines).saturating_mul(products)
+}
+
+/// Runs `query` against the tenant database behind `conn`.
+pub async fn run(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    query: &KpiQuery,
+    now: DateTime<Utc>,
+) -> AppResult<Answer> {
+    let tz = snapshot.timezone;
+    let rules = snapshot.shift_rules();
+    let mut answer = Answer::default();
+    let mut every_line_rolled = true;
+    for &line_id in &query.lines {
+        let line = snapshot.lines.get(&line_id).ok_or_else(|| {
+            AppError::invalid_fields(vec![FieldError::new(
+                "line_ids",
+                format!("line {line_id} does not exist"),
+            )])
+        })?;
+        let areas = match snapshot.line_areas(line_id) {
+            Ok(areas) => areas,
+            Err(e) if !query.lines_named => {
+                answer
+                    .warnings
+                    .push(format!("line {line_id} ({}) is left out: {e}", line.line_name));
+                continue;
+            }
+            Err(e) => {
+                return Err(AppError::invalid_fields(vec![FieldError::new(
+                    "line_ids",
+                    format!("line {line_id}: {e}"),
+                )]));
+            }
+        };
+        let threshold = match query.threshold {
+            Some(t) => t,
+            None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)).map_err(AppError::internal)?,
+        };
+        let rolled = crate::rollup::store::rolled(conn, line_id).await?;
+        match (rolled.watermark, answer.data_as_of) {
+            (Some(mark), Some(seen)) => answer.data_as_of = Some(seen.min(mark)),
+            (Some(mark), None) if every_line_rolled => answer.data_as_of = Some(mark),
+            (None, _) => every_line_rolled = false,
+            _ => {}
+        }
+        let planned = planned_of(query, &rules, line_id, tz, now);
+        let events = read::downtime_events(
+            conn,
+            line_id,
+            areas.output_area_id,
+            &read::GapQuery {
+                planned: &planned,
+                threshold,
+                now,
+            },
+            rolled,
+            None,
+        )
+        .await?;
+        let (inputs, outputs) = counts(conn, line_id, &areas, &planned, query, rolled).await?;
+        answer.totals.add(&Parts {
+            planned_micros: planned.total_micros(),
+            events: events.clone(),
+            inputs,
+            outputs,
+        });
+        for cell in time_cells(query, &rules, line_id, &planned, tz, now)? {
+            let (inputs, outputs) = counts(conn, line_id, &areas, &cell.planned, query, rolled).await?;
+            let line_parts = Parts {
+                planned_micros: cell.planned.total_micros(),
+                events: clip_events(&events, &cell.planned),
+                inputs,
+                outputs,
+            };
+            let key = RowKey {
+                line_id: query.has(Dimension::Line).then_some(line_id),
+                time: cell.start.map(|start| (start, cell.ordinal)),
+                shift_id: cell.shift,
+                product_id: None,
+            };
+            if query.has(Dimension::Product) {
+                // A stopped line is stopped for every product: each product
+                // row keeps the line's planned time and downtime.
+                let products: std::collections::BTreeSet<i32> = if query.product_ids.is_empty() {
+                    line_parts
+                        .inputs
+                        .keys()
+                        .chain(line_parts.outputs.keys())
+                        .copied()
+                        .collect()
+                } else {
+                    query.product_ids.iter().copied().collect()
+                };
+                for product_id in products {
+                    let only = |counts: &BTreeMap<i32, u64>| {
+                        counts
+                            .get(&product_id)
+                            .map(|n| BTreeMap::from([(product_id, *n)]))
+                            .unwrap_or_default()
+                    };
+                    let parts = Parts {
+                        planned_micros: line_parts.planned_micros,
+                        events: line_parts.events.clone(),
+                        inputs: only(&line_parts.inputs),
+                        outputs: only(&line_parts.outputs),
+                    };
+                    let key = RowKey {
+                        product_id: Some(product_id),
+                        ..key.clone()
+                    };
+                    // Across lines the same product adds its lines' parts;
+                    // within a line it is listed once per cell.
+                    answer.rows.entry(key).or_default().add(&parts);
+                }
+            } else {
+                answer.rows.entry(key).or_default().add(&line_parts);
+            }
+        }
+    }
+    if !every_line_rolled {
+        answer.data_as_of = None;
+    }
+    Ok(answer)
+}
