@@ -247,21 +247,19 @@ fn clip_events(events: &[DowntimeEvent], set: &IntervalSet) -> Vec<DowntimeEvent
     out
 }
 
-/// Input and output counts per product inside `set`.
+/// Input and output counts per product inside each of `sets`, in one pass
+/// over the line's hour rollup (see [`read::counts_of_cells`]).
 async fn counts(
     conn: &mut DbConn,
     line_id: i32,
     areas: &crate::analytics::areas::LineAreas,
-    set: &IntervalSet,
+    sets: &[&IntervalSet],
     query: &KpiQuery,
     rolled: crate::rollup::store::Rolled,
-) -> AppResult<(BTreeMap<i32, u64>, BTreeMap<i32, u64>)> {
-    if set.is_empty() {
-        return Ok(Default::default());
-    }
+) -> AppResult<Vec<(BTreeMap<i32, u64>, BTreeMap<i32, u64>)>> {
     let (input, output) = (areas.input_area_id, areas.output_area_id);
     let filter = DetectionFilter {
-        within: DetectionFilter::windows(set.intervals()),
+        within: Vec::new(),
         product_ids: query.product_ids.clone(),
         area_ids: if input == output {
             vec![input]
@@ -269,9 +267,15 @@ async fn counts(
             vec![input, output]
         },
     };
-    let found = read::counts_by_area_and_product(conn, line_id, &filter, rolled).await?;
-    let of = |area: i32| found.get(&area).cloned().unwrap_or_default();
-    Ok((of(input), of(output)))
+    let cells: Vec<Vec<Interval>> = sets.iter().map(|set| set.intervals().to_vec()).collect();
+    let found = read::counts_of_cells(conn, line_id, &cells, &filter, rolled).await?;
+    Ok(found
+        .into_iter()
+        .map(|per_area| {
+            let of = |area: i32| per_area.get(&area).cloned().unwrap_or_default();
+            (of(input), of(output))
+        })
+        .collect())
 }
 
 /// The number of rows a query would have for `line_count` lines, before
@@ -357,15 +361,18 @@ pub async fn run(
             None,
         )
         .await?;
-        let (inputs, outputs) = counts(conn, line_id, &areas, &planned, query, rolled).await?;
+        let cells = time_cells(query, &rules, line_id, &planned, tz, now)?;
+        let mut sets: Vec<&IntervalSet> = vec![&planned];
+        sets.extend(cells.iter().map(|cell| &cell.planned));
+        let mut counted = counts(conn, line_id, &areas, &sets, query, rolled).await?.into_iter();
+        let (inputs, outputs) = counted.next().unwrap_or_default();
         answer.totals.add(&Parts {
             planned_micros: planned.total_micros(),
             events: events.clone(),
             inputs,
             outputs,
         });
-        for cell in time_cells(query, &rules, line_id, &planned, tz, now)? {
-            let (inputs, outputs) = counts(conn, line_id, &areas, &cell.planned, query, rolled).await?;
+        for (cell, (inputs, outputs)) in cells.iter().zip(counted) {
             let line_parts = Parts {
                 planned_micros: cell.planned.total_micros(),
                 events: clip_events(&events, &cell.planned),

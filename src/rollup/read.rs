@@ -594,3 +594,96 @@ pub async fn bucket_counts(
     }
     Ok(counts)
 }
+
+#[derive(QueryableByName)]
+struct HourCount {
+    #[diesel(sql_type = Integer)]
+    area_id: i32,
+    #[diesel(sql_type = Integer)]
+    product_id: i32,
+    #[diesel(sql_type = Timestamp)]
+    unit: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// [`counts_by_area_and_product`] of many cells of one line (each a sorted,
+/// disjoint set of windows; cells may overlap), in one pass: the settled
+/// whole hours of every cell from one range read of the hour rollup, summed
+/// per cell in memory, and only each cell's partial hours and time after
+/// the watermark from raw rows. A grouped query's hundreds of cells cost
+/// one rollup statement instead of hundreds. `filter.within` is ignored.
+pub async fn counts_of_cells(
+    conn: &mut DbConn,
+    line_id: i32,
+    cells: &[Vec<Interval>],
+    filter: &DetectionFilter,
+    rolled: Rolled,
+) -> AppResult<Vec<AreaProductCounts>> {
+    let splits: Vec<_> = cells
+        .iter()
+        .map(|windows| split(windows, Grain::Hour, rolled.watermark))
+        .collect();
+    let mut answers = vec![AreaProductCounts::new(); cells.len()];
+    let first = splits
+        .iter()
+        .filter_map(|s| s.rolled.as_slice().first())
+        .map(|iv| iv.start)
+        .min();
+    let last = splits
+        .iter()
+        .filter_map(|s| s.rolled.as_slice().last())
+        .map(|iv| iv.end)
+        .max();
+    if let (Some(first), Some(last)) = (first, last) {
+        let table = hour_table(line_id)?;
+        let sql = format!(
+            "SELECT area_id, product_id, hour_start AS unit, n FROM {table} WHERE {}",
+            rollup_clause("hour_start", filter.area_ids.len(), filter.product_ids.len())
+        );
+        let span = Interval::new(first, last);
+        let rows = crate::with_conn!(conn, |c, DB| {
+            bind_rollup!(
+                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
+                span,
+                &filter.area_ids,
+                &filter.product_ids
+            )
+            .load::<HourCount>(c)
+            .await
+        })?;
+        let mut by_hour: BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>> = BTreeMap::new();
+        for row in rows {
+            by_hour
+                .entry(row.unit.and_utc())
+                .or_default()
+                .push((row.area_id, row.product_id, count(row.n)));
+        }
+        for (answer, parts) in answers.iter_mut().zip(&splits) {
+            for piece in &parts.rolled {
+                for (area_id, product_id, n) in by_hour.range(piece.start..piece.end).flat_map(|(_, rows)| rows) {
+                    *answer.entry(*area_id).or_default().entry(*product_id).or_insert(0) += n;
+                }
+            }
+        }
+    }
+    for (answer, parts) in answers.iter_mut().zip(&splits) {
+        if parts.raw.is_empty() {
+            continue;
+        }
+        let raw = DetectionFilter {
+            within: DetectionFilter::windows(&parts.raw),
+            ..filter.clone()
+        };
+        for (area_id, product_id, n) in store::counts_by_area_and_product(conn, line_id, &raw).await? {
+            *answer.entry(area_id).or_default().entry(product_id).or_insert(0) += n;
+        }
+    }
+    for answer in &mut answers {
+        for per_product in answer.values_mut() {
+            per_product.retain(|_, n| *n > 0);
+        }
+        answer.retain(|_, per_product| !per_product.is_empty());
+    }
+    Ok(answers)
+}

@@ -291,6 +291,41 @@ async fn check(app: &TestApp, tenant_id: i32, case: Case) -> Result<(), TestCase
         .expect("raw counts");
     prop_assert_eq!(fast, exact, "counts by product");
 
+    // The grouped query's one-pass counts of many cells (overlapping ones
+    // too) equal a raw count of each cell.
+    let planned_cells = set_from(base, &case.planned);
+    let cells: Vec<Vec<Interval>> = [
+        windows.clone(),
+        planned_cells.clone(),
+        windows.intersection(&planned_cells),
+        windows.union(&planned_cells),
+    ]
+    .iter()
+    .map(|set| set.intervals().to_vec())
+    .collect();
+    let grouped = read::counts_of_cells(&mut conn, line_id, &cells, &filter, rolled)
+        .await
+        .expect("cell counts");
+    for (cell, counted) in cells.iter().zip(grouped) {
+        let raw = DetectionFilter {
+            within: cell
+                .iter()
+                .map(|iv| (iv.start.naive_utc(), iv.end.naive_utc()))
+                .collect(),
+            ..filter.clone()
+        };
+        let mut exact: std::collections::BTreeMap<i32, std::collections::BTreeMap<i32, u64>> = Default::default();
+        for (area, product, n) in store::counts_by_area_and_product(&mut conn, line_id, &raw)
+            .await
+            .expect("raw cell counts")
+        {
+            if n > 0 {
+                *exact.entry(area).or_default().entry(product).or_insert(0) += n;
+            }
+        }
+        prop_assert_eq!(counted, exact, "cell {:?}", cell);
+    }
+
     // Gap analysis over a random planned set, clipped at now.
     let planned = set_from(base, &case.planned);
     let threshold = DowntimeThreshold::from_seconds_f64(case.threshold_ms as f64 / 1000.0).expect("threshold");
