@@ -235,15 +235,14 @@ async fn answer(
             )]));
         }
         let pool = state.databases.tenant(principal.tenant_id).await?;
-        let mut conn = pool.get().await?;
-        let current = crate::query::run::run(&mut conn, &snapshot, &query, now).await?;
+        let current = crate::query::run::run(&pool, &snapshot, &query, now).await?;
         let earlier = match query.compare {
             Some(compare) => {
                 let range = compare.earlier(&query.range, snapshot.timezone).ok_or_else(|| {
                     AppError::invalid_fields(vec![FieldError::new("compare", "the earlier range cannot be formed")])
                 })?;
                 let earlier_query = crate::query::model::KpiQuery { range, ..query.clone() };
-                Some(crate::query::run::run(&mut conn, &snapshot, &earlier_query, now).await?)
+                Some(crate::query::run::run(&pool, &snapshot, &earlier_query, now).await?)
             }
             None => None,
         };

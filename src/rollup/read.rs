@@ -607,12 +607,61 @@ struct HourCount {
     n: i64,
 }
 
+/// The rows of the rollup `table` at the given unit starts, by unit: one
+/// IN list per 900 units (see [`UNITS_PER_QUERY`]), each row once.
+async fn rows_at_units(
+    conn: &mut DbConn,
+    table: &str,
+    column: &str,
+    units: &std::collections::BTreeSet<DateTime<Utc>>,
+    filter: &DetectionFilter,
+) -> AppResult<BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>>> {
+    let mut by_unit: BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>> = BTreeMap::new();
+    let units: Vec<NaiveDateTime> = units.iter().map(|u| u.naive_utc()).collect();
+    let tail = id_lists(filter.area_ids.len(), filter.product_ids.len());
+    let listed = filter.area_ids.len() + filter.product_ids.len();
+    let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
+    for chunk in units.chunks(per_query) {
+        let sql = format!(
+            "SELECT area_id, product_id, {column} AS unit, n FROM {table} WHERE {column} IN ({}){tail}",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let rows = crate::with_conn!(conn, |c, DB| {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+            for unit in chunk {
+                query = query.bind::<Timestamp, _>(*unit);
+            }
+            bind_ids!(query, &filter.area_ids, &filter.product_ids)
+                .load::<HourCount>(c)
+                .await
+        })?;
+        for row in rows {
+            by_unit
+                .entry(row.unit.and_utc())
+                .or_default()
+                .push((row.area_id, row.product_id, count(row.n)));
+        }
+    }
+    Ok(by_unit)
+}
+
+/// The unit starts of whole-unit `pieces`.
+fn units_of(pieces: &[Interval], grain: Grain) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    let step = chrono::TimeDelta::microseconds(grain.micros());
+    pieces.iter().flat_map(move |piece| {
+        std::iter::successors(Some(piece.start), move |unit| Some(*unit + step))
+            .take_while(move |unit| *unit < piece.end)
+    })
+}
+
 /// [`counts_by_area_and_product`] of many cells of one line (each a sorted,
-/// disjoint set of windows; cells may overlap), in one pass: the settled
-/// whole hours of every cell from one range read of the hour rollup, summed
-/// per cell in memory, and only each cell's partial hours and time after
-/// the watermark from raw rows. A grouped query's hundreds of cells cost
-/// one rollup statement instead of hundreds. `filter.within` is ignored.
+/// disjoint set of windows; cells may overlap), in one pass: every cell is
+/// split into whole days, hours at their edges (a day mostly inside less
+/// its hours outside) and raw pieces as that function does; the day and
+/// hour rows all cells need are read once, by unit, and summed per cell in
+/// memory; only partial hours and time after the watermark are read raw,
+/// per cell. A grouped query's hundreds of cells cost a few statements
+/// instead of hundreds. `filter.within` is ignored.
 pub async fn counts_of_cells(
     conn: &mut DbConn,
     line_id: i32,
@@ -620,70 +669,68 @@ pub async fn counts_of_cells(
     filter: &DetectionFilter,
     rolled: Rolled,
 ) -> AppResult<Vec<AreaProductCounts>> {
-    let splits: Vec<_> = cells
+    let levels: Vec<crate::rollup::plan::Levels> = cells
         .iter()
-        .map(|windows| split(windows, Grain::Hour, rolled.watermark))
-        .collect();
-    let mut answers = vec![AreaProductCounts::new(); cells.len()];
-    let first = splits
-        .iter()
-        .filter_map(|s| s.rolled.as_slice().first())
-        .map(|iv| iv.start)
-        .min();
-    let last = splits
-        .iter()
-        .filter_map(|s| s.rolled.as_slice().last())
-        .map(|iv| iv.end)
-        .max();
-    if let (Some(first), Some(last)) = (first, last) {
-        let table = hour_table(line_id)?;
-        let sql = format!(
-            "SELECT area_id, product_id, hour_start AS unit, n FROM {table} WHERE {}",
-            rollup_clause("hour_start", filter.area_ids.len(), filter.product_ids.len())
-        );
-        let span = Interval::new(first, last);
-        let rows = crate::with_conn!(conn, |c, DB| {
-            bind_rollup!(
-                diesel::sql_query(sql.as_str()).into_boxed::<DB>(),
-                span,
-                &filter.area_ids,
-                &filter.product_ids
-            )
-            .load::<HourCount>(c)
-            .await
-        })?;
-        let mut by_hour: BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>> = BTreeMap::new();
-        for row in rows {
-            by_hour
-                .entry(row.unit.and_utc())
-                .or_default()
-                .push((row.area_id, row.product_id, count(row.n)));
-        }
-        for (answer, parts) in answers.iter_mut().zip(&splits) {
-            for piece in &parts.rolled {
-                for (area_id, product_id, n) in by_hour.range(piece.start..piece.end).flat_map(|(_, rows)| rows) {
-                    *answer.entry(*area_id).or_default().entry(*product_id).or_insert(0) += n;
+        .map(|windows| {
+            if rolled.days_kept() {
+                split_levels(windows, rolled.watermark)
+            } else {
+                let hours = split(windows, Grain::Hour, rolled.watermark);
+                crate::rollup::plan::Levels {
+                    hours: hours.rolled,
+                    raw: hours.raw,
+                    ..Default::default()
                 }
             }
-        }
-    }
-    for (answer, parts) in answers.iter_mut().zip(&splits) {
-        if parts.raw.is_empty() {
-            continue;
-        }
-        let raw = DetectionFilter {
-            within: DetectionFilter::windows(&parts.raw),
-            ..filter.clone()
+        })
+        .collect();
+    let day_units: std::collections::BTreeSet<DateTime<Utc>> =
+        levels.iter().flat_map(|l| units_of(&l.days, Grain::Day)).collect();
+    let hour_units: std::collections::BTreeSet<DateTime<Utc>> = levels
+        .iter()
+        .flat_map(|l| units_of(&l.hours, Grain::Hour).chain(units_of(&l.less_hours, Grain::Hour)))
+        .collect();
+    let days = if day_units.is_empty() {
+        BTreeMap::new()
+    } else {
+        rows_at_units(conn, &day_table(line_id)?, "day_start", &day_units, filter).await?
+    };
+    let hours = if hour_units.is_empty() {
+        BTreeMap::new()
+    } else {
+        rows_at_units(conn, &hour_table(line_id)?, "hour_start", &hour_units, filter).await?
+    };
+    let mut answers = Vec::with_capacity(cells.len());
+    for level in &levels {
+        let mut signed: BTreeMap<(i32, i32), i128> = BTreeMap::new();
+        let mut add = |rows: &BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>>, pieces: &[Interval], sign: i128| {
+            for piece in pieces {
+                for (area_id, product_id, n) in rows.range(piece.start..piece.end).flat_map(|(_, rows)| rows) {
+                    *signed.entry((*area_id, *product_id)).or_insert(0) += sign * i128::from(*n);
+                }
+            }
         };
-        for (area_id, product_id, n) in store::counts_by_area_and_product(conn, line_id, &raw).await? {
-            *answer.entry(area_id).or_default().entry(product_id).or_insert(0) += n;
+        add(&days, &level.days, 1);
+        add(&hours, &level.hours, 1);
+        add(&hours, &level.less_hours, -1);
+        if !level.raw.is_empty() {
+            let raw = DetectionFilter {
+                within: DetectionFilter::windows(&level.raw),
+                ..filter.clone()
+            };
+            for (area_id, product_id, n) in store::counts_by_area_and_product(conn, line_id, &raw).await? {
+                *signed.entry((area_id, product_id)).or_insert(0) += i128::from(n);
+            }
         }
-    }
-    for answer in &mut answers {
-        for per_product in answer.values_mut() {
-            per_product.retain(|_, n| *n > 0);
+        let mut answer = AreaProductCounts::new();
+        for ((area_id, product_id), n) in signed {
+            // A day row is the sum of its hour rows: never below zero.
+            let n = u64::try_from(n).unwrap_or(0);
+            if n > 0 {
+                answer.entry(area_id).or_default().insert(product_id, n);
+            }
         }
-        answer.retain(|_, per_product| !per_product.is_empty());
+        answers.push(answer);
     }
     Ok(answers)
 }
