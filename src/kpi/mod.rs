@@ -15,7 +15,7 @@ pub mod series;
 use crate::analytics::areas::LineAreas;
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
 use crate::analytics::interval::{IntervalSet, micros_to_seconds};
-use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
+use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
 use crate::analytics::time::{format_instant, parse_range};
 use crate::app::AppState;
 use crate::auth::principal::Principal;
@@ -256,16 +256,7 @@ fn oee_response(
 }
 
 fn weight_of(ctx: &Context, counts: &[(i32, u64)]) -> Decimal {
-    total_weight(counts.iter().map(|(id, n)| {
-        let weight = ctx
-            .snapshot
-            .products
-            .get(id)
-            .and_then(|p| p.product_weight)
-            .map(|w| w.0)
-            .unwrap_or(Decimal::ZERO);
-        (*n, weight)
-    }))
+    ctx.snapshot.weight_of(counts.iter().copied())
 }
 
 /// What OEE, summary and downtime of one line and range share: the resolved
@@ -392,17 +383,7 @@ pub async fn oee_with(
         input_output_counts(&mut conn, filters.line_id, ctx, windows(&ctx.planned), product_ids).await?;
     let products: Vec<ProductCount> = inputs
         .iter()
-        .map(|(id, n)| {
-            let product = ctx.snapshot.products.get(id);
-            ProductCount {
-                product_id: *id,
-                product_name: product
-                    .map(|p| p.product_name.clone())
-                    .unwrap_or_else(|| format!("product {id}")),
-                input_count: *n,
-                production_std: product.and_then(|p| p.production_std).map(|d| d.0),
-            }
-        })
+        .map(|(id, n)| ctx.snapshot.product_count(*id, *n))
         .collect();
     let good_units: u64 = outputs.iter().map(|(_, n)| n).sum();
     let result = compute_oee(&OeeInput {

@@ -72,6 +72,34 @@ impl PlantSnapshot {
         select_areas(line_id, &refs)
     }
 
+    /// A product's production counted `n` times, with its ideal rate, as
+    /// the OEE engine takes it (an unknown id keeps a readable name).
+    pub fn product_count(&self, product_id: i32, n: u64) -> crate::analytics::oee::ProductCount {
+        let product = self.products.get(&product_id);
+        crate::analytics::oee::ProductCount {
+            product_id,
+            product_name: product
+                .map(|p| p.product_name.clone())
+                .unwrap_or_else(|| format!("product {product_id}")),
+            input_count: n,
+            production_std: product.and_then(|p| p.production_std).map(|d| d.0),
+        }
+    }
+
+    /// Σ units × product weight, kg, 2 decimals (a product without a
+    /// weight weighs nothing).
+    pub fn weight_of(&self, counts: impl IntoIterator<Item = (i32, u64)>) -> rust_decimal::Decimal {
+        crate::analytics::oee::total_weight(counts.into_iter().map(|(id, n)| {
+            let weight = self
+                .products
+                .get(&id)
+                .and_then(|p| p.product_weight)
+                .map(|w| w.0)
+                .unwrap_or(rust_decimal::Decimal::ZERO);
+            (n, weight)
+        }))
+    }
+
     /// The shifts as rules for the analytics engine. A shift whose stored
     /// days or line list cannot be read is skipped (and logged): validation
     /// on write makes that impossible through the API.

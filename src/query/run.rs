@@ -53,17 +53,7 @@ impl Parts {
         let products: Vec<ProductCount> = self
             .inputs
             .iter()
-            .map(|(id, n)| {
-                let product = snapshot.products.get(id);
-                ProductCount {
-                    product_id: *id,
-                    product_name: product
-                        .map(|p| p.product_name.clone())
-                        .unwrap_or_else(|| format!("product {id}")),
-                    input_count: *n,
-                    production_std: product.and_then(|p| p.production_std).map(|d| d.0),
-                }
-            })
+            .map(|(id, n)| snapshot.product_count(*id, *n))
             .collect();
         let result = compute_oee(&OeeInput {
             planned_micros: self.planned_micros,
@@ -71,15 +61,7 @@ impl Parts {
             products: &products,
             good_units: self.outputs.values().sum(),
         });
-        let weight = crate::analytics::oee::total_weight(self.outputs.iter().map(|(id, n)| {
-            let weight = snapshot
-                .products
-                .get(id)
-                .and_then(|p| p.product_weight)
-                .map(|w| w.0)
-                .unwrap_or(Decimal::ZERO);
-            (*n, weight)
-        }));
+        let weight = snapshot.weight_of(self.outputs.iter().map(|(id, n)| (*id, *n)));
         (result, weight)
     }
 }

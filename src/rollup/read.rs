@@ -203,6 +203,37 @@ impl Tally<'_> {
     }
 }
 
+/// Runs `select` (given the IN list's placeholders) once per 900 unit
+/// starts (see [`UNITS_PER_QUERY`]), binding the units, then the area and
+/// product lists of `filter`, and returns every row.
+async fn load_at_units<R>(
+    conn: &mut DbConn,
+    units: &[NaiveDateTime],
+    filter: &DetectionFilter,
+    select: impl Fn(&str) -> String,
+) -> AppResult<Vec<R>>
+where
+    R: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::mysql::Mysql> + Send + 'static,
+{
+    let listed = filter.area_ids.len() + filter.product_ids.len();
+    let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
+    let mut all = Vec::new();
+    for chunk in units.chunks(per_query) {
+        let sql = select(&vec!["?"; chunk.len()].join(", "));
+        let rows = crate::with_conn!(conn, |c, DB| {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+            for unit in chunk {
+                query = query.bind::<Timestamp, _>(*unit);
+            }
+            bind_ids!(query, &filter.area_ids, &filter.product_ids)
+                .load::<R>(c)
+                .await
+        })?;
+        all.extend(rows);
+    }
+    Ok(all)
+}
+
 /// [`rolled_counts`] for a filter naming its areas: every unit start of the
 /// pieces in one IN list. Both backends then seek each (area, unit) in the
 /// primary key and plan the statement once, where one range per piece cost
@@ -216,34 +247,13 @@ async fn unit_counts(
     filter: &DetectionFilter,
     tally: &mut Tally<'_>,
 ) -> AppResult<()> {
-    let step = chrono::TimeDelta::microseconds(grain.micros());
-    let mut units: Vec<NaiveDateTime> = Vec::new();
-    for piece in pieces {
-        let mut unit = piece.start;
-        while unit < piece.end {
-            units.push(unit.naive_utc());
-            unit += step;
-        }
-    }
+    let units: Vec<NaiveDateTime> = units_of(pieces, grain).map(|u| u.naive_utc()).collect();
     let tail = id_lists(filter.area_ids.len(), filter.product_ids.len());
-    let listed = filter.area_ids.len() + filter.product_ids.len();
-    let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
-    for chunk in units.chunks(per_query) {
-        let sql = format!(
-            "SELECT area_id, product_id, SUM(n) AS n FROM {table} WHERE {column} IN ({}){tail} GROUP BY area_id, product_id",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let rows = crate::with_conn!(conn, |c, DB| {
-            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
-            for unit in chunk {
-                query = query.bind::<Timestamp, _>(*unit);
-            }
-            bind_ids!(query, &filter.area_ids, &filter.product_ids)
-                .load::<store::AreaProductCountRow>(c)
-                .await
-        })?;
-        tally.add(rows);
-    }
+    let rows = load_at_units::<store::AreaProductCountRow>(conn, &units, filter, |list| {
+        format!("SELECT area_id, product_id, SUM(n) AS n FROM {table} WHERE {column} IN ({list}){tail} GROUP BY area_id, product_id")
+    })
+    .await?;
+    tally.add(rows);
     Ok(())
 }
 
@@ -616,31 +626,18 @@ async fn rows_at_units(
     units: &std::collections::BTreeSet<DateTime<Utc>>,
     filter: &DetectionFilter,
 ) -> AppResult<BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>>> {
-    let mut by_unit: BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>> = BTreeMap::new();
     let units: Vec<NaiveDateTime> = units.iter().map(|u| u.naive_utc()).collect();
     let tail = id_lists(filter.area_ids.len(), filter.product_ids.len());
-    let listed = filter.area_ids.len() + filter.product_ids.len();
-    let per_query = UNITS_PER_QUERY.min(MAX_BOUND_PARAMETERS.saturating_sub(listed)).max(1);
-    for chunk in units.chunks(per_query) {
-        let sql = format!(
-            "SELECT area_id, product_id, {column} AS unit, n FROM {table} WHERE {column} IN ({}){tail}",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let rows = crate::with_conn!(conn, |c, DB| {
-            let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
-            for unit in chunk {
-                query = query.bind::<Timestamp, _>(*unit);
-            }
-            bind_ids!(query, &filter.area_ids, &filter.product_ids)
-                .load::<HourCount>(c)
-                .await
-        })?;
-        for row in rows {
-            by_unit
-                .entry(row.unit.and_utc())
-                .or_default()
-                .push((row.area_id, row.product_id, count(row.n)));
-        }
+    let rows = load_at_units::<HourCount>(conn, &units, filter, |list| {
+        format!("SELECT area_id, product_id, {column} AS unit, n FROM {table} WHERE {column} IN ({list}){tail}")
+    })
+    .await?;
+    let mut by_unit: BTreeMap<DateTime<Utc>, Vec<(i32, i32, u64)>> = BTreeMap::new();
+    for row in rows {
+        by_unit
+            .entry(row.unit.and_utc())
+            .or_default()
+            .push((row.area_id, row.product_id, count(row.n)));
     }
     Ok(by_unit)
 }
