@@ -42,7 +42,9 @@ pub struct QueryRequest {
     pub end_date: Option<String>,
     /// Instead of the dates: `today`, `yesterday`, `this_week`, `last_week`,
     /// `this_month`, `last_month`, `last_7_days`, `last_30_days` (whole local
-    /// days in the tenant's zone; the last two end at today's midnight).
+    /// days in the tenant's zone; the last two end at today's midnight), or
+    /// `current_shift` / `previous_shift` (the occurrence of the lines'
+    /// shifts running now / the latest that ended).
     #[oai(validator(max_length = 32))]
     #[oai(nullable)]
     pub preset: Option<String>,

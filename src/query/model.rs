@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use crate::analytics::buckets::BucketInterval;
 use crate::analytics::downtime::DowntimeThreshold;
 use crate::analytics::interval::Interval;
+use crate::analytics::shifts::ShiftRule;
 use crate::analytics::time::{local_midnight, parse_range, to_local};
 use crate::error::FieldError;
 use crate::plant::cache::PlantSnapshot;
@@ -239,11 +240,16 @@ pub enum Preset {
     Last7Days,
     /// The thirty whole local days before today.
     Last30Days,
+    /// The occurrence of the lines' shifts running now (the latest to
+    /// start, when several are).
+    CurrentShift,
+    /// The latest occurrence of the lines' shifts that has ended.
+    PreviousShift,
 }
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 10] = [
         Preset::Today,
         Preset::Yesterday,
         Preset::ThisWeek,
@@ -252,6 +258,8 @@ impl Preset {
         Preset::LastMonth,
         Preset::Last7Days,
         Preset::Last30Days,
+        Preset::CurrentShift,
+        Preset::PreviousShift,
     ];
 
     /// The API name.
@@ -265,12 +273,25 @@ impl Preset {
             Preset::LastMonth => "last_month",
             Preset::Last7Days => "last_7_days",
             Preset::Last30Days => "last_30_days",
+            Preset::CurrentShift => "current_shift",
+            Preset::PreviousShift => "previous_shift",
         }
     }
 
     /// The range in zone `tz` at `now`: whole local days, from local
-    /// midnight to local midnight (23 or 25 hours on DST days).
-    pub fn range(self, tz: Tz, now: DateTime<Utc>) -> Option<Interval> {
+    /// midnight to local midnight (23 or 25 hours on DST days), or for the
+    /// shift presets one occurrence of `shifts`. `None` when there is none.
+    pub fn range(self, tz: Tz, now: DateTime<Utc>, shifts: &[&ShiftRule]) -> Option<Interval> {
+        if matches!(self, Preset::CurrentShift | Preset::PreviousShift) {
+            // An occurrence lasts less than two days: three days back cover
+            // the latest one that ended.
+            let around = Interval::new(now - TimeDelta::try_days(3)?, now + TimeDelta::try_days(2)?);
+            let occurrences = shifts.iter().flat_map(|s| s.occurrences(tz, &around));
+            return match self {
+                Preset::CurrentShift => occurrences.filter(|o| o.contains(now)).max_by_key(|o| (o.start, o.end)),
+                _ => occurrences.filter(|o| o.end <= now).max_by_key(|o| (o.end, o.start)),
+            };
+        }
         let today = to_local(now, tz).date();
         let days = |first: NaiveDate, count: i64| -> Option<Interval> {
             let end = first.checked_add_signed(TimeDelta::try_days(count)?)?;
@@ -294,6 +315,7 @@ impl Preset {
             )),
             Preset::Last7Days => days(today.checked_sub_signed(TimeDelta::try_days(7)?)?, 7),
             Preset::Last30Days => days(today.checked_sub_signed(TimeDelta::try_days(30)?)?, 30),
+            Preset::CurrentShift | Preset::PreviousShift => None,
         }
     }
 
@@ -401,13 +423,25 @@ pub fn parse(
     };
     let (range, preset) = match (&form.preset, &form.start_date, &form.end_date) {
         (Some(name), None, None) => match Preset::parse(name.trim()) {
-            Some(preset) => match preset.range(tz, now) {
-                Some(range) => (Some(range), Some(preset)),
-                None => {
-                    errors.push(FieldError::new("preset", "the range cannot be formed at this date"));
-                    (None, Some(preset))
+            Some(preset) => {
+                let rules = snapshot.shift_rules();
+                let shifts: Vec<&ShiftRule> = rules
+                    .iter()
+                    .filter(|s| s.active && lines.iter().any(|line| s.applies_to_line(*line)))
+                    .collect();
+                match preset.range(tz, now, &shifts) {
+                    Some(range) => (Some(range), Some(preset)),
+                    None => {
+                        let why = match preset {
+                            Preset::CurrentShift => "no shift of these lines is running now",
+                            Preset::PreviousShift => "no shift of these lines has ended in the last three days",
+                            _ => "the range cannot be formed at this date",
+                        };
+                        errors.push(FieldError::new("preset", why));
+                        (None, Some(preset))
+                    }
                 }
-            },
+            }
             None => {
                 let known: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
                 errors.push(FieldError::new(
@@ -554,7 +588,7 @@ mod tests {
         let tz: Tz = "America/Santiago".parse().expect("zone");
         // Saturday 2026-11-28, 15:00 local.
         let now = at(tz, 2026, 11, 28, 15);
-        let range = |p: Preset| p.range(tz, now).expect("range");
+        let range = |p: Preset| p.range(tz, now, &[]).expect("range");
         assert_eq!(
             range(Preset::Today),
             Interval::new(at(tz, 2026, 11, 28, 0), at(tz, 2026, 11, 29, 0))
@@ -594,8 +628,36 @@ mod tests {
         let tz: Tz = "Europe/Madrid".parse().expect("zone");
         // Sunday 2026-10-25 is 25 hours long in Madrid.
         let now = at(tz, 2026, 10, 26, 9);
-        let yesterday = Preset::Yesterday.range(tz, now).expect("range");
+        let yesterday = Preset::Yesterday.range(tz, now, &[]).expect("range");
         assert_eq!(yesterday.duration_micros(), 25 * 3_600_000_000);
+    }
+
+    #[test]
+    fn shift_presets_are_the_running_and_the_last_ended_occurrence() {
+        let tz: Tz = "America/Santiago".parse().expect("zone");
+        let rule = |id: i32, start: u32, end: u32| ShiftRule {
+            shift_id: id,
+            start_time: chrono::NaiveTime::from_hms_opt(start, 0, 0).expect("time"),
+            end_time: chrono::NaiveTime::from_hms_opt(end, 0, 0).expect("time"),
+            is_overnight: end <= start,
+            days: chrono::WeekdaySet::ALL,
+            active: true,
+            line_ids: None,
+        };
+        let (day, night) = (rule(1, 7, 19), rule(2, 19, 7));
+        let shifts = [&day, &night];
+        // 02:00 local on Saturday 2026-11-28: the night shift that began
+        // Friday 19:00 runs; the day shift of Friday ended last.
+        let now = at(tz, 2026, 11, 28, 2);
+        assert_eq!(
+            Preset::CurrentShift.range(tz, now, &shifts),
+            Some(Interval::new(at(tz, 2026, 11, 27, 19), at(tz, 2026, 11, 28, 7)))
+        );
+        assert_eq!(
+            Preset::PreviousShift.range(tz, now, &shifts),
+            Some(Interval::new(at(tz, 2026, 11, 27, 7), at(tz, 2026, 11, 27, 19)))
+        );
+        assert_eq!(Preset::CurrentShift.range(tz, now, &[]), None);
     }
 
     #[test]
