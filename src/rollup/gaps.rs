@@ -104,26 +104,23 @@ pub trait GapWriter: Send {
 
 crate::impl_for_connections!(GapWriter {
     async fn insert_gap_rows(&mut self, table: &str, area_id: i32, gaps: &[Gap]) -> diesel::QueryResult<()> {
-        use diesel_async::AsyncConnectionCore;
+        use crate::db::dialect::{BulkInsert, BulkValue};
         let bounded: Vec<(NaiveDateTime, NaiveDateTime, i64)> = gaps
             .iter()
             .filter_map(|g| Some((naive(g.after)?, naive(g.before)?, g.micros()?)))
             .collect();
+        let head = format!("INSERT INTO {table} (area_id, gap_start, gap_end, duration_us, length_class) VALUES ");
         for chunk in bounded.chunks(CHUNK) {
-            let mut query = diesel::sql_query(format!(
-                "INSERT INTO {table} (area_id, gap_start, gap_end, duration_us, length_class) VALUES {}",
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            ))
-            .into_boxed::<<Self as AsyncConnectionCore>::Backend>();
-            for (start, end, micros) in chunk {
-                query = query
-                    .bind::<Integer, _>(area_id)
-                    .bind::<Timestamp, _>(*start)
-                    .bind::<Timestamp, _>(*end)
-                    .bind::<BigInt, _>(*micros)
-                    .bind::<Integer, _>(length_class(*micros));
-            }
-            query.execute(self).await?;
+            self.bulk_insert(&head, chunk, "", |(start, end, micros)| {
+                [
+                    BulkValue::Int(area_id.into()),
+                    BulkValue::Timestamp(*start),
+                    BulkValue::Timestamp(*end),
+                    BulkValue::Int(*micros),
+                    BulkValue::Int(length_class(*micros).into()),
+                ]
+            })
+            .await?;
         }
         Ok(())
     }
