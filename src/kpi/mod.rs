@@ -339,11 +339,7 @@ async fn input_output_counts(
     let filter = DetectionFilter {
         within,
         product_ids,
-        area_ids: if input == output {
-            vec![input]
-        } else {
-            vec![input, output]
-        },
+        area_ids: ctx.areas.counted(),
     };
     let counts = read::counts_by_area_and_product(conn, line_id, &filter, ctx.rolled).await?;
     let of = |area: i32| -> Vec<(i32, u64)> {

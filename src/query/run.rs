@@ -229,8 +229,8 @@ fn clip_events(events: &[DowntimeEvent], set: &IntervalSet) -> Vec<DowntimeEvent
     out
 }
 
-/// Input and output counts per product inside each of `sets`, in one pass
-/// over the line's hour rollup (see [`read::counts_of_cells`]).
+/// Input and output counts per product inside each of `sets`, read
+/// together (see [`read::counts_of_cells`]).
 async fn counts(
     conn: &mut DbConn,
     line_id: i32,
@@ -243,11 +243,7 @@ async fn counts(
     let filter = DetectionFilter {
         within: Vec::new(),
         product_ids: query.product_ids.clone(),
-        area_ids: if input == output {
-            vec![input]
-        } else {
-            vec![input, output]
-        },
+        area_ids: areas.counted(),
     };
     let cells: Vec<Vec<Interval>> = sets.iter().map(|set| set.intervals().to_vec()).collect();
     let found = read::counts_of_cells(conn, line_id, &cells, &filter, rolled).await?;

@@ -18,7 +18,7 @@ use crate::db::DbConn;
 use crate::db::line_tables::{day_table, hour_table, minute_table};
 use crate::detections::store::{self, DetectionFilter};
 use crate::error::AppResult;
-use crate::rollup::plan::{Grain, buckets_align, split, split_levels};
+use crate::rollup::plan::{Grain, Levels, buckets_align, split, split_levels};
 use crate::rollup::store::Rolled;
 
 /// The shortest threshold for which per-minute spans are exact in gap analysis.
@@ -257,6 +257,21 @@ async fn unit_counts(
     Ok(())
 }
 
+/// How `windows` divide between the day and hour rollups and raw rows
+/// under `rolled`: whole days only when the line's history has a day
+/// rollup (see [`split_levels`]).
+fn levels_of(windows: &[Interval], rolled: Rolled) -> Levels {
+    if rolled.days_kept() {
+        return split_levels(windows, rolled.watermark);
+    }
+    let hours = split(windows, Grain::Hour, rolled.watermark);
+    Levels {
+        hours: hours.rolled,
+        raw: hours.raw,
+        ..Default::default()
+    }
+}
+
 /// Matching detections per product (all areas of the filter together).
 pub async fn counts_by_product(
     conn: &mut DbConn,
@@ -288,18 +303,7 @@ pub async fn counts_by_area_and_product(
     filter: &DetectionFilter,
     rolled: Rolled,
 ) -> AppResult<AreaProductCounts> {
-    let windows = intervals(&filter.within);
-    let watermark = rolled.watermark;
-    let levels = if rolled.days_kept() {
-        split_levels(&windows, watermark)
-    } else {
-        let hours = split(&windows, Grain::Hour, watermark);
-        crate::rollup::plan::Levels {
-            hours: hours.rolled,
-            raw: hours.raw,
-            ..Default::default()
-        }
-    };
+    let levels = levels_of(&intervals(&filter.within), rolled);
     let mut totals = AreaProductCounts::new();
     for (table, column, grain, pieces, sign) in [
         (day_table(line_id)?, "day_start", Grain::Day, &levels.days, Sign::Add),
@@ -666,21 +670,7 @@ pub async fn counts_of_cells(
     filter: &DetectionFilter,
     rolled: Rolled,
 ) -> AppResult<Vec<AreaProductCounts>> {
-    let levels: Vec<crate::rollup::plan::Levels> = cells
-        .iter()
-        .map(|windows| {
-            if rolled.days_kept() {
-                split_levels(windows, rolled.watermark)
-            } else {
-                let hours = split(windows, Grain::Hour, rolled.watermark);
-                crate::rollup::plan::Levels {
-                    hours: hours.rolled,
-                    raw: hours.raw,
-                    ..Default::default()
-                }
-            }
-        })
-        .collect();
+    let levels: Vec<Levels> = cells.iter().map(|windows| levels_of(windows, rolled)).collect();
     let day_units: std::collections::BTreeSet<DateTime<Utc>> =
         levels.iter().flat_map(|l| units_of(&l.days, Grain::Day)).collect();
     let hour_units: std::collections::BTreeSet<DateTime<Utc>> = levels

@@ -49,6 +49,18 @@ pub struct LineAreas {
     pub output_area_id: i32,
 }
 
+impl LineAreas {
+    /// The areas whose detections OEE counts, each once (a line with one
+    /// area uses it as input and output).
+    pub fn counted(&self) -> Vec<i32> {
+        if self.input_area_id == self.output_area_id {
+            vec![self.input_area_id]
+        } else {
+            vec![self.input_area_id, self.output_area_id]
+        }
+    }
+}
+
 /// The input area: the `input`-typed area with the lowest `area_order`; if
 /// no area is typed `input`, the area with the lowest `area_order`. Ties go
 /// to the lowest `area_id` so the choice is stable.
