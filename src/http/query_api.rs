@@ -280,11 +280,7 @@ async fn answer(
         "end_date": crate::analytics::time::format_instant(query.range.end, tz),
         "preset": query.preset.map(|p| p.as_str()),
         "grain": query.grain.map(|g| g.as_str()),
-        "dimensions": query.dimensions.iter().map(|d| match d {
-            crate::query::model::Dimension::Line => "line",
-            crate::query::model::Dimension::Shift => "shift",
-            crate::query::model::Dimension::Product => "product",
-        }).collect::<Vec<_>>(),
+        "dimensions": query.dimensions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
         "measures": query.measures.iter().map(|m| m.key()).collect::<Vec<_>>(),
         "product_ids": query.product_ids,
         "shift_ids": query.shift_ids,

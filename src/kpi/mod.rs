@@ -307,17 +307,9 @@ pub async fn prepare_sharing(
     Ok(Prepared { ctx, events, minutes })
 }
 
-/// Each id once, sorted: repeated ids in a filter change nothing but the
-/// size of every statement's IN list.
-fn distinct(mut ids: Vec<i32>) -> Vec<i32> {
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
 /// The product filter of `filters`, each id checked against the cache.
 fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>> {
-    let ids = distinct(filters.product_ids.clone().unwrap_or_default());
+    let ids = crate::query::model::distinct(filters.product_ids.clone().unwrap_or_default());
     let unknown = unknown_ids(&prepared.ctx.snapshot, &ids, None);
     if unknown.is_empty() {
         Ok(ids)

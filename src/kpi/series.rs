@@ -126,7 +126,7 @@ pub async fn production_series_with(
     };
     let filter = DetectionFilter {
         within: DetectionFilter::windows(scope.intervals()),
-        product_ids: super::distinct(filters.product_ids.clone()),
+        product_ids: crate::query::model::distinct(filters.product_ids.clone()),
         area_ids: areas,
     };
     let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;

@@ -144,13 +144,20 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "line" => Some(Dimension::Line),
-            "shift" => Some(Dimension::Shift),
-            "product" => Some(Dimension::Product),
-            _ => None,
+    /// Every dimension.
+    pub const ALL: [Dimension; 3] = [Dimension::Line, Dimension::Shift, Dimension::Product];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Line => "line",
+            Dimension::Shift => "shift",
+            Dimension::Product => "product",
         }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
     }
 }
 
@@ -194,6 +201,13 @@ pub enum Compare {
 }
 
 impl Compare {
+    /// Every comparison.
+    pub const ALL: [Compare; 2] = [Compare::PreviousPeriod, Compare::PreviousYear];
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The API name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -389,7 +403,9 @@ impl KpiQuery {
     }
 }
 
-fn sorted_unique(mut ids: Vec<i32>) -> Vec<i32> {
+/// Each id once, sorted: repeated ids in a filter change nothing but the
+/// size of every statement's IN list.
+pub fn distinct(mut ids: Vec<i32>) -> Vec<i32> {
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -418,7 +434,7 @@ pub fn parse(
                     errors.push(FieldError::new("line_ids", format!("line {id} does not exist")));
                 }
             }
-            sorted_unique(ids.to_vec())
+            distinct(ids.to_vec())
         }
     };
     let (range, preset) = match (&form.preset, &form.start_date, &form.end_date) {
@@ -516,13 +532,13 @@ pub fn parse(
             measures
         }
     };
-    let product_ids = sorted_unique(form.product_ids.clone().unwrap_or_default());
+    let product_ids = distinct(form.product_ids.clone().unwrap_or_default());
     for id in &product_ids {
         if !snapshot.products.contains_key(id) {
             errors.push(FieldError::new("product_ids", format!("product {id} does not exist")));
         }
     }
-    let shift_ids = sorted_unique(form.shift_ids.clone().unwrap_or_default());
+    let shift_ids = distinct(form.shift_ids.clone().unwrap_or_default());
     for id in &shift_ids {
         if !snapshot.shifts.contains_key(id) {
             errors.push(FieldError::new("shift_ids", format!("shift {id} does not exist")));
@@ -543,15 +559,13 @@ pub fn parse(
     };
     let compare = match form.compare.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some("previous_period") => Some(Compare::PreviousPeriod),
-        Some("previous_year") => Some(Compare::PreviousYear),
-        Some(other) => {
+        Some(name) => Compare::parse(name).or_else(|| {
             errors.push(FieldError::new(
                 "compare",
-                format!("unknown comparison {other:?}; one of previous_period, previous_year"),
+                format!("unknown comparison {name:?}; one of previous_period, previous_year"),
             ));
             None
-        }
+        }),
     };
     match range {
         Some(range) if errors.is_empty() => Ok(KpiQuery {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::analytics::buckets::generate_buckets;
+use crate::analytics::buckets::{BucketInterval, generate_buckets};
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
 use crate::analytics::interval::{Interval, IntervalSet};
 use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
@@ -191,11 +191,12 @@ fn time_cells(
                         .flat_map(|s| s.occurrences(tz, &clipped))
                         .collect(),
                     // Around the clock: one cell per local day.
-                    (_, Some(_)) => {
-                        generate_buckets(crate::analytics::buckets::BucketInterval::OneDay, tz, &query.range, now)
-                            .map(|b| b.buckets.iter().map(|b| Interval::new(b.start, b.end)).collect())
-                            .unwrap_or_default()
-                    }
+                    (_, Some(_)) => generate_buckets(BucketInterval::OneDay, tz, &query.range, now)
+                        .map_err(|e| AppError::invalid_fields(vec![FieldError::new("grain", e.to_string())]))?
+                        .buckets
+                        .iter()
+                        .map(|b| Interval::new(b.start, b.end))
+                        .collect(),
                     (_, None) => Vec::new(),
                 };
                 for (ordinal, occurrence) in occurrences.into_iter().enumerate() {

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
@@ -211,9 +210,4 @@ pub fn table(query: &KpiQuery, snapshot: &PlantSnapshot, answer: &Answer, previo
     let measure_columns = columns.iter().skip(columns.len() - total_values.len());
     let totals = measure_columns.map(|c| c.key.clone()).zip(total_values).collect();
     Table { columns, rows, totals }
-}
-
-/// The instant as the answer writes it (tenant offset).
-pub fn instant(t: DateTime<Utc>, snapshot: &PlantSnapshot) -> String {
-    format_instant(t, snapshot.timezone)
 }
