@@ -199,15 +199,10 @@ impl<C: Clock> RateLimits<C> {
         self
     }
 
-    /// Whether decisions go through shared buckets.
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// [`RateLimits::check_ip`] and [`RateLimits::ip_state`] in one decision,
     /// shared across instances when configured.
     pub async fn admit_ip(&self, ip: IpAddr) -> (Result<(), RetryAfter>, QuotaState) {
-        self.admit_key(self.ip_quota, format!("r|{}", ip_key(ip)), true).await
+        self.admit_key(self.ip_quota, address_key(ip), true).await
     }
 
     /// [`RateLimits::check_auth_failures`] and its state (counts nothing).
@@ -222,14 +217,18 @@ impl<C: Clock> RateLimits<C> {
 
     /// [`RateLimits::check`] and [`RateLimits::client_state`] in one decision.
     pub async fn admit(&self, key: &str, per_minute: Option<NonZeroU32>) -> (Result<(), RetryAfter>, QuotaState) {
-        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
-        self.admit_key(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)), true)
-            .await
+        let quota = self.client_quota(per_minute);
+        self.admit_key(quota, client_key(key), true).await
     }
 
     /// [`RateLimits::check_login`] and [`RateLimits::login_state`] in one decision.
     pub async fn admit_login(&self, ip: IpAddr, username: &str) -> (Result<(), RetryAfter>, QuotaState) {
         self.admit_key(self.login_quota, login_key(ip, username), true).await
+    }
+
+    /// A key's own quota, or the default one.
+    fn client_quota(&self, per_minute: Option<NonZeroU32>) -> Quota {
+        per_minute.map_or(self.default_quota, Quota::per_minute)
     }
 
     async fn admit_key(&self, quota: Quota, key: String, commit: bool) -> (Result<(), RetryAfter>, QuotaState) {
@@ -258,7 +257,7 @@ impl<C: Clock> RateLimits<C> {
     /// [`ip_key`]). Called before credentials are looked at, so neither a forged nor a valid
     /// credential takes a request out of its address's budget.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), RetryAfter> {
-        self.decide(self.ip_quota, format!("r|{}", ip_key(ip)), true)
+        self.decide(self.ip_quota, address_key(ip), true)
     }
 
     /// Whether `ip` may still present a credential: refused once the address has failed
@@ -279,9 +278,8 @@ impl<C: Clock> RateLimits<C> {
     /// `per_minute` requests per minute, or the default quota when `None`. A key keeps its bucket
     /// when its quota changes. Keys longer than 128 bytes are cut.
     pub fn check(&self, key: &str, per_minute: Option<NonZeroU32>) -> Result<(), RetryAfter> {
-        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
-        // The prefix keeps caller keys apart from login keys in the shared table.
-        self.decide(quota, format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)), true)
+        let quota = self.client_quota(per_minute);
+        self.decide(quota, client_key(key), true)
     }
 
     /// Counts one login attempt for `username` from `ip`. Usernames are trimmed, lowercased and cut
@@ -294,13 +292,13 @@ impl<C: Clock> RateLimits<C> {
     /// Where the client `key` stands in its quota (as [`RateLimits::check`] counts it), for the
     /// `RateLimit` header. Changes nothing.
     pub fn client_state(&self, key: &str, per_minute: Option<NonZeroU32>) -> QuotaState {
-        let quota = per_minute.map_or(self.default_quota, Quota::per_minute);
-        self.peek(quota, &format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES)))
+        let quota = self.client_quota(per_minute);
+        self.peek(quota, &client_key(key))
     }
 
     /// Where `ip` stands in the per-address quota of [`RateLimits::check_ip`]. Changes nothing.
     pub fn ip_state(&self, ip: IpAddr) -> QuotaState {
-        self.peek(self.ip_quota, &format!("r|{}", ip_key(ip)))
+        self.peek(self.ip_quota, &address_key(ip))
     }
 
     /// Where (`ip`, `username`) stands in the login quota of [`RateLimits::check_login`].
@@ -398,6 +396,18 @@ impl<C: Clock> fmt::Debug for RateLimits<C> {
 /// otherwise rotate through addresses at will. IPv4-mapped IPv6 addresses count as IPv4.
 pub fn ip_key(ip: IpAddr) -> String {
     format!("ip:{}", client_prefix(ip))
+}
+
+/// The bucket of a client key (the prefix keeps caller keys apart from
+/// login and failure keys in the shared table); keys longer than 128
+/// bytes are cut.
+fn client_key(key: &str) -> String {
+    format!("r|{}", truncate_utf8(key, MAX_KEY_BYTES))
+}
+
+/// The bucket of every request of a client address.
+fn address_key(ip: IpAddr) -> String {
+    client_key(&ip_key(ip))
 }
 
 fn login_key(ip: IpAddr, username: &str) -> String {
