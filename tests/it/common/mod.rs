@@ -44,10 +44,16 @@ pub fn in_ci() -> bool {
 /// test harness captures `eprintln!` of passing tests, so a skip printed that
 /// way would be invisible), and as a panic when `CI` is set.
 pub fn skipped_without_mysql(what: &str) {
+    skipped_without("MySQL", what, "set CAMET_TEST_MYSQL_URL");
+}
+
+/// Reports that `what` did not run for want of `service`, as
+/// [`skipped_without_mysql`] does: loudly, and as a panic when `CI` is set.
+pub fn skipped_without(service: &str, what: &str, hint: &str) {
     use std::io::Write;
-    let line = format!("SKIPPED: {what} (set CAMET_TEST_MYSQL_URL)");
+    let line = format!("SKIPPED: {what} ({hint})");
     if in_ci() {
-        panic!("CI must test MySQL too: {line}");
+        panic!("CI must test {service} too: {line}");
     }
     // Written to the handle, not through `eprintln!`, so it is not captured.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
