@@ -330,7 +330,7 @@ impl<C: Clock> RateLimits<C> {
         };
         QuotaState {
             limit: burst,
-            window_secs: RetryAfter::from_wait(Duration::from_nanos(t.saturating_mul(u64::from(burst)))).seconds,
+            window_secs: window_secs(quota),
             remaining,
             reset_secs: (tat - now).div_ceil(1_000_000_000),
         }
@@ -389,6 +389,12 @@ impl<C: Clock> fmt::Debug for RateLimits<C> {
             .field("max_tracked_keys", &self.store.cap)
             .finish_non_exhaustive()
     }
+}
+
+/// The window of a quota in whole seconds (the `w` of the `RateLimit-Policy`
+/// header): the time a full burst takes to refill.
+pub(crate) fn window_secs(quota: Quota) -> u64 {
+    RetryAfter::from_wait(quota.replenish_interval().saturating_mul(quota.burst_size().get())).seconds
 }
 
 /// The rate-limit key of a client known only by its address: `ip:203.0.113.9`, or for IPv6 the

@@ -20,7 +20,7 @@ use governor::Quota;
 
 use crate::config::RedisConfig;
 use crate::error::AppError;
-use crate::http::rate_limit::{QuotaState, RetryAfter};
+use crate::http::rate_limit::{QuotaState, RetryAfter, window_secs};
 
 /// Longest wait for Redis on a request's path (connect or answer).
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
@@ -138,13 +138,9 @@ impl SharedBuckets {
             },
             state: QuotaState {
                 limit: burst,
-                window_secs: RetryAfter::from_wait(quota.replenish_interval().saturating_mul(burst)).seconds,
+                window_secs: window_secs(quota),
                 remaining: u32::try_from(remaining).unwrap_or(0),
-                reset_secs: micros(full_in_us)
-                    .as_micros()
-                    .div_ceil(1_000_000)
-                    .try_into()
-                    .unwrap_or(u64::MAX),
+                reset_secs: u64::try_from(full_in_us).unwrap_or(0).div_ceil(1_000_000),
             },
         })
     }
