@@ -576,26 +576,12 @@ async fn a_madrid_overnight_shift_across_the_fall_back_night_over_http() {
             .await;
         let token = fresh_token(&app, "Madrid").await;
         let id = |v: Value, key: &str| v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"));
-        let line = id(
-            app.post_ok(
+        let (line, input, output) = app
+            .line_with_areas(
                 &token,
-                "/api/v1/production/lines",
                 json!({"line_name": "M", "line_code": "M1", "downtime_threshold": 3600}),
             )
-            .await,
-            "line_id",
-        );
-        let area = |name: &str, kind: &str, order: i32| json!({"line_id": line, "area_name": name, "area_type": kind, "area_order": order});
-        let input = id(
-            app.post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-                .await,
-            "area_id",
-        );
-        let output = id(
-            app.post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-                .await,
-            "area_id",
-        );
+            .await;
         let product = id(
             app.post_ok(
                 &token,

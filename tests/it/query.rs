@@ -35,26 +35,12 @@ async fn plant(app: &TestApp) -> Plant {
     let mut lines = Vec::new();
     let mut areas = Vec::new();
     for (name, code) in [("Line 1", "L1"), ("Line 2", "L2")] {
-        let line_id = id(
-            app.post_ok(
+        let (line_id, input, output) = app
+            .line_with_areas(
                 &token,
-                "/api/v1/production/lines",
                 json!({"line_name": name, "line_code": code, "downtime_threshold": 300}),
             )
-            .await,
-            "line_id",
-        );
-        let area = |area_name: &str, kind: &str, order: i32| json!({"line_id": line_id, "area_name": area_name, "area_type": kind, "area_order": order});
-        let input = id(
-            app.post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-                .await,
-            "area_id",
-        );
-        let output = id(
-            app.post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-                .await,
-            "area_id",
-        );
+            .await;
         lines.push(line_id);
         areas.push((input, output));
     }

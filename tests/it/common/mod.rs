@@ -639,6 +639,25 @@ impl LinePlant {
 }
 
 impl TestApp {
+    /// Creates a line from its body through the API, with an input area
+    /// `In` and an output area `Out`; returns (line, input, output) ids.
+    pub async fn line_with_areas(&self, token: &str, line: serde_json::Value) -> (i64, i64, i64) {
+        let id = |v: serde_json::Value, key: &str| v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"));
+        let line_id = id(self.post_ok(token, "/api/v1/production/lines", line).await, "line_id");
+        let area = |name: &str, kind: &str, order: i32| serde_json::json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
+        let input = id(
+            self.post_ok(token, "/api/v1/production/areas", area("In", "input", 1))
+                .await,
+            "area_id",
+        );
+        let output = id(
+            self.post_ok(token, "/api/v1/production/areas", area("Out", "output", 2))
+                .await,
+            "area_id",
+        );
+        (line_id, input, output)
+    }
+
     /// Builds a [`LinePlant`]: `line` is the line's body (name, code,
     /// threshold), `products` and `shifts` the bodies of their POSTs.
     pub async fn line_plant(
@@ -651,18 +670,7 @@ impl TestApp {
         let tenant = self.tenant_fixture(name).await;
         let token = tenant.admin.1.clone();
         let id = |v: serde_json::Value, key: &str| v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"));
-        let line_id = id(self.post_ok(&token, "/api/v1/production/lines", line).await, "line_id");
-        let area = |name: &str, kind: &str, order: i32| serde_json::json!({"line_id": line_id, "area_name": name, "area_type": kind, "area_order": order});
-        let input = id(
-            self.post_ok(&token, "/api/v1/production/areas", area("In", "input", 1))
-                .await,
-            "area_id",
-        );
-        let output = id(
-            self.post_ok(&token, "/api/v1/production/areas", area("Out", "output", 2))
-                .await,
-            "area_id",
-        );
+        let (line_id, input, output) = self.line_with_areas(&token, line).await;
         let mut ids = Vec::new();
         for product in products {
             ids.push(id(
