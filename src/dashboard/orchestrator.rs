@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::{Map, Value, json};
 
+use crate::analytics::interval::{Interval, micros_to_seconds};
+use crate::analytics::time::format_instant;
 use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
@@ -21,7 +23,8 @@ use crate::dashboard::widgets::shapes::{
 };
 use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
 use crate::error::{AppError, AppResult};
-use crate::kpi::KpiFilters;
+use crate::kpi::LineForm;
+use crate::plant::cache::PlantSnapshot;
 
 /// Fills absent top-level params from the schema's `default`s.
 fn apply_defaults(schema: &Value, params: &mut Map<String, Value>) {
@@ -79,56 +82,72 @@ pub fn prepare(entry: &CatalogWidget, mut params: Map<String, Value>) -> Result<
 
 type Computed = HashMap<Need, (Arc<Result<NeedData, WidgetError>>, Duration)>;
 
-fn kpi_filters(q: &widgets::DataQuery) -> KpiFilters {
-    KpiFilters {
+/// What computing needs takes from the service: the tenant's database and
+/// cached configuration, the data broker and the range limit (never the
+/// whole application state).
+pub struct Sources<'a> {
+    /// The tenant's database.
+    pub pool: crate::db::DbPool,
+    /// Its cached configuration.
+    pub snapshot: Arc<PlantSnapshot>,
+    /// External APIs.
+    pub broker: &'a crate::broker::DataBroker,
+    /// Longest range, days.
+    pub max_range_days: u32,
+}
+
+impl<'a> Sources<'a> {
+    /// The sources of `principal`'s tenant.
+    pub async fn of(state: &'a AppState, principal: &Principal) -> AppResult<Sources<'a>> {
+        Ok(Sources {
+            pool: state.databases.tenant(principal.tenant_id).await?,
+            snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
+            broker: &state.broker,
+            max_range_days: state.config.max_range_days,
+        })
+    }
+}
+
+fn line_form(q: &widgets::DataQuery) -> LineForm {
+    LineForm {
         line_id: q.line_id,
         start_date: q.start_date.clone(),
         end_date: q.end_date.clone(),
-        product_ids: Some(q.product_ids.clone()),
+        product_ids: q.product_ids.clone(),
         shift_id: q.shift_id,
         downtime_threshold: q.threshold_bits.map(f64::from_bits),
     }
 }
 
-async fn stops(
-    state: &AppState,
-    principal: &Principal,
-    prepared: &crate::kpi::Prepared,
-    q: &widgets::DataQuery,
-    now: DateTime<Utc>,
-) -> AppResult<Vec<StopRow>> {
-    let events = crate::kpi::downtime_with(prepared, &kpi_filters(q), now);
-    // Reasons live on persisted events, keyed by their start.
-    let mut reasons: HashMap<String, String> = HashMap::new();
-    if let (Some(first), Some(last)) = (events.events.first(), events.events.last()) {
-        let parse = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
-        if let (Ok(start), Ok(end)) = (parse(&first.start), parse(&last.end)) {
-            let window = crate::analytics::interval::Interval::new(start, end + chrono::Duration::microseconds(1));
-            for e in crate::kpi::persisted::list(state, principal.tenant_id, q.line_id, window).await? {
-                if let Some(reason) = e.reason.or(e.reason_code) {
-                    reasons.insert(e.start, reason);
-                }
-            }
+/// The stops of `prepared` with the reasons given on their persisted
+/// events, joined on their start instants.
+async fn stops(sources: &Sources<'_>, prepared: &crate::kpi::Prepared, now: DateTime<Utc>) -> AppResult<Vec<StopRow>> {
+    let downtime = crate::kpi::downtime(prepared, now);
+    let tz = sources.snapshot.timezone;
+    let reasons = match (downtime.events.as_slice().first(), downtime.events.as_slice().last()) {
+        (Some(first), Some(last)) => {
+            let window = Interval::new(first.start, last.end + chrono::Duration::microseconds(1));
+            let mut conn = sources.pool.get().await?;
+            crate::kpi::persisted::reasons_by_start(&mut conn, downtime.line_id, window).await?
         }
-    }
-    // The views list the prepared events in the same order.
-    Ok(events
+        _ => HashMap::new(),
+    };
+    Ok(downtime
         .events
-        .into_iter()
-        .zip(prepared.events())
-        .map(|(e, instants)| StopRow {
+        .iter()
+        .map(|e| StopRow {
             reason: reasons.get(&e.start).cloned(),
-            start: e.start,
-            end: e.end,
-            duration_seconds: e.duration_seconds,
+            start: format_instant(e.start, tz),
+            end: format_instant(e.end, tz),
+            duration_seconds: micros_to_seconds(e.duration_micros),
             ongoing: e.ongoing,
-            span: crate::analytics::interval::Interval::new(instants.start, instants.end),
+            span: Interval::new(e.start, e.end),
         })
         .collect())
 }
 
-/// Context and downtime events shared by the OEE, summary and downtime needs
-/// of one line, range, shift and threshold, computed by whichever needs it first.
+/// Basis shared by the OEE, summary and downtime needs of one line, range,
+/// shift and threshold, computed by whichever needs it first.
 type SharedPrepared<'a> = Shared<BoxFuture<'a, Result<Arc<crate::kpi::Prepared>, WidgetError>>>;
 
 /// The key of the [`SharedPrepared`] a need uses (its query without products).
@@ -155,21 +174,35 @@ async fn shared(prepared: Option<SharedPrepared<'_>>) -> Result<Arc<crate::kpi::
     }
 }
 
+/// The product filter of a need, each id checked against the configuration.
+fn products_of(snapshot: &PlantSnapshot, q: &widgets::DataQuery) -> AppResult<Vec<i32>> {
+    let unknown = crate::kpi::unknown_ids(snapshot, &q.product_ids, None);
+    if unknown.is_empty() {
+        Ok(crate::query::model::distinct(q.product_ids.clone()))
+    } else {
+        Err(AppError::invalid_fields(unknown))
+    }
+}
+
 async fn compute(
-    state: &AppState,
-    principal: &Principal,
+    sources: &Sources<'_>,
     need: &Need,
     prepared: Option<SharedPrepared<'_>>,
     now: DateTime<Utc>,
 ) -> Result<NeedData, WidgetError> {
+    let snapshot = &sources.snapshot;
     Ok(match need {
         Need::Oee(q) => {
             let prepared = shared(prepared).await?;
-            NeedData::Oee(crate::kpi::oee_with(state, principal, &prepared, &kpi_filters(q), now).await?)
+            let products = products_of(snapshot, q)?;
+            let mut conn = sources.pool.get().await?;
+            NeedData::Oee(crate::kpi::oee(&mut conn, snapshot, &prepared, &products, now).await?)
         }
         Need::Summary(q) => {
             let prepared = shared(prepared).await?;
-            NeedData::Summary(crate::kpi::summary_with(state, principal, &prepared, &kpi_filters(q), now).await?)
+            let products = products_of(snapshot, q)?;
+            let mut conn = sources.pool.get().await?;
+            NeedData::Summary(crate::kpi::summary(&mut conn, snapshot, &prepared, &products, now).await?)
         }
         Need::Series(q) => {
             let filters = crate::kpi::series::SeriesFilters {
@@ -188,19 +221,22 @@ async fn compute(
                 None => None,
             };
             let rows = context.as_deref().and_then(crate::kpi::Prepared::minute_rows);
-            let series = crate::kpi::series::production_series_with(state, principal, &filters, now, rows).await?;
+            let mut conn = sources.pool.get().await?;
+            let series =
+                crate::kpi::series::production_series(&mut conn, snapshot, &filters, sources.max_range_days, now, rows)
+                    .await?;
             NeedData::Series(series)
         }
-        Need::Downtime(q) => {
+        Need::Downtime(_) => {
             let prepared = shared(prepared).await?;
-            NeedData::Downtime(stops(state, principal, &prepared, q, now).await?)
+            NeedData::Downtime(stops(sources, &prepared, now).await?)
         }
         Need::External { api_id, query } => {
             let request = crate::broker::BrokerRequest {
                 query: query.clone(),
                 body: None,
             };
-            let answer = state
+            let answer = sources
                 .broker
                 .fetch_series(api_id, &request)
                 .await
@@ -210,13 +246,20 @@ async fn compute(
     })
 }
 
-/// Computes every distinct need once, concurrently.
-async fn compute_all<'a>(
-    state: &AppState,
-    principal: &Principal,
-    needs: impl Iterator<Item = &'a Need>,
+/// The single-line query of `key`, typed once, and its basis.
+async fn prepare_kpi(
+    sources: &Sources<'_>,
+    key: &widgets::DataQuery,
     now: DateTime<Utc>,
-) -> Computed {
+    keep_minutes: bool,
+) -> AppResult<crate::kpi::Prepared> {
+    let query = crate::kpi::line_query(&line_form(key), &sources.snapshot, sources.max_range_days)?;
+    let mut conn = sources.pool.get().await?;
+    crate::kpi::prepare(&mut conn, &sources.snapshot, query, now, keep_minutes).await
+}
+
+/// Computes every distinct need once, concurrently.
+async fn compute_all<'a>(sources: &Sources<'_>, needs: impl Iterator<Item = &'a Need>, now: DateTime<Utc>) -> Computed {
     let mut distinct: Vec<&Need> = Vec::new();
     for need in needs {
         if !distinct.contains(&need) {
@@ -232,10 +275,10 @@ async fn compute_all<'a>(
         .partition(|need| matches!(need, Need::Series(_)));
     let chart_keys: Vec<widgets::DataQuery> = charts.into_iter().filter_map(prepared_key).collect();
     for key in kpis.into_iter().filter_map(prepared_key) {
-        let for_chart = chart_keys.contains(&key);
+        let keep_minutes = chart_keys.contains(&key);
         prepared.entry(key.clone()).or_insert_with(|| {
             async move {
-                crate::kpi::prepare_sharing(state, principal, &kpi_filters(&key), now, for_chart)
+                prepare_kpi(sources, &key, now, keep_minutes)
                     .await
                     .map(Arc::new)
                     .map_err(WidgetError::from)
@@ -248,7 +291,7 @@ async fn compute_all<'a>(
         let context = prepared_key(need).and_then(|key| prepared.get(&key).cloned());
         async move {
             let started = Instant::now();
-            let result = compute(state, principal, need, context, now).await;
+            let result = compute(sources, need, context, now).await;
             (need.clone(), (Arc::new(result), started.elapsed()))
         }
     });
@@ -560,7 +603,8 @@ pub async fn run(
         .iter()
         .filter_map(|(_, _, p)| p.as_ref().ok())
         .flat_map(|p| p.needs.iter());
-    let computed = compute_all(state, principal, all_needs, now).await;
+    let sources = Sources::of(state, principal).await?;
+    let computed = compute_all(&sources, all_needs, now).await;
     let computing = computing.elapsed();
 
     let widgets: Vec<WidgetResult> = prepared
@@ -613,7 +657,8 @@ pub async fn widget_data(
         // An unregistered class is the server's problem, reported like in a run.
         Err(error) => Err(error),
         Ok(prepared) => {
-            let computed = compute_all(state, principal, prepared.needs.iter(), now).await;
+            let sources = Sources::of(state, principal).await?;
+            let computed = compute_all(&sources, prepared.needs.iter(), now).await;
             render(&prepared, &computed, lang).0
         }
     };

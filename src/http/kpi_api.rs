@@ -13,9 +13,11 @@ use crate::auth::rights::Right;
 use crate::error::AppResult;
 use crate::http::ApiTags;
 use crate::http::data_api::id_list;
+use crate::http::kpi_views::{DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
-use crate::kpi::{self, DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
+use crate::kpi;
+use crate::plant::cache::PlantSnapshot;
 
 fn reader(auth: &Auth) -> AppResult<&Principal> {
     let principal = auth.principal()?;
@@ -41,6 +43,48 @@ fn from_query(
         shift_id,
         downtime_threshold,
     })
+}
+
+/// The single-line query of `filters`, typed once and prepared on one
+/// connection that the view then reads through.
+async fn prepared(
+    state: &SharedState,
+    principal: &Principal,
+    filters: &KpiFilters,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<(std::sync::Arc<PlantSnapshot>, crate::db::DbConn, kpi::Prepared)> {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let query = kpi::line_query(&filters.form(), &snapshot, state.config.max_range_days)?;
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let mut conn = pool.get().await?;
+    let prepared = kpi::prepare(&mut conn, &snapshot, query, now, false).await?;
+    Ok((snapshot, conn, prepared))
+}
+
+async fn oee_view(state: &SharedState, principal: &Principal, filters: &KpiFilters) -> AppResult<OeeResponse> {
+    let now = state.clock.now();
+    let (snapshot, mut conn, prepared) = prepared(state, principal, filters, now).await?;
+    let products = prepared.query().product_ids.clone();
+    let oee = kpi::oee(&mut conn, &snapshot, &prepared, &products, now).await?;
+    Ok(OeeResponse::view(oee, snapshot.timezone))
+}
+
+async fn summary_view(state: &SharedState, principal: &Principal, filters: &KpiFilters) -> AppResult<SummaryResponse> {
+    let now = state.clock.now();
+    let (snapshot, mut conn, prepared) = prepared(state, principal, filters, now).await?;
+    let products = prepared.query().product_ids.clone();
+    let summary = kpi::summary(&mut conn, &snapshot, &prepared, &products, now).await?;
+    Ok(SummaryResponse::view(summary, snapshot.timezone))
+}
+
+async fn downtime_view(
+    state: &SharedState,
+    principal: &Principal,
+    filters: &KpiFilters,
+) -> AppResult<DowntimeResponse> {
+    let now = state.clock.now();
+    let (snapshot, _conn, prepared) = prepared(state, principal, filters, now).await?;
+    Ok(DowntimeResponse::view(kpi::downtime(&prepared, now), snapshot.timezone))
 }
 
 /// A window to recompute persisted events over.
@@ -103,14 +147,8 @@ impl KpiApi {
         body: Json<KpiFilters>,
     ) -> Result<Json<OeeResponse>, ApiError> {
         let principal = reader(&auth)?;
-        let response = crate::query_log::timed(
-            &state,
-            principal,
-            "oee",
-            &body.0,
-            kpi::oee(&state, principal, &body.0, state.clock.now()),
-        )
-        .await?;
+        let response =
+            crate::query_log::timed(&state, principal, "oee", &body.0, oee_view(&state, principal, &body.0)).await?;
         Ok(Json(response))
     }
 
@@ -152,7 +190,7 @@ impl KpiApi {
             principal,
             "oee",
             &filters,
-            kpi::oee(&state, principal, &filters, state.clock.now()),
+            oee_view(&state, principal, &filters),
         )
         .await?;
         Ok(Json(response))
@@ -175,7 +213,7 @@ impl KpiApi {
             principal,
             "summary",
             &body.0,
-            kpi::summary(&state, principal, &body.0, state.clock.now()),
+            summary_view(&state, principal, &body.0),
         )
         .await?;
         Ok(Json(response))
@@ -219,7 +257,7 @@ impl KpiApi {
             principal,
             "downtime",
             &filters,
-            kpi::downtime(&state, principal, &filters, state.clock.now()),
+            downtime_view(&state, principal, &filters),
         )
         .await?;
         Ok(Json(response))

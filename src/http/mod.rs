@@ -10,6 +10,7 @@ pub mod docs;
 pub mod examples;
 pub mod health;
 pub mod kpi_api;
+pub mod kpi_views;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;

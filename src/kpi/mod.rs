@@ -1,51 +1,29 @@
-//! KPIs of a line over a range: OEE and its factors, the production summary
-//! and on-the-fly downtime events. Configuration comes from the metadata
-//! cache, detections from exact queries of the line's table, and every
-//! number from the pure [`crate::analytics`] engine, rule by rule as the
-//! semantics document defines them.
+//! KPIs of one line over a range — OEE and its factors, the production
+//! summary, downtime events — as views of the one query engine
+//! ([`crate::query`]). A request becomes a typed single-line
+//! [`KpiQuery`] once ([`line_query`]); its [`LineBasis`] (planned set and
+//! downtime events) is computed once ([`prepare`]) and every view reads its
+//! counts through the engine. Takes a connection and the cached
+//! configuration, never the application state; the HTTP shapes live in
+//! `http`.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use chrono_tz::Tz;
-use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 
 pub mod persisted;
 pub mod series;
 
-use crate::analytics::areas::LineAreas;
-use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
-use crate::analytics::interval::{IntervalSet, micros_to_seconds};
-use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
-use crate::analytics::time::{format_instant, parse_range};
-use crate::app::AppState;
-use crate::auth::principal::Principal;
+use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold, total_downtime_micros};
+use crate::analytics::interval::{Interval, IntervalSet, micros_to_seconds};
+use crate::analytics::time::parse_range;
+use crate::db::DbConn;
 use crate::detections::line_of;
-use crate::detections::store::DetectionFilter;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
-use crate::rollup::read;
-
-/// What every KPI request names.
-#[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
-pub struct KpiFilters {
-    /// Line.
-    pub line_id: i32,
-    /// Range start: RFC 3339, or local time in the tenant's zone without an offset. Inclusive.
-    #[oai(validator(max_length = 64))]
-    pub start_date: String,
-    /// Range end, exclusive. May lie in the future (everything is clipped at now).
-    #[oai(validator(max_length = 64))]
-    pub end_date: String,
-    /// Only these products in the production counts (downtime ignores it: a stopped line is stopped).
-    #[oai(nullable)]
-    pub product_ids: Option<Vec<i32>>,
-    /// Only this shift's occurrences form the planned time.
-    #[oai(nullable)]
-    pub shift_id: Option<i32>,
-    /// Gap in seconds above which the line counts as stopped (> 0); default the line's own.
-    #[oai(nullable)]
-    pub downtime_threshold: Option<f64>,
-}
+use crate::query::model::{KpiQuery, Measure, distinct};
+use crate::query::run::{LineBasis, Parts, counts_within, line_basis};
 
 /// 422 fields for product and shift ids the tenant does not have.
 pub(crate) fn unknown_ids(snapshot: &PlantSnapshot, product_ids: &[i32], shift_id: Option<i32>) -> Vec<FieldError> {
@@ -60,140 +38,129 @@ pub(crate) fn unknown_ids(snapshot: &PlantSnapshot, product_ids: &[i32], shift_i
     errors
 }
 
-/// Everything resolved once for a request.
-struct Context {
-    snapshot: std::sync::Arc<PlantSnapshot>,
-    tz: Tz,
-    range: crate::analytics::interval::Interval,
-    areas: LineAreas,
-    planned: IntervalSet,
-    scope: IntervalSet,
-    threshold: DowntimeThreshold,
-    /// The line's rollup watermark and gap floor (see [`crate::rollup`]).
-    rolled: crate::rollup::store::Rolled,
+/// One line's KPI request as a client names it (an HTTP body or query, a
+/// widget's params), before any check.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LineForm {
+    /// Line.
+    pub line_id: i32,
+    /// Range start: RFC 3339, or tenant local time without an offset.
+    pub start_date: String,
+    /// Range end, exclusive.
+    pub end_date: String,
+    /// Only these products in the production counts.
+    pub product_ids: Vec<i32>,
+    /// Only this shift's occurrences.
+    pub shift_id: Option<i32>,
+    /// Seconds; none: the line's own.
+    pub downtime_threshold: Option<f64>,
 }
 
-impl Context {
-    /// Up to when the figures include rows written straight into the raw
-    /// table: the watermark (later direct writes before it need a rollup
-    /// refresh), or now when nothing was read from rollups.
-    fn data_as_of(&self, now: DateTime<Utc>) -> String {
-        format_instant(self.rolled.watermark.map_or(now, |w| w.min(now)), self.tz)
-    }
-}
-
-fn windows(set: &IntervalSet) -> Vec<(NaiveDateTime, NaiveDateTime)> {
-    DetectionFilter::windows(set.intervals())
-}
-
-async fn context(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<Context> {
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    let line = line_of(&snapshot, filters.line_id)?.clone();
-    let tz = snapshot.timezone;
+/// Checks `form` and types it as the single-line query of the engine:
+/// 404 for a line the tenant does not have, else one 422 naming every
+/// failing field.
+pub fn line_query(form: &LineForm, snapshot: &PlantSnapshot, max_range_days: u32) -> AppResult<KpiQuery> {
+    line_of(snapshot, form.line_id)?;
     let mut errors: Vec<FieldError> = Vec::new();
-    let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days)
-        .map_err(|e| e.into_iter().map(FieldError::from).collect::<Vec<_>>());
-    let threshold = match filters.downtime_threshold {
-        Some(seconds) => DowntimeThreshold::from_seconds_f64(seconds),
-        None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)),
+    let range = parse_range(&form.start_date, &form.end_date, snapshot.timezone, max_range_days)
+        .map_err(|e| errors.extend(e.into_iter().map(FieldError::from)))
+        .ok();
+    let threshold = form
+        .downtime_threshold
+        .map(DowntimeThreshold::from_seconds_f64)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("downtime_threshold", e.to_string())))
+        .ok()
+        .flatten();
+    errors.extend(unknown_ids(snapshot, &form.product_ids, form.shift_id));
+    if let Err(e) = snapshot.line_areas(form.line_id) {
+        errors.push(FieldError::new("line_id", e.to_string()));
     }
-    .map_err(|e| FieldError::new("downtime_threshold", e.to_string()));
-    errors.extend(unknown_ids(
-        &snapshot,
-        filters.product_ids.as_deref().unwrap_or_default(),
-        filters.shift_id,
-    ));
-    let areas = snapshot
-        .line_areas(filters.line_id)
-        .map_err(|e| FieldError::new("line_id", e.to_string()));
-    let (range, threshold, areas) = match (range, threshold, areas) {
-        (Ok(r), Ok(t), Ok(a)) if errors.is_empty() => (r, t, a),
-        (r, t, a) => {
-            errors.extend(r.err().unwrap_or_default());
-            errors.extend(t.err());
-            errors.extend(a.err());
-            return Err(AppError::invalid_fields(errors));
-        }
-    };
-    let rolled = {
-        let pool = state.databases.tenant(principal.tenant_id).await?;
-        let mut conn = pool.get().await?;
-        crate::rollup::store::rolled(&mut conn, filters.line_id).await?
-    };
-    let rules = snapshot.shift_rules();
-    let planned = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
-    let scope = crate::analytics::shifts::counting_scope(&rules, filters.line_id, tz, &range, now, filters.shift_id);
-    Ok(Context {
-        snapshot,
-        tz,
-        range,
-        areas,
-        planned,
-        scope,
-        threshold,
-        rolled,
-    })
+    match range {
+        Some(range) if errors.is_empty() => Ok(KpiQuery {
+            lines: vec![form.line_id],
+            lines_named: true,
+            range,
+            preset: None,
+            grain: None,
+            dimensions: Vec::new(),
+            measures: Measure::ALL.to_vec(),
+            product_ids: distinct(form.product_ids.clone()),
+            shift_ids: form.shift_id.into_iter().collect(),
+            threshold,
+            compare: None,
+        }),
+        _ => Err(AppError::invalid_fields(errors)),
+    }
 }
 
-/// Downtime events of the line inside the planned set (all output
-/// detections), and with `for_chart` the minute rows a chart can share.
-async fn events(
-    state: &AppState,
-    principal: &Principal,
-    line_id: i32,
-    ctx: &Context,
+/// A single-line query with its basis: computed once, it serves every view
+/// of that line, range, shift and threshold, whatever their products.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    query: KpiQuery,
+    basis: LineBasis,
+}
+
+impl Prepared {
+    /// The output area's minute rollup the gap analysis read, if kept.
+    pub fn minute_rows(&self) -> Option<&crate::rollup::read::MinuteRows> {
+        self.basis.minutes.as_ref()
+    }
+
+    /// The query it answers.
+    pub fn query(&self) -> &KpiQuery {
+        &self.query
+    }
+
+    fn line_id(&self) -> i32 {
+        self.basis.line_id
+    }
+
+    /// The shift the query is restricted to, if any.
+    fn shift_id(&self) -> Option<i32> {
+        self.query.shift_ids.as_slice().first().copied()
+    }
+
+    /// Up to when rows written straight into the raw table are included:
+    /// the watermark (later direct writes before it need a rollup
+    /// refresh), or now when nothing was read from rollups.
+    fn data_as_of(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.basis.rolled.watermark.map_or(now, |w| w.min(now))
+    }
+}
+
+/// Computes the basis of a single-line `query` (see [`line_query`]). With
+/// `keep_minutes`, the minute rows the gap analysis reads are kept for a
+/// production chart of the same request ([`Prepared::minute_rows`]).
+pub async fn prepare(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    query: KpiQuery,
     now: DateTime<Utc>,
-    for_chart: bool,
-) -> AppResult<(Vec<DowntimeEvent>, Option<read::MinuteRows>)> {
-    let pool = state.databases.tenant(principal.tenant_id).await?;
-    let mut conn = pool.get().await?;
-    let output = ctx.areas.output_area_id;
-    // Minute rows are read ahead for a chart only when the gap analysis
-    // needs them too; stored gaps serve it without them.
-    let gaps_serve = ctx.rolled.gaps_serving(ctx.threshold).is_some();
-    let minutes = match (ctx.rolled.watermark, ctx.range.clip_to_now(now)) {
-        (Some(_), Some(clipped))
-            if for_chart && !gaps_serve && ctx.threshold.micros() >= read::SPAN_THRESHOLD_MICROS =>
-        {
-            Some(read::minute_rows(&mut conn, line_id, output, clipped, ctx.rolled.watermark).await?)
-        }
-        _ => None,
+    keep_minutes: bool,
+) -> AppResult<Prepared> {
+    let [line_id] = query.lines[..] else {
+        return Err(AppError::internal("a line KPI query names exactly one line"));
     };
-    let events = read::downtime_events(
-        &mut conn,
-        line_id,
-        output,
-        &read::GapQuery {
-            planned: &ctx.planned,
-            threshold: ctx.threshold,
-            now,
-        },
-        ctx.rolled,
-        minutes.as_ref(),
-    )
-    .await?;
-    Ok((events, minutes))
+    let basis = line_basis(conn, snapshot, &query, now, line_id, keep_minutes)
+        .await?
+        .map_err(|why| AppError::invalid_field("line_id", why))?;
+    Ok(Prepared { query, basis })
 }
 
 /// A decimal as a JSON number (percentages, kg): exact to its 2 decimals.
-fn number(d: Decimal) -> f64 {
+fn number(d: rust_decimal::Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
 /// OEE of a line over a range (semantics §5).
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct OeeResponse {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Oee {
     /// Line.
     pub line_id: i32,
-    /// Range start, tenant offset.
-    pub start_date: String,
-    /// Range end, tenant offset.
-    pub end_date: String,
+    /// The range asked for.
+    pub range: Interval,
     /// |P|: planned time inside the range, clipped at now.
     pub planned_time_seconds: f64,
     /// Sum of downtime event durations.
@@ -210,34 +177,52 @@ pub struct OeeResponse {
     pub good_units: u64,
     /// max(total_production − good_units, 0).
     pub rejected_units: u64,
-    /// Ideal time / operating time × 100; null when a counted product has no `production_std`.
-    #[oai(nullable)]
+    /// Ideal time / operating time × 100; none when a counted product has no `production_std`.
     pub performance: Option<f64>,
     /// Good / total × 100 (100 when nothing was produced).
     pub quality: f64,
-    /// Availability × performance × quality / 10 000 (from unrounded factors); null with performance.
-    #[oai(nullable)]
+    /// Availability × performance × quality / 10 000; none with performance.
     pub oee: Option<f64>,
     /// Σ good units × product weight, kg, 2 decimals.
     pub total_weight: f64,
-    /// Why a figure is null or doubtful.
+    /// Why a figure is none or doubtful.
     pub warnings: Vec<String>,
-    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
-    pub data_as_of: String,
+    /// See [`Prepared::data_as_of`].
+    pub data_as_of: DateTime<Utc>,
 }
 
-fn oee_response(
-    filters: &KpiFilters,
-    ctx: &Context,
-    result: OeeResult,
-    weight: Decimal,
+/// Input and output counts per product of `products` inside `set`.
+async fn counts_in(
+    conn: &mut DbConn,
+    prepared: &Prepared,
+    products: &[i32],
+    set: &IntervalSet,
+) -> AppResult<(BTreeMap<i32, u64>, BTreeMap<i32, u64>)> {
+    let counted = counts_within(conn, &prepared.basis, products, &[set]).await?;
+    Ok(counted.into_iter().next().unwrap_or_default())
+}
+
+/// OEE and its factors: the engine's ungrouped figures of the line,
+/// counting only `products` (all when empty).
+pub async fn oee(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    prepared: &Prepared,
+    products: &[i32],
     now: DateTime<Utc>,
-    range: (String, String),
-) -> OeeResponse {
-    OeeResponse {
-        line_id: filters.line_id,
-        start_date: range.0,
-        end_date: range.1,
+) -> AppResult<Oee> {
+    let basis = &prepared.basis;
+    let (inputs, outputs) = counts_in(conn, prepared, products, &basis.planned).await?;
+    let parts = Parts {
+        planned_micros: basis.planned.total_micros(),
+        events: basis.events.clone(),
+        inputs,
+        outputs,
+    };
+    let (result, weight) = parts.figures(snapshot);
+    Ok(Oee {
+        line_id: prepared.line_id(),
+        range: prepared.query.range,
         planned_time_seconds: result.planned_time_seconds,
         total_downtime_seconds: result.total_downtime_seconds,
         downtime_count: result.downtime_count,
@@ -251,163 +236,29 @@ fn oee_response(
         oee: result.oee.map(number),
         total_weight: number(weight),
         warnings: result.warnings,
-        data_as_of: ctx.data_as_of(now),
-    }
-}
-
-fn weight_of(ctx: &Context, counts: &[(i32, u64)]) -> Decimal {
-    ctx.snapshot.weight_of(counts.iter().copied())
-}
-
-/// What OEE, summary and downtime of one line and range share: the resolved
-/// context and the downtime events. Computed once, it serves every KPI of
-/// that line, range, shift and threshold, whatever their product filters.
-pub struct Prepared {
-    ctx: Context,
-    events: Vec<DowntimeEvent>,
-    minutes: Option<read::MinuteRows>,
-}
-
-impl Prepared {
-    /// The output area's minute rollup read for gap analysis, if any.
-    pub fn minute_rows(&self) -> Option<&read::MinuteRows> {
-        self.minutes.as_ref()
-    }
-
-    /// The downtime events, as real instants (the views of
-    /// [`downtime_with`] list them in the same order).
-    pub fn events(&self) -> &[DowntimeEvent] {
-        &self.events
-    }
-}
-
-/// Resolves and validates `filters` and computes the downtime events.
-pub async fn prepare(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<Prepared> {
-    prepare_sharing(state, principal, filters, now, false).await
-}
-
-/// [`prepare`]; with `for_chart`, the output area's minute rollup over the
-/// whole clipped range is read once and kept, so a production chart of the
-/// same request reuses it (see [`Prepared::minute_rows`]). Without a chart
-/// the gap analysis reads only the planned windows' minutes.
-pub async fn prepare_sharing(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-    for_chart: bool,
-) -> AppResult<Prepared> {
-    let ctx = context(state, principal, filters, now).await?;
-    let (events, minutes) = events(state, principal, filters.line_id, &ctx, now, for_chart).await?;
-    Ok(Prepared { ctx, events, minutes })
-}
-
-/// The product filter of `filters`, each id checked against the cache.
-fn products_of(prepared: &Prepared, filters: &KpiFilters) -> AppResult<Vec<i32>> {
-    let ids = crate::query::model::distinct(filters.product_ids.clone().unwrap_or_default());
-    let unknown = unknown_ids(&prepared.ctx.snapshot, &ids, None);
-    if unknown.is_empty() {
-        Ok(ids)
-    } else {
-        Err(AppError::invalid_fields(unknown))
-    }
-}
-
-/// Input-area and output-area detections per product inside `within`,
-/// read in the same statements.
-async fn input_output_counts(
-    conn: &mut crate::db::DbConn,
-    line_id: i32,
-    ctx: &Context,
-    within: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
-    product_ids: Vec<i32>,
-) -> AppResult<(Vec<(i32, u64)>, Vec<(i32, u64)>)> {
-    let (input, output) = (ctx.areas.input_area_id, ctx.areas.output_area_id);
-    let filter = DetectionFilter {
-        within,
-        product_ids,
-        area_ids: ctx.areas.counted(),
-    };
-    let counts = read::counts_by_area_and_product(conn, line_id, &filter, ctx.rolled).await?;
-    let of = |area: i32| -> Vec<(i32, u64)> {
-        counts
-            .get(&area)
-            .map(|per_product| per_product.iter().map(|(p, n)| (*p, *n)).collect())
-            .unwrap_or_default()
-    };
-    Ok((of(input), of(output)))
-}
-
-/// OEE and its factors.
-pub async fn oee(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<OeeResponse> {
-    let prepared = prepare(state, principal, filters, now).await?;
-    oee_with(state, principal, &prepared, filters, now).await
-}
-
-/// OEE from a [`Prepared`] of the same line, range, shift and threshold;
-/// `filters.product_ids` selects the counted products.
-pub async fn oee_with(
-    state: &AppState,
-    principal: &Principal,
-    prepared: &Prepared,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<OeeResponse> {
-    let (ctx, events) = (&prepared.ctx, &prepared.events);
-    let product_ids = products_of(prepared, filters)?;
-    let pool = state.databases.tenant(principal.tenant_id).await?;
-    let mut conn = pool.get().await?;
-    let (inputs, outputs) =
-        input_output_counts(&mut conn, filters.line_id, ctx, windows(&ctx.planned), product_ids).await?;
-    let products: Vec<ProductCount> = inputs
-        .iter()
-        .map(|(id, n)| ctx.snapshot.product_count(*id, *n))
-        .collect();
-    let good_units: u64 = outputs.iter().map(|(_, n)| n).sum();
-    let result = compute_oee(&OeeInput {
-        planned_micros: ctx.planned.total_micros(),
-        events,
-        products: &products,
-        good_units,
-    });
-    let weight = weight_of(ctx, &outputs);
-    let range = (
-        format_instant(ctx.range.start, ctx.tz),
-        format_instant(ctx.range.end, ctx.tz),
-    );
-    Ok(oee_response(filters, ctx, result, weight, now, range))
+        data_as_of: prepared.data_as_of(now),
+    })
 }
 
 /// Production summary (semantics §5, last rule).
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct SummaryResponse {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
     /// Line.
     pub line_id: i32,
-    /// Input-area detections over the range (a shift's occurrences with `shift_id`).
+    /// Input-area detections over the range (a shift's occurrences with a shift).
     pub total_production: u64,
     /// Σ output-area detections × product weight, kg, 2 decimals.
     pub total_weight: f64,
     /// Output-area detections per product name.
-    pub product_distribution: std::collections::BTreeMap<String, u64>,
-    /// The same per product id, with colours (for charts; not serialised).
-    #[oai(skip)]
+    pub product_distribution: BTreeMap<String, u64>,
+    /// The same per product id, with colours (for charts).
     pub product_slices: Vec<ProductSlice>,
     /// Downtime events (inside planned time, as in the OEE).
     pub downtime_count: u64,
     /// Their total duration.
     pub total_downtime_seconds: f64,
-    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
-    pub data_as_of: String,
+    /// See [`Prepared::data_as_of`].
+    pub data_as_of: DateTime<Utc>,
 }
 
 /// One product's share of the output.
@@ -423,35 +274,28 @@ pub struct ProductSlice {
     pub count: u64,
 }
 
-/// The production summary.
+/// The production summary: counts over the whole range (a shift's
+/// occurrences with a shift), not only planned time; downtime as in the OEE.
 pub async fn summary(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<SummaryResponse> {
-    let prepared = prepare(state, principal, filters, now).await?;
-    summary_with(state, principal, &prepared, filters, now).await
-}
-
-/// The summary from a [`Prepared`] (see [`oee_with`]).
-pub async fn summary_with(
-    state: &AppState,
-    principal: &Principal,
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
     prepared: &Prepared,
-    filters: &KpiFilters,
+    products: &[i32],
     now: DateTime<Utc>,
-) -> AppResult<SummaryResponse> {
-    let (ctx, events) = (&prepared.ctx, &prepared.events);
-    let product_ids = products_of(prepared, filters)?;
-    let pool = state.databases.tenant(principal.tenant_id).await?;
-    let mut conn = pool.get().await?;
-    let (inputs, outputs) =
-        input_output_counts(&mut conn, filters.line_id, ctx, windows(&ctx.scope), product_ids).await?;
-    let mut distribution = std::collections::BTreeMap::new();
+) -> AppResult<Summary> {
+    let scope = crate::analytics::shifts::counting_scope(
+        &snapshot.shift_rules(),
+        prepared.line_id(),
+        snapshot.timezone,
+        &prepared.query.range,
+        now,
+        prepared.shift_id(),
+    );
+    let (inputs, outputs) = counts_in(conn, prepared, products, &scope).await?;
+    let mut distribution = BTreeMap::new();
     let mut slices = Vec::new();
     for (id, n) in &outputs {
-        let product = ctx.snapshot.products.get(id);
+        let product = snapshot.products.get(id);
         let name = product
             .map(|p| p.product_name.clone())
             .unwrap_or_else(|| format!("product {id}"));
@@ -463,76 +307,45 @@ pub async fn summary_with(
             count: *n,
         });
     }
-    Ok(SummaryResponse {
-        line_id: filters.line_id,
-        total_production: inputs.iter().map(|(_, n)| n).sum(),
-        total_weight: number(weight_of(ctx, &outputs)),
+    let events = &prepared.basis.events;
+    Ok(Summary {
+        line_id: prepared.line_id(),
+        total_production: inputs.values().sum(),
+        total_weight: number(snapshot.weight_of(outputs.iter().map(|(id, n)| (*id, *n)))),
         product_distribution: distribution,
         product_slices: slices,
         downtime_count: events.len() as u64,
-        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(events)),
-        data_as_of: ctx.data_as_of(now),
+        total_downtime_seconds: micros_to_seconds(total_downtime_micros(events)),
+        data_as_of: prepared.data_as_of(now),
     })
 }
 
-/// One downtime event.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct DowntimeEventView {
-    /// Start (last detection before the stop, or the start of planned time), tenant offset.
-    pub start: String,
-    /// End (first detection after, end of planned time, or now), tenant offset.
-    pub end: String,
-    /// Duration in seconds.
-    pub duration_seconds: f64,
-    /// True when the line is still stopped.
-    pub ongoing: bool,
-}
-
-/// Downtime events of a line.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct DowntimeResponse {
+/// Downtime events of a line (semantics §4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Downtime {
     /// Line.
     pub line_id: i32,
-    /// Threshold used, seconds.
-    pub downtime_threshold: f64,
+    /// Threshold used.
+    pub threshold: DowntimeThreshold,
     /// Events in time order.
-    pub events: Vec<DowntimeEventView>,
-    /// Number of events.
-    pub downtime_count: u64,
-    /// Their total duration.
-    pub total_downtime_seconds: f64,
-    /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
-    pub data_as_of: String,
+    pub events: Vec<DowntimeEvent>,
+    /// See [`Prepared::data_as_of`].
+    pub data_as_of: DateTime<Utc>,
 }
 
-/// Downtime events computed on the fly (semantics §4).
-pub async fn downtime(
-    state: &AppState,
-    principal: &Principal,
-    filters: &KpiFilters,
-    now: DateTime<Utc>,
-) -> AppResult<DowntimeResponse> {
-    let prepared = prepare(state, principal, filters, now).await?;
-    Ok(downtime_with(&prepared, filters, now))
+impl Downtime {
+    /// Their total duration, seconds.
+    pub fn total_seconds(&self) -> f64 {
+        micros_to_seconds(total_downtime_micros(&self.events))
+    }
 }
 
-/// The events of a [`Prepared`].
-pub fn downtime_with(prepared: &Prepared, filters: &KpiFilters, now: DateTime<Utc>) -> DowntimeResponse {
-    let (ctx, events) = (&prepared.ctx, &prepared.events);
-    DowntimeResponse {
-        line_id: filters.line_id,
-        downtime_threshold: micros_to_seconds(ctx.threshold.micros()),
-        downtime_count: events.len() as u64,
-        total_downtime_seconds: micros_to_seconds(crate::analytics::downtime::total_downtime_micros(events)),
-        events: events
-            .iter()
-            .map(|e| DowntimeEventView {
-                start: format_instant(e.start, ctx.tz),
-                end: format_instant(e.end, ctx.tz),
-                duration_seconds: micros_to_seconds(e.duration_micros),
-                ongoing: e.ongoing,
-            })
-            .collect(),
-        data_as_of: ctx.data_as_of(now),
+/// The downtime events computed on the fly: the basis's own.
+pub fn downtime(prepared: &Prepared, now: DateTime<Utc>) -> Downtime {
+    Downtime {
+        line_id: prepared.line_id(),
+        threshold: prepared.basis.threshold,
+        events: prepared.basis.events.clone(),
+        data_as_of: prepared.data_as_of(now),
     }
 }

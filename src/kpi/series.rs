@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use crate::analytics::buckets::{BucketInterval, generate_buckets};
 use crate::analytics::interval::Interval;
 use crate::analytics::time::{format_instant, parse_range};
-use crate::app::AppState;
-use crate::auth::principal::Principal;
+use crate::db::DbConn;
 use crate::detections::line_of;
 use crate::detections::store::DetectionFilter;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::plant::cache::PlantSnapshot;
 use crate::rollup::read;
 
 /// What a production chart asks for.
@@ -56,36 +56,27 @@ pub struct Series {
     pub timezone: String,
 }
 
-/// Detections per bucket of a line over a range.
+/// Detections per bucket of a line over a range; `shared` are minute rows
+/// a KPI of the same request already read (used only where they cover the
+/// same area and range).
 pub async fn production_series(
-    state: &AppState,
-    principal: &Principal,
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
     filters: &SeriesFilters,
-    now: DateTime<Utc>,
-) -> AppResult<Series> {
-    production_series_with(state, principal, filters, now, None).await
-}
-
-/// The same, reusing minute rows a KPI of the same request already read
-/// (used only where they cover the same area and range).
-pub async fn production_series_with(
-    state: &AppState,
-    principal: &Principal,
-    filters: &SeriesFilters,
+    max_range_days: u32,
     now: DateTime<Utc>,
     shared: Option<&read::MinuteRows>,
 ) -> AppResult<Series> {
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    line_of(&snapshot, filters.line_id)?;
+    line_of(snapshot, filters.line_id)?;
     let tz = snapshot.timezone;
     let mut errors: Vec<FieldError> = Vec::new();
     let interval = BucketInterval::parse(filters.interval.as_deref().unwrap_or("15min"))
         .map_err(|e| errors.push(FieldError::new("interval", e.to_string())))
         .ok();
-    let range = parse_range(&filters.start_date, &filters.end_date, tz, state.config.max_range_days)
+    let range = parse_range(&filters.start_date, &filters.end_date, tz, max_range_days)
         .map_err(|e| errors.extend(e.into_iter().map(FieldError::from)))
         .ok();
-    errors.extend(super::unknown_ids(&snapshot, &filters.product_ids, None));
+    errors.extend(super::unknown_ids(snapshot, &filters.product_ids, None));
     for id in &filters.area_ids {
         if snapshot.areas.get(id).is_none_or(|a| a.line_id != filters.line_id) {
             errors.push(FieldError::new(
@@ -94,7 +85,7 @@ pub async fn production_series_with(
             ));
         }
     }
-    errors.extend(super::unknown_ids(&snapshot, &[], filters.shift_id));
+    errors.extend(super::unknown_ids(snapshot, &[], filters.shift_id));
     let areas = if filters.area_ids.is_empty() {
         snapshot
             .line_areas(filters.line_id)
@@ -117,19 +108,17 @@ pub async fn production_series_with(
         now,
         filters.shift_id,
     );
-    let pool = state.databases.tenant(principal.tenant_id).await?;
-    let mut conn = pool.get().await?;
     let watermark = match shared {
         // Split under the watermark the shared rows were read with.
         Some(rows) => rows.watermark(),
-        None => crate::rollup::store::watermark(&mut conn, filters.line_id).await?,
+        None => crate::rollup::store::watermark(conn, filters.line_id).await?,
     };
     let filter = DetectionFilter {
         within: DetectionFilter::windows(scope.intervals()),
         product_ids: crate::query::model::distinct(filters.product_ids.clone()),
         area_ids: areas,
     };
-    let counts = read::bucket_counts(&mut conn, filters.line_id, &filter, &series, watermark, shared).await?;
+    let counts = read::bucket_counts(conn, filters.line_id, &filter, &series, watermark, shared).await?;
     let planned_set = crate::analytics::shifts::planned_set(
         &snapshot.shift_rules(),
         filters.line_id,

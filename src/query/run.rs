@@ -230,24 +230,23 @@ fn clip_events(events: &[DowntimeEvent], set: &IntervalSet) -> Vec<DowntimeEvent
     out
 }
 
-/// Input and output counts per product inside each of `sets`, read
-/// together (see [`read::counts_of_cells`]).
-async fn counts(
+/// Input and output counts per product (only `product_ids`, or all when
+/// empty) inside each of `sets`, read together (see
+/// [`read::counts_of_cells`]).
+pub async fn counts_within(
     conn: &mut DbConn,
-    line_id: i32,
-    areas: &crate::analytics::areas::LineAreas,
+    basis: &LineBasis,
+    product_ids: &[i32],
     sets: &[&IntervalSet],
-    query: &KpiQuery,
-    rolled: crate::rollup::store::Rolled,
 ) -> AppResult<Vec<(BTreeMap<i32, u64>, BTreeMap<i32, u64>)>> {
-    let (input, output) = (areas.input_area_id, areas.output_area_id);
+    let (input, output) = (basis.areas.input_area_id, basis.areas.output_area_id);
     let filter = DetectionFilter {
         within: Vec::new(),
-        product_ids: query.product_ids.clone(),
-        area_ids: areas.counted(),
+        product_ids: product_ids.to_vec(),
+        area_ids: basis.areas.counted(),
     };
     let cells: Vec<Vec<Interval>> = sets.iter().map(|set| set.intervals().to_vec()).collect();
-    let found = read::counts_of_cells(conn, line_id, &cells, &filter, rolled).await?;
+    let found = read::counts_of_cells(conn, basis.line_id, &cells, &filter, basis.rolled).await?;
     Ok(found
         .into_iter()
         .map(|per_area| {
@@ -334,17 +333,41 @@ pub async fn run(
     Ok(answer)
 }
 
-/// One line's rows and totals.
-async fn run_line(
+/// What every view of one line starts from: its areas, threshold and
+/// rollup state, its planned set for the query and its downtime events
+/// over that set, computed once.
+#[derive(Debug, Clone)]
+pub struct LineBasis {
+    /// The line.
+    pub line_id: i32,
+    /// Its input and output areas.
+    pub areas: crate::analytics::areas::LineAreas,
+    /// The query's threshold, or the line's own.
+    pub threshold: DowntimeThreshold,
+    /// Its rollup watermark and gap floor.
+    pub rolled: crate::rollup::store::Rolled,
+    /// P over the query's range (with a shift filter, those shifts' occurrences).
+    pub planned: IntervalSet,
+    /// Downtime events inside `planned`.
+    pub events: Vec<DowntimeEvent>,
+    /// The output area's minute rollup over the clipped range, when asked
+    /// for and read anyway by the gap analysis (a chart can share it).
+    pub minutes: Option<read::MinuteRows>,
+}
+
+/// The basis of `line_id` for `query`; `Ok(Err(why))` when the line was not
+/// named and cannot be measured (it is then left out with a warning).
+/// With `keep_minutes` the gap analysis reads the output area's minute
+/// rollup over the whole clipped range and keeps it, where it reads
+/// minutes at all.
+pub async fn line_basis(
     conn: &mut DbConn,
     snapshot: &PlantSnapshot,
     query: &KpiQuery,
     now: DateTime<Utc>,
     line_id: i32,
-) -> AppResult<LineAnswer> {
-    let tz = snapshot.timezone;
-    let rules = snapshot.shift_rules();
-    let mut answer = LineAnswer::default();
+    keep_minutes: bool,
+) -> AppResult<Result<LineBasis, String>> {
     let line = snapshot.lines.get(&line_id).ok_or_else(|| {
         AppError::invalid_fields(vec![FieldError::new(
             "line_ids",
@@ -354,8 +377,7 @@ async fn run_line(
     let areas = match snapshot.line_areas(line_id) {
         Ok(areas) => areas,
         Err(e) if !query.lines_named => {
-            answer.warning = Some(format!("line {line_id} ({}) is left out: {e}", line.line_name));
-            return Ok(answer);
+            return Ok(Err(format!("line {line_id} ({}) is left out: {e}", line.line_name)));
         }
         Err(e) => {
             return Err(AppError::invalid_fields(vec![FieldError::new(
@@ -369,8 +391,18 @@ async fn run_line(
         None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)).map_err(AppError::internal)?,
     };
     let rolled = crate::rollup::store::rolled(conn, line_id).await?;
-    answer.watermark = Some(rolled.watermark);
-    let planned = planned_of(query, &rules, line_id, tz, now);
+    let planned = planned_of(query, &snapshot.shift_rules(), line_id, snapshot.timezone, now);
+    // Minute rows are read ahead only when the gap analysis needs them too;
+    // stored gaps serve it without them.
+    let gaps_serve = rolled.gaps_serving(threshold).is_some();
+    let minutes = match (rolled.watermark, query.range.clip_to_now(now)) {
+        (Some(_), Some(clipped))
+            if keep_minutes && !gaps_serve && threshold.micros() >= read::SPAN_THRESHOLD_MICROS =>
+        {
+            Some(read::minute_rows(conn, line_id, areas.output_area_id, clipped, rolled.watermark).await?)
+        }
+        _ => None,
+    };
     let events = read::downtime_events(
         conn,
         line_id,
@@ -381,13 +413,46 @@ async fn run_line(
             now,
         },
         rolled,
-        None,
+        minutes.as_ref(),
     )
     .await?;
-    let cells = time_cells(query, &rules, line_id, &planned, tz, now)?;
-    let mut sets: Vec<&IntervalSet> = vec![&planned];
+    Ok(Ok(LineBasis {
+        line_id,
+        areas,
+        threshold,
+        rolled,
+        planned,
+        events,
+        minutes,
+    }))
+}
+
+/// One line's rows and totals.
+async fn run_line(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    query: &KpiQuery,
+    now: DateTime<Utc>,
+    line_id: i32,
+) -> AppResult<LineAnswer> {
+    let tz = snapshot.timezone;
+    let rules = snapshot.shift_rules();
+    let mut answer = LineAnswer::default();
+    let basis = match line_basis(conn, snapshot, query, now, line_id, false).await? {
+        Ok(basis) => basis,
+        Err(why) => {
+            answer.warning = Some(why);
+            return Ok(answer);
+        }
+    };
+    answer.watermark = Some(basis.rolled.watermark);
+    let (planned, events) = (&basis.planned, &basis.events);
+    let cells = time_cells(query, &rules, line_id, planned, tz, now)?;
+    let mut sets: Vec<&IntervalSet> = vec![planned];
     sets.extend(cells.iter().map(|cell| &cell.planned));
-    let mut counted = counts(conn, line_id, &areas, &sets, query, rolled).await?.into_iter();
+    let mut counted = counts_within(conn, &basis, &query.product_ids, &sets)
+        .await?
+        .into_iter();
     let (inputs, outputs) = counted.next().unwrap_or_default();
     answer.totals = Parts {
         planned_micros: planned.total_micros(),
@@ -398,7 +463,7 @@ async fn run_line(
     for (cell, (inputs, outputs)) in cells.iter().zip(counted) {
         let line_parts = Parts {
             planned_micros: cell.planned.total_micros(),
-            events: clip_events(&events, &cell.planned),
+            events: clip_events(events, &cell.planned),
             inputs,
             outputs,
         };

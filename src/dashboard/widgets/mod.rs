@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::analytics::interval::Interval;
 use crate::kpi::series::Series;
-use crate::kpi::{OeeResponse, SummaryResponse};
+use crate::kpi::{Oee, Summary};
 
 mod comparison_bar;
 mod downtime_table;
@@ -211,9 +211,9 @@ pub struct StopRow {
 #[derive(Debug, Clone)]
 pub enum NeedData {
     /// See [`Need::Oee`].
-    Oee(OeeResponse),
+    Oee(Oee),
     /// See [`Need::Summary`].
-    Summary(SummaryResponse),
+    Summary(Summary),
     /// See [`Need::Series`].
     Series(Series),
     /// See [`Need::Downtime`].
@@ -248,7 +248,7 @@ impl Scoped {
     }
 
     /// The OEE it declared.
-    pub fn oee(&self) -> Result<&OeeResponse, WidgetError> {
+    pub fn oee(&self) -> Result<&Oee, WidgetError> {
         match self.find(|n| matches!(n, Need::Oee(_)), "OEE")? {
             NeedData::Oee(d) => Ok(d),
             _ => Err(WidgetError::internal("OEE need holds other data")),
@@ -256,7 +256,7 @@ impl Scoped {
     }
 
     /// The summary it declared.
-    pub fn summary(&self) -> Result<&SummaryResponse, WidgetError> {
+    pub fn summary(&self) -> Result<&Summary, WidgetError> {
         match self.find(|n| matches!(n, Need::Summary(_)), "summary")? {
             NeedData::Summary(d) => Ok(d),
             _ => Err(WidgetError::internal("summary need holds other data")),
