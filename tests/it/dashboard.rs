@@ -810,3 +810,55 @@ async fn templates_catalog_filters_and_single_widgets() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_downtime_table_shows_the_reason_given_on_the_persisted_stop() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = known_plant(&app).await;
+        let window =
+            json!({"line_id": p.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"});
+        app.post_ok(&p.token, "/api/v1/downtime/recalculate", window).await;
+        let persisted: Value = app
+            .authed(
+                reqwest::Method::GET,
+                &format!(
+                    "/api/v1/downtime/{}/events?start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
+                    p.line_id
+                ),
+                &p.token,
+            )
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let events = persisted["items"].as_array().or(persisted.as_array()).expect("events");
+        let second = events
+            .iter()
+            .find(|e| e["start"] == "2026-11-16T08:10:30+00:00")
+            .expect("the 08:10:30 stop");
+        let id = second["event_id"].as_i64().expect("id");
+        let explained = app
+            .authed(
+                reqwest::Method::PUT,
+                &format!("/api/v1/downtime/{}/{id}", p.line_id),
+                &p.token,
+            )
+            .json(&json!({"reason_code": "JAM", "reason": "Atasco en cinta"}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(explained.status(), 200);
+        let run = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
+        let rows = widget(&run, 6)["data"]["rows"].as_array().cloned().expect("rows");
+        let reasons: Vec<Value> = rows.iter().map(|r| r["reason"].clone()).collect();
+        assert_eq!(
+            reasons,
+            vec![json!("N/A"), json!("Atasco en cinta"), json!("N/A")],
+            "the reason joins its stop by start instant: {rows:?}"
+        );
+        app.stop().await;
+    }
+}
