@@ -23,7 +23,6 @@ use crate::dashboard::widgets::shapes::{
 };
 use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
 use crate::error::{AppError, AppResult};
-use crate::kpi::LineForm;
 use crate::plant::cache::PlantSnapshot;
 
 /// Fills absent top-level params from the schema's `default`s.
@@ -64,7 +63,14 @@ pub struct Prepared {
 }
 
 /// Looks the widget's class up and validates its params.
-pub fn prepare(entry: &CatalogWidget, mut params: Map<String, Value>) -> Result<Prepared, WidgetError> {
+/// Looks the widget's class up, validates its params and types them once
+/// (the range in `tz`, at most `max_range_days`).
+pub fn prepare(
+    entry: &CatalogWidget,
+    mut params: Map<String, Value>,
+    tz: chrono_tz::Tz,
+    max_range_days: u32,
+) -> Result<Prepared, WidgetError> {
     let widget = widgets::lookup(&entry.class_name).ok_or_else(|| {
         WidgetError::new(
             "unknown_widget",
@@ -76,6 +82,7 @@ pub fn prepare(entry: &CatalogWidget, mut params: Map<String, Value>) -> Result<
     validate_params(&entry.required_params, &params)?;
     let params: WidgetParams =
         serde_json::from_value(params).map_err(|e| WidgetError::invalid("params", e.to_string()))?;
+    let params = params.typed(tz, max_range_days)?;
     let needs = widget.needs(&params)?;
     Ok(Prepared { widget, params, needs })
 }
@@ -83,7 +90,7 @@ pub fn prepare(entry: &CatalogWidget, mut params: Map<String, Value>) -> Result<
 type Computed = HashMap<Need, (Arc<Result<NeedData, WidgetError>>, Duration)>;
 
 /// What computing needs takes from the service: the tenant's database and
-/// cached configuration, the data broker and the range limit (never the
+/// cached configuration and the data broker (never the
 /// whole application state).
 pub struct Sources<'a> {
     /// The tenant's database.
@@ -92,8 +99,6 @@ pub struct Sources<'a> {
     pub snapshot: Arc<PlantSnapshot>,
     /// External APIs.
     pub broker: &'a crate::broker::DataBroker,
-    /// Longest range, days.
-    pub max_range_days: u32,
 }
 
 impl<'a> Sources<'a> {
@@ -103,19 +108,7 @@ impl<'a> Sources<'a> {
             pool: state.databases.tenant(principal.tenant_id).await?,
             snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
             broker: &state.broker,
-            max_range_days: state.config.max_range_days,
         })
-    }
-}
-
-fn line_form(q: &widgets::DataQuery) -> LineForm {
-    LineForm {
-        line_id: q.line_id,
-        start_date: q.start_date.clone(),
-        end_date: q.end_date.clone(),
-        product_ids: q.product_ids.clone(),
-        shift_id: q.shift_id,
-        downtime_threshold: q.threshold_bits.map(f64::from_bits),
     }
 }
 
@@ -207,9 +200,10 @@ async fn compute(
         Need::Series(q) => {
             let filters = crate::kpi::series::SeriesFilters {
                 line_id: q.line_id,
-                start_date: q.start_date.clone(),
-                end_date: q.end_date.clone(),
-                interval: q.interval.clone(),
+                range: q.range,
+                interval: q
+                    .interval
+                    .unwrap_or(crate::analytics::buckets::BucketInterval::FifteenMinutes),
                 product_ids: q.product_ids.clone(),
                 area_ids: q.area_ids.clone(),
                 shift_id: q.shift_id,
@@ -222,9 +216,7 @@ async fn compute(
             };
             let rows = context.as_deref().and_then(crate::kpi::Prepared::minute_rows);
             let mut conn = sources.pool.get().await?;
-            let series =
-                crate::kpi::series::production_series(&mut conn, snapshot, &filters, sources.max_range_days, now, rows)
-                    .await?;
+            let series = crate::kpi::series::production_series(&mut conn, snapshot, &filters, now, rows).await?;
             NeedData::Series(series)
         }
         Need::Downtime(_) => {
@@ -253,7 +245,7 @@ async fn prepare_kpi(
     now: DateTime<Utc>,
     keep_minutes: bool,
 ) -> AppResult<crate::kpi::Prepared> {
-    let query = crate::kpi::line_query(&line_form(key), &sources.snapshot, sources.max_range_days)?;
+    let query = crate::kpi::checked_query(&key.line_request(), &sources.snapshot)?;
     let mut conn = sources.pool.get().await?;
     crate::kpi::prepare(&mut conn, &sources.snapshot, query, now, keep_minutes).await
 }
@@ -591,7 +583,7 @@ pub async fn run(
                     if let Some(Value::Object(fixed)) = &cell.params {
                         params.extend(fixed.clone());
                     }
-                    prepare(entry, params)
+                    prepare(entry, params, snapshot.timezone, state.config.max_range_days)
                 }
             };
             (cell, entry, prepared)
@@ -648,7 +640,8 @@ pub async fn widget_data(
     let entry = entries
         .get(&widget_id)
         .ok_or_else(|| AppError::NotFound(format!("widget {widget_id} not found")))?;
-    let outcome = match prepare(entry, params) {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let outcome = match prepare(entry, params, snapshot.timezone, state.config.max_range_days) {
         Err(WidgetError {
             field: Some(field),
             message,
@@ -720,7 +713,9 @@ mod tests {
             start_date: Some("2026-11-16T00:00:00Z".into()),
             end_date: Some("2026-11-17T00:00:00Z".into()),
             ..WidgetParams::default()
-        };
+        }
+        .typed(chrono_tz::UTC, 31)
+        .expect("typed");
         let needs = Spy.needs(&params).expect("needs");
         let query = DataQuery::series(&params).expect("query");
         // The run computed much more for other widgets.

@@ -56,9 +56,72 @@ pub struct LineForm {
     pub downtime_threshold: Option<f64>,
 }
 
-/// Checks `form` and types it as the single-line query of the engine:
-/// 404 for a line the tenant does not have, else one 422 naming every
-/// failing field.
+/// One line's KPI request with every value typed, not yet checked
+/// against the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LineRequest {
+    /// Line.
+    pub line_id: i32,
+    /// `[start, end)`.
+    pub range: Interval,
+    /// Only these products in the production counts (empty: all).
+    pub product_ids: Vec<i32>,
+    /// Only this shift's occurrences.
+    pub shift_id: Option<i32>,
+    /// None: the line's own.
+    pub threshold: Option<DowntimeThreshold>,
+}
+
+/// The 422 fields of `request` against the configuration (products,
+/// shift, the line's areas); empty when it can be measured.
+fn request_errors(request: &LineRequest, snapshot: &PlantSnapshot) -> Vec<FieldError> {
+    configuration_errors(snapshot, request.line_id, &request.product_ids, request.shift_id)
+}
+
+fn configuration_errors(
+    snapshot: &PlantSnapshot,
+    line_id: i32,
+    product_ids: &[i32],
+    shift_id: Option<i32>,
+) -> Vec<FieldError> {
+    let mut errors = unknown_ids(snapshot, product_ids, shift_id);
+    if let Err(e) = snapshot.line_areas(line_id) {
+        errors.push(FieldError::new("line_id", e.to_string()));
+    }
+    errors
+}
+
+fn single_line(request: &LineRequest) -> KpiQuery {
+    KpiQuery {
+        lines: vec![request.line_id],
+        lines_named: true,
+        range: request.range,
+        preset: None,
+        grain: None,
+        dimensions: Vec::new(),
+        measures: Measure::ALL.to_vec(),
+        product_ids: distinct(request.product_ids.clone()),
+        shift_ids: request.shift_id.into_iter().collect(),
+        threshold: request.threshold,
+        compare: None,
+    }
+}
+
+/// Checks a typed `request` and makes it the single-line query of the
+/// engine: 404 for a line the tenant does not have, else one 422 naming
+/// every failing field.
+pub fn checked_query(request: &LineRequest, snapshot: &PlantSnapshot) -> AppResult<KpiQuery> {
+    line_of(snapshot, request.line_id)?;
+    let errors = request_errors(request, snapshot);
+    if errors.is_empty() {
+        Ok(single_line(request))
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
+}
+
+/// Types and checks `form` (see [`checked_query`]); every failing field is
+/// reported at once.
 pub fn line_query(form: &LineForm, snapshot: &PlantSnapshot, max_range_days: u32) -> AppResult<KpiQuery> {
     line_of(snapshot, form.line_id)?;
     let mut errors: Vec<FieldError> = Vec::new();
@@ -72,24 +135,20 @@ pub fn line_query(form: &LineForm, snapshot: &PlantSnapshot, max_range_days: u32
         .map_err(|e| errors.push(FieldError::new("downtime_threshold", e.to_string())))
         .ok()
         .flatten();
-    errors.extend(unknown_ids(snapshot, &form.product_ids, form.shift_id));
-    if let Err(e) = snapshot.line_areas(form.line_id) {
-        errors.push(FieldError::new("line_id", e.to_string()));
-    }
+    errors.extend(configuration_errors(
+        snapshot,
+        form.line_id,
+        &form.product_ids,
+        form.shift_id,
+    ));
     match range {
-        Some(range) if errors.is_empty() => Ok(KpiQuery {
-            lines: vec![form.line_id],
-            lines_named: true,
+        Some(range) if errors.is_empty() => Ok(single_line(&LineRequest {
+            line_id: form.line_id,
             range,
-            preset: None,
-            grain: None,
-            dimensions: Vec::new(),
-            measures: Measure::ALL.to_vec(),
-            product_ids: distinct(form.product_ids.clone()),
-            shift_ids: form.shift_id.into_iter().collect(),
+            product_ids: form.product_ids.clone(),
+            shift_id: form.shift_id,
             threshold,
-            compare: None,
-        }),
+        })),
         _ => Err(AppError::invalid_fields(errors)),
     }
 }

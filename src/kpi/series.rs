@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::analytics::buckets::{BucketInterval, generate_buckets};
 use crate::analytics::interval::Interval;
-use crate::analytics::time::{format_instant, parse_range};
+use crate::analytics::time::format_instant;
 use crate::db::DbConn;
 use crate::detections::line_of;
 use crate::detections::store::DetectionFilter;
@@ -13,22 +13,18 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 use crate::rollup::read;
 
-/// What a production chart asks for.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+/// What a production chart asks for, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesFilters {
     /// Line.
     pub line_id: i32,
-    /// Range start (RFC 3339, or tenant-local without offset).
-    pub start_date: String,
-    /// Range end, exclusive.
-    pub end_date: String,
-    /// Bucket width (`1min`, `15min`, `1hour`, `1day`, `1week`, `1month`); default `15min`.
-    pub interval: Option<String>,
+    /// `[start, end)`.
+    pub range: Interval,
+    /// Bucket width.
+    pub interval: BucketInterval,
     /// Only these products (empty: all).
-    #[serde(default)]
     pub product_ids: Vec<i32>,
     /// These areas instead of the output area.
-    #[serde(default)]
     pub area_ids: Vec<i32>,
     /// Only detections inside this shift's occurrences.
     pub shift_id: Option<i32>,
@@ -63,19 +59,13 @@ pub async fn production_series(
     conn: &mut DbConn,
     snapshot: &PlantSnapshot,
     filters: &SeriesFilters,
-    max_range_days: u32,
     now: DateTime<Utc>,
     shared: Option<&read::MinuteRows>,
 ) -> AppResult<Series> {
     line_of(snapshot, filters.line_id)?;
     let tz = snapshot.timezone;
     let mut errors: Vec<FieldError> = Vec::new();
-    let interval = BucketInterval::parse(filters.interval.as_deref().unwrap_or("15min"))
-        .map_err(|e| errors.push(FieldError::new("interval", e.to_string())))
-        .ok();
-    let range = parse_range(&filters.start_date, &filters.end_date, tz, max_range_days)
-        .map_err(|e| errors.extend(e.into_iter().map(FieldError::from)))
-        .ok();
+    let (interval, range) = (filters.interval, filters.range);
     errors.extend(super::unknown_ids(snapshot, &filters.product_ids, None));
     for id in &filters.area_ids {
         if snapshot.areas.get(id).is_none_or(|a| a.line_id != filters.line_id) {
@@ -95,7 +85,7 @@ pub async fn production_series(
     } else {
         Some(filters.area_ids.clone())
     };
-    let (Some(interval), Some(range), Some(areas), true) = (interval, range, areas, errors.is_empty()) else {
+    let (Some(areas), true) = (areas, errors.is_empty()) else {
         return Err(AppError::invalid_fields(errors));
     };
     let series =

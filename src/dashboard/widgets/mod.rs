@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::analytics::buckets::BucketInterval;
+use crate::analytics::downtime::DowntimeThreshold;
 use crate::analytics::interval::Interval;
 use crate::kpi::series::Series;
 use crate::kpi::{Oee, Summary};
@@ -101,33 +103,75 @@ pub struct WidgetParams {
     pub values_pointer: Option<String>,
     /// Dataset label of an external series.
     pub label: Option<String>,
+    /// The range, threshold and bucket width typed once ([`WidgetParams::typed`]).
+    #[serde(skip)]
+    pub scope: TypedScope,
 }
 
-/// The detections query behind an internal need, normalised so widgets
-/// asking the same question share one computation.
+/// The values of a widget's params that need the tenant's zone or a
+/// unit to mean anything, typed once before any need is declared.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TypedScope {
+    /// `[start_date, end_date)` in the tenant's zone, when both are given.
+    pub range: Option<Interval>,
+    /// The downtime threshold, when given.
+    pub threshold: Option<DowntimeThreshold>,
+    /// The bucket width, when given.
+    pub interval: Option<BucketInterval>,
+}
+
+impl WidgetParams {
+    /// Types the range (in `tz`, at most `max_range_days`), the threshold
+    /// and the bucket width; a bad value is an error naming its param.
+    pub fn typed(mut self, tz: chrono_tz::Tz, max_range_days: u32) -> Result<Self, WidgetError> {
+        if let (Some(start), Some(end)) = (&self.start_date, &self.end_date) {
+            let range = crate::analytics::time::parse_range(start, end, tz, max_range_days).map_err(|errors| {
+                let first = errors.into_iter().next();
+                let field = first.as_ref().map_or("start_date", |e| e.field());
+                WidgetError::invalid(
+                    format!("params.{field}"),
+                    first.map_or_else(|| "invalid range".to_owned(), |e| e.to_string()),
+                )
+            })?;
+            self.scope.range = Some(range);
+        }
+        if let Some(seconds) = self.downtime_threshold {
+            let threshold = DowntimeThreshold::from_seconds_f64(seconds)
+                .map_err(|e| WidgetError::invalid("params.downtime_threshold", e.to_string()))?;
+            self.scope.threshold = Some(threshold);
+        }
+        if let Some(name) = &self.interval {
+            let interval =
+                BucketInterval::parse(name).map_err(|e| WidgetError::invalid("params.interval", e.to_string()))?;
+            self.scope.interval = Some(interval);
+        }
+        Ok(self)
+    }
+}
+
+/// The detections query behind an internal need, typed and normalised so
+/// widgets asking the same question share one computation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DataQuery {
     /// Line.
     pub line_id: i32,
-    /// Range start as given.
-    pub start_date: String,
-    /// Range end as given.
-    pub end_date: String,
+    /// `[start, end)`.
+    pub range: Interval,
     /// Products.
     pub product_ids: Vec<i32>,
     /// Areas (series only).
     pub area_ids: Vec<i32>,
     /// Shift.
     pub shift_id: Option<i32>,
-    /// Threshold as exact bits (downtime-bearing needs only).
-    pub threshold_bits: Option<u64>,
+    /// Threshold (downtime-bearing needs only); none: the line's own.
+    pub threshold: Option<DowntimeThreshold>,
     /// Bucket width (series only).
-    pub interval: Option<String>,
+    pub interval: Option<BucketInterval>,
 }
 
 impl DataQuery {
     fn base(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
-        let (Some(line_id), Some(start), Some(end)) = (params.line_id, &params.start_date, &params.end_date) else {
+        let (Some(line_id), Some(range)) = (params.line_id, params.scope.range) else {
             return Err(WidgetError::invalid(
                 "params",
                 "line_id, start_date and end_date are required",
@@ -135,12 +179,11 @@ impl DataQuery {
         };
         Ok(DataQuery {
             line_id,
-            start_date: start.clone(),
-            end_date: end.clone(),
+            range,
             product_ids: params.product_ids.clone(),
             area_ids: Vec::new(),
             shift_id: params.shift_id,
-            threshold_bits: params.downtime_threshold.map(f64::to_bits),
+            threshold: params.scope.threshold,
             interval: None,
         })
     }
@@ -164,9 +207,20 @@ impl DataQuery {
     pub fn series(params: &WidgetParams) -> Result<DataQuery, WidgetError> {
         Ok(DataQuery {
             area_ids: params.area_ids.clone(),
-            interval: Some(params.interval.clone().unwrap_or_else(|| "15min".into())),
+            interval: Some(params.scope.interval.unwrap_or(BucketInterval::FifteenMinutes)),
             ..Self::base(params)?
         })
+    }
+
+    /// The line request of an OEE, summary or downtime need.
+    pub fn line_request(&self) -> crate::kpi::LineRequest {
+        crate::kpi::LineRequest {
+            line_id: self.line_id,
+            range: self.range,
+            product_ids: self.product_ids.clone(),
+            shift_id: self.shift_id,
+            threshold: self.threshold,
+        }
     }
 }
 
@@ -499,15 +553,51 @@ mod tests {
     }
 
     #[test]
+    fn params_are_typed_once_and_a_bad_value_names_its_param() {
+        let params = |start: &str, threshold: Option<f64>, interval: Option<&str>| WidgetParams {
+            line_id: Some(1),
+            start_date: Some(start.into()),
+            end_date: Some("2026-11-17T00:00:00".into()),
+            downtime_threshold: threshold,
+            interval: interval.map(Into::into),
+            ..WidgetParams::default()
+        };
+        let madrid = chrono_tz::Europe::Madrid;
+        let typed = params("2026-11-16T00:00:00", Some(30.5), Some("1hour"))
+            .typed(madrid, 31)
+            .expect("typed");
+        let range = typed.scope.range.expect("range");
+        assert_eq!(
+            range.start.to_rfc3339(),
+            "2026-11-15T23:00:00+00:00",
+            "local midnight in Madrid"
+        );
+        assert_eq!(typed.scope.threshold.map(|t| t.micros()), Some(30_500_000));
+        assert_eq!(typed.scope.interval, Some(BucketInterval::OneHour));
+        let query = DataQuery::series(&typed).expect("query");
+        assert_eq!((query.range, query.interval), (range, Some(BucketInterval::OneHour)));
+        for (bad, field) in [
+            (params("not a date", None, None), "params.start_date"),
+            (
+                params("2026-11-16T00:00:00", Some(-1.0), None),
+                "params.downtime_threshold",
+            ),
+            (params("2026-11-16T00:00:00", None, Some("2min")), "params.interval"),
+        ] {
+            let error = bad.typed(madrid, 31).expect_err("refused");
+            assert_eq!(error.field.as_deref(), Some(field), "{error:?}");
+        }
+    }
+
+    #[test]
     fn a_widget_can_read_only_what_it_declared() {
         let query = DataQuery {
             line_id: 1,
-            start_date: "a".into(),
-            end_date: "b".into(),
+            range: Interval::new(chrono::DateTime::UNIX_EPOCH, chrono::DateTime::UNIX_EPOCH),
             product_ids: vec![],
             area_ids: vec![],
             shift_id: None,
-            threshold_bits: None,
+            threshold: None,
             interval: None,
         };
         let scoped = Scoped::new(vec![(
