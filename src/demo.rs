@@ -21,7 +21,6 @@ use crate::dashboard::filters;
 use crate::dashboard::widgets::Lang;
 use crate::db::Databases;
 use crate::db::decimal::DbDecimal;
-use crate::db::line_tables;
 use crate::error::{AppError, AppResult};
 use crate::plant::models::{NewArea, NewFilter, NewLine, NewProduct, NewShift};
 use crate::plant::store;
@@ -267,7 +266,7 @@ pub async fn seed_with_progress(
         // The default floor: a deployment configured otherwise has the gaps
         // rebuilt by the watermark job's first run.
         detections +=
-            line_tables::insert_detections(&mut conn, line_id, chunk, now, crate::analytics::GapFloor::default())
+            crate::detections::store::insert_detections(&mut conn, line_id, chunk, now, crate::analytics::GapFloor::default())
                 .await?;
         progress.advance(chunk.len() as u64);
     }

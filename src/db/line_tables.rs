@@ -8,7 +8,6 @@ use diesel_async::SimpleAsyncConnection;
 
 use crate::db::{Backend, DbConn};
 use crate::error::{AppError, AppResult};
-use crate::rollup::store::RollupWriter;
 use crate::with_conn;
 
 /// Name of line `line_id`'s detection table.
@@ -385,28 +384,6 @@ crate::impl_for_connections!(DetectionWriter {
             .await
     }
 });
-
-/// Inserts detections into line `line_id`'s table and its rollups in one
-/// transaction: either every row is stored or none is (demo and synthetic
-/// data; API ingest adds idempotency keys and audit in `detections::store`).
-pub async fn insert_detections(
-    conn: &mut DbConn,
-    line_id: i32,
-    rows: &[DetectionRow],
-    now: NaiveDateTime,
-    floor: crate::analytics::gaps::GapFloor,
-) -> AppResult<usize> {
-    let table = detection_table(line_id)?;
-    let refs: Vec<&DetectionRow> = rows.iter().collect();
-    crate::write_tx!(conn, |c| {
-        let was_empty = !refs.is_empty() && c.line_is_empty(line_id).await?;
-        let inserted = c.insert_detection_rows(&table, &refs).await?;
-        c.lock_line(line_id).await?;
-        c.add_to_rollups(line_id, &refs, floor).await?;
-        c.trust_new_line(line_id, was_empty, now, floor).await?;
-        Ok::<_, AppError>(inserted)
-    })
-}
 
 #[cfg(test)]
 mod tests {

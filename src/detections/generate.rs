@@ -97,7 +97,7 @@ pub async fn run_with_progress(
             .into_iter()
             .filter(|r| r.detected_at < request.until.naive_utc())
             .collect();
-        written += crate::db::line_tables::insert_detections(
+        written += crate::detections::store::insert_detections(
             &mut conn,
             request.line_id,
             &rows,

@@ -348,3 +348,25 @@ pub async fn counts_by_product(
         .map(|r| (r.product_id, u64::try_from(r.n).unwrap_or(0)))
         .collect())
 }
+
+/// Inserts detections into line `line_id`'s table and its rollups in one
+/// transaction: either every row is stored or none is (demo and synthetic
+/// data; API ingest adds idempotency keys and audit in `detections::store`).
+pub async fn insert_detections(
+    conn: &mut DbConn,
+    line_id: i32,
+    rows: &[DetectionRow],
+    now: NaiveDateTime,
+    floor: crate::analytics::gaps::GapFloor,
+) -> AppResult<usize> {
+    let table = crate::db::line_tables::detection_table(line_id)?;
+    let refs: Vec<&DetectionRow> = rows.iter().collect();
+    crate::write_tx!(conn, |c| {
+        let was_empty = !refs.is_empty() && c.line_is_empty(line_id).await?;
+        let inserted = c.insert_detection_rows(&table, &refs).await?;
+        c.lock_line(line_id).await?;
+        c.add_to_rollups(line_id, &refs, floor).await?;
+        c.trust_new_line(line_id, was_empty, now, floor).await?;
+        Ok::<_, AppError>(inserted)
+    })
+}

@@ -477,18 +477,17 @@ async fn run_line(
             answer.rows.push((key, line_parts));
             continue;
         }
-        // A stopped line is stopped for every product: each product row
-        // keeps the line's planned time and downtime.
-        let products: std::collections::BTreeSet<i32> = if query.product_ids.is_empty() {
-            line_parts
-                .inputs
-                .keys()
-                .chain(line_parts.outputs.keys())
-                .copied()
-                .collect()
-        } else {
-            query.product_ids.iter().copied().collect()
-        };
+        // A product row holds the lines that counted the product in the
+        // cell, each with its planned time and downtime (a stopped line is
+        // stopped for every product it makes). Naming a product in the
+        // filter only restricts the counts: it adds no row for a line that
+        // did not make it, so a row never depends on the filter.
+        let products: std::collections::BTreeSet<i32> = line_parts
+            .inputs
+            .keys()
+            .chain(line_parts.outputs.keys())
+            .copied()
+            .collect();
         for product_id in products {
             let only = |counts: &BTreeMap<i32, u64>| {
                 counts
