@@ -26,6 +26,7 @@ mod migrations;
 mod openapi;
 mod production;
 mod query;
+mod query_property;
 mod resilience;
 mod rollups;
 mod shared_limits;
