@@ -265,9 +265,14 @@ pub async fn seed_with_progress(
     for chunk in rows.chunks(SEED_CHUNK_ROWS) {
         // The default floor: a deployment configured otherwise has the gaps
         // rebuilt by the watermark job's first run.
-        detections +=
-            crate::detections::store::insert_detections(&mut conn, line_id, chunk, now, crate::analytics::GapFloor::default())
-                .await?;
+        detections += crate::detections::store::insert_detections(
+            &mut conn,
+            line_id,
+            chunk,
+            now,
+            crate::analytics::GapFloor::default(),
+        )
+        .await?;
         progress.advance(chunk.len() as u64);
     }
     drop(conn);

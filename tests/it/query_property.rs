@@ -43,9 +43,10 @@
 //! `crates/camet-analytics`); what is checked here is how the query forms
 //! cells, clips, groups, totals and compares.
 //!
-//! Two discrepancies it met are kept as ignored tests at the end: product
-//! rows across lines, and a product row's comparison, depend on whether
-//! `product_ids` names the product.
+//! Two discrepancies it met are kept as regression tests at the end: product
+//! rows across lines, and a product row's comparison, depended on whether
+//! `product_ids` named the product (a product row now holds the lines that
+//! counted it in its cell, §9).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -905,11 +906,16 @@ async fn check_query(
                 continue;
             }
             let set = reference.cell_set(*line_id, line, &window, shift);
+            let (i, o) = counts(case, line.index, &set, &counted_products);
+            // A product row holds only the lines that counted the product
+            // in its cell (docs/semantics.md §9).
+            if product.is_some() && i + o == 0 {
+                continue;
+            }
             let pieces = Reference::pieces(line, &set);
             planned += set.total_micros();
             downtime += pieces.iter().map(|p| p.micros).sum::<i64>();
             stops += pieces.len();
-            let (i, o) = counts(case, line.index, &set, &counted_products);
             inputs += i;
             outputs += o;
         }
@@ -920,11 +926,6 @@ async fn check_query(
                     "{key}: row {row} but the detections inside its cell give {expected}"
                 ));
             }
-        }
-        // Across lines, a product row holds only the lines that counted the
-        // product (see the ignored test below): not checked here.
-        if by_product && !by_line && reference.lines.len() > 1 {
-            continue;
         }
         let expected_times = [
             ("planned_time_seconds", planned as f64 / 1e6),
@@ -1293,8 +1294,9 @@ async fn every_query_cell_equals_its_single_line_oee_and_parts_add_up() {
     }
 }
 
-/// Met while writing the property test (which leaves such rows out):
-/// without the `line` dimension, a product row adds the parts of the lines
+/// Regression (met while writing the property test), fixed by the rule of
+/// §9 that a product row holds only the lines that counted the product in
+/// its cell. It was: without the `line` dimension, a product row adds the parts of the lines
 /// that counted the product in the cell when no `product_ids` is given, but
 /// of every queried line when the filter names the product. So the same
 /// row (product A, all lines) reports a different planned time, downtime
@@ -1310,7 +1312,6 @@ async fn every_query_cell_equals_its_single_line_oee_and_parts_add_up() {
 /// availability 4.17 % without a filter, but 172 800 s and 2.08 % (L2's idle
 /// day added) with `product_ids=[A, B]`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: across lines, a product row's planned time and downtime depend on whether product_ids names the product"]
 async fn a_product_row_across_lines_does_not_depend_on_the_product_filter() {
     for backend in backends() {
         let app = TestApp::start(backend).await;
@@ -1388,7 +1389,9 @@ async fn a_product_row_across_lines_does_not_depend_on_the_product_filter() {
     }
 }
 
-/// Met while writing the property test (which leaves such rows out): with
+/// Regression (met while writing the property test): the earlier cell of a
+/// product row must not depend on the filter; under §9 it is empty when the
+/// product was not made then. It was: with
 /// `compare`, a product row whose product was not counted in the earlier
 /// range has no counterpart there, and its `<m>_previous` are those of an
 /// empty cell (planned 0 s, availability 0, quality 100...) although the
@@ -1404,7 +1407,6 @@ async fn a_product_row_across_lines_does_not_depend_on_the_product_filter() {
 /// `compare=previous_period`: `planned_time_seconds_previous` of A is 0
 /// without a filter and 86 400 with `product_ids=[A]`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a product row's <measure>_previous depends on whether product_ids names the product"]
 async fn a_product_row_compares_with_the_same_cell_whatever_the_product_filter() {
     for backend in backends() {
         let app = TestApp::start(backend).await;
