@@ -8,11 +8,10 @@ use poem_openapi::{Object, OpenApi};
 
 use crate::app::SharedState;
 use crate::audit::{self, AuditFilter, AuditRecord};
-use crate::auth::rights::Right;
 use crate::error::AppError;
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, ReadAudit};
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
 
 /// One audit entry.
 #[derive(Object)]
@@ -92,7 +91,7 @@ impl AuditApi {
     async fn list(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadAudit>,
         /// Exact action, e.g. `login_failed`.
         #[oai(validator(max_length = 64))]
         action: Query<Option<String>>,
@@ -114,8 +113,6 @@ impl AuditApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ReadAudit)?;
         for (field, at) in [("start_date", start_date.0), ("end_date", end_date.0)] {
             if at.is_some_and(|t| !crate::analytics::time::is_sane_instant(t.to_utc())) {
                 return Err(AppError::invalid_field(
@@ -142,9 +139,8 @@ impl AuditApi {
         };
         // Configuration changes queue their entries in the tenant database;
         // move them over first so the log is complete.
-        audit::forward_soon(&state.databases, principal.tenant_id).await;
-        let (rows, next_cursor) =
-            audit::list(&state.databases, principal.tenant_id, &filter, limit.0, cursor.0).await?;
+        audit::forward_soon(&state.databases, caller.tenant_id).await;
+        let (rows, next_cursor) = audit::list(&state.databases, caller.tenant_id, &filter, limit.0, cursor.0).await?;
         Ok(Json(AuditPage {
             items: rows.into_iter().map(AuditView::from).collect(),
             next_cursor,

@@ -13,9 +13,10 @@ use crate::auth::roles::Role;
 use crate::auth::sessions::{self, IssuedTokens, UserRow};
 use crate::error::AppError;
 use crate::http::ApiTags;
+use crate::http::caller::{Authenticated, Caller};
 use crate::http::client_info;
 use crate::http::problem::ApiError;
-use crate::http::security::{Auth, BearerAuth, counting_failures};
+use crate::http::security::{BearerAuth, counting_failures};
 
 /// Credentials.
 #[derive(Object)]
@@ -215,7 +216,7 @@ impl AuthApi {
 
     /// The caller: user or API key, tenant, role and effective rights.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: Auth) -> Result<Json<MeResponse>, ApiError> {
-        Ok(Json(MeResponse::from(auth.principal()?)))
+    async fn me(&self, caller: Caller<Authenticated>) -> Result<Json<MeResponse>, ApiError> {
+        Ok(Json(MeResponse::from(caller.principal())))
     }
 }

@@ -1,9 +1,11 @@
-//! The HTTP layer: poem + poem-openapi. Handlers here only parse, authorize,
-//! delegate to the domain modules and map results; every error leaves as
-//! problem+json (see [`problem`]).
+//! The HTTP layer: poem + poem-openapi. Handlers here only parse, authorize
+//! (a [`caller::Caller`] argument names the right they need), delegate to the
+//! domain modules and map results; every error leaves as problem+json (see
+//! [`problem`]).
 
 pub mod audit_api;
 pub mod auth_api;
+pub mod caller;
 pub mod dashboard_api;
 pub mod data_api;
 pub mod docs;
@@ -13,8 +15,8 @@ pub mod kpi_api;
 pub mod kpi_views;
 pub mod metrics;
 pub mod middleware;
+pub mod plant;
 pub mod problem;
-pub mod production_api;
 pub mod query_api;
 pub mod rate_limit;
 pub mod routes;
@@ -54,15 +56,15 @@ pub enum ApiTags {
     Dashboards,
 }
 
-/// The combined API structs, one per domain.
+/// The combined API structs, one per domain; the plant's are one per
+/// resource, nested because poem-openapi combines at most 16 in a tuple.
 pub type Apis = (
     health::HealthApi,
     auth_api::AuthApi,
     tenant_api::TenantApi,
     users_api::UsersApi,
     audit_api::AuditApi,
-    production_api::ProductionApi,
-    production_api::SystemApi,
+    plant::PlantApis,
     data_api::DataApi,
     kpi_api::KpiApi,
     query_api::QueryApi,
@@ -77,8 +79,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         tenant_api::TenantApi,
         users_api::UsersApi,
         audit_api::AuditApi,
-        production_api::ProductionApi,
-        production_api::SystemApi,
+        plant::apis(),
         data_api::DataApi,
         kpi_api::KpiApi,
         query_api::QueryApi,

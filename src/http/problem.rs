@@ -122,9 +122,20 @@ fn violated_field(message: &str) -> Option<String> {
     rest.contains("verification failed").then(|| field.to_owned())
 }
 
+/// `error` as a poem error raised by an extractor, carrying the [`AppError`]
+/// itself so that [`app_error_from_poem`] gives it back unchanged: a refused
+/// credential keeps its own detail and a 429 its `Retry-After`.
+pub fn carry(error: AppError) -> poem::Error {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    poem::Error::new(error, status)
+}
+
 /// Classifies a poem error by status, keeping poem's message (which names the
 /// parameter or the JSON position and holds no internal detail) for 4xx.
 fn app_error_from_poem(error: &poem::Error) -> AppError {
+    if let Some(carried) = error.downcast_ref::<AppError>() {
+        return carried.clone();
+    }
     let status = error.status();
     let message = error.to_string();
     match status {

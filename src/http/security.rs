@@ -116,4 +116,11 @@ impl Auth {
             Auth::Bearer(BearerAuth(p)) | Auth::ApiKey(ApiKeyAuth(p)) => p.as_ref().map_err(Clone::clone),
         }
     }
+
+    /// [`Auth::principal`], by value.
+    pub fn into_principal(self) -> AppResult<Principal> {
+        match self {
+            Auth::Bearer(BearerAuth(p)) | Auth::ApiKey(ApiKeyAuth(p)) => p,
+        }
+    }
 }

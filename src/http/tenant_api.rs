@@ -8,8 +8,8 @@ use poem_openapi::{Object, OpenApi};
 
 use crate::app::SharedState;
 use crate::http::ApiTags;
+use crate::http::caller::{Authenticated, Caller};
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
 use crate::tenants::TenantProfile;
 
 /// The caller's tenant.
@@ -51,9 +51,12 @@ impl TenantApi {
     /// The caller's tenant: name, time zone, language and enabled filters.
     /// Every user and API key sees its own tenant only.
     #[oai(path = "/tenant", method = "get")]
-    async fn tenant(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<TenantView>, ApiError> {
-        let principal = auth.principal()?;
-        let profile = crate::tenants::profile(&state.databases, &state.cache, principal.tenant_id).await?;
+    async fn tenant(
+        &self,
+        state: Data<&SharedState>,
+        caller: Caller<Authenticated>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        let profile = crate::tenants::profile(&state.databases, &state.cache, caller.tenant_id).await?;
         Ok(Json(profile.into()))
     }
 }

@@ -14,9 +14,9 @@ use crate::auth::roles::Role;
 use crate::auth::users::NewUser;
 use crate::http::ApiTags;
 use crate::http::auth_api::{NoContent, UserView};
+use crate::http::caller::{Authenticated, Caller, ManageApiKeys, ManageUsers};
 use crate::http::client_info;
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
 
 /// Rights adjustments: rights added to or removed from the role's.
 #[derive(Object, Debug, Clone, Default)]
@@ -187,7 +187,7 @@ impl UsersApi {
     async fn list_users(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ManageUsers>,
         /// Page size (1-500).
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<i64>,
@@ -198,9 +198,7 @@ impl UsersApi {
         #[oai(default)]
         include_inactive: Query<bool>,
     ) -> Result<Json<UserPage>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageUsers)?;
-        let page = admin::list_users(&state, principal.tenant_id, include_inactive.0, limit.0, offset.0).await?;
+        let page = admin::list_users(&state, caller.tenant_id, include_inactive.0, limit.0, offset.0).await?;
         Ok(Json(UserPage {
             items: page.items.iter().map(UserView::from).collect(),
             total: page.total,
@@ -215,11 +213,10 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<ManageUsers>,
         body: Json<CreateUserRequest>,
     ) -> Result<UserCreated, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageUsers)?;
+        let principal = caller.principal();
         let body = body.0;
         let new = NewUser {
             tenant_id: principal.tenant_id,
@@ -256,14 +253,11 @@ impl UsersApi {
     async fn get_user(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ManageUsers>,
         user_id: Path<i32>,
     ) -> Result<Json<UserView>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageUsers)?;
-        Ok(Json(UserView::from(
-            &admin::get_user(&state, principal.tenant_id, user_id.0).await?,
-        )))
+        let user = admin::get_user(&state, caller.tenant_id, user_id.0).await?;
+        Ok(Json(UserView::from(&user)))
     }
 
     /// Change a user's role, active flag, e-mail or permissions (admins). Audited with old and new values.
@@ -272,12 +266,10 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<ManageUsers>,
         user_id: Path<i32>,
         body: Json<UpdateUserRequest>,
     ) -> Result<Json<UserView>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageUsers)?;
         let body = body.0;
         let changes = UserChanges {
             role: body.role,
@@ -285,7 +277,7 @@ impl UsersApi {
             email: body.email,
             permissions: body.permissions.map(Permissions::from),
         };
-        let user = admin::update_user(&state, principal, user_id.0, changes, &client_info(req, &state)).await?;
+        let user = admin::update_user(&state, &caller, user_id.0, changes, &client_info(req, &state)).await?;
         Ok(Json(UserView::from(&user)))
     }
 
@@ -295,12 +287,10 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<ManageUsers>,
         user_id: Path<i32>,
     ) -> Result<NoContent, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageUsers)?;
-        admin::deactivate_user(&state, principal, user_id.0, &client_info(req, &state)).await?;
+        admin::deactivate_user(&state, &caller, user_id.0, &client_info(req, &state)).await?;
         Ok(NoContent::Done)
     }
 
@@ -311,17 +301,17 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<Authenticated>,
         user_id: Path<i32>,
         body: Json<PasswordChangeRequest>,
     ) -> Result<NoContent, ApiError> {
-        let principal = auth.principal()?;
-        if principal.user_id.is_none() {
-            principal.require(Right::ManageUsers)?;
+        // An API key has no password of its own: it may only set another's, as an admin.
+        if caller.user_id.is_none() {
+            caller.require(Right::ManageUsers)?;
         }
         admin::change_password(
             &state,
-            principal,
+            &caller,
             user_id.0,
             body.old_password.as_deref(),
             &body.new_password,
@@ -337,14 +327,12 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<ManageApiKeys>,
         body: Json<CreateApiKeyRequest>,
     ) -> Result<ApiKeyCreated, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageApiKeys)?;
         let (row, key) = admin::create_api_key(
             &state,
-            principal,
+            &caller,
             &body.name,
             body.role,
             body.rate_limit_per_minute,
@@ -359,10 +347,12 @@ impl UsersApi {
 
     /// List the tenant's API keys, revoked ones included (admins).
     #[oai(path = "/api-keys", method = "get")]
-    async fn list_api_keys(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageApiKeys)?;
-        let keys = admin::list_api_keys(&state, principal.tenant_id).await?;
+    async fn list_api_keys(
+        &self,
+        state: Data<&SharedState>,
+        caller: Caller<ManageApiKeys>,
+    ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+        let keys = admin::list_api_keys(&state, caller.tenant_id).await?;
         Ok(Json(keys.into_iter().map(ApiKeyView::from).collect()))
     }
 
@@ -372,14 +362,12 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        auth: Auth,
+        caller: Caller<ManageApiKeys>,
         api_key_id: Path<i32>,
     ) -> Result<NoContent, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageApiKeys)?;
         admin::revoke_api_key(
             &state,
-            principal,
+            &caller,
             api_key_id.0,
             &client_info(req, &state),
             state.clock.now(),

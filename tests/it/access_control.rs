@@ -282,3 +282,96 @@ async fn another_tenants_resources_are_404_by_id_and_absent_from_lists() {
         app.stop().await;
     }
 }
+
+/// The `Caller<right>` guard answers with the same problems the handlers
+/// used to return themselves: the 403 names the missing right, a refused
+/// credential keeps its own 401 detail (not the generic "missing"
+/// one), and every problem carries the request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_answers_with_the_exact_problems() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let fixture = app.tenant_fixture("Guard").await;
+        let line = serde_json::json!({"line_name": "Line G", "line_code": "LG"});
+
+        let response = app
+            .authed(Method::POST, "/api/v1/production/lines", &fixture.viewer.1)
+            .json(&line)
+            .send()
+            .await
+            .expect("viewer write");
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let forbidden = expect_problem(response, 403).await;
+        assert_eq!(forbidden["type"], "urn:camet:problem:forbidden", "{backend:?}");
+        assert_eq!(forbidden["title"], "Forbidden");
+        assert_eq!(forbidden["detail"], "this action needs the manage_plant right");
+        assert_eq!(forbidden["request_id"].as_str(), request_id.as_deref());
+
+        let key: serde_json::Value = app
+            .authed(Method::POST, "/api/v1/api-keys", &fixture.admin.1)
+            .json(&serde_json::json!({"name": "Reader", "role": "viewer"}))
+            .send()
+            .await
+            .expect("key")
+            .json()
+            .await
+            .expect("json");
+        let key = key["key"].as_str().expect("key").to_owned();
+        let by_key = app
+            .client
+            .get(app.url("/api/v1/system/partitions"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("viewer key on partitions");
+        let by_key = expect_problem(by_key, 403).await;
+        assert_eq!(by_key["detail"], "this action needs the manage_system right");
+
+        let anonymous = app
+            .client
+            .post(app.url("/api/v1/production/lines"))
+            .json(&line)
+            .send()
+            .await
+            .expect("anonymous write");
+        let anonymous = expect_problem(anonymous, 401).await;
+        assert_eq!(anonymous["type"], "urn:camet:problem:unauthorized");
+        assert_eq!(
+            anonymous["detail"],
+            "missing or malformed credentials: send `Authorization: Bearer <access token>` or `X-API-Key: <key>`"
+        );
+
+        let forged = app
+            .authed(Method::GET, "/api/v1/production/lines", "not-a-token")
+            .send()
+            .await
+            .expect("forged token");
+        let forged = expect_problem(forged, 401).await;
+        assert_eq!(forged["detail"], "invalid access token");
+
+        // The guard let the holders of the right through to the handler.
+        let created = app
+            .authed(Method::POST, "/api/v1/production/lines", &fixture.manager.1)
+            .json(&line)
+            .send()
+            .await
+            .expect("manager write");
+        assert_eq!(created.status(), 201, "{backend:?}");
+        let listed: serde_json::Value = app
+            .client
+            .get(app.url("/api/v1/production/lines"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("viewer key read")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(listed["total"], 1, "{listed}");
+        app.stop().await;
+    }
+}
