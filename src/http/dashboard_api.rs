@@ -9,7 +9,6 @@ use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 use crate::app::SharedState;
-use crate::auth::rights::Right;
 use crate::auth::roles::Role;
 use crate::dashboard::catalog::{self, CatalogWidget, Layout};
 use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
@@ -17,8 +16,8 @@ use crate::dashboard::orchestrator::{self, RunResponse, WidgetResult};
 use crate::dashboard::widgets::Lang;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, ManageDashboards, ManageTemplates, RunDashboards};
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
 
 /// Body of `POST /dashboard/run`.
 #[derive(Debug, Clone, poem_openapi::Object)]
@@ -57,9 +56,8 @@ pub struct DashboardApi;
 impl DashboardApi {
     /// The caller's role layout: the tenant's template, else the built-in default.
     #[oai(path = "/layout", method = "get")]
-    async fn layout(&self, state: Data<&SharedState>, auth: Auth) -> Result<Json<Layout>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::RunDashboards)?;
+    async fn layout(&self, state: Data<&SharedState>, caller: Caller<RunDashboards>) -> Result<Json<Layout>, ApiError> {
+        let principal = &*caller;
         Ok(Json(
             catalog::layout_for(&state, principal.tenant_id, principal.role).await?,
         ))
@@ -71,12 +69,11 @@ impl DashboardApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<ManageTemplates>,
         role: Path<String>,
         body: Json<Layout>,
     ) -> Result<Json<Layout>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageTemplates)?;
+        let principal = &*caller;
         let role: Role = role.0.parse().map_err(|e: String| AppError::invalid_field("role", e))?;
         let client = crate::http::client_info(req, &state);
         let audit = crate::audit::AuditEntry::new(
@@ -99,12 +96,10 @@ impl DashboardApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        _caller: Caller<ManageDashboards>,
         /// `es` (default) or `en`; else `Accept-Language`.
         lang: Query<Option<String>>,
     ) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManageDashboards)?;
         let lang = language(req, lang.0.as_deref());
         Ok(Json(
             catalog::load_in(&state.databases, lang).await?.into_values().collect(),
@@ -121,12 +116,11 @@ impl DashboardApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<RunDashboards>,
         /// `es` (default) or `en`; else `Accept-Language`.
         lang: Query<Option<String>>,
     ) -> Result<Json<Vec<ActiveFilter>>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::RunDashboards)?;
+        let principal = &*caller;
         let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
         let ctx = FilterContext {
             snapshot: &snapshot,
@@ -144,14 +138,13 @@ impl DashboardApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<RunDashboards>,
         widget_id: Path<i32>,
         /// `es` (default) or `en`; else `Accept-Language`.
         lang: Query<Option<String>>,
         body: Json<WidgetDataRequest>,
     ) -> Result<Json<WidgetResult>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::RunDashboards)?;
+        let principal = &*caller;
         let params = object("params", body.0.params)?;
         let logged = Value::Object(params.clone());
         let lang = language(req, lang.0.as_deref());
@@ -169,13 +162,12 @@ impl DashboardApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<RunDashboards>,
         /// `es` (default) or `en`; else `Accept-Language`.
         lang: Query<Option<String>>,
         body: Json<RunRequest>,
     ) -> Result<Json<RunResponse>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::RunDashboards)?;
+        let principal = &*caller;
         let filters = object("filters", body.0.filters)?;
         let lang = language(req, lang.0.as_deref());
         let work = orchestrator::run(&state, principal, &filters, lang, state.clock.now());
