@@ -8,6 +8,7 @@ pub mod dashboard_api;
 pub mod data_api;
 pub mod docs;
 pub mod examples;
+pub mod export_slots;
 pub mod formats;
 pub mod health;
 pub mod kpi_api;
