@@ -9,6 +9,7 @@ pub mod data_api;
 pub mod docs;
 pub mod examples;
 pub mod export_slots;
+pub mod exports;
 pub mod formats;
 pub mod health;
 pub mod kpi_api;
