@@ -36,6 +36,8 @@ pub struct AppState {
     pub broker: crate::broker::DataBroker,
     /// "Now" for every request and job; tests pin it to their fixtures' dates.
     pub clock: crate::clock::Clock,
+    /// Slots bounding the detection exports each tenant runs at once.
+    pub exports: crate::http::export_slots::ExportSlots,
 }
 
 /// Shared handle to the state.

@@ -221,6 +221,19 @@ pub struct Config {
     /// `CAMET_QUERY_MAX_CELLS`: most rows one `/metrics/query` answer may
     /// have (default 2000); more is a 422 suggesting a coarser grain.
     pub query_max_cells: usize,
+    /// `CAMET_EXPORT_MAX_CONCURRENT`: detection exports one tenant may run at
+    /// once on this instance (default 2); one more is a 429. Each export
+    /// reads page after page for as long as its client keeps reading.
+    pub export_max_concurrent: u32,
+    /// `CAMET_EXPORT_PAGE_ROWS`: detections read per page of an export
+    /// (default 5000): what one export holds in memory at a time. The
+    /// database connection goes back to its pool between pages, so a slow
+    /// reader does not keep one.
+    pub export_page_rows: u32,
+    /// `CAMET_EXPORT_XLSX_MAX_ROWS`: most detections one XLSX export may hold
+    /// (default 200 000, at most Excel's 1 048 575 data rows); more is a 422
+    /// suggesting CSV, which streams any size.
+    pub export_xlsx_max_rows: u32,
     /// `CAMET_REDIS_URL` / `CAMET_REDIS_PREFIX`: state shared by every
     /// instance (rate limits); unset: each instance keeps its own.
     pub redis: Option<RedisConfig>,
@@ -441,6 +454,9 @@ impl Config {
             ingest_horizon_days: parse_number(lookup, "CAMET_INGEST_HORIZON_DAYS", 3650, 1, 36_500)?,
             ingest_max_future_secs: parse_number(lookup, "CAMET_INGEST_MAX_FUTURE_SECS", 300, 0, 86_400)?,
             query_max_cells: parse_number(lookup, "CAMET_QUERY_MAX_CELLS", 2000, 1, 100_000)?,
+            export_max_concurrent: parse_number(lookup, "CAMET_EXPORT_MAX_CONCURRENT", 2, 1, 100)?,
+            export_page_rows: parse_number(lookup, "CAMET_EXPORT_PAGE_ROWS", 5000, 1, 100_000)?,
+            export_xlsx_max_rows: parse_number(lookup, "CAMET_EXPORT_XLSX_MAX_ROWS", 200_000, 1, 1_048_575)?,
             redis: RedisConfig::from_lookup(lookup)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })

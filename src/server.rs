@@ -47,6 +47,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         Some(redis) => limits.with_shared(crate::http::shared_limits::SharedBuckets::new(redis)?),
         None => limits,
     };
+    let exports = crate::http::export_slots::ExportSlots::new(config.export_max_concurrent);
     let state = Arc::new(AppState {
         config,
         databases,
@@ -61,6 +62,7 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         metrics: crate::http::metrics::HttpMetrics::default(),
         broker,
         clock: crate::clock::Clock::system(),
+        exports,
     });
     // Load every tenant's configuration now, so the first requests are served from memory.
     for tenant_id in tenants::all_ids(&state.databases).await? {

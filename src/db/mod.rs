@@ -97,6 +97,53 @@ pub async fn abandon_on<F: std::future::Future>(work: F, cancel: impl std::futur
     }
 }
 
+/// Runs `work` like an ordinary future, except that when it is dropped
+/// before `work` is done, the connections `work` holds are closed rather
+/// than pooled, as [`bounded`] does at its deadline. For work whose owner can
+/// vanish mid-statement: a streamed answer whose client went away.
+pub fn close_if_dropped<F: std::future::Future>(work: F) -> CloseIfDropped<F> {
+    let abandoned = Arc::new(AtomicBool::new(false));
+    CloseIfDropped {
+        work: Some(Box::pin(ABANDONED.scope(abandoned.clone(), work))),
+        abandoned,
+    }
+}
+
+/// Work run with its own "abandoned" flag in scope.
+type FlaggedWork<F> = std::pin::Pin<Box<tokio::task::futures::TaskLocalFuture<Arc<AtomicBool>, F>>>;
+
+/// The future of [`close_if_dropped`].
+pub struct CloseIfDropped<F: std::future::Future> {
+    work: Option<FlaggedWork<F>>,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl<F: std::future::Future> std::future::Future for CloseIfDropped<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        let Some(work) = this.work.as_mut() else {
+            // Polled again after it finished: nothing more will come.
+            return std::task::Poll::Pending;
+        };
+        let output = std::task::ready!(work.as_mut().poll(cx));
+        this.work = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<F: std::future::Future> Drop for CloseIfDropped<F> {
+    fn drop(&mut self) {
+        if self.work.is_some() {
+            self.abandoned.store(true, Ordering::SeqCst);
+            // The task-local is set again while the inner future is dropped,
+            // so each `Pooled` inside sees the flag.
+            self.work = None;
+        }
+    }
+}
+
 /// A connection taken from a pool. Dropped normally it goes back to the
 /// pool (which checks it before the next use); dropped because [`bounded`]
 /// abandoned the work using it, it is closed and its pool slot freed.

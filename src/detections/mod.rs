@@ -4,6 +4,7 @@
 //! the original design has it). Rows that another system writes straight
 //! into a line's table are read like any other.
 
+pub mod export;
 pub mod generate;
 pub mod store;
 
@@ -314,6 +315,20 @@ pub fn scope(
     )
 }
 
+/// A stored detection of `line_id` with its names from the snapshot.
+pub fn view(row: store::StoredDetection, line_id: i32, snapshot: &PlantSnapshot) -> DetectionView {
+    DetectionView {
+        detection_id: row.detection_id,
+        line_id,
+        detected_at: crate::analytics::time::format_instant(row.detected_at.and_utc(), snapshot.timezone),
+        area_id: row.area_id,
+        area_name: snapshot.areas.get(&row.area_id).map(|a| a.area_name.clone()),
+        product_id: row.product_id,
+        product_name: snapshot.products.get(&row.product_id).map(|p| p.product_name.clone()),
+        external_id: row.external_id,
+    }
+}
+
 /// Lists a line's detections.
 pub async fn list(
     state: &AppState,
@@ -341,19 +356,7 @@ pub async fn list(
     } else {
         None
     };
-    let items = rows
-        .into_iter()
-        .map(|r| DetectionView {
-            detection_id: r.detection_id,
-            line_id: query.line_id,
-            detected_at: crate::analytics::time::format_instant(r.detected_at.and_utc(), tz),
-            area_id: r.area_id,
-            area_name: snapshot.areas.get(&r.area_id).map(|a| a.area_name.clone()),
-            product_id: r.product_id,
-            product_name: snapshot.products.get(&r.product_id).map(|p| p.product_name.clone()),
-            external_id: r.external_id,
-        })
-        .collect();
+    let items = rows.into_iter().map(|r| view(r, query.line_id, &snapshot)).collect();
     Ok(DetectionPage {
         items,
         next_cursor,

@@ -1,8 +1,11 @@
 //! Detections over HTTP: `POST /api/v1/lines/{line_id}/detections` (ingest),
 //! `POST /api/v1/lines/{line_id}/rollups/refresh` (after a backfill) and
-//! `GET /api/v1/data/detections` (keyset-paginated, enriched). Thin:
-//! guard, parse, delegate to [`crate::detections`], map.
+//! `GET /api/v1/data/detections` (keyset-paginated, enriched) and
+//! `GET /api/v1/data/detections/export` (every page as one CSV or XLSX
+//! file, see [`crate::http::exports`]). Thin: guard, parse, delegate to
+//! [`crate::detections`], map.
 
+use poem::http::HeaderMap;
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
@@ -13,6 +16,7 @@ use crate::auth::rights::Right;
 use crate::detections::{self, DetectionInput, DetectionPage, DetectionQuery, IngestOutcome};
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
+use crate::http::formats::{FileAnswer, Format, negotiate};
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
 use crate::rollup::service::{RollupRefreshRequest, RollupRefreshResponse};
@@ -127,6 +131,66 @@ impl DataApi {
         let work = detections::list(&state, principal, &query, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "detections", &filters, work).await?,
+        ))
+    }
+
+    /// A line's detections over a range as one file: CSV (the default;
+    /// streamed, any length) or XLSX (at most `CAMET_EXPORT_XLSX_MAX_ROWS`
+    /// rows, else a 422 suggesting CSV), chosen by `format=` or `Accept`.
+    ///
+    /// The rows, their order and the filters are those of
+    /// `GET /data/detections` read page after page; the range is bounded by
+    /// `CAMET_MAX_RANGE_DAYS`. A tenant runs at most
+    /// `CAMET_EXPORT_MAX_CONCURRENT` exports at once per instance; one more
+    /// is a 429. A CSV that fails after it started ends without its final
+    /// chunk (an incomplete transfer), never as a short file.
+    #[oai(path = "/data/detections/export", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn export(
+        &self,
+        state: Data<&SharedState>,
+        auth: Auth,
+        headers: &HeaderMap,
+        /// Line.
+        line_id: Query<i32>,
+        /// Range start, RFC 3339 (without offset: tenant local time), inclusive.
+        #[oai(validator(max_length = 64))]
+        start_date: Query<String>,
+        /// Range end, exclusive.
+        #[oai(validator(max_length = 64))]
+        end_date: Query<String>,
+        /// Only these products (comma-separated ids).
+        product_ids: Query<Option<String>>,
+        /// Only these areas (comma-separated ids).
+        area_ids: Query<Option<String>>,
+        /// Only detections inside this shift's occurrences.
+        shift_id: Query<Option<i32>>,
+        /// `csv` (default) or `xlsx`; or ask by `Accept`.
+        #[oai(validator(max_length = 8))]
+        format: Query<Option<String>>,
+    ) -> Result<FileAnswer, ApiError> {
+        let principal = auth.principal()?;
+        principal.require(Right::ReadData)?;
+        let format = negotiate(format.0.as_deref(), headers, &[Format::Csv, Format::Xlsx])?;
+        let query = DetectionQuery {
+            line_id: line_id.0,
+            start_date: start_date.0,
+            end_date: end_date.0,
+            product_ids: id_list("product_ids", product_ids.0.as_deref())?,
+            area_ids: id_list("area_ids", area_ids.0.as_deref())?,
+            shift_id: shift_id.0,
+            limit: i64::from(state.config.export_page_rows),
+            cursor: None,
+        };
+        let slot = state.exports.try_take(principal.tenant_id)?;
+        let filters = serde_json::json!({
+            "line_id": query.line_id, "start_date": query.start_date, "end_date": query.end_date,
+            "product_ids": query.product_ids, "area_ids": query.area_ids, "shift_id": query.shift_id,
+            "format": format.name(),
+        });
+        let work = crate::http::exports::detections(&state, principal, &query, format, slot);
+        Ok(FileAnswer(
+            crate::query_log::timed(&state, principal, "detections_export", &filters, work).await?,
         ))
     }
 }

@@ -322,11 +322,15 @@ pub fn apply(document: &mut Doc) {
     }
 }
 
-/// Sets `example` on every media type of a `content` object.
+/// Sets `example` on every JSON media type of a `content` object. The
+/// examples are JSON bodies: the CSV and XLSX forms of an answer (see
+/// [`crate::http::formats`]) get none rather than a JSON one.
 fn set_media_examples(content: Option<&mut Doc>, example: &Value) {
     if let Some(Doc::Object(media_types)) = content {
-        for (_, media) in media_types.iter_mut() {
-            media.insert("example", Doc::from(example));
+        for (media_type, media) in media_types.iter_mut() {
+            if media_type.contains("json") {
+                media.insert("example", Doc::from(example));
+            }
         }
     }
 }

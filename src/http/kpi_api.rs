@@ -2,6 +2,7 @@
 //! `/api/v1/metrics/summary`, `/api/v1/downtime`. Thin: guard, parse,
 //! delegate to [`crate::kpi`], record the query, map.
 
+use poem::http::HeaderMap;
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
@@ -13,6 +14,7 @@ use crate::auth::rights::Right;
 use crate::error::AppResult;
 use crate::http::ApiTags;
 use crate::http::data_api::id_list;
+use crate::http::formats::{Format, Formatted, negotiate};
 use crate::http::kpi_views::{DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
@@ -220,7 +222,8 @@ impl KpiApi {
     }
 
     /// Downtime events computed on the fly: gaps between output detections
-    /// longer than the threshold, inside planned time only.
+    /// longer than the threshold, inside planned time only; JSON, or one
+    /// row per event as CSV or XLSX (`format=` or `Accept`).
     ///
     /// The gap analysis of `docs/semantics.md` §4; the last event is
     /// `ongoing` when it runs up to now.
@@ -230,6 +233,7 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         auth: Auth,
+        headers: &HeaderMap,
         /// Line.
         line_id: Query<i32>,
         /// Range start, inclusive.
@@ -242,8 +246,12 @@ impl KpiApi {
         downtime_threshold: Query<Option<f64>>,
         /// Only this shift's occurrences.
         shift_id: Query<Option<i32>>,
-    ) -> Result<Json<DowntimeResponse>, ApiError> {
+        /// `json` (default), `csv` or `xlsx`; or ask by `Accept`.
+        #[oai(validator(max_length = 8))]
+        format: Query<Option<String>>,
+    ) -> Result<Formatted<DowntimeResponse>, ApiError> {
         let principal = reader(&auth)?;
+        let format = negotiate(format.0.as_deref(), headers, &[Format::Json, Format::Csv, Format::Xlsx])?;
         let filters = from_query(
             line_id.0,
             start_date.0,
@@ -260,7 +268,12 @@ impl KpiApi {
             downtime_view(&state, principal, &filters),
         )
         .await?;
-        Ok(Json(response))
+        if format == Format::Json {
+            return Ok(Formatted::Json(response));
+        }
+        Ok(Formatted::File(
+            crate::http::exports::downtime_file(format, &response, &filters).await?,
+        ))
     }
 
     /// Recompute the persisted downtime events of a line over a window (also

@@ -1,17 +1,15 @@
 //! `/api/v1/metrics/query` (POST with a JSON body, GET with query
 //! parameters for spreadsheets and BI tools): parse into a typed
 //! [`KpiQuery`](crate::query::model::KpiQuery), authorize, run, and write
-//! the table as JSON or CSV (`format=` or `Accept`). The rules are in
-//! [`crate::query`] and `docs/query.md`.
+//! the table as JSON, CSV or XLSX (`format=` or `Accept`, see
+//! [`crate::http::formats`]). The rules are in [`crate::query`] and
+//! `docs/query.md`.
 
-use poem::http::{HeaderMap, StatusCode, header};
+use poem::http::HeaderMap;
 use poem::web::Data;
-use poem::{IntoResponse, Response};
+use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::{Value, json};
 
 use crate::app::SharedState;
@@ -19,10 +17,16 @@ use crate::auth::rights::Right;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::ApiTags;
 use crate::http::data_api::id_list;
+use crate::http::formats::{
+    AboutLine, ColumnKind, ColumnSpec, FileBody, Format, Formatted, XlsxBook, csv_file, negotiate,
+};
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
 use crate::query::model::{QueryForm, parse};
 use crate::query::table::{Table, table};
+
+/// The answer: JSON `{query, columns, rows, totals, meta}`, or the rows as a file.
+pub type TableResponse = Formatted<Value>;
 
 /// A KPI query (every field optional except a range: `start_date` and
 /// `end_date`, or `preset`).
@@ -80,7 +84,8 @@ pub struct QueryRequest {
     #[oai(validator(max_length = 32))]
     #[oai(nullable)]
     pub compare: Option<String>,
-    /// `json` (default) or `csv`; or ask by `Accept: text/csv`.
+    /// `json` (default), `csv` or `xlsx`; or ask by `Accept` (`text/csv`,
+    /// `application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`).
     #[oai(validator(max_length = 8))]
     #[oai(nullable)]
     pub format: Option<String>,
@@ -105,109 +110,47 @@ impl QueryRequest {
     }
 }
 
-/// How the table is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Json,
-    Csv,
-}
-
-/// `format=` wins over `Accept`; an unknown or unavailable format is a 422.
-fn format_of(requested: Option<&str>, headers: &HeaderMap) -> AppResult<Format> {
-    match requested.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("") => {
-            let accept = headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            Ok(if accept.contains("text/csv") {
-                Format::Csv
-            } else {
-                Format::Json
-            })
-        }
-        Some("json") => Ok(Format::Json),
-        Some("csv") => Ok(Format::Csv),
-        Some("xlsx") => Err(AppError::invalid_field(
-            "format",
-            "xlsx is not available yet; use json or csv",
-        )),
-        Some(other) => Err(AppError::invalid_field(
-            "format",
-            format!("unknown format {other:?}; one of json, csv"),
-        )),
+/// The table as a CSV or XLSX file. Neither has a totals row, so every
+/// row of the data is a group and a pivot table over it counts nothing
+/// twice; XLSX lists the totals on its "Query" sheet (`total.<key>`), beside
+/// the echoed query, `data_as_of` and the row count.
+async fn file_of(format: Format, table: &Table, echo: &Value, data_as_of: &str, stem: &str) -> AppResult<FileBody> {
+    let columns: Vec<ColumnSpec> = table
+        .columns
+        .iter()
+        .map(|c| ColumnSpec::new(c.key.clone(), ColumnKind::from_name(&c.kind)))
+        .collect();
+    if format == Format::Csv {
+        return Ok(FileBody::whole(format, csv_file(&columns, &table.rows)?, stem));
     }
-}
-
-/// The table as JSON, or as CSV with a file name.
-pub enum TableResponse {
-    /// `application/json`.
-    Json(Value),
-    /// `text/csv` (RFC 4180, UTF-8, a header row) and its file name.
-    Csv(String, String),
-}
-
-impl IntoResponse for TableResponse {
-    fn into_response(self) -> Response {
-        match self {
-            TableResponse::Json(value) => Json(value).into_response(),
-            TableResponse::Csv(text, filename) => Response::builder()
-                .status(StatusCode::OK)
-                .content_type("text/csv; charset=utf-8")
-                .header(
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{filename}\""),
-                )
-                .body(text),
+    let mut about: Vec<AboutLine> = echo
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| AboutLine::plain(name.clone(), value.clone()))
+        .collect();
+    about.push(AboutLine {
+        name: "data_as_of".into(),
+        value: data_as_of.into(),
+        kind: ColumnKind::DateTime,
+    });
+    for column in &columns {
+        if let Some(total) = table.totals.get(&column.key) {
+            about.push(AboutLine {
+                name: format!("total.{}", column.key),
+                value: total.clone(),
+                kind: column.kind,
+            });
         }
     }
-}
-
-impl ApiResponse for TableResponse {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![MetaResponse {
-                description: "The table: `{query, columns, rows, totals, meta}` as JSON, or the rows as CSV.",
-                status: Some(200),
-                status_range: None,
-                content: vec![
-                    MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: Value::schema_ref(),
-                    },
-                    MetaMediaType {
-                        content_type: "text/csv; charset=utf-8",
-                        schema: MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema::new("string"))),
-                    },
-                ],
-                headers: vec![],
-            }],
-        }
-    }
-
-    fn register(_registry: &mut Registry) {}
-}
-
-/// RFC 4180 text of the table: the column keys, then the rows.
-fn csv_text(table: &Table) -> AppResult<String> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    writer
-        .write_record(table.columns.iter().map(|c| c.key.as_str()))
-        .map_err(AppError::internal)?;
+    let mut book = XlsxBook::new("KPIs", columns)?;
     for row in &table.rows {
-        writer
-            .write_record(row.iter().map(|value| match value {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }))
-            .map_err(AppError::internal)?;
+        book.push(row)?;
     }
-    let bytes = writer.into_inner().map_err(AppError::internal)?;
-    String::from_utf8(bytes).map_err(AppError::internal)
+    let bytes = tokio::task::spawn_blocking(move || book.finish(&about))
+        .await
+        .map_err(AppError::internal)??;
+    Ok(FileBody::whole(format, bytes, stem))
 }
 
 async fn answer(
@@ -218,7 +161,11 @@ async fn answer(
 ) -> AppResult<TableResponse> {
     let principal = auth.principal()?;
     principal.require(Right::ReadData)?;
-    let format = format_of(request.format.as_deref(), headers)?;
+    let format = negotiate(
+        request.format.as_deref(),
+        headers,
+        &[Format::Json, Format::Csv, Format::Xlsx],
+    )?;
     let form = request.form();
     let now = state.clock.now();
     let started = std::time::Instant::now();
@@ -252,14 +199,30 @@ async fn answer(
     };
     let (snapshot, query, current, earlier) = crate::query_log::timed(state, principal, "query", &form, work).await?;
     let laid_out = table(&query, &snapshot, &current, earlier.as_ref());
-    if format == Format::Csv {
-        let filename = format!(
-            "camet-query-{}.csv",
-            crate::analytics::time::to_local(query.range.start, snapshot.timezone).format("%Y%m%d")
-        );
-        return Ok(TableResponse::Csv(csv_text(&laid_out)?, filename));
-    }
     let tz = snapshot.timezone;
+    let echo = json!({
+        "line_ids": query.lines,
+        "start_date": crate::analytics::time::format_instant(query.range.start, tz),
+        "end_date": crate::analytics::time::format_instant(query.range.end, tz),
+        "preset": query.preset.map(|p| p.as_str()),
+        "grain": query.grain.map(|g| g.as_str()),
+        "dimensions": query.dimensions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        "measures": query.measures.iter().map(|m| m.key()).collect::<Vec<_>>(),
+        "product_ids": query.product_ids,
+        "shift_ids": query.shift_ids,
+        "downtime_threshold": query.threshold.map(|t| t.micros() as f64 / 1e6),
+        "compare": query.compare.map(|c| c.as_str()),
+    });
+    let data_as_of = crate::analytics::time::format_instant(current.data_as_of.map_or(now, |w| w.min(now)), tz);
+    if format != Format::Json {
+        let stem = format!(
+            "camet-query-{}",
+            crate::analytics::time::to_local(query.range.start, tz).format("%Y%m%d")
+        );
+        return Ok(Formatted::File(
+            file_of(format, &laid_out, &echo, &data_as_of, &stem).await?,
+        ));
+    }
     let rows: Vec<Value> = laid_out
         .rows
         .iter()
@@ -274,26 +237,13 @@ async fn answer(
             )
         })
         .collect();
-    let echo = json!({
-        "line_ids": query.lines,
-        "start_date": crate::analytics::time::format_instant(query.range.start, tz),
-        "end_date": crate::analytics::time::format_instant(query.range.end, tz),
-        "preset": query.preset.map(|p| p.as_str()),
-        "grain": query.grain.map(|g| g.as_str()),
-        "dimensions": query.dimensions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-        "measures": query.measures.iter().map(|m| m.key()).collect::<Vec<_>>(),
-        "product_ids": query.product_ids,
-        "shift_ids": query.shift_ids,
-        "downtime_threshold": query.threshold.map(|t| t.micros() as f64 / 1e6),
-        "compare": query.compare.map(|c| c.as_str()),
-    });
-    Ok(TableResponse::Json(json!({
+    Ok(Formatted::Json(json!({
         "query": echo,
         "columns": laid_out.columns,
         "rows": rows,
         "totals": laid_out.totals,
         "meta": {
-            "data_as_of": crate::analytics::time::format_instant(current.data_as_of.map_or(now, |w| w.min(now)), tz),
+            "data_as_of": data_as_of,
             "row_count": laid_out.rows.len(),
             "warnings": current.warnings,
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -307,7 +257,7 @@ pub struct QueryApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Kpi")]
 impl QueryApi {
     /// KPIs of many lines at once, grouped by line, shift and product, over
-    /// time (`grain`), optionally compared with an earlier range; JSON or CSV.
+    /// time (`grain`), optionally compared with an earlier range; JSON, CSV or XLSX.
     ///
     /// Each row's figures follow `docs/semantics.md` §9: a cell's planned set
     /// is its line's P inside the cell, its downtime the line's events clipped
@@ -364,7 +314,7 @@ impl QueryApi {
         /// `previous_period` or `previous_year`.
         #[oai(validator(max_length = 32))]
         compare: Query<Option<String>>,
-        /// `json` or `csv`.
+        /// `json`, `csv` or `xlsx`; or ask by `Accept`.
         #[oai(validator(max_length = 8))]
         format: Query<Option<String>>,
     ) -> Result<TableResponse, ApiError> {

@@ -15,6 +15,7 @@ mod dashboard;
 mod db_faults;
 mod demo;
 mod detections;
+mod exports;
 mod hardening_auth;
 mod hardening_input;
 mod http_basics;

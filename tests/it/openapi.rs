@@ -306,8 +306,12 @@ fn every_request_body_has_an_example_and_every_example_fits_its_schema() {
         );
         for (status, _) in &examples.responses {
             let content = operation["responses"][status]["content"].as_object().expect("content");
+            // The examples are JSON; CSV and XLSX forms of an answer have none.
             assert!(
-                content.values().all(|m| m.get("example").is_some()),
+                content
+                    .iter()
+                    .filter(|(media_type, _)| media_type.contains("json"))
+                    .all(|(_, m)| m.get("example").is_some()),
                 "{} {status}",
                 examples.path
             );
@@ -339,7 +343,10 @@ fn every_request_body_has_an_example_and_every_example_fits_its_schema() {
             .as_object()
             .expect("content");
         assert!(
-            content.values().all(|m| m.get("example").is_some()),
+            content
+                .iter()
+                .filter(|(media_type, _)| media_type.contains("json"))
+                .all(|(_, m)| m.get("example").is_some()),
             "{method} {path} {status}"
         );
     }

@@ -390,7 +390,7 @@ async fn unknown_names_unsupported_filters_and_oversized_answers_are_422_naming_
                 "compare",
             ),
             (
-                json!({"start_date": DAY.0, "end_date": DAY.1, "format": "xlsx"}),
+                json!({"start_date": DAY.0, "end_date": DAY.1, "format": "pdf"}),
                 "format",
             ),
             (
