@@ -7,12 +7,14 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 
 use crate::app::SharedState;
 use crate::auth::principal::Principal;
 use crate::auth::rights::Right;
 use crate::error::AppResult;
 use crate::http::ApiTags;
+use crate::http::conditional::{Conditional, Precondition, json_answer};
 use crate::http::data_api::id_list;
 use crate::http::formats::{Format, Formatted, negotiate};
 use crate::http::kpi_views::{DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
@@ -63,30 +65,48 @@ async fn prepared(
     Ok((snapshot, conn, prepared))
 }
 
-async fn oee_view(state: &SharedState, principal: &Principal, filters: &KpiFilters) -> AppResult<OeeResponse> {
+/// A view and whether it is settled (its range ends before the line's
+/// watermark; see [`crate::http::conditional`]).
+type Settled<T> = (T, bool);
+
+fn is_settled(prepared: &kpi::Prepared, now: chrono::DateTime<chrono::Utc>) -> bool {
+    crate::http::conditional::settled(prepared.query().range.end, prepared.watermark(now))
+}
+
+async fn oee_view(state: &SharedState, principal: &Principal, filters: &KpiFilters) -> AppResult<Settled<OeeResponse>> {
     let now = state.clock.now();
     let (snapshot, mut conn, prepared) = prepared(state, principal, filters, now).await?;
     let products = prepared.query().product_ids.clone();
     let oee = kpi::oee(&mut conn, &snapshot, &prepared, &products, now).await?;
-    Ok(OeeResponse::view(oee, snapshot.timezone))
+    Ok((OeeResponse::view(oee, snapshot.timezone), is_settled(&prepared, now)))
 }
 
-async fn summary_view(state: &SharedState, principal: &Principal, filters: &KpiFilters) -> AppResult<SummaryResponse> {
+async fn summary_view(
+    state: &SharedState,
+    principal: &Principal,
+    filters: &KpiFilters,
+) -> AppResult<Settled<SummaryResponse>> {
     let now = state.clock.now();
     let (snapshot, mut conn, prepared) = prepared(state, principal, filters, now).await?;
     let products = prepared.query().product_ids.clone();
     let summary = kpi::summary(&mut conn, &snapshot, &prepared, &products, now).await?;
-    Ok(SummaryResponse::view(summary, snapshot.timezone))
+    Ok((
+        SummaryResponse::view(summary, snapshot.timezone),
+        is_settled(&prepared, now),
+    ))
 }
 
 async fn downtime_view(
     state: &SharedState,
     principal: &Principal,
     filters: &KpiFilters,
-) -> AppResult<DowntimeResponse> {
+) -> AppResult<Settled<DowntimeResponse>> {
     let now = state.clock.now();
     let (snapshot, _conn, prepared) = prepared(state, principal, filters, now).await?;
-    Ok(DowntimeResponse::view(kpi::downtime(&prepared, now), snapshot.timezone))
+    Ok((
+        DowntimeResponse::view(kpi::downtime(&prepared, now), snapshot.timezone),
+        is_settled(&prepared, now),
+    ))
 }
 
 /// A window to recompute persisted events over.
@@ -146,12 +166,13 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         auth: Auth,
+        headers: &HeaderMap,
         body: Json<KpiFilters>,
-    ) -> Result<Json<OeeResponse>, ApiError> {
+    ) -> Result<Conditional<Json<OeeResponse>>, ApiError> {
         let principal = reader(&auth)?;
-        let response =
+        let (response, settled) =
             crate::query_log::timed(&state, principal, "oee", &body.0, oee_view(&state, principal, &body.0)).await?;
-        Ok(Json(response))
+        Ok(json_answer(response, settled, headers))
     }
 
     /// The same OEE as a GET, for ERP systems that pull KPIs.
@@ -163,6 +184,7 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         auth: Auth,
+        headers: &HeaderMap,
         /// Line.
         line_id: Query<i32>,
         /// Range start (RFC 3339; without offset: tenant local time), inclusive.
@@ -177,7 +199,7 @@ impl KpiApi {
         shift_id: Query<Option<i32>>,
         /// Gap in seconds above which the line counts as stopped.
         downtime_threshold: Query<Option<f64>>,
-    ) -> Result<Json<OeeResponse>, ApiError> {
+    ) -> Result<Conditional<Json<OeeResponse>>, ApiError> {
         let principal = reader(&auth)?;
         let filters = from_query(
             line_id.0,
@@ -187,7 +209,7 @@ impl KpiApi {
             shift_id.0,
             downtime_threshold.0,
         )?;
-        let response = crate::query_log::timed(
+        let (response, settled) = crate::query_log::timed(
             &state,
             principal,
             "oee",
@@ -195,7 +217,7 @@ impl KpiApi {
             oee_view(&state, principal, &filters),
         )
         .await?;
-        Ok(Json(response))
+        Ok(json_answer(response, settled, headers))
     }
 
     /// Production summary: total production, weight, product distribution and downtime.
@@ -207,10 +229,11 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         auth: Auth,
+        headers: &HeaderMap,
         body: Json<KpiFilters>,
-    ) -> Result<Json<SummaryResponse>, ApiError> {
+    ) -> Result<Conditional<Json<SummaryResponse>>, ApiError> {
         let principal = reader(&auth)?;
-        let response = crate::query_log::timed(
+        let (response, settled) = crate::query_log::timed(
             &state,
             principal,
             "summary",
@@ -218,7 +241,7 @@ impl KpiApi {
             summary_view(&state, principal, &body.0),
         )
         .await?;
-        Ok(Json(response))
+        Ok(json_answer(response, settled, headers))
     }
 
     /// Downtime events computed on the fly: gaps between output detections
@@ -249,7 +272,7 @@ impl KpiApi {
         /// `json` (default), `csv` or `xlsx`; or ask by `Accept`.
         #[oai(validator(max_length = 8))]
         format: Query<Option<String>>,
-    ) -> Result<Formatted<DowntimeResponse>, ApiError> {
+    ) -> Result<Conditional<Formatted<DowntimeResponse>>, ApiError> {
         let principal = reader(&auth)?;
         let format = negotiate(format.0.as_deref(), headers, &[Format::Json, Format::Csv, Format::Xlsx])?;
         let filters = from_query(
@@ -260,7 +283,7 @@ impl KpiApi {
             shift_id.0,
             downtime_threshold.0,
         )?;
-        let response = crate::query_log::timed(
+        let (response, settled) = crate::query_log::timed(
             &state,
             principal,
             "downtime",
@@ -268,12 +291,22 @@ impl KpiApi {
             downtime_view(&state, principal, &filters),
         )
         .await?;
-        if format == Format::Json {
-            return Ok(Formatted::Json(response));
-        }
-        Ok(Formatted::File(
-            crate::http::exports::downtime_file(format, &response, &filters).await?,
-        ))
+        // The tag names the events whatever the format they are written in.
+        let tag = match Precondition::check(
+            settled,
+            || response.to_json().unwrap_or_default(),
+            format.name(),
+            headers,
+        ) {
+            Precondition::Held(tag) => return Ok(Conditional::NotModified { tag }),
+            Precondition::Write(tag) => tag,
+        };
+        let answer = if format == Format::Json {
+            Formatted::Json(response)
+        } else {
+            Formatted::File(crate::http::exports::downtime_file(format, &response, &filters).await?)
+        };
+        Ok(Conditional::Fresh { answer, tag })
     }
 
     /// Recompute the persisted downtime events of a line over a window (also

@@ -6,6 +6,7 @@
 pub mod audit_api;
 pub mod auth_api;
 pub mod caller;
+pub mod conditional;
 pub mod dashboard_api;
 pub mod data_api;
 pub mod docs;

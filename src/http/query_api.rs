@@ -16,6 +16,7 @@ use crate::app::SharedState;
 use crate::auth::rights::Right;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::ApiTags;
+use crate::http::conditional::{Conditional, Precondition, settled};
 use crate::http::data_api::id_list;
 use crate::http::formats::{
     AboutLine, ColumnKind, ColumnSpec, FileBody, Format, Formatted, XlsxBook, csv_file, negotiate,
@@ -158,7 +159,7 @@ async fn answer(
     auth: &Auth,
     request: &QueryRequest,
     headers: &HeaderMap,
-) -> AppResult<TableResponse> {
+) -> AppResult<Conditional<TableResponse>> {
     let principal = auth.principal()?;
     principal.require(Right::ReadData)?;
     let format = negotiate(
@@ -214,14 +215,31 @@ async fn answer(
         "compare": query.compare.map(|c| c.as_str()),
     });
     let data_as_of = crate::analytics::time::format_instant(current.data_as_of.map_or(now, |w| w.min(now)), tz);
+    // The compared range lies before the asked one: the asked range decides.
+    let is_settled = settled(query.range.end, current.data_as_of.map(|w| w.min(now)));
+    let content = || {
+        json!({
+            "query": echo,
+            "columns": laid_out.columns,
+            "rows": laid_out.rows,
+            "totals": laid_out.totals,
+            "data_as_of": data_as_of,
+            "warnings": current.warnings,
+        })
+    };
+    let tag = match Precondition::check(is_settled, content, format.name(), headers) {
+        Precondition::Held(tag) => return Ok(Conditional::NotModified { tag }),
+        Precondition::Write(tag) => tag,
+    };
+    let answer = |answer: TableResponse| Conditional::Fresh { answer, tag };
     if format != Format::Json {
         let stem = format!(
             "camet-query-{}",
             crate::analytics::time::to_local(query.range.start, tz).format("%Y%m%d")
         );
-        return Ok(Formatted::File(
+        return Ok(answer(Formatted::File(
             file_of(format, &laid_out, &echo, &data_as_of, &stem).await?,
-        ));
+        )));
     }
     let rows: Vec<Value> = laid_out
         .rows
@@ -237,7 +255,7 @@ async fn answer(
             )
         })
         .collect();
-    Ok(Formatted::Json(json!({
+    Ok(answer(Formatted::Json(json!({
         "query": echo,
         "columns": laid_out.columns,
         "rows": rows,
@@ -248,7 +266,7 @@ async fn answer(
             "warnings": current.warnings,
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         },
-    })))
+    }))))
 }
 
 /// The KPI query.
@@ -270,7 +288,7 @@ impl QueryApi {
         auth: Auth,
         headers: &HeaderMap,
         body: Json<QueryRequest>,
-    ) -> Result<TableResponse, ApiError> {
+    ) -> Result<Conditional<TableResponse>, ApiError> {
         Ok(answer(&state, &auth, &body.0, headers).await?)
     }
 
@@ -317,7 +335,7 @@ impl QueryApi {
         /// `json`, `csv` or `xlsx`; or ask by `Accept`.
         #[oai(validator(max_length = 8))]
         format: Query<Option<String>>,
-    ) -> Result<TableResponse, ApiError> {
+    ) -> Result<Conditional<TableResponse>, ApiError> {
         let ids = |field: &str, raw: &Option<String>| -> AppResult<Option<Vec<i32>>> {
             raw.is_some().then(|| id_list(field, raw.as_deref())).transpose()
         };

@@ -181,6 +181,12 @@ impl Prepared {
         self.query.shift_ids.as_slice().first().copied()
     }
 
+    /// The line's rollup watermark clipped at now, if it has one: an
+    /// answer over a range ending before it is settled.
+    pub fn watermark(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.basis.rolled.watermark.map(|w| w.min(now))
+    }
+
     /// Up to when rows written straight into the raw table are included:
     /// the watermark (later direct writes before it need a rollup
     /// refresh), or now when nothing was read from rollups.

@@ -10,6 +10,7 @@ mod broker_limits;
 mod claims;
 mod cli;
 mod common;
+mod conditional;
 mod crash;
 mod dashboard;
 mod db_faults;
