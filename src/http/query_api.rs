@@ -154,6 +154,24 @@ async fn file_of(format: Format, table: &Table, echo: &Value, data_as_of: &str, 
     Ok(FileBody::whole(format, bytes, stem))
 }
 
+/// The rows of `table` as JSON objects keyed by column.
+fn row_objects(table: &Table) -> Vec<Value> {
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            Value::Object(
+                table
+                    .columns
+                    .iter()
+                    .map(|c| c.key.clone())
+                    .zip(row.iter().cloned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 async fn answer(
     state: &SharedState,
     auth: &Auth,
@@ -196,9 +214,18 @@ async fn answer(
             }
             None => None,
         };
-        Ok((snapshot, query, current, earlier))
+        // JSON only: CSV and XLSX hold the rows, which a pivot sums itself.
+        let subtotals = match query.subtotal_query().filter(|_| format == Format::Json) {
+            Some(sub) => {
+                let answer = crate::query::run::run(&pool, &snapshot, &sub, now).await?;
+                Some((sub, answer))
+            }
+            None => None,
+        };
+        Ok((snapshot, query, current, earlier, subtotals))
     };
-    let (snapshot, query, current, earlier) = crate::query_log::timed(state, principal, "query", &form, work).await?;
+    let (snapshot, query, current, earlier, subtotals) =
+        crate::query_log::timed(state, principal, "query", &form, work).await?;
     let laid_out = table(&query, &snapshot, &current, earlier.as_ref());
     let tz = snapshot.timezone;
     let echo = json!({
@@ -241,24 +268,12 @@ async fn answer(
             file_of(format, &laid_out, &echo, &data_as_of, &stem).await?,
         )));
     }
-    let rows: Vec<Value> = laid_out
-        .rows
-        .iter()
-        .map(|row| {
-            Value::Object(
-                laid_out
-                    .columns
-                    .iter()
-                    .map(|c| c.key.clone())
-                    .zip(row.iter().cloned())
-                    .collect(),
-            )
-        })
-        .collect();
+    let subtotal_rows = subtotals.map(|(sub, answer)| row_objects(&table(&sub, &snapshot, &answer, None)));
     Ok(answer(Formatted::Json(json!({
         "query": echo,
         "columns": laid_out.columns,
-        "rows": rows,
+        "rows": row_objects(&laid_out),
+        "subtotals": subtotal_rows,
         "totals": laid_out.totals,
         "meta": {
             "data_as_of": data_as_of,

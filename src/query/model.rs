@@ -401,6 +401,23 @@ impl KpiQuery {
     pub fn has(&self, dimension: Dimension) -> bool {
         self.dimensions.contains(&dimension)
     }
+
+    /// The query of this one's group subtotals, when its rows have more
+    /// than one grouping (two dimensions, or a dimension and a grain): the
+    /// same lines, range and filters grouped by the first dimension only,
+    /// over the whole range. Run as a query of its own, a subtotal is
+    /// exact like a total: planned time and stops count once per line, not
+    /// once per product or time cell.
+    pub fn subtotal_query(&self) -> Option<KpiQuery> {
+        let first = *self.dimensions.as_slice().first()?;
+        let groupings = self.dimensions.len() + usize::from(self.grain.is_some());
+        (groupings > 1).then(|| KpiQuery {
+            dimensions: vec![first],
+            grain: None,
+            compare: None,
+            ..self.clone()
+        })
+    }
 }
 
 /// Each id once, sorted: repeated ids in a filter change nothing but the
@@ -587,6 +604,58 @@ pub fn parse(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn subtotals_group_by_the_first_dimension_when_rows_have_two_groupings() {
+        let base = KpiQuery {
+            lines: vec![1, 2],
+            lines_named: true,
+            range: crate::analytics::interval::Interval::new(
+                chrono::DateTime::UNIX_EPOCH,
+                chrono::DateTime::UNIX_EPOCH,
+            ),
+            preset: None,
+            grain: None,
+            dimensions: vec![Dimension::Line],
+            measures: Measure::ALL.to_vec(),
+            product_ids: vec![3],
+            shift_ids: Vec::new(),
+            threshold: None,
+            compare: Some(Compare::PreviousPeriod),
+        };
+        assert_eq!(base.subtotal_query(), None, "one grouping: the rows are the subtotals");
+        let by_day = KpiQuery {
+            grain: Some(Grain::Bucket(crate::analytics::buckets::BucketInterval::OneDay)),
+            ..base.clone()
+        };
+        let sub = by_day.subtotal_query().expect("line × day has line subtotals");
+        assert_eq!(
+            (sub.dimensions.clone(), sub.grain, sub.compare),
+            (vec![Dimension::Line], None, None)
+        );
+        assert_eq!(
+            (sub.lines.clone(), sub.product_ids.clone()),
+            (vec![1, 2], vec![3]),
+            "same lines and filters"
+        );
+        let by_shift_product = KpiQuery {
+            dimensions: vec![Dimension::Shift, Dimension::Product],
+            ..base.clone()
+        };
+        assert_eq!(
+            by_shift_product.subtotal_query().map(|q| q.dimensions),
+            Some(vec![Dimension::Shift])
+        );
+        let grain_only = KpiQuery {
+            dimensions: Vec::new(),
+            ..by_day
+        };
+        assert_eq!(
+            grain_only.subtotal_query(),
+            None,
+            "time alone: the totals are its subtotal"
+        );
+    }
+
     use super::*;
     use chrono::TimeZone;
 

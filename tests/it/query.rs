@@ -449,3 +449,68 @@ async fn unknown_names_unsupported_filters_and_oversized_answers_are_422_naming_
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subtotals_group_by_the_first_dimension_and_count_planned_time_once() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let p = plant(&app).await;
+        let by_line = query(
+            &app,
+            &p.token,
+            json!({"start_date": DAY.0, "end_date": DAY.1, "dimensions": ["line"]}),
+        )
+        .await;
+        assert!(
+            by_line["subtotals"].is_null(),
+            "one grouping: the rows are the subtotals"
+        );
+        // Line × product: a line's subtotal holds its planned time once, not
+        // once per product row, and equals the line's own row above.
+        let by_line_product = query(
+            &app,
+            &p.token,
+            json!({"start_date": DAY.0, "end_date": DAY.1, "dimensions": ["line", "product"]}),
+        )
+        .await;
+        let subtotals = by_line_product["subtotals"].as_array().expect("subtotals");
+        assert_eq!(subtotals.len(), 2, "{backend:?}: one per line");
+        for subtotal in subtotals {
+            let line_id = subtotal["line_id"].as_i64().expect("line_id");
+            assert_eq!(
+                subtotal,
+                row(&by_line, "line_id", line_id),
+                "{backend:?} line {line_id}"
+            );
+        }
+        let line1 = row(&by_line, "line_id", p.line1);
+        let product_rows: Vec<&Value> = by_line_product["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["line_id"] == p.line1)
+            .collect();
+        assert_eq!(product_rows.len(), 2, "products A and B on line 1");
+        assert!(
+            product_rows
+                .iter()
+                .all(|r| r["planned_time_seconds"] == line1["planned_time_seconds"]),
+            "each product row keeps the line's planned time; the subtotal holds it once"
+        );
+        // Line × day: the same subtotals, over the whole range.
+        let by_line_day = query(
+            &app,
+            &p.token,
+            json!({"start_date": "2026-11-15T00:00:00Z", "end_date": DAY.1, "dimensions": ["line"], "grain": "1day"}),
+        )
+        .await;
+        let over_two_days = query(
+            &app,
+            &p.token,
+            json!({"start_date": "2026-11-15T00:00:00Z", "end_date": DAY.1, "dimensions": ["line"]}),
+        )
+        .await;
+        assert_eq!(by_line_day["subtotals"], over_two_days["rows"]);
+        app.stop().await;
+    }
+}
