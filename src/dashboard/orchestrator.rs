@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 
 use crate::analytics::interval::{Interval, micros_to_seconds};
 use crate::analytics::time::format_instant;
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
 use crate::dashboard::filters::{self, FilterContext};
@@ -89,27 +88,21 @@ pub fn prepare(
 
 type Computed = HashMap<Need, (Arc<Result<NeedData, WidgetError>>, Duration)>;
 
-/// What computing needs takes from the service: the tenant's database and
-/// cached configuration and the data broker (never the
-/// whole application state).
+/// What a dashboard reads, handed in by its caller (never the whole
+/// application state, so this module stays below the web layer): the
+/// global database with the catalog and templates, the tenant's database
+/// and cached configuration, the data broker and the longest range allowed.
 pub struct Sources<'a> {
+    /// The service's databases (the global one holds the catalog and the templates).
+    pub databases: &'a crate::db::Databases,
     /// The tenant's database.
     pub pool: crate::db::DbPool,
     /// Its cached configuration.
     pub snapshot: Arc<PlantSnapshot>,
     /// External APIs.
     pub broker: &'a crate::broker::DataBroker,
-}
-
-impl<'a> Sources<'a> {
-    /// The sources of `principal`'s tenant.
-    pub async fn of(state: &'a AppState, principal: &Principal) -> AppResult<Sources<'a>> {
-        Ok(Sources {
-            pool: state.databases.tenant(principal.tenant_id).await?,
-            snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
-            broker: &state.broker,
-        })
-    }
+    /// Longest range of a run or a widget, days (`CAMET_MAX_RANGE_DAYS`).
+    pub max_range_days: u32,
 }
 
 /// The stops of `prepared` with the reasons given on their persisted
@@ -545,24 +538,24 @@ fn millis(d: Duration) -> f64 {
 
 /// Runs the caller's role layout with the given filters.
 pub async fn run(
-    state: &AppState,
+    sources: &Sources<'_>,
     principal: &Principal,
     filter_input: &Map<String, Value>,
     lang: Lang,
     now: DateTime<Utc>,
 ) -> AppResult<RunResponse> {
     let started = Instant::now();
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let snapshot = &sources.snapshot;
     let ctx = FilterContext {
-        snapshot: &snapshot,
+        snapshot,
         tz: snapshot.timezone,
         now,
-        max_range_days: state.config.max_range_days,
+        max_range_days: sources.max_range_days,
     };
     let resolved = filters::resolve(filter_input, &ctx)?;
     let base = resolved.to_params(snapshot.timezone);
-    let layout = catalog::layout_for(state, principal.tenant_id, principal.role).await?;
-    let entries = catalog::load_in(&state.databases, lang).await?;
+    let layout = catalog::layout_for(sources.databases, principal.tenant_id, principal.role).await?;
+    let entries = catalog::load_in(sources.databases, lang).await?;
 
     let prepared: Vec<(LayoutCell, Option<&CatalogWidget>, Result<Prepared, WidgetError>)> = layout
         .grid
@@ -583,7 +576,7 @@ pub async fn run(
                     if let Some(Value::Object(fixed)) = &cell.params {
                         params.extend(fixed.clone());
                     }
-                    prepare(entry, params, snapshot.timezone, state.config.max_range_days)
+                    prepare(entry, params, snapshot.timezone, sources.max_range_days)
                 }
             };
             (cell, entry, prepared)
@@ -595,8 +588,7 @@ pub async fn run(
         .iter()
         .filter_map(|(_, _, p)| p.as_ref().ok())
         .flat_map(|p| p.needs.iter());
-    let sources = Sources::of(state, principal).await?;
-    let computed = compute_all(&sources, all_needs, now).await;
+    let computed = compute_all(sources, all_needs, now).await;
     let computing = computing.elapsed();
 
     let widgets: Vec<WidgetResult> = prepared
@@ -628,20 +620,18 @@ pub async fn run(
 
 /// One widget's data for explicit params; bad params are a 422 naming the field.
 pub async fn widget_data(
-    state: &AppState,
-    principal: &Principal,
+    sources: &Sources<'_>,
     widget_id: i32,
     params: Map<String, Value>,
     lang: Lang,
     now: DateTime<Utc>,
 ) -> AppResult<WidgetResult> {
     let started = Instant::now();
-    let entries = catalog::load_in(&state.databases, lang).await?;
+    let entries = catalog::load_in(sources.databases, lang).await?;
     let entry = entries
         .get(&widget_id)
         .ok_or_else(|| AppError::NotFound(format!("widget {widget_id} not found")))?;
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    let outcome = match prepare(entry, params, snapshot.timezone, state.config.max_range_days) {
+    let outcome = match prepare(entry, params, sources.snapshot.timezone, sources.max_range_days) {
         Err(WidgetError {
             field: Some(field),
             message,
@@ -650,8 +640,7 @@ pub async fn widget_data(
         // An unregistered class is the server's problem, reported like in a run.
         Err(error) => Err(error),
         Ok(prepared) => {
-            let sources = Sources::of(state, principal).await?;
-            let computed = compute_all(&sources, prepared.needs.iter(), now).await;
+            let computed = compute_all(sources, prepared.needs.iter(), now).await;
             render(&prepared, &computed, lang).0
         }
     };

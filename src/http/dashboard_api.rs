@@ -9,6 +9,7 @@ use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 use crate::app::SharedState;
+use crate::auth::principal::Principal;
 use crate::auth::roles::Role;
 use crate::dashboard::catalog::{self, CatalogWidget, Layout};
 use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
@@ -44,6 +45,18 @@ fn object(field: &str, value: Value) -> AppResult<Map<String, Value>> {
     }
 }
 
+/// What the dashboard reads for `principal`'s tenant, taken from the
+/// application state here so that [`crate::dashboard`] never sees it.
+async fn sources<'a>(state: &'a SharedState, principal: &Principal) -> AppResult<orchestrator::Sources<'a>> {
+    Ok(orchestrator::Sources {
+        databases: &state.databases,
+        pool: state.databases.tenant(principal.tenant_id).await?,
+        snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
+        broker: &state.broker,
+        max_range_days: state.config.max_range_days,
+    })
+}
+
 fn language(req: &poem::Request, lang: Option<&str>) -> Lang {
     let header = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
     Lang::pick(lang, header)
@@ -59,7 +72,7 @@ impl DashboardApi {
     async fn layout(&self, state: Data<&SharedState>, caller: Caller<RunDashboards>) -> Result<Json<Layout>, ApiError> {
         let principal = &*caller;
         Ok(Json(
-            catalog::layout_for(&state, principal.tenant_id, principal.role).await?,
+            catalog::layout_for(&state.databases, principal.tenant_id, principal.role).await?,
         ))
     }
 
@@ -83,7 +96,7 @@ impl DashboardApi {
             &client,
         );
         Ok(Json(
-            catalog::store_template(&state, principal.tenant_id, role, &body.0, audit).await?,
+            catalog::store_template(&state.databases, principal.tenant_id, role, &body.0, audit).await?,
         ))
     }
 
@@ -148,7 +161,8 @@ impl DashboardApi {
         let params = object("params", body.0.params)?;
         let logged = Value::Object(params.clone());
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, state.clock.now());
+        let sources = sources(&state, principal).await?;
+        let work = orchestrator::widget_data(&sources, widget_id.0, params, lang, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work).await?,
         ))
@@ -170,7 +184,8 @@ impl DashboardApi {
         let principal = &*caller;
         let filters = object("filters", body.0.filters)?;
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::run(&state, principal, &filters, lang, state.clock.now());
+        let sources = sources(&state, principal).await?;
+        let work = orchestrator::run(&sources, principal, &filters, lang, state.clock.now());
         Ok(Json(
             crate::query_log::timed(&state, principal, "dashboard_run", &filters, work).await?,
         ))
