@@ -18,7 +18,7 @@ use crate::db::schema::global::{dashboard_template, widget_catalog};
 use crate::error::{AppError, AppResult, FieldError};
 
 /// One catalog row.
-#[derive(Debug, Clone, PartialEq, Serialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CatalogWidget {
     /// Id (referenced by layouts).
     pub widget_id: i32,
@@ -275,7 +275,7 @@ pub async fn load_in(databases: &Databases, lang: Lang) -> AppResult<BTreeMap<i3
 
 /// One widget placed on the 12-column grid, with optional fixed params
 /// (e.g. `{"kpi_type": "oee"}`) merged over the run's filters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayoutCell {
     /// Catalog widget.
     pub widget_id: i32,
@@ -288,13 +288,12 @@ pub struct LayoutCell {
     /// Height in rows.
     pub h: i32,
     /// Params fixed for this cell.
-    #[oai(nullable)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
 }
 
 /// A dashboard layout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Layout {
     /// Cells in display order.
     pub grid: Vec<LayoutCell>,

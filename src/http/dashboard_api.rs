@@ -11,13 +11,14 @@ use serde_json::{Map, Value};
 use crate::app::SharedState;
 use crate::auth::principal::Principal;
 use crate::auth::roles::Role;
-use crate::dashboard::catalog::{self, CatalogWidget, Layout};
-use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
-use crate::dashboard::orchestrator::{self, RunResponse, WidgetResult};
+use crate::dashboard::catalog;
+use crate::dashboard::filters::{self, FilterContext};
+use crate::dashboard::orchestrator;
 use crate::dashboard::widgets::Lang;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
 use crate::http::caller::{Caller, ManageDashboards, ManageTemplates, RunDashboards};
+use crate::http::dashboard_views::{ActiveFilter, CatalogWidget, Layout, RunResponse, WidgetResult};
 use crate::http::problem::ApiError;
 
 /// Body of `POST /dashboard/run`.
@@ -71,9 +72,8 @@ impl DashboardApi {
     #[oai(path = "/layout", method = "get")]
     async fn layout(&self, state: Data<&SharedState>, caller: Caller<RunDashboards>) -> Result<Json<Layout>, ApiError> {
         let principal = &*caller;
-        Ok(Json(
-            catalog::layout_for(&state.databases, principal.tenant_id, principal.role).await?,
-        ))
+        let layout = catalog::layout_for(&state.databases, principal.tenant_id, principal.role).await?;
+        Ok(Json(layout.into()))
     }
 
     /// Store a role's layout for the tenant (admin). Unknown widget ids are a 422.
@@ -95,9 +95,9 @@ impl DashboardApi {
             principal.user_id,
             &client,
         );
-        Ok(Json(
-            catalog::store_template(&state.databases, principal.tenant_id, role, &body.0, audit).await?,
-        ))
+        let layout = catalog::Layout::from(body.0);
+        let stored = catalog::store_template(&state.databases, principal.tenant_id, role, &layout, audit).await?;
+        Ok(Json(stored.into()))
     }
 
     /// The widget catalog (admin, manager).
@@ -115,7 +115,11 @@ impl DashboardApi {
     ) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
         let lang = language(req, lang.0.as_deref());
         Ok(Json(
-            catalog::load_in(&state.databases, lang).await?.into_values().collect(),
+            catalog::load_in(&state.databases, lang)
+                .await?
+                .into_values()
+                .map(CatalogWidget::from)
+                .collect(),
         ))
     }
 
@@ -141,7 +145,8 @@ impl DashboardApi {
             now: state.clock.now(),
             max_range_days: state.config.max_range_days,
         };
-        Ok(Json(filters::active(&ctx, language(req, lang.0.as_deref()))))
+        let active = filters::active(&ctx, language(req, lang.0.as_deref()));
+        Ok(Json(active.into_iter().map(ActiveFilter::from).collect()))
     }
 
     /// One widget's Chart.js-ready data. Params failing the widget's schema
@@ -164,7 +169,9 @@ impl DashboardApi {
         let sources = sources(&state, principal).await?;
         let work = orchestrator::widget_data(&sources, widget_id.0, params, lang, state.clock.now());
         Ok(Json(
-            crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work).await?,
+            crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work)
+                .await?
+                .into(),
         ))
     }
 
@@ -187,7 +194,9 @@ impl DashboardApi {
         let sources = sources(&state, principal).await?;
         let work = orchestrator::run(&sources, principal, &filters, lang, state.clock.now());
         Ok(Json(
-            crate::query_log::timed(&state, principal, "dashboard_run", &filters, work).await?,
+            crate::query_log::timed(&state, principal, "dashboard_run", &filters, work)
+                .await?
+                .into(),
         ))
     }
 }

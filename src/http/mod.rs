@@ -7,6 +7,7 @@ pub mod audit_api;
 pub mod auth_api;
 pub mod caller;
 pub mod dashboard_api;
+pub mod dashboard_views;
 pub mod data_api;
 pub mod docs;
 pub mod examples;
