@@ -10,7 +10,6 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::roles::Role;
 use crate::dashboard::i18n::{Localized, localize};
 use crate::dashboard::widgets::Lang;
@@ -19,7 +18,7 @@ use crate::db::schema::global::{dashboard_template, widget_catalog};
 use crate::error::{AppError, AppResult, FieldError};
 
 /// One catalog row.
-#[derive(Debug, Clone, PartialEq, Serialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CatalogWidget {
     /// Id (referenced by layouts).
     pub widget_id: i32,
@@ -276,7 +275,7 @@ pub async fn load_in(databases: &Databases, lang: Lang) -> AppResult<BTreeMap<i3
 
 /// One widget placed on the 12-column grid, with optional fixed params
 /// (e.g. `{"kpi_type": "oee"}`) merged over the run's filters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayoutCell {
     /// Catalog widget.
     pub widget_id: i32,
@@ -289,13 +288,12 @@ pub struct LayoutCell {
     /// Height in rows.
     pub h: i32,
     /// Params fixed for this cell.
-    #[oai(nullable)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
 }
 
 /// A dashboard layout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Layout {
     /// Cells in display order.
     pub grid: Vec<LayoutCell>,
@@ -329,9 +327,9 @@ pub fn default_layout(role: Role) -> Layout {
 }
 
 /// The layout of `role` in a tenant: its template, else the built-in one.
-pub async fn layout_for(state: &AppState, tenant_id: i32, role: Role) -> AppResult<Layout> {
+pub async fn layout_for(databases: &Databases, tenant_id: i32, role: Role) -> AppResult<Layout> {
     use diesel::OptionalExtension;
-    let mut conn = state.databases.global().get().await?;
+    let mut conn = databases.global().get().await?;
     let stored: Option<String> = crate::with_conn!(&mut conn, |c| dashboard_template::table
         .filter(dashboard_template::tenant_id.eq(tenant_id))
         .filter(dashboard_template::role_access.eq(role.as_str()))
@@ -391,18 +389,18 @@ pub fn validate_layout(layout: &Layout, catalog: &BTreeMap<i32, CatalogWidget>) 
 /// Stores the template of `role` for a tenant (insert or replace), audited
 /// in the same transaction.
 pub async fn store_template(
-    state: &AppState,
+    databases: &Databases,
     tenant_id: i32,
     role: Role,
     layout: &Layout,
     audit: crate::audit::AuditEntry,
 ) -> AppResult<Layout> {
     use crate::audit::AuditConn;
-    let catalog = load(&state.databases).await?;
+    let catalog = load(databases).await?;
     validate_layout(layout, &catalog)?;
     let text = serde_json::to_string(layout).map_err(AppError::internal)?;
     let now = crate::clock::now_naive();
-    let mut conn = state.databases.global().get().await?;
+    let mut conn = databases.global().get().await?;
     crate::write_tx!(&mut conn, |c| {
         let updated = diesel::update(
             dashboard_template::table

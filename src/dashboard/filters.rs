@@ -490,7 +490,7 @@ pub fn lookup(class_name: &str) -> Option<&'static dyn FilterType> {
 }
 
 /// A tenant's active filter, as `GET /dashboard/filters` shows it.
-#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ActiveFilter {
     /// Row id.
     pub filter_id: i32,
@@ -501,7 +501,6 @@ pub struct ActiveFilter {
     /// The request field it reads in `POST /dashboard/run {filters}`.
     pub key: String,
     /// Description.
-    #[oai(nullable)]
     pub description: Option<String>,
     /// Default value (the tenant's, else the type's).
     pub default: Value,

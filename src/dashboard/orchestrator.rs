@@ -14,13 +14,10 @@ use serde_json::{Map, Value, json};
 
 use crate::analytics::interval::{Interval, micros_to_seconds};
 use crate::analytics::time::format_instant;
-use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
 use crate::dashboard::filters::{self, FilterContext};
-use crate::dashboard::widgets::shapes::{
-    ChartJs, ChartJsData, KpiCardData, LineChartData, Rendered, TableData, WidgetKind,
-};
+use crate::dashboard::widgets::shapes::{Rendered, WidgetKind};
 use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
 use crate::error::{AppError, AppResult};
 use crate::plant::cache::PlantSnapshot;
@@ -89,27 +86,21 @@ pub fn prepare(
 
 type Computed = HashMap<Need, (Arc<Result<NeedData, WidgetError>>, Duration)>;
 
-/// What computing needs takes from the service: the tenant's database and
-/// cached configuration and the data broker (never the
-/// whole application state).
+/// What a dashboard reads, handed in by its caller (never the whole
+/// application state, so this module stays below the web layer): the
+/// global database with the catalog and templates, the tenant's database
+/// and cached configuration, the data broker and the longest range allowed.
 pub struct Sources<'a> {
+    /// The service's databases (the global one holds the catalog and the templates).
+    pub databases: &'a crate::db::Databases,
     /// The tenant's database.
     pub pool: crate::db::DbPool,
     /// Its cached configuration.
     pub snapshot: Arc<PlantSnapshot>,
     /// External APIs.
     pub broker: &'a crate::broker::DataBroker,
-}
-
-impl<'a> Sources<'a> {
-    /// The sources of `principal`'s tenant.
-    pub async fn of(state: &'a AppState, principal: &Principal) -> AppResult<Sources<'a>> {
-        Ok(Sources {
-            pool: state.databases.tenant(principal.tenant_id).await?,
-            snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
-            broker: &state.broker,
-        })
-    }
+    /// Longest range of a run or a widget, days (`CAMET_MAX_RANGE_DAYS`).
+    pub max_range_days: u32,
 }
 
 /// The stops of `prepared` with the reasons given on their persisted
@@ -329,123 +320,30 @@ fn render_isolated(
     })
 }
 
-/// What every widget result holds, whatever its type.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct WidgetCommon {
+/// One widget's answer: who it is, where it sits, how long it took, and
+/// what it rendered or why it has none. The web layer turns it into the
+/// result typed by `widget_type`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WidgetResult {
     /// Catalog id.
     pub widget_id: i32,
     /// Catalog name.
     pub widget_name: String,
     /// Its cell of the layout (absent for a single widget's data).
-    #[oai(nullable)]
     pub layout: Option<LayoutCell>,
-    /// Why this widget has no data (`data` and `chart` are then `null`).
-    #[oai(nullable)]
-    pub error: Option<WidgetError>,
     /// Time to its data: its slowest need plus rendering.
     pub elapsed_ms: f64,
-}
-
-/// A `line_chart` result: the production chart or an external series.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct LineChartWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-    /// Labels and counts (every bucket, 0 included), stops, `data_as_of`.
-    #[oai(nullable)]
-    pub data: Option<LineChartData>,
-    /// Chart.js configuration: `new Chart(ctx, chart)`.
-    #[oai(nullable)]
-    pub chart: Option<ChartJs>,
-}
-
-/// A `comparison_bar` result: input, output and rejected units.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct ComparisonBarWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-    /// Labels and one dataset.
-    #[oai(nullable)]
-    pub data: Option<ChartJsData>,
-    /// Chart.js configuration: `new Chart(ctx, chart)`.
-    #[oai(nullable)]
-    pub chart: Option<ChartJs>,
-}
-
-/// A `pie_chart` result: output per product.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct PieChartWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-    /// Product names and one dataset.
-    #[oai(nullable)]
-    pub data: Option<ChartJsData>,
-    /// Chart.js configuration: `new Chart(ctx, chart)`.
-    #[oai(nullable)]
-    pub chart: Option<ChartJs>,
-}
-
-/// A `kpi_card` result.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct KpiCardWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-    /// `{value, unit, label, kpi_type}`.
-    #[oai(nullable)]
-    pub data: Option<KpiCardData>,
-}
-
-/// A `table` result: the downtime events.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct TableWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-    /// `{columns:[{key, label}], rows}`.
-    #[oai(nullable)]
-    pub data: Option<TableData>,
-}
-
-/// A widget the server cannot run (not in the catalog, or a catalog row of
-/// an unknown type whose class is not registered): only its `error`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-pub struct UnknownWidget {
-    /// Id, name, layout, error, timing.
-    #[oai(flatten)]
-    pub common: WidgetCommon,
-}
-
-/// One widget's answer, typed by `widget_type`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Union)]
-#[oai(discriminator_name = "widget_type", one_of)]
-pub enum WidgetResult {
-    /// `line_chart`.
-    #[oai(mapping = "line_chart")]
-    LineChart(LineChartWidget),
-    /// `comparison_bar`.
-    #[oai(mapping = "comparison_bar")]
-    ComparisonBar(ComparisonBarWidget),
-    /// `pie_chart`.
-    #[oai(mapping = "pie_chart")]
-    PieChart(PieChartWidget),
-    /// `kpi_card`.
-    #[oai(mapping = "kpi_card")]
-    KpiCard(KpiCardWidget),
-    /// `table`.
-    #[oai(mapping = "table")]
-    Table(TableWidget),
-    /// `unknown`.
-    #[oai(mapping = "unknown")]
-    Unknown(UnknownWidget),
+    /// The type of its results: what it rendered, else what its registered
+    /// class renders, else what its catalog row says; `None` when the
+    /// server cannot tell (`unknown`).
+    pub kind: Option<WidgetKind>,
+    /// Its data, or why it has none.
+    pub outcome: Result<Rendered, WidgetError>,
 }
 
 impl WidgetResult {
-    /// The type of a widget's results: what its registered class renders,
-    /// else what its catalog row says, else `unknown`.
+    /// The type of a failed widget's results: what its registered class
+    /// renders, else what its catalog row says.
     fn kind_of(entry: Option<&CatalogWidget>) -> Option<WidgetKind> {
         let entry = entry?;
         widgets::lookup(&entry.class_name)
@@ -460,78 +358,23 @@ impl WidgetResult {
         outcome: Result<Rendered, WidgetError>,
         took: Duration,
     ) -> Self {
-        let common = |error: Option<WidgetError>| WidgetCommon {
+        let kind = match &outcome {
+            Ok(rendered) => Some(rendered.kind()),
+            Err(_) => Self::kind_of(entry),
+        };
+        WidgetResult {
             widget_id,
             widget_name: entry.map(|e| e.widget_name.clone()).unwrap_or_default(),
-            layout: layout.clone(),
-            error,
+            layout,
             elapsed_ms: millis(took),
-        };
-        match outcome {
-            Ok(Rendered::LineChart { data, chart }) => WidgetResult::LineChart(LineChartWidget {
-                common: common(None),
-                data: Some(data),
-                chart: Some(chart),
-            }),
-            Ok(Rendered::ComparisonBar { data, chart }) => WidgetResult::ComparisonBar(ComparisonBarWidget {
-                common: common(None),
-                data: Some(data),
-                chart: Some(chart),
-            }),
-            Ok(Rendered::PieChart { data, chart }) => WidgetResult::PieChart(PieChartWidget {
-                common: common(None),
-                data: Some(data),
-                chart: Some(chart),
-            }),
-            Ok(Rendered::KpiCard(data)) => WidgetResult::KpiCard(KpiCardWidget {
-                common: common(None),
-                data: Some(data),
-            }),
-            Ok(Rendered::Table(data)) => WidgetResult::Table(TableWidget {
-                common: common(None),
-                data: Some(data),
-            }),
-            Err(error) => {
-                let common = common(Some(error));
-                match Self::kind_of(entry) {
-                    Some(WidgetKind::LineChart) => WidgetResult::LineChart(LineChartWidget {
-                        common,
-                        data: None,
-                        chart: None,
-                    }),
-                    Some(WidgetKind::ComparisonBar) => WidgetResult::ComparisonBar(ComparisonBarWidget {
-                        common,
-                        data: None,
-                        chart: None,
-                    }),
-                    Some(WidgetKind::PieChart) => WidgetResult::PieChart(PieChartWidget {
-                        common,
-                        data: None,
-                        chart: None,
-                    }),
-                    Some(WidgetKind::KpiCard) => WidgetResult::KpiCard(KpiCardWidget { common, data: None }),
-                    Some(WidgetKind::Table) => WidgetResult::Table(TableWidget { common, data: None }),
-                    None => WidgetResult::Unknown(UnknownWidget { common }),
-                }
-            }
-        }
-    }
-
-    /// Id, name, layout, error and timing.
-    pub fn common(&self) -> &WidgetCommon {
-        match self {
-            WidgetResult::LineChart(w) => &w.common,
-            WidgetResult::ComparisonBar(w) => &w.common,
-            WidgetResult::PieChart(w) => &w.common,
-            WidgetResult::KpiCard(w) => &w.common,
-            WidgetResult::Table(w) => &w.common,
-            WidgetResult::Unknown(w) => &w.common,
+            kind,
+            outcome,
         }
     }
 }
 
 /// A whole run.
-#[derive(Debug, Clone, poem_openapi::Object)]
+#[derive(Debug, Clone)]
 pub struct RunResponse {
     /// Every widget of the layout, in layout order.
     pub widgets: Vec<WidgetResult>,
@@ -545,24 +388,24 @@ fn millis(d: Duration) -> f64 {
 
 /// Runs the caller's role layout with the given filters.
 pub async fn run(
-    state: &AppState,
+    sources: &Sources<'_>,
     principal: &Principal,
     filter_input: &Map<String, Value>,
     lang: Lang,
     now: DateTime<Utc>,
 ) -> AppResult<RunResponse> {
     let started = Instant::now();
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let snapshot = &sources.snapshot;
     let ctx = FilterContext {
-        snapshot: &snapshot,
+        snapshot,
         tz: snapshot.timezone,
         now,
-        max_range_days: state.config.max_range_days,
+        max_range_days: sources.max_range_days,
     };
     let resolved = filters::resolve(filter_input, &ctx)?;
     let base = resolved.to_params(snapshot.timezone);
-    let layout = catalog::layout_for(state, principal.tenant_id, principal.role).await?;
-    let entries = catalog::load_in(&state.databases, lang).await?;
+    let layout = catalog::layout_for(sources.databases, principal.tenant_id, principal.role).await?;
+    let entries = catalog::load_in(sources.databases, lang).await?;
 
     let prepared: Vec<(LayoutCell, Option<&CatalogWidget>, Result<Prepared, WidgetError>)> = layout
         .grid
@@ -583,7 +426,7 @@ pub async fn run(
                     if let Some(Value::Object(fixed)) = &cell.params {
                         params.extend(fixed.clone());
                     }
-                    prepare(entry, params, snapshot.timezone, state.config.max_range_days)
+                    prepare(entry, params, snapshot.timezone, sources.max_range_days)
                 }
             };
             (cell, entry, prepared)
@@ -595,8 +438,7 @@ pub async fn run(
         .iter()
         .filter_map(|(_, _, p)| p.as_ref().ok())
         .flat_map(|p| p.needs.iter());
-    let sources = Sources::of(state, principal).await?;
-    let computed = compute_all(&sources, all_needs, now).await;
+    let computed = compute_all(sources, all_needs, now).await;
     let computing = computing.elapsed();
 
     let widgets: Vec<WidgetResult> = prepared
@@ -609,7 +451,7 @@ pub async fn run(
             WidgetResult::new(cell.widget_id, entry, Some(cell), outcome, took)
         })
         .collect();
-    let slowest = widgets.iter().map(|w| w.common().elapsed_ms).fold(0.0, f64::max);
+    let slowest = widgets.iter().map(|w| w.elapsed_ms).fold(0.0, f64::max);
     let meta = json!({
         "elapsed_ms": millis(started.elapsed()),
         "computing_ms": millis(computing),
@@ -628,20 +470,18 @@ pub async fn run(
 
 /// One widget's data for explicit params; bad params are a 422 naming the field.
 pub async fn widget_data(
-    state: &AppState,
-    principal: &Principal,
+    sources: &Sources<'_>,
     widget_id: i32,
     params: Map<String, Value>,
     lang: Lang,
     now: DateTime<Utc>,
 ) -> AppResult<WidgetResult> {
     let started = Instant::now();
-    let entries = catalog::load_in(&state.databases, lang).await?;
+    let entries = catalog::load_in(sources.databases, lang).await?;
     let entry = entries
         .get(&widget_id)
         .ok_or_else(|| AppError::NotFound(format!("widget {widget_id} not found")))?;
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    let outcome = match prepare(entry, params, snapshot.timezone, state.config.max_range_days) {
+    let outcome = match prepare(entry, params, sources.snapshot.timezone, sources.max_range_days) {
         Err(WidgetError {
             field: Some(field),
             message,
@@ -650,8 +490,7 @@ pub async fn widget_data(
         // An unregistered class is the server's problem, reported like in a run.
         Err(error) => Err(error),
         Ok(prepared) => {
-            let sources = Sources::of(state, principal).await?;
-            let computed = compute_all(&sources, prepared.needs.iter(), now).await;
+            let computed = compute_all(sources, prepared.needs.iter(), now).await;
             render(&prepared, &computed, lang).0
         }
     };
@@ -668,6 +507,7 @@ pub async fn widget_data(
 mod tests {
     use super::*;
     use crate::dashboard::widgets::DataQuery;
+    use crate::dashboard::widgets::shapes::KpiCardData;
 
     /// Declares one need and reports what it was handed (as its card's label).
     struct Spy;

@@ -9,14 +9,16 @@ use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 use crate::app::SharedState;
+use crate::auth::principal::Principal;
 use crate::auth::roles::Role;
-use crate::dashboard::catalog::{self, CatalogWidget, Layout};
-use crate::dashboard::filters::{self, ActiveFilter, FilterContext};
-use crate::dashboard::orchestrator::{self, RunResponse, WidgetResult};
+use crate::dashboard::catalog;
+use crate::dashboard::filters::{self, FilterContext};
+use crate::dashboard::orchestrator;
 use crate::dashboard::widgets::Lang;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
 use crate::http::caller::{Caller, ManageDashboards, ManageTemplates, RunDashboards};
+use crate::http::dashboard_views::{ActiveFilter, CatalogWidget, Layout, RunResponse, WidgetResult};
 use crate::http::problem::ApiError;
 
 /// Body of `POST /dashboard/run`.
@@ -44,6 +46,18 @@ fn object(field: &str, value: Value) -> AppResult<Map<String, Value>> {
     }
 }
 
+/// What the dashboard reads for `principal`'s tenant, taken from the
+/// application state here so that [`crate::dashboard`] never sees it.
+async fn sources<'a>(state: &'a SharedState, principal: &Principal) -> AppResult<orchestrator::Sources<'a>> {
+    Ok(orchestrator::Sources {
+        databases: &state.databases,
+        pool: state.databases.tenant(principal.tenant_id).await?,
+        snapshot: state.cache.get(&state.databases, principal.tenant_id).await?,
+        broker: &state.broker,
+        max_range_days: state.config.max_range_days,
+    })
+}
+
 fn language(req: &poem::Request, lang: Option<&str>) -> Lang {
     let header = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
     Lang::pick(lang, header)
@@ -58,9 +72,8 @@ impl DashboardApi {
     #[oai(path = "/layout", method = "get")]
     async fn layout(&self, state: Data<&SharedState>, caller: Caller<RunDashboards>) -> Result<Json<Layout>, ApiError> {
         let principal = &*caller;
-        Ok(Json(
-            catalog::layout_for(&state, principal.tenant_id, principal.role).await?,
-        ))
+        let layout = catalog::layout_for(&state.databases, principal.tenant_id, principal.role).await?;
+        Ok(Json(layout.into()))
     }
 
     /// Store a role's layout for the tenant (admin). Unknown widget ids are a 422.
@@ -82,9 +95,9 @@ impl DashboardApi {
             principal.user_id,
             &client,
         );
-        Ok(Json(
-            catalog::store_template(&state, principal.tenant_id, role, &body.0, audit).await?,
-        ))
+        let layout = catalog::Layout::from(body.0);
+        let stored = catalog::store_template(&state.databases, principal.tenant_id, role, &layout, audit).await?;
+        Ok(Json(stored.into()))
     }
 
     /// The widget catalog (admin, manager).
@@ -102,7 +115,11 @@ impl DashboardApi {
     ) -> Result<Json<Vec<CatalogWidget>>, ApiError> {
         let lang = language(req, lang.0.as_deref());
         Ok(Json(
-            catalog::load_in(&state.databases, lang).await?.into_values().collect(),
+            catalog::load_in(&state.databases, lang)
+                .await?
+                .into_values()
+                .map(CatalogWidget::from)
+                .collect(),
         ))
     }
 
@@ -128,7 +145,8 @@ impl DashboardApi {
             now: state.clock.now(),
             max_range_days: state.config.max_range_days,
         };
-        Ok(Json(filters::active(&ctx, language(req, lang.0.as_deref()))))
+        let active = filters::active(&ctx, language(req, lang.0.as_deref()));
+        Ok(Json(active.into_iter().map(ActiveFilter::from).collect()))
     }
 
     /// One widget's Chart.js-ready data. Params failing the widget's schema
@@ -148,9 +166,12 @@ impl DashboardApi {
         let params = object("params", body.0.params)?;
         let logged = Value::Object(params.clone());
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::widget_data(&state, principal, widget_id.0, params, lang, state.clock.now());
+        let sources = sources(&state, principal).await?;
+        let work = orchestrator::widget_data(&sources, widget_id.0, params, lang, state.clock.now());
         Ok(Json(
-            crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work).await?,
+            crate::query_log::timed(&state, principal, "dashboard_widget", &logged, work)
+                .await?
+                .into(),
         ))
     }
 
@@ -170,9 +191,12 @@ impl DashboardApi {
         let principal = &*caller;
         let filters = object("filters", body.0.filters)?;
         let lang = language(req, lang.0.as_deref());
-        let work = orchestrator::run(&state, principal, &filters, lang, state.clock.now());
+        let sources = sources(&state, principal).await?;
+        let work = orchestrator::run(&sources, principal, &filters, lang, state.clock.now());
         Ok(Json(
-            crate::query_log::timed(&state, principal, "dashboard_run", &filters, work).await?,
+            crate::query_log::timed(&state, principal, "dashboard_run", &filters, work)
+                .await?
+                .into(),
         ))
     }
 }

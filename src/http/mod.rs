@@ -8,6 +8,7 @@ pub mod auth_api;
 pub mod caller;
 pub mod conditional;
 pub mod dashboard_api;
+pub mod dashboard_views;
 pub mod data_api;
 pub mod docs;
 pub mod examples;

@@ -343,7 +343,7 @@ impl Scoped {
 }
 
 /// Why one widget has no data; returned in its `error`, never failing the run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WidgetError {
     /// `invalid_params`, `unknown_widget`, `not_found`, `external_timeout`,
     /// `external_unreachable`, `external_bad_status`, `external_invalid_json`,
@@ -353,7 +353,6 @@ pub struct WidgetError {
     /// Human explanation (safe to show).
     pub message: String,
     /// The failing param, when one is at fault.
-    #[oai(nullable)]
     pub field: Option<String>,
 }
 

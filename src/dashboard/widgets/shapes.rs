@@ -2,14 +2,10 @@
 //! Chart.js configuration (`chart`) of chart widgets, `{type, data,
 //! options}`, which a client passes unchanged to `new Chart(ctx, chart)`.
 //!
-//! They derive the OpenAPI traits (as [`super::WidgetError`] does) so the
-//! document types each widget's data; the JSON they serialise to is the
-//! shape the widgets have always answered.
+//! Plain domain values: the web layer's views (`http::dashboard_views`)
+//! mirror them field for field, document them in the OpenAPI and write
+//! their JSON, so this module knows nothing of poem.
 
-use std::borrow::Cow;
-
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::{Number, Value};
 
 /// A number of a chart or a card, or `null` when there is none (a bucket
@@ -43,49 +39,7 @@ impl ChartNumber {
     }
 }
 
-impl Type for ChartNumber {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "number_or_null".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            nullable: true,
-            ..MetaSchema::new("number")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
-
-impl ParseFromJSON for ChartNumber {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        match value.unwrap_or_default() {
-            Value::Null => Ok(Self::NULL),
-            Value::Number(n) => Ok(ChartNumber(Some(n))),
-            other => Err(ParseError::expected_type(other)),
-        }
-    }
-}
-
-impl ToJSON for ChartNumber {
-    fn to_json(&self) -> Option<Value> {
-        Some(self.0.clone().map_or(Value::Null, Value::Number))
-    }
-}
-
 /// A Chart.js colour: one CSS colour for the dataset, or one per label.
-/// (A hand-written type: a derived union would declare itself an object.)
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChartColor {
     /// One CSS colour.
@@ -94,86 +48,31 @@ pub enum ChartColor {
     PerLabel(Vec<String>),
 }
 
-impl Type for ChartColor {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "color_or_colors".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            one_of: vec![String::schema_ref(), <Vec<String>>::schema_ref()],
-            ..MetaSchema::ANY
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
-
-impl ParseFromJSON for ChartColor {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        let value = value.unwrap_or_default();
-        if let Value::String(one) = value {
-            return Ok(ChartColor::One(one));
-        }
-        <Vec<String>>::parse_from_json(Some(value))
-            .map(ChartColor::PerLabel)
-            .map_err(ParseError::propagate)
-    }
-}
-
-impl ToJSON for ChartColor {
-    fn to_json(&self) -> Option<Value> {
-        match self {
-            ChartColor::One(one) => one.to_json(),
-            ChartColor::PerLabel(each) => each.to_json(),
-        }
-    }
-}
-
 /// One Chart.js dataset.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartDataset {
     /// Legend text (absent on pies, whose legend shows the labels).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub label: Option<String>,
     /// One value per label; `null` draws nothing (the line breaks there).
     pub data: Vec<ChartNumber>,
     /// Line or border colour.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub border_color: Option<ChartColor>,
     /// Fill colour.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub background_color: Option<ChartColor>,
     /// Border width, pixels.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub border_width: Option<u32>,
     /// Bezier curve tension of a line (0: straight segments).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub tension: Option<f64>,
     /// Fill the area under a line.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub fill: Option<bool>,
     /// `false`: a `null` value breaks the line instead of being bridged.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub span_gaps: Option<bool>,
     /// Radius of a line's point markers, pixels (0 on dense series).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub point_radius: Option<u32>,
 }
 
 /// Chart.js `data`: labels and datasets.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartJsData {
     /// One label per value (for time series: local bucket starts `YYYY-MM-DD HH:MM`).
     pub labels: Vec<String>,
@@ -182,8 +81,7 @@ pub struct ChartJsData {
 }
 
 /// A Chart.js chart type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
-#[oai(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChartType {
     /// `line`
     Line,
@@ -196,7 +94,7 @@ pub enum ChartType {
 }
 
 /// An axis title.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AxisTitle {
     /// Shown.
     pub display: bool,
@@ -205,18 +103,16 @@ pub struct AxisTitle {
 }
 
 /// One Chart.js axis.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartAxis {
     /// Its title.
     pub title: AxisTitle,
     /// Start a value axis at zero.
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub begin_at_zero: Option<bool>,
 }
 
 /// Chart.js `scales` of a chart with axes.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartScales {
     /// Category (label) axis.
     pub x: ChartAxis,
@@ -225,12 +121,11 @@ pub struct ChartScales {
 }
 
 /// Chart.js legend options.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartLegend {
     /// Shown.
     pub display: bool,
     /// `top`, `right`, …
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub position: Option<String>,
 }
 
@@ -238,7 +133,7 @@ pub struct ChartLegend {
 /// to the right edge of label `to` (both indices into `data.labels`,
 /// inclusive). Indices, not label text, because a label repeats on a
 /// fall-back night.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StopRange {
     /// Index of the label whose bucket holds the stop's start.
     pub from: u32,
@@ -257,7 +152,7 @@ pub struct StopRange {
 /// Options of the `camet_stops` plugin (a few lines of client code, see
 /// `docs/dashboards.md`): the ranges to shade and their colour. Chart.js
 /// ignores it when no such plugin is registered.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StopShading {
     /// CSS colour of the shading.
     pub color: String,
@@ -266,18 +161,16 @@ pub struct StopShading {
 }
 
 /// Chart.js `options.plugins`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartPlugins {
     /// The legend.
     pub legend: ChartLegend,
     /// The stops to shade (production chart with `show_stops`).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub camet_stops: Option<StopShading>,
 }
 
 /// Chart.js `options`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartOptions {
     /// Resize with the container.
     pub responsive: bool,
@@ -286,17 +179,15 @@ pub struct ChartOptions {
     /// Locale of number formatting: the language of the request (`es`, `en`).
     pub locale: String,
     /// Axes with their titles and units (charts with axes).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub scales: Option<ChartScales>,
     /// Legend and the stops.
     pub plugins: ChartPlugins,
 }
 
 /// A Chart.js configuration: `new Chart(ctx, chart)` draws it as it is.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChartJs {
     /// Chart.js type.
-    #[oai(rename = "type")]
     pub kind: ChartType,
     /// Labels and datasets (a bucket outside planned time is `null`).
     pub data: ChartJsData,
@@ -335,7 +226,7 @@ impl ChartOptions {
 }
 
 /// A stop as the production chart's `data.stops` lists it.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StopView {
     /// Start, tenant offset (RFC 3339).
     pub start: String,
@@ -347,22 +238,20 @@ pub struct StopView {
 
 /// `data` of a `line_chart`: the production chart (with `stops` and
 /// `data_as_of`) or an external series (without them).
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LineChartData {
     /// Local bucket starts `YYYY-MM-DD HH:MM` (an external series: its own labels).
     pub labels: Vec<String>,
     /// One dataset; here every bucket holds its count, 0 included (see `chart` for the planned-time breaks).
     pub datasets: Vec<ChartDataset>,
     /// The stops, with `show_stops` (production chart only).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub stops: Option<Vec<StopView>>,
     /// See the KPI responses' `data_as_of` (production chart only).
-    #[oai(skip_serializing_if_is_none, nullable)]
     pub data_as_of: Option<String>,
 }
 
 /// `data` of a `kpi_card`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KpiCardData {
     /// The figure; `null` when it is undefined (no planned time).
     pub value: ChartNumber,
@@ -377,7 +266,7 @@ pub struct KpiCardData {
 }
 
 /// A table column: `key` names the row field it shows.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableColumn {
     /// Key of the row field.
     pub key: String,
@@ -386,7 +275,7 @@ pub struct TableColumn {
 }
 
 /// One downtime event as a table row.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DowntimeRow {
     /// Start, tenant offset (RFC 3339).
     pub start: String,
@@ -401,7 +290,7 @@ pub struct DowntimeRow {
 }
 
 /// `data` of a `table`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableData {
     /// Columns in display order; each `key` is a field of every row.
     pub columns: Vec<TableColumn>,
@@ -497,39 +386,6 @@ impl Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_keep_their_json_form_and_undefined_ones_are_null() {
-        assert_eq!(ChartNumber::count(3).to_json(), Some(serde_json::json!(3)));
-        assert_eq!(ChartNumber::real(1.75).to_json(), Some(serde_json::json!(1.75)));
-        assert_eq!(ChartNumber::real(f64::NAN).to_json(), Some(Value::Null));
-        assert_eq!(ChartNumber::maybe(None).to_json(), Some(Value::Null));
-        assert_eq!(
-            ChartNumber::parse_from_json(Some(serde_json::json!(2))).ok(),
-            Some(ChartNumber::count(2))
-        );
-        assert!(ChartNumber::parse_from_json(Some(serde_json::json!("2"))).is_err());
-    }
-
-    #[test]
-    fn colours_are_a_string_or_a_list_and_read_back() {
-        for (colour, json) in [
-            (ChartColor::One("#fff".into()), serde_json::json!("#fff")),
-            (
-                ChartColor::PerLabel(vec!["red".into(), "blue".into()]),
-                serde_json::json!(["red", "blue"]),
-            ),
-        ] {
-            assert_eq!(colour.to_json(), Some(json.clone()));
-            assert_eq!(ChartColor::parse_from_json(Some(json)).ok(), Some(colour));
-        }
-        assert!(ChartColor::parse_from_json(Some(serde_json::json!(3))).is_err());
-        // No `type` beside the oneOf: a string is not an object.
-        let MetaSchemaRef::Inline(schema) = ChartColor::schema_ref() else {
-            panic!("inline schema")
-        };
-        assert_eq!((schema.ty, schema.one_of.len()), ("", 2));
-    }
 
     #[test]
     fn kinds_read_back_from_their_names() {
