@@ -122,7 +122,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                     return Ok(());
                 }
                 let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
-                crate::kpi::persisted::recalculate_recent(&state, window, state.clock.now())
+                crate::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, state.clock.now())
                     .await
                     .map(|_| ())
             }

@@ -709,3 +709,12 @@ pub fn known_day_detections(input: i64, output: i64, a: i64, b: i64) -> serde_js
         d("12:00:00", output, a),
     ])
 }
+
+/// The downtime recalculation job over every tenant of `state`, as `src/jobs.rs` runs it.
+pub async fn recalculate_downtime(
+    state: &SharedState,
+    window: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> camet::error::AppResult<usize> {
+    camet::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, now).await
+}
