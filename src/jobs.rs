@@ -142,7 +142,8 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                 if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
                     return Ok(());
                 }
-                crate::rollup::store::advance_all(&state, state.clock.now())
+                let settings = crate::rollup::store::RollupSettings::from_config(&state.config)?;
+                crate::rollup::store::advance_all(&state.databases, &state.cache, settings, state.clock.now())
                     .await
                     .map(|_| ())
             }

@@ -16,10 +16,11 @@ use crate::auth::rights::Right;
 use crate::detections::{self, DetectionInput, DetectionPage, DetectionQuery, IngestOutcome};
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, IngestDetections};
+use crate::http::data_views::{RollupRefreshRequest, RollupRefreshResponse};
 use crate::http::formats::{FileAnswer, Format, negotiate};
 use crate::http::problem::ApiError;
 use crate::http::security::Auth;
-use crate::rollup::service::{RollupRefreshRequest, RollupRefreshResponse};
 
 /// Parses a comma-separated id list (`product_ids=1,2`).
 pub fn id_list(field: &str, raw: Option<&str>) -> AppResult<Vec<i32>> {
@@ -73,15 +74,31 @@ impl DataApi {
     async fn refresh_rollups(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<IngestDetections>,
         line_id: Path<i32>,
         body: Json<RollupRefreshRequest>,
     ) -> Result<Json<RollupRefreshResponse>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::IngestDetections)?;
-        Ok(Json(
-            crate::rollup::service::refresh(&state, principal, line_id.0, &body.0, state.clock.now()).await?,
-        ))
+        let principal = &*caller;
+        let line_id = line_id.0;
+        let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+        detections::line_of(&snapshot, line_id)?;
+        let tz = snapshot.timezone;
+        let range =
+            crate::analytics::time::parse_range(&body.start_date, &body.end_date, tz, state.config.max_range_days)
+                .map_err(AppError::from)?;
+        let pool = state.databases.tenant(principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let refreshed =
+            crate::rollup::service::refresh(&mut conn, line_id, range, state.clock.now(), state.config.gap_floor())
+                .await?;
+        tracing::info!(
+            tenant_id = principal.tenant_id,
+            line_id,
+            hours = refreshed.rebuilt.hours,
+            detections = refreshed.rebuilt.rows,
+            "rollups refreshed on request"
+        );
+        Ok(Json(RollupRefreshResponse::view(refreshed, tz)))
     }
 
     /// A line's detections in time order, enriched with product and area

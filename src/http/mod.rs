@@ -8,6 +8,7 @@ pub mod auth_api;
 pub mod caller;
 pub mod dashboard_api;
 pub mod data_api;
+pub mod data_views;
 pub mod docs;
 pub mod examples;
 pub mod export_slots;
