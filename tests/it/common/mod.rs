@@ -728,3 +728,13 @@ pub async fn recalculate_downtime(
 ) -> camet::error::AppResult<usize> {
     camet::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, now).await
 }
+
+/// Where `camet generate` writes, for the server of `state`.
+pub fn generate_sink(state: &SharedState) -> camet::detections::generate::Sink<'_> {
+    camet::detections::generate::Sink {
+        databases: &state.databases,
+        cache: &state.cache,
+        clock: &state.clock,
+        gap_floor: state.config.gap_floor(),
+    }
+}
