@@ -417,7 +417,13 @@ pub async fn execute(cli: Cli) -> AppResult<()> {
                 until: crate::clock::now_utc(),
             };
             let progress = CliProgress::new();
-            let written = crate::detections::generate::run_with_progress(&state, &request, &progress).await?;
+            let sink = crate::detections::generate::Sink {
+                databases: &state.databases,
+                cache: &state.cache,
+                clock: &state.clock,
+                gap_floor: state.config.gap_floor(),
+            };
+            let written = crate::detections::generate::run_with_progress(sink, &request, &progress).await?;
             progress.finish(&format!("wrote {written} detections over {} days", args.days));
             println!("{}", serde_json::json!({ "detections": written }));
             Ok(())

@@ -122,7 +122,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                     return Ok(());
                 }
                 let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
-                crate::kpi::persisted::recalculate_recent(&state, window, state.clock.now())
+                crate::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, state.clock.now())
                     .await
                     .map(|_| ())
             }
@@ -142,7 +142,8 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                 if !take_lease(&state, "rollup_watermark", period + Duration::from_secs(60)).await? {
                     return Ok(());
                 }
-                crate::rollup::store::advance_all(&state, state.clock.now())
+                let settings = crate::rollup::store::RollupSettings::from_config(&state.config)?;
+                crate::rollup::store::advance_all(&state.databases, &state.cache, settings, state.clock.now())
                     .await
                     .map(|_| ())
             }

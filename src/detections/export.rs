@@ -14,7 +14,7 @@ use futures::Stream;
 use crate::analytics::time::parse_range;
 use crate::db::DbPool;
 use crate::detections::store::{self, DetectionFilter};
-use crate::detections::{DetectionQuery, DetectionView, line_of, scope, view};
+use crate::detections::{Detection, DetectionQuery, enrich, line_of, scope};
 use crate::error::{AppResult, DbFaultKind};
 use crate::plant::cache::PlantSnapshot;
 
@@ -66,7 +66,7 @@ impl ExportPlan {
         pool: DbPool,
         page_rows: u32,
         page_deadline: Duration,
-    ) -> impl Stream<Item = AppResult<Vec<DetectionView>>> + Send + 'static {
+    ) -> impl Stream<Item = AppResult<Vec<Detection>>> + Send + 'static {
         let limit = i64::from(page_rows.max(1));
         let plan = Arc::new(self);
         // `None`: the last page was read; `Some(after)`: read after `after`.
@@ -101,7 +101,7 @@ impl ExportPlan {
                     .flatten();
                 let views = rows
                     .into_iter()
-                    .map(|r| view(r, plan.line_id, &plan.snapshot))
+                    .map(|r| enrich(r, plan.line_id, &plan.snapshot))
                     .collect();
                 Ok(Some((views, next.map(Some))))
             }

@@ -4,9 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
-use crate::app::AppState;
+use crate::clock::Clock;
+use crate::db::Databases;
 use crate::error::{AppError, AppResult};
+use crate::plant::cache::MetadataCache;
 use crate::synth::{LineAreas, SynthParams, generate};
 
 /// What to generate.
@@ -26,14 +29,27 @@ pub struct GenerateRequest {
     pub until: DateTime<Utc>,
 }
 
+/// Where generated detections go, and what stamps them.
+#[derive(Clone, Copy)]
+pub struct Sink<'a> {
+    /// The databases of the tenant's line.
+    pub databases: &'a Databases,
+    /// The plant cache, refreshed with the tenant's configuration first.
+    pub cache: &'a MetadataCache,
+    /// The clock that stamps when rows were stored.
+    pub clock: &'a Clock,
+    /// The floor of the gaps stored with the rows (`CAMET_GAP_FLOOR_SECS`).
+    pub gap_floor: GapFloor,
+}
+
 /// Generates and stores detections; returns how many were written.
-pub async fn run(state: &AppState, request: &GenerateRequest) -> AppResult<usize> {
-    run_with_progress(state, request, &crate::progress::Silent).await
+pub async fn run(sink: Sink<'_>, request: &GenerateRequest) -> AppResult<usize> {
+    run_with_progress(sink, request, &crate::progress::Silent).await
 }
 
 /// [`run`], reporting each day written to `progress`.
 pub async fn run_with_progress(
-    state: &AppState,
+    sink: Sink<'_>,
     request: &GenerateRequest,
     progress: &dyn crate::progress::Progress,
 ) -> AppResult<usize> {
@@ -43,7 +59,7 @@ pub async fn run_with_progress(
             "must be between 0 and 1000 units per second",
         ));
     }
-    let snapshot = state.cache.reload(&state.databases, request.tenant_id).await?;
+    let snapshot = sink.cache.reload(sink.databases, request.tenant_id).await?;
     super::line_of(&snapshot, request.line_id)?;
     let tz = snapshot.timezone;
     let areas = snapshot.areas_of_line(request.line_id);
@@ -65,7 +81,7 @@ pub async fn run_with_progress(
         return Err(AppError::invalid_field("tenant_id", "the tenant has no active product"));
     }
     let rules = snapshot.shift_rules();
-    let pool = state.databases.tenant(request.tenant_id).await?;
+    let pool = sink.databases.tenant(request.tenant_id).await?;
     let mut conn = pool.get().await?;
     let mut written = 0;
     progress.start(u64::try_from(request.days).unwrap_or(0), "days");
@@ -101,8 +117,8 @@ pub async fn run_with_progress(
             &mut conn,
             request.line_id,
             &rows,
-            state.clock.now_naive(),
-            state.config.gap_floor(),
+            sink.clock.now_naive(),
+            sink.gap_floor,
         )
         .await?;
         progress.advance(1);

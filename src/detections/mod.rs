@@ -3,6 +3,11 @@
 //! listing enriched from the metadata cache (an application-side join, as
 //! the original design has it). Rows that another system writes straight
 //! into a line's table are read like any other.
+//!
+//! Functions take the tenant's snapshot, its database pool and config
+//! values; the request and answer shapes, the ingest metrics and the audit
+//! forwarding are the HTTP layer's (`http::data_api`,
+//! `http::data_views`).
 
 pub mod export;
 pub mod generate;
@@ -11,10 +16,11 @@ pub mod store;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::analytics::gaps::GapFloor;
 use crate::analytics::interval::Interval;
 use crate::analytics::time::{parse_instant, parse_range};
-use crate::app::AppState;
 use crate::auth::principal::Principal;
+use crate::db::DbPool;
 use crate::db::line_tables::DetectionRow;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
@@ -30,39 +36,54 @@ pub struct IngestWindow {
     /// How far ahead a detection may lie: sensor clocks drift a little (`CAMET_INGEST_MAX_FUTURE_SECS`).
     pub max_future_secs: u32,
 }
+
+/// What ingest takes from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestSettings {
+    /// The instants a detection may take.
+    pub window: IngestWindow,
+    /// The floor of the gaps stored with each batch (`CAMET_GAP_FLOOR_SECS`).
+    pub gap_floor: GapFloor,
+}
+
+impl IngestSettings {
+    /// The settings of `config`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        IngestSettings {
+            window: IngestWindow {
+                horizon_days: config.ingest_horizon_days,
+                max_future_secs: config.ingest_max_future_secs,
+            },
+            gap_floor: config.gap_floor(),
+        }
+    }
+}
+
 /// Field errors reported at most in one 422.
 const MAX_REPORTED_ERRORS: usize = 100;
 
-/// One detection as sent by a sensor pipeline.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct DetectionInput {
+/// One detection as sent by a sensor pipeline, not yet validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDetection {
     /// When the unit was seen: RFC 3339; without an offset it is local time in the tenant's zone.
-    #[oai(validator(max_length = 64))]
     pub detected_at: String,
     /// Area of this line that saw it.
     pub area_id: i32,
     /// Product recognised.
     pub product_id: i32,
     /// The sender's id of this event; a repeated one is not counted twice.
-    #[oai(validator(max_length = 100))]
-    #[oai(nullable)]
     pub external_id: Option<String>,
 }
 
 /// What an ingest did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Object)]
-pub struct IngestOutcome {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
     /// Items received.
     pub received: usize,
     /// Items stored.
     pub inserted: usize,
     /// Items skipped because their `external_id` was already stored.
     pub duplicates: usize,
-}
-
-/// The tenant's time zone (held by its cached snapshot).
-pub async fn tenant_zone(state: &AppState, tenant_id: i32) -> AppResult<Tz> {
-    Ok(state.cache.get(&state.databases, tenant_id).await?.timezone)
 }
 
 /// The line, if it belongs to the caller's tenant.
@@ -78,7 +99,7 @@ pub fn validate_batch(
     snapshot: &PlantSnapshot,
     line_id: i32,
     tz: Tz,
-    items: &[DetectionInput],
+    items: &[NewDetection],
     now: DateTime<Utc>,
     window: IngestWindow,
 ) -> AppResult<Vec<DetectionRow>> {
@@ -165,27 +186,27 @@ const MAX_CONFLICT_RETRIES: u32 = 7;
 /// Retries of a batch that lost a lock (deadlock victim or lock timeout).
 const MAX_CONTENTION_RETRIES: u32 = 1;
 
-/// Ingests a batch into a line: everything or nothing.
+/// Ingests a batch into a line of `principal`'s tenant (`snapshot`, `pool`):
+/// everything or nothing. The connection is taken only once the batch is
+/// valid, and given back before this returns; the audit entry waits in the
+/// tenant's outbox for the caller to forward.
+#[allow(clippy::too_many_arguments)]
 pub async fn ingest(
-    state: &AppState,
+    pool: &DbPool,
+    snapshot: &PlantSnapshot,
     principal: &Principal,
     client: &crate::audit::ClientInfo,
     line_id: i32,
-    items: &[DetectionInput],
+    items: &[NewDetection],
     now: DateTime<Utc>,
-) -> AppResult<IngestOutcome> {
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    let line = line_of(&snapshot, line_id)?;
+    settings: IngestSettings,
+) -> AppResult<Ingested> {
+    let line = line_of(snapshot, line_id)?;
     if !line.is_active {
         return Err(AppError::invalid_field("line_id", format!("line {line_id} is deleted")));
     }
     let tz = snapshot.timezone;
-    let window = IngestWindow {
-        horizon_days: state.config.ingest_horizon_days,
-        max_future_secs: state.config.ingest_max_future_secs,
-    };
-    let rows = validate_batch(&snapshot, line_id, tz, items, now, window)?;
-    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let rows = validate_batch(snapshot, line_id, tz, items, now, settings.window)?;
     let mut conn = pool.get().await?;
     let audit = crate::audit::AuditEntry::new(
         "detections.ingest",
@@ -196,16 +217,7 @@ pub async fn ingest(
     .entity("line", line_id);
     let (mut conflicts, mut contentions) = (0, 0);
     let stored = loop {
-        match store::store_batch(
-            &mut conn,
-            line_id,
-            &rows,
-            now.naive_utc(),
-            state.config.gap_floor(),
-            &audit,
-        )
-        .await
-        {
+        match store::store_batch(&mut conn, line_id, &rows, now.naive_utc(), settings.gap_floor, &audit).await {
             // Another request stored one of our keys between our check and our
             // insert: the transaction rolled back as a whole, so trying again is
             // safe, and each retry sees more of the others' keys as stored. With
@@ -219,10 +231,7 @@ pub async fn ingest(
             other => break other?,
         }
     };
-    drop(conn);
-    state.metrics.ingested(stored.inserted);
-    crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
-    Ok(IngestOutcome {
+    Ok(Ingested {
         received: items.len(),
         inserted: stored.inserted,
         duplicates: stored.duplicates,
@@ -230,36 +239,32 @@ pub async fn ingest(
 }
 
 /// A detection enriched with names from the metadata cache.
-#[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
-pub struct DetectionView {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
     /// Id (unique per line).
     pub detection_id: i64,
     /// Line.
     pub line_id: i32,
-    /// When, with the tenant's UTC offset at that instant.
-    pub detected_at: String,
+    /// When.
+    pub detected_at: DateTime<Utc>,
     /// Area.
     pub area_id: i32,
     /// Area name (from the cache).
-    #[oai(nullable)]
     pub area_name: Option<String>,
     /// Product.
     pub product_id: i32,
     /// Product name (from the cache).
-    #[oai(nullable)]
     pub product_name: Option<String>,
     /// The sender's id, if any.
-    #[oai(nullable)]
     pub external_id: Option<String>,
 }
 
 /// A page of detections.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct DetectionPage {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
     /// Rows in (detected_at, detection_id) order.
-    pub items: Vec<DetectionView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[oai(nullable)]
+    pub items: Vec<Detection>,
+    /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
     /// Rows matching the filters in all.
     pub total: i64,
@@ -316,11 +321,11 @@ pub fn scope(
 }
 
 /// A stored detection of `line_id` with its names from the snapshot.
-pub fn view(row: store::StoredDetection, line_id: i32, snapshot: &PlantSnapshot) -> DetectionView {
-    DetectionView {
+pub fn enrich(row: store::StoredDetection, line_id: i32, snapshot: &PlantSnapshot) -> Detection {
+    Detection {
         detection_id: row.detection_id,
         line_id,
-        detected_at: crate::analytics::time::format_instant(row.detected_at.and_utc(), snapshot.timezone),
+        detected_at: row.detected_at.and_utc(),
         area_id: row.area_id,
         area_name: snapshot.areas.get(&row.area_id).map(|a| a.area_name.clone()),
         product_id: row.product_id,
@@ -329,24 +334,25 @@ pub fn view(row: store::StoredDetection, line_id: i32, snapshot: &PlantSnapshot)
     }
 }
 
-/// Lists a line's detections.
+/// Lists a line's detections (of the tenant of `snapshot` and `pool`) over
+/// a range of at most `max_range_days`; the connection is taken once the
+/// query is valid.
 pub async fn list(
-    state: &AppState,
-    principal: &Principal,
+    pool: &DbPool,
+    snapshot: &PlantSnapshot,
     query: &DetectionQuery,
     now: DateTime<Utc>,
-) -> AppResult<DetectionPage> {
-    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
-    line_of(&snapshot, query.line_id)?;
+    max_range_days: u32,
+) -> AppResult<Page> {
+    line_of(snapshot, query.line_id)?;
     let tz = snapshot.timezone;
-    let range = parse_range(&query.start_date, &query.end_date, tz, state.config.max_range_days)?;
+    let range = parse_range(&query.start_date, &query.end_date, tz, max_range_days)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = store::DetectionFilter {
-        within: scope(&snapshot, query.line_id, tz, &range, now, query.shift_id),
+        within: scope(snapshot, query.line_id, tz, &range, now, query.shift_id),
         product_ids: query.product_ids.clone(),
         area_ids: query.area_ids.clone(),
     };
-    let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let mut rows = store::page(&mut conn, query.line_id, &filter, after, query.limit + 1).await?;
     let total = store::count(&mut conn, query.line_id, &filter).await?;
@@ -356,8 +362,8 @@ pub async fn list(
     } else {
         None
     };
-    let items = rows.into_iter().map(|r| view(r, query.line_id, &snapshot)).collect();
-    Ok(DetectionPage {
+    let items = rows.into_iter().map(|r| enrich(r, query.line_id, snapshot)).collect();
+    Ok(Page {
         items,
         next_cursor,
         total,

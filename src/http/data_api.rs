@@ -12,14 +12,16 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use crate::app::SharedState;
-use crate::auth::rights::Right;
-use crate::detections::{self, DetectionInput, DetectionPage, DetectionQuery, IngestOutcome};
+use crate::auth::principal::Principal;
+use crate::detections::{self, DetectionQuery, IngestSettings, NewDetection};
 use crate::error::{AppError, AppResult};
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, IngestDetections, ReadData};
+use crate::http::data_views::{
+    DetectionInput, DetectionPage, IngestOutcome, RollupRefreshRequest, RollupRefreshResponse,
+};
 use crate::http::formats::{FileAnswer, Format, negotiate};
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
-use crate::rollup::service::{RollupRefreshRequest, RollupRefreshResponse};
 
 /// Parses a comma-separated id list (`product_ids=1,2`).
 pub fn id_list(field: &str, raw: Option<&str>) -> AppResult<Vec<i32>> {
@@ -41,6 +43,15 @@ fn default_limit() -> i64 {
     1000
 }
 
+/// A page of `query` as JSON.
+async fn page_view(state: &SharedState, principal: &Principal, query: &DetectionQuery) -> AppResult<DetectionPage> {
+    let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+    let pool = state.databases.tenant(principal.tenant_id).await?;
+    let max_days = state.config.max_range_days;
+    let page = detections::list(&pool, &snapshot, query, state.clock.now(), max_days).await?;
+    Ok(DetectionPage::view(page, snapshot.timezone))
+}
+
 /// Detections.
 pub struct DataApi;
 
@@ -54,15 +65,22 @@ impl DataApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<IngestDetections>,
         line_id: Path<i32>,
         body: Json<Vec<DetectionInput>>,
     ) -> Result<Json<IngestOutcome>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::IngestDetections)?;
+        let principal = &*caller;
         let client = crate::http::client_info(req, &state);
-        let outcome = detections::ingest(&state, principal, &client, line_id.0, &body.0, state.clock.now()).await?;
-        Ok(Json(outcome))
+        let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+        let pool = state.databases.tenant(principal.tenant_id).await?;
+        // One pass that moves each item's strings: no per-row copy.
+        let items: Vec<NewDetection> = body.0.into_iter().map(NewDetection::from).collect();
+        let settings = IngestSettings::from_config(&state.config);
+        let now = state.clock.now();
+        let done = detections::ingest(&pool, &snapshot, principal, &client, line_id.0, &items, now, settings).await?;
+        state.metrics.ingested(done.inserted);
+        crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
+        Ok(Json(done.into()))
     }
 
     /// Rebuild a line's rollups from its raw rows over a range. Needed only
@@ -73,15 +91,31 @@ impl DataApi {
     async fn refresh_rollups(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<IngestDetections>,
         line_id: Path<i32>,
         body: Json<RollupRefreshRequest>,
     ) -> Result<Json<RollupRefreshResponse>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::IngestDetections)?;
-        Ok(Json(
-            crate::rollup::service::refresh(&state, principal, line_id.0, &body.0, state.clock.now()).await?,
-        ))
+        let principal = &*caller;
+        let line_id = line_id.0;
+        let snapshot = state.cache.get(&state.databases, principal.tenant_id).await?;
+        detections::line_of(&snapshot, line_id)?;
+        let tz = snapshot.timezone;
+        let range =
+            crate::analytics::time::parse_range(&body.start_date, &body.end_date, tz, state.config.max_range_days)
+                .map_err(AppError::from)?;
+        let pool = state.databases.tenant(principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let refreshed =
+            crate::rollup::service::refresh(&mut conn, line_id, range, state.clock.now(), state.config.gap_floor())
+                .await?;
+        tracing::info!(
+            tenant_id = principal.tenant_id,
+            line_id,
+            hours = refreshed.rebuilt.hours,
+            detections = refreshed.rebuilt.rows,
+            "rollups refreshed on request"
+        );
+        Ok(Json(RollupRefreshResponse::view(refreshed, tz)))
     }
 
     /// A line's detections in time order, enriched with product and area
@@ -91,7 +125,7 @@ impl DataApi {
     async fn list(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         /// Line.
         line_id: Query<i32>,
         /// Range start, RFC 3339 (without offset: tenant local time), inclusive.
@@ -111,8 +145,7 @@ impl DataApi {
         #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
     ) -> Result<Json<DetectionPage>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ReadData)?;
+        let principal = &*caller;
         let query = DetectionQuery {
             line_id: line_id.0,
             start_date: start_date.0,
@@ -128,7 +161,7 @@ impl DataApi {
             "product_ids": query.product_ids, "area_ids": query.area_ids, "shift_id": query.shift_id,
             "limit": query.limit, "cursor": query.cursor,
         });
-        let work = detections::list(&state, principal, &query, state.clock.now());
+        let work = page_view(&state, principal, &query);
         Ok(Json(
             crate::query_log::timed(&state, principal, "detections", &filters, work).await?,
         ))
@@ -149,7 +182,7 @@ impl DataApi {
     async fn export(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         /// Line.
         line_id: Query<i32>,
@@ -169,8 +202,7 @@ impl DataApi {
         #[oai(validator(max_length = 8))]
         format: Query<Option<String>>,
     ) -> Result<FileAnswer, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ReadData)?;
+        let principal = &*caller;
         let format = negotiate(format.0.as_deref(), headers, &[Format::Csv, Format::Xlsx])?;
         let query = DetectionQuery {
             line_id: line_id.0,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::principal::Principal;
-use crate::detections::{DetectionQuery, DetectionView};
+use crate::detections::{Detection, DetectionQuery};
 use crate::error::{AppError, AppResult};
 use crate::http::export_slots::ExportSlot;
 use crate::http::formats::{
@@ -100,11 +100,12 @@ fn detection_columns() -> Vec<ColumnSpec> {
     ]
 }
 
-fn detection_row(d: &DetectionView) -> Vec<Value> {
+/// A detection's cells, its instant in `tz` as `GET /data/detections` writes it.
+fn detection_row(d: &Detection, tz: chrono_tz::Tz) -> Vec<Value> {
     vec![
         json!(d.detection_id),
         json!(d.line_id),
-        json!(d.detected_at),
+        json!(crate::analytics::time::format_instant(d.detected_at, tz)),
         json!(d.area_id),
         json!(d.area_name),
         json!(d.product_id),
@@ -141,7 +142,7 @@ pub async fn detections(
     if format == Format::Csv {
         let pages = plan.pages(pool, page_rows, page_deadline);
         return Ok(FileBody {
-            body: csv_stream(pages, slot)?,
+            body: csv_stream(pages, tz, slot)?,
             content_type: crate::http::formats::CSV_TYPE,
             filename: format!("{stem}.csv"),
         });
@@ -181,7 +182,7 @@ pub async fn detections(
             if book.row_count() >= cap {
                 return Err(too_many(format!("more than {cap}")));
             }
-            book.push(&detection_row(&detection))?;
+            book.push(&detection_row(&detection, tz))?;
         }
     }
     let bytes = finish(book, about).await?;
@@ -191,7 +192,8 @@ pub async fn detections(
 
 /// The CSV body of an export: the header row, then one chunk per page.
 fn csv_stream(
-    pages: impl Stream<Item = AppResult<Vec<DetectionView>>> + Send + 'static,
+    pages: impl Stream<Item = AppResult<Vec<Detection>>> + Send + 'static,
+    tz: chrono_tz::Tz,
     slot: ExportSlot,
 ) -> AppResult<Body> {
     let header = csv_header(&detection_columns())?;
@@ -200,7 +202,7 @@ fn csv_stream(
         // The slot lives as long as this stream: freed when the body is sent or dropped.
         let _held = &slot;
         page.and_then(|detections| {
-            let rows: Vec<Vec<Value>> = detections.iter().map(detection_row).collect();
+            let rows: Vec<Vec<Value>> = detections.iter().map(|d| detection_row(d, tz)).collect();
             csv_rows(rows.iter().map(Vec::as_slice))
         })
         .map_err(|error| {

@@ -11,23 +11,18 @@ use poem_openapi::types::ToJSON;
 
 use crate::app::SharedState;
 use crate::auth::principal::Principal;
-use crate::auth::rights::Right;
 use crate::error::AppResult;
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, ManagePlant, ReadData};
 use crate::http::conditional::{Conditional, Precondition, json_answer};
 use crate::http::data_api::id_list;
 use crate::http::formats::{Format, Formatted, negotiate};
-use crate::http::kpi_views::{DowntimeResponse, KpiFilters, OeeResponse, SummaryResponse};
+use crate::http::kpi_views::{
+    DowntimeResponse, KpiFilters, OeeResponse, PersistedEvent, RecalculateReport, SummaryResponse,
+};
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
-use crate::kpi;
+use crate::kpi::{self, persisted};
 use crate::plant::cache::PlantSnapshot;
-
-fn reader(auth: &Auth) -> AppResult<&Principal> {
-    let principal = auth.principal()?;
-    principal.require(Right::ReadData)?;
-    Ok(principal)
-}
 
 #[allow(clippy::too_many_arguments)]
 fn from_query(
@@ -135,19 +130,29 @@ pub struct ReasonRequest {
     pub reason: Option<String>,
 }
 
-async fn range_of(
+/// `[start, end)` read in the tenant's zone, at most `CAMET_MAX_RANGE_DAYS` long.
+fn range_of(
     state: &SharedState,
-    tenant_id: i32,
+    snapshot: &PlantSnapshot,
     start: &str,
     end: &str,
 ) -> AppResult<crate::analytics::interval::Interval> {
-    let tz = crate::detections::tenant_zone(state, tenant_id).await?;
     Ok(crate::analytics::time::parse_range(
         start,
         end,
-        tz,
+        snapshot.timezone,
         state.config.max_range_days,
     )?)
+}
+
+/// The tenant's snapshot and the pool of its database.
+async fn tenant_db(
+    state: &SharedState,
+    tenant_id: i32,
+) -> AppResult<(std::sync::Arc<PlantSnapshot>, crate::db::DbPool)> {
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let pool = state.databases.tenant(tenant_id).await?;
+    Ok((snapshot, pool))
 }
 
 /// KPIs.
@@ -165,11 +170,11 @@ impl KpiApi {
     async fn oee(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         body: Json<KpiFilters>,
     ) -> Result<Conditional<Json<OeeResponse>>, ApiError> {
-        let principal = reader(&auth)?;
+        let principal = &*caller;
         let (response, settled) =
             crate::query_log::timed(&state, principal, "oee", &body.0, oee_view(&state, principal, &body.0)).await?;
         Ok(json_answer(response, settled, headers))
@@ -183,7 +188,7 @@ impl KpiApi {
     async fn oee_get(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         /// Line.
         line_id: Query<i32>,
@@ -200,7 +205,7 @@ impl KpiApi {
         /// Gap in seconds above which the line counts as stopped.
         downtime_threshold: Query<Option<f64>>,
     ) -> Result<Conditional<Json<OeeResponse>>, ApiError> {
-        let principal = reader(&auth)?;
+        let principal = &*caller;
         let filters = from_query(
             line_id.0,
             start_date.0,
@@ -228,11 +233,11 @@ impl KpiApi {
     async fn summary(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         body: Json<KpiFilters>,
     ) -> Result<Conditional<Json<SummaryResponse>>, ApiError> {
-        let principal = reader(&auth)?;
+        let principal = &*caller;
         let (response, settled) = crate::query_log::timed(
             &state,
             principal,
@@ -255,7 +260,7 @@ impl KpiApi {
     async fn downtime(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         /// Line.
         line_id: Query<i32>,
@@ -273,7 +278,7 @@ impl KpiApi {
         #[oai(validator(max_length = 8))]
         format: Query<Option<String>>,
     ) -> Result<Conditional<Formatted<DowntimeResponse>>, ApiError> {
-        let principal = reader(&auth)?;
+        let principal = &*caller;
         let format = negotiate(format.0.as_deref(), headers, &[Format::Json, Format::Csv, Format::Xlsx])?;
         let filters = from_query(
             line_id.0,
@@ -319,12 +324,12 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<ManagePlant>,
         body: Json<RecalculateRequest>,
-    ) -> Result<Json<crate::kpi::persisted::RecalculateReport>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManagePlant)?;
-        let window = range_of(&state, principal.tenant_id, &body.start_date, &body.end_date).await?;
+    ) -> Result<Json<RecalculateReport>, ApiError> {
+        let principal = &*caller;
+        let (snapshot, pool) = tenant_db(&state, principal.tenant_id).await?;
+        let window = range_of(&state, &snapshot, &body.start_date, &body.end_date)?;
         let client = crate::http::client_info(req, &state);
         let audit = crate::audit::AuditEntry::new(
             "downtime.recalculate",
@@ -332,16 +337,15 @@ impl KpiApi {
             principal.user_id,
             &client,
         );
-        let report = crate::kpi::persisted::recalculate(
-            &state,
-            principal.tenant_id,
-            body.line_id,
-            window,
-            state.clock.now(),
-            &audit,
-        )
-        .await?;
-        Ok(Json(report))
+        let mut conn = pool.get().await?;
+        let report =
+            persisted::recalculate(&mut conn, &snapshot, body.line_id, window, state.clock.now(), &audit).await?;
+        // Forwarding takes a connection of its own: give this one back first.
+        drop(conn);
+        if report.wrote() {
+            crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
+        }
+        Ok(Json(report.into()))
     }
 
     /// Persisted downtime events of a line (with ids and reasons) overlapping a range.
@@ -349,7 +353,7 @@ impl KpiApi {
     async fn persisted(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         /// Line.
         line_id: poem_openapi::param::Path<i32>,
         /// Range start, inclusive.
@@ -358,12 +362,14 @@ impl KpiApi {
         /// Range end, exclusive.
         #[oai(validator(max_length = 64))]
         end_date: Query<String>,
-    ) -> Result<Json<Vec<crate::kpi::persisted::PersistedEvent>>, ApiError> {
-        let principal = reader(&auth)?;
-        let range = range_of(&state, principal.tenant_id, &start_date.0, &end_date.0).await?;
-        Ok(Json(
-            crate::kpi::persisted::list(&state, principal.tenant_id, line_id.0, range).await?,
-        ))
+    ) -> Result<Json<Vec<PersistedEvent>>, ApiError> {
+        let principal = &*caller;
+        let (snapshot, pool) = tenant_db(&state, principal.tenant_id).await?;
+        let range = range_of(&state, &snapshot, &start_date.0, &end_date.0)?;
+        let mut conn = pool.get().await?;
+        let events = persisted::list(&mut conn, &snapshot, line_id.0, range).await?;
+        let tz = snapshot.timezone;
+        Ok(Json(events.into_iter().map(|e| PersistedEvent::view(e, tz)).collect()))
     }
 
     /// Set the reason of a persisted downtime event.
@@ -372,22 +378,23 @@ impl KpiApi {
         &self,
         state: Data<&SharedState>,
         req: &poem::Request,
-        auth: Auth,
+        caller: Caller<ManagePlant>,
         /// Line.
         line_id: poem_openapi::param::Path<i32>,
         /// Event.
         event_id: poem_openapi::param::Path<i64>,
         body: Json<ReasonRequest>,
-    ) -> Result<Json<crate::kpi::persisted::PersistedEvent>, ApiError> {
-        let principal = auth.principal()?;
-        principal.require(Right::ManagePlant)?;
+    ) -> Result<Json<PersistedEvent>, ApiError> {
+        let principal = &*caller;
         let body = body.0;
         let client = crate::http::client_info(req, &state);
         let audit =
             crate::audit::AuditEntry::new("downtime.reason", Some(principal.tenant_id), principal.user_id, &client);
-        let event = crate::kpi::persisted::set_reason(
-            &state,
-            principal.tenant_id,
+        let (snapshot, pool) = tenant_db(&state, principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let event = persisted::set_reason(
+            &mut conn,
+            &snapshot,
             line_id.0,
             event_id.0,
             body.reason_code,
@@ -395,7 +402,9 @@ impl KpiApi {
             &audit,
         )
         .await?;
+        // Forwarding takes a connection of its own: give this one back first.
+        drop(conn);
         crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
-        Ok(Json(event))
+        Ok(Json(PersistedEvent::view(event, snapshot.timezone)))
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP shapes of the single-line KPIs: the request every KPI endpoint
 //! takes ([`KpiFilters`]) and the JSON views of [`crate::kpi`]'s answers,
-//! with instants written in the tenant's offset. The domain types know
+//! with instants written in the tenant's offset, and those of the persisted
+//! downtime events ([`crate::kpi::persisted`]). The domain types know
 //! nothing of poem or of JSON.
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use chrono_tz::Tz;
 
 use crate::analytics::interval::micros_to_seconds;
 use crate::analytics::time::format_instant;
+use crate::kpi::persisted::{DowntimeRecord, Recalculated};
 use crate::kpi::{Downtime, LineForm, Oee, Summary};
 
 /// What every KPI request names.
@@ -201,6 +203,67 @@ impl DowntimeResponse {
                 })
                 .collect(),
             data_as_of: instant(downtime.data_as_of, tz),
+        }
+    }
+}
+
+/// What a recalculation changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, poem_openapi::Object)]
+pub struct RecalculateReport {
+    /// Events added.
+    pub inserted: usize,
+    /// Events whose bounds changed.
+    pub updated: usize,
+    /// Events that no longer exist.
+    pub deleted: usize,
+    /// Events kept only because a person gave them a reason no new event carries.
+    pub orphaned: usize,
+}
+
+impl From<Recalculated> for RecalculateReport {
+    fn from(report: Recalculated) -> Self {
+        RecalculateReport {
+            inserted: report.inserted,
+            updated: report.updated,
+            deleted: report.deleted,
+            orphaned: report.orphaned,
+        }
+    }
+}
+
+/// A persisted event.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct PersistedEvent {
+    /// Id (per line).
+    pub event_id: i64,
+    /// Start, tenant offset.
+    pub start: String,
+    /// End, tenant offset.
+    pub end: String,
+    /// Duration in seconds.
+    pub duration_seconds: f64,
+    /// Still stopped when last computed.
+    pub ongoing: bool,
+    /// Reason code a person assigned.
+    #[oai(nullable)]
+    pub reason_code: Option<String>,
+    /// Reason a person wrote.
+    #[oai(nullable)]
+    pub reason: Option<String>,
+}
+
+impl PersistedEvent {
+    /// `event` with instants in `tz`.
+    pub fn view(event: DowntimeRecord, tz: Tz) -> Self {
+        PersistedEvent {
+            event_id: event.event_id,
+            start: instant(event.start, tz),
+            end: instant(event.end, tz),
+            // A span of more than 292 000 years has no microsecond count; none is stored.
+            duration_seconds: micros_to_seconds((event.end - event.start).num_microseconds().unwrap_or(0)),
+            ongoing: event.ongoing,
+            reason_code: event.reason_code,
+            reason: event.reason,
         }
     }
 }

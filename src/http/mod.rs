@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod dashboard_api;
 pub mod dashboard_views;
 pub mod data_api;
+pub mod data_views;
 pub mod docs;
 pub mod examples;
 pub mod export_slots;

@@ -13,16 +13,16 @@ use poem_openapi::payload::Json;
 use serde_json::{Value, json};
 
 use crate::app::SharedState;
-use crate::auth::rights::Right;
+use crate::auth::principal::Principal;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::http::ApiTags;
+use crate::http::caller::{Caller, ReadData};
 use crate::http::conditional::{Conditional, Precondition, settled};
 use crate::http::data_api::id_list;
 use crate::http::formats::{
     AboutLine, ColumnKind, ColumnSpec, FileBody, Format, Formatted, XlsxBook, csv_file, negotiate,
 };
 use crate::http::problem::ApiError;
-use crate::http::security::Auth;
 use crate::query::model::{QueryForm, parse};
 use crate::query::table::{Table, table};
 
@@ -174,12 +174,10 @@ fn row_objects(table: &Table) -> Vec<Value> {
 
 async fn answer(
     state: &SharedState,
-    auth: &Auth,
+    principal: &Principal,
     request: &QueryRequest,
     headers: &HeaderMap,
 ) -> AppResult<Conditional<TableResponse>> {
-    let principal = auth.principal()?;
-    principal.require(Right::ReadData)?;
     let format = negotiate(
         request.format.as_deref(),
         headers,
@@ -300,11 +298,11 @@ impl QueryApi {
     async fn query(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         body: Json<QueryRequest>,
     ) -> Result<Conditional<TableResponse>, ApiError> {
-        Ok(answer(&state, &auth, &body.0, headers).await?)
+        Ok(answer(&state, &caller, &body.0, headers).await?)
     }
 
     /// The same query as a GET (lists comma-separated), for spreadsheets
@@ -314,7 +312,7 @@ impl QueryApi {
     async fn query_get(
         &self,
         state: Data<&SharedState>,
-        auth: Auth,
+        caller: Caller<ReadData>,
         headers: &HeaderMap,
         /// Lines (comma-separated ids); omitted: every active line.
         line_ids: Query<Option<String>>,
@@ -377,6 +375,6 @@ impl QueryApi {
             compare: compare.0,
             format: format.0,
         };
-        Ok(answer(&state, &auth, &request, headers).await?)
+        Ok(answer(&state, &caller, &request, headers).await?)
     }
 }

@@ -2,6 +2,11 @@
 //! window by the same gap analysis as the on-the-fly events, reconciled with
 //! what is stored so that recomputing twice changes nothing and a reason a
 //! person assigned is never lost; people attach reasons with `PUT`.
+//!
+//! Functions take a connection and the tenant's snapshot; the caller
+//! forwards the audit entries they queue (`crate::audit::forward_soon`)
+//! once the connection is back in the pool. The JSON views live in
+//! `http::kpi_views`.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::QueryableByName;
@@ -9,14 +14,14 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use crate::analytics::downtime::{DowntimeThreshold, downtime_events};
-use crate::analytics::interval::{Interval, micros_to_seconds};
+use crate::analytics::interval::Interval;
 use crate::analytics::reconcile::{StoredEvent, expand_window, reconcile_events};
-use crate::analytics::time::format_instant;
-use crate::app::AppState;
+use crate::db::DbConn;
 use crate::db::line_tables::downtime_table;
 use crate::detections::line_of;
 use crate::detections::store::{self, DetectionFilter};
 use crate::error::{AppError, AppResult};
+use crate::plant::cache::{MetadataCache, PlantSnapshot};
 
 /// How far before a window a stop may have started (and is traced back).
 const LOOKBACK: i64 = 24 * 3600;
@@ -51,8 +56,8 @@ impl EventRow {
 }
 
 /// What a recalculation changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, poem_openapi::Object)]
-pub struct RecalculateReport {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recalculated {
     /// Events added.
     pub inserted: usize,
     /// Events whose bounds changed.
@@ -63,7 +68,14 @@ pub struct RecalculateReport {
     pub orphaned: usize,
 }
 
-async fn rows_overlapping(conn: &mut crate::db::DbConn, table: &str, window: Interval) -> AppResult<Vec<EventRow>> {
+impl Recalculated {
+    /// Whether anything was written (and an audit entry queued).
+    pub fn wrote(&self) -> bool {
+        self.inserted + self.updated + self.deleted > 0
+    }
+}
+
+async fn rows_overlapping(conn: &mut DbConn, table: &str, window: Interval) -> AppResult<Vec<EventRow>> {
     let sql = format!(
         "SELECT event_id, start_time, end_time, is_ongoing, reason_code, reason FROM {table} \
          WHERE start_time < ? AND end_time > ? ORDER BY start_time"
@@ -95,17 +107,17 @@ pub async fn reasons_by_start(
 
 /// Recomputes line `line_id`'s persisted events over `window` (widened to
 /// the true edges of the stops it cuts). Idempotent; keeps assigned reasons.
+/// When it [wrote](Recalculated::wrote), an audit entry waits in the outbox.
 pub async fn recalculate(
-    state: &AppState,
-    tenant_id: i32,
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
     line_id: i32,
     window: Interval,
     now: DateTime<Utc>,
     audit: &crate::audit::AuditEntry,
-) -> AppResult<RecalculateReport> {
+) -> AppResult<Recalculated> {
     use crate::audit::OutboxConn;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-    let line = line_of(&snapshot, line_id)?.clone();
+    let line = line_of(snapshot, line_id)?.clone();
     let tz = snapshot.timezone;
     let threshold = DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold))
         .map_err(|e| AppError::invalid_field("downtime_threshold", e.to_string()))?;
@@ -115,17 +127,15 @@ pub async fn recalculate(
         .output_area_id;
     let window = Interval::new(window.start, window.end.min(now));
     if window.end <= window.start {
-        return Ok(RecalculateReport::default());
+        return Ok(Recalculated::default());
     }
     let reach = Interval::new(
         window.start - Duration::seconds(LOOKBACK),
         window.end + Duration::seconds(LOOKBACK),
     );
     let planned = crate::analytics::shifts::planned_set(&snapshot.shift_rules(), line_id, tz, &reach, now, None);
-    let pool = state.databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
     let outputs: Vec<DateTime<Utc>> = store::instants(
-        &mut conn,
+        conn,
         line_id,
         &DetectionFilter {
             within: DetectionFilter::windows(planned.intervals()),
@@ -143,23 +153,23 @@ pub async fn recalculate(
     let scoped = planned.intersect_interval(&span);
     let fresh = downtime_events(&scoped, &outputs, threshold, now);
     let table = downtime_table(line_id)?;
-    let stored: Vec<StoredEvent> = rows_overlapping(&mut conn, &table, span)
+    let stored: Vec<StoredEvent> = rows_overlapping(conn, &table, span)
         .await?
         .iter()
         .map(EventRow::stored)
         .collect();
     let plan = reconcile_events(&stored, &fresh);
-    let report = RecalculateReport {
+    let report = Recalculated {
         inserted: plan.inserts.len(),
         updated: plan.updates.len(),
         deleted: plan.deletes.len(),
         orphaned: plan.orphaned.len(),
     };
-    if report.inserted + report.updated + report.deleted == 0 {
+    if !report.wrote() {
         return Ok(report);
     }
     let stamp = now.naive_utc();
-    crate::write_tx!(&mut conn, |c, DB| {
+    crate::write_tx!(conn, |c, DB| {
         for id in &plan.deletes {
             diesel::sql_query(format!("DELETE FROM {table} WHERE event_id = ?"))
                 .into_boxed::<DB>()
@@ -210,79 +220,69 @@ pub async fn recalculate(
         c.write_outbox(&entry).await?;
         Ok::<_, AppError>(())
     })?;
-    drop(conn);
-    crate::audit::forward_soon(&state.databases, tenant_id).await;
     Ok(report)
 }
 
-/// A persisted event.
-#[derive(Debug, Clone, poem_openapi::Object)]
-pub struct PersistedEvent {
+/// A persisted downtime event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DowntimeRecord {
     /// Id (per line).
     pub event_id: i64,
-    /// Start, tenant offset.
-    pub start: String,
-    /// End, tenant offset.
-    pub end: String,
-    /// Duration in seconds.
-    pub duration_seconds: f64,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
     /// Still stopped when last computed.
     pub ongoing: bool,
     /// Reason code a person assigned.
-    #[oai(nullable)]
     pub reason_code: Option<String>,
     /// Reason a person wrote.
-    #[oai(nullable)]
     pub reason: Option<String>,
 }
 
-fn view(row: &EventRow, tz: chrono_tz::Tz) -> PersistedEvent {
-    let start = row.start_time.and_utc();
-    let end = row.end_time.and_utc();
-    PersistedEvent {
-        event_id: row.event_id,
-        start: format_instant(start, tz),
-        end: format_instant(end, tz),
-        duration_seconds: micros_to_seconds((end - start).num_microseconds().unwrap_or(0)),
-        ongoing: row.is_ongoing,
-        reason_code: row.reason_code.clone(),
-        reason: row.reason.clone(),
+impl From<EventRow> for DowntimeRecord {
+    fn from(row: EventRow) -> Self {
+        DowntimeRecord {
+            event_id: row.event_id,
+            start: row.start_time.and_utc(),
+            end: row.end_time.and_utc(),
+            ongoing: row.is_ongoing,
+            reason_code: row.reason_code,
+            reason: row.reason,
+        }
     }
 }
 
 /// Persisted events of a line overlapping `range`.
-pub async fn list(state: &AppState, tenant_id: i32, line_id: i32, range: Interval) -> AppResult<Vec<PersistedEvent>> {
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-    line_of(&snapshot, line_id)?;
-    let tz = snapshot.timezone;
-    let pool = state.databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
-    let rows = rows_overlapping(&mut conn, &downtime_table(line_id)?, range).await?;
-    Ok(rows.iter().map(|r| view(r, tz)).collect())
+pub async fn list(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    line_id: i32,
+    range: Interval,
+) -> AppResult<Vec<DowntimeRecord>> {
+    line_of(snapshot, line_id)?;
+    let rows = rows_overlapping(conn, &downtime_table(line_id)?, range).await?;
+    Ok(rows.into_iter().map(DowntimeRecord::from).collect())
 }
 
-/// Sets an event's reason.
+/// Sets an event's reason; its audit entry waits in the outbox.
 pub async fn set_reason(
-    state: &AppState,
-    tenant_id: i32,
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
     line_id: i32,
     event_id: i64,
     reason_code: Option<String>,
     reason: Option<String>,
     audit: &crate::audit::AuditEntry,
-) -> AppResult<PersistedEvent> {
+) -> AppResult<DowntimeRecord> {
     use crate::audit::OutboxConn;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-    line_of(&snapshot, line_id)?;
-    let tz = snapshot.timezone;
+    line_of(snapshot, line_id)?;
     let table = downtime_table(line_id)?;
-    let pool = state.databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
     let sql = format!(
         "SELECT event_id, start_time, end_time, is_ongoing, reason_code, reason FROM {table} WHERE event_id = ?"
     );
     let entry = audit.clone().entity("downtime_event", format!("{line_id}/{event_id}"));
-    crate::write_tx!(&mut conn, |c, DB| {
+    crate::write_tx!(conn, |c, DB| {
         let before = match diesel::sql_query(sql.as_str())
             .into_boxed::<DB>()
             .bind::<BigInt, _>(event_id)
@@ -314,19 +314,28 @@ pub async fn set_reason(
         c.write_outbox(&entry).await?;
         Ok::<_, AppError>(())
     })?;
-    let row = crate::with_conn!(&mut conn, |c, DB| diesel::sql_query(sql.as_str())
+    let row = crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
         .into_boxed::<DB>()
         .bind::<BigInt, _>(event_id)
         .get_result::<EventRow>(c)
         .await)?;
-    Ok(view(&row, tz))
+    Ok(row.into())
 }
 
-/// The job: recompute the recent window of every active line of every tenant.
-pub async fn recalculate_recent(state: &AppState, window: Duration, now: DateTime<Utc>) -> AppResult<usize> {
+/// The job: recompute the recent window of every active line of every
+/// tenant, then forward the audit entries of the tenants where it wrote.
+/// Returns how many lines were recomputed.
+pub async fn recalculate_recent(
+    databases: &crate::db::Databases,
+    cache: &MetadataCache,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     let mut lines = 0;
-    for tenant_id in crate::tenants::all_ids(&state.databases).await? {
-        let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    for tenant_id in crate::tenants::all_ids(databases).await? {
+        let snapshot = cache.get(databases, tenant_id).await?;
+        let pool = databases.tenant(tenant_id).await?;
+        let mut wrote = false;
         for line in snapshot.lines.values().filter(|l| l.is_active) {
             let audit = crate::audit::AuditEntry::new(
                 "downtime.recalculate",
@@ -334,23 +343,34 @@ pub async fn recalculate_recent(state: &AppState, window: Duration, now: DateTim
                 None,
                 &crate::audit::ClientInfo::internal(),
             );
-            match recalculate(
-                state,
-                tenant_id,
-                line.line_id,
-                Interval::new(now - window, now),
-                now,
-                &audit,
-            )
-            .await
-            {
-                Ok(_) => lines += 1,
+            // A connection per line, as a request would take: one lost
+            // connection fails one line, not the rest of the tenant.
+            let run = async {
+                let mut conn = pool.get().await?;
+                recalculate(
+                    &mut conn,
+                    &snapshot,
+                    line.line_id,
+                    Interval::new(now - window, now),
+                    now,
+                    &audit,
+                )
+                .await
+            };
+            match run.await {
+                Ok(report) => {
+                    lines += 1;
+                    wrote |= report.wrote();
+                }
                 // A line without input/output areas has no downtime to compute.
                 Err(AppError::Validation { .. }) => {}
                 Err(error) => {
                     tracing::warn!(tenant_id, line_id = line.line_id, %error, "downtime recalculation failed; retried next run")
                 }
             }
+        }
+        if wrote {
+            crate::audit::forward_soon(databases, tenant_id).await;
         }
     }
     Ok(lines)

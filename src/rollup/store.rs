@@ -633,18 +633,54 @@ async fn raw_edge(conn: &mut DbConn, line_id: i32, function: &'static str) -> Ap
     Ok(row.at.map(|t| t.and_utc()))
 }
 
+/// What the watermark job takes from the configuration, read once per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupSettings {
+    /// How long after a detection's instant a direct write may still land
+    /// (`CAMET_ROLLUP_SETTLE_SECS`): the watermark stays that far behind now.
+    pub settle: Duration,
+    /// How far before the previous watermark each run rebuilds again, for
+    /// late direct writes (`CAMET_ROLLUP_TRAILING_SECS`).
+    pub trailing: Duration,
+    /// The gap floor new gaps are stored with (`CAMET_GAP_FLOOR_SECS`).
+    pub gap_floor: GapFloor,
+}
+
+impl RollupSettings {
+    /// The settings of `config`.
+    pub fn from_config(config: &crate::config::Config) -> AppResult<Self> {
+        Ok(RollupSettings {
+            settle: Duration::seconds(i64::try_from(config.rollup_settle_secs).map_err(AppError::internal)?),
+            trailing: Duration::seconds(i64::try_from(config.rollup_trailing_secs).map_err(AppError::internal)?),
+            gap_floor: config.gap_floor(),
+        })
+    }
+}
+
 /// Advances the watermark of every line of every tenant; a failing line is
 /// logged and retried at the next run. Returns how many lines advanced.
-pub async fn advance_all(state: &crate::app::AppState, now: DateTime<Utc>) -> AppResult<usize> {
-    let settle = Duration::seconds(i64::try_from(state.config.rollup_settle_secs).map_err(AppError::internal)?);
-    let trailing = Duration::seconds(i64::try_from(state.config.rollup_trailing_secs).map_err(AppError::internal)?);
+pub async fn advance_all(
+    databases: &crate::db::Databases,
+    cache: &crate::plant::cache::MetadataCache,
+    settings: RollupSettings,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     let mut advanced = 0;
-    for tenant_id in crate::tenants::all_ids(&state.databases).await? {
-        let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-        let pool = state.databases.tenant(tenant_id).await?;
+    for tenant_id in crate::tenants::all_ids(databases).await? {
+        let snapshot = cache.get(databases, tenant_id).await?;
+        let pool = databases.tenant(tenant_id).await?;
         let mut conn = pool.get().await?;
         for line_id in snapshot.lines.keys() {
-            match advance(&mut conn, *line_id, now, settle, trailing, state.config.gap_floor()).await {
+            match advance(
+                &mut conn,
+                *line_id,
+                now,
+                settings.settle,
+                settings.trailing,
+                settings.gap_floor,
+            )
+            .await
+            {
                 Ok(_) => advanced += 1,
                 Err(error) => {
                     tracing::warn!(tenant_id, line_id, %error, "rollup watermark did not advance; retried next run")

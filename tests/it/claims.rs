@@ -245,7 +245,7 @@ async fn concurrent_refreshes_and_ingest_during_a_rebuild_keep_rollups_exact() {
         // A first half, then the watermark moves past it so rollups are in use.
         let first: Vec<Value> = (0..BATCHES * ROWS / 2).map(|n| event(&p, n * 2)).collect();
         app.post_ok(&p.token(), &ingest, Value::Array(first)).await;
-        let advanced = camet::rollup::store::advance_all(&app.state, pinned_now())
+        let advanced = crate::common::advance_rollups(&app.state, pinned_now())
             .await
             .expect("advance");
         assert_eq!(advanced, 1, "{backend:?}: the one line");
@@ -282,7 +282,7 @@ async fn concurrent_refreshes_and_ingest_during_a_rebuild_keep_rollups_exact() {
             let (app, barrier) = (app.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                camet::rollup::store::advance_all(&app.state, pinned_now() + TimeDelta::minutes(5)).await
+                crate::common::advance_rollups(&app.state, pinned_now() + TimeDelta::minutes(5)).await
             })
         };
         for task in refreshes {
@@ -359,9 +359,7 @@ async fn watermark_of(app: &TestApp, p: &LinePlant) -> Option<DateTime<Utc>> {
 /// Runs the watermark job at `now` (clock pinned there too); one line.
 async fn advance_at(app: &TestApp, now: DateTime<Utc>) {
     app.state.clock.pin(now);
-    let advanced = camet::rollup::store::advance_all(&app.state, now)
-        .await
-        .expect("advance");
+    let advanced = crate::common::advance_rollups(&app.state, now).await.expect("advance");
     assert_eq!(advanced, 1, "the plant's one line advanced");
 }
 

@@ -147,7 +147,7 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             .expect("fixture instant")
             .to_utc();
         app.state.clock.pin(next_morning);
-        let advanced = camet::rollup::store::advance_all(&app.state, next_morning)
+        let advanced = crate::common::advance_rollups(&app.state, next_morning)
             .await
             .expect("advance");
         assert_eq!(advanced, 1);

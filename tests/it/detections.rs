@@ -637,7 +637,7 @@ async fn generate_writes_a_realistic_volume_for_a_configured_line() {
                 .expect("date")
                 .to_utc(),
         };
-        let written = camet::detections::generate::run(&app.state, &request)
+        let written = camet::detections::generate::run(crate::common::generate_sink(&app.state), &request)
             .await
             .expect("generate");
         // Tuesday noon to Thursday noon (Santiago) is all planned: about

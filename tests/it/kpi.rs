@@ -418,12 +418,12 @@ async fn the_recalculation_job_covers_every_active_line_and_is_idempotent() {
             .to_utc();
         app.state.clock.pin(now);
         let window = chrono::Duration::days(30);
-        let lines = camet::kpi::persisted::recalculate_recent(&app.state, window, now)
+        let lines = crate::common::recalculate_downtime(&app.state, window, now)
             .await
             .expect("job");
         assert_eq!(lines, 1, "the line with areas (lines without areas are skipped)");
         assert_eq!(persisted(&app, &line).await.len(), 3);
-        camet::kpi::persisted::recalculate_recent(&app.state, window, now)
+        crate::common::recalculate_downtime(&app.state, window, now)
             .await
             .expect("job again");
         assert_eq!(persisted(&app, &line).await.len(), 3);

@@ -2,6 +2,7 @@
 //! Each test starts its own server over fresh databases (see `common`).
 
 mod access_control;
+mod architecture;
 mod audit;
 mod auth;
 mod backup;

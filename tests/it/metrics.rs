@@ -122,9 +122,7 @@ async fn metrics_name_route_templates_count_ingest_and_read_watermark_lag_and_po
 
         // The watermark moves to now − settle, in whole minutes:
         // 12:00:30 − 120 s = 11:58:30 → 11:58:00, so the lag is 150 s.
-        camet::rollup::store::advance_all(&app.state, now)
-            .await
-            .expect("advance");
+        crate::common::advance_rollups(&app.state, now).await.expect("advance");
 
         let text = scrape(&app).await;
         let tenant_id = plant.tenant.tenant_id;

@@ -523,9 +523,7 @@ async fn the_watermark_job_and_the_refresh_endpoint_keep_kpis_exact() {
         assert_eq!(before["data_as_of"], "2026-11-16T10:00:00+00:00", "{before}");
 
         // The job folds them into the rollups and sets the watermark.
-        let advanced = camet::rollup::store::advance_all(&app.state, now)
-            .await
-            .expect("advance");
+        let advanced = crate::common::advance_rollups(&app.state, now).await.expect("advance");
         assert_eq!(advanced, 1, "the plant's one line");
         let after = summary(&app, &p).await;
         for field in [

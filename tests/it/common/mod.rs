@@ -709,3 +709,32 @@ pub fn known_day_detections(input: i64, output: i64, a: i64, b: i64) -> serde_js
         d("12:00:00", output, a),
     ])
 }
+
+/// The rollup watermark job over every tenant of `state`, with the server's
+/// configured settings, as `src/jobs.rs` runs it.
+pub async fn advance_rollups(
+    state: &SharedState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> camet::error::AppResult<usize> {
+    let settings = camet::rollup::store::RollupSettings::from_config(&state.config)?;
+    camet::rollup::store::advance_all(&state.databases, &state.cache, settings, now).await
+}
+
+/// The downtime recalculation job over every tenant of `state`, as `src/jobs.rs` runs it.
+pub async fn recalculate_downtime(
+    state: &SharedState,
+    window: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> camet::error::AppResult<usize> {
+    camet::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, now).await
+}
+
+/// Where `camet generate` writes, for the server of `state`.
+pub fn generate_sink(state: &SharedState) -> camet::detections::generate::Sink<'_> {
+    camet::detections::generate::Sink {
+        databases: &state.databases,
+        cache: &state.cache,
+        clock: &state.clock,
+        gap_floor: state.config.gap_floor(),
+    }
+}
