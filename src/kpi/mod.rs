@@ -74,10 +74,6 @@ pub struct LineRequest {
 
 /// The 422 fields of `request` against the configuration (products,
 /// shift, the line's areas); empty when it can be measured.
-fn request_errors(request: &LineRequest, snapshot: &PlantSnapshot) -> Vec<FieldError> {
-    configuration_errors(snapshot, request.line_id, &request.product_ids, request.shift_id)
-}
-
 fn configuration_errors(
     snapshot: &PlantSnapshot,
     line_id: i32,
@@ -112,7 +108,7 @@ fn single_line(request: &LineRequest) -> KpiQuery {
 /// every failing field.
 pub fn checked_query(request: &LineRequest, snapshot: &PlantSnapshot) -> AppResult<KpiQuery> {
     line_of(snapshot, request.line_id)?;
-    let errors = request_errors(request, snapshot);
+    let errors = configuration_errors(snapshot, request.line_id, &request.product_ids, request.shift_id);
     if errors.is_empty() {
         Ok(single_line(request))
     } else {
@@ -191,7 +187,7 @@ impl Prepared {
     /// the watermark (later direct writes before it need a rollup
     /// refresh), or now when nothing was read from rollups.
     fn data_as_of(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.basis.rolled.watermark.map_or(now, |w| w.min(now))
+        self.watermark(now).unwrap_or(now)
     }
 }
 

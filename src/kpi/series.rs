@@ -65,7 +65,7 @@ pub async fn production_series(
     line_of(snapshot, filters.line_id)?;
     let tz = snapshot.timezone;
     let mut errors: Vec<FieldError> = Vec::new();
-    let (interval, range) = (filters.interval, filters.range);
+    let range = filters.range;
     errors.extend(super::unknown_ids(snapshot, &filters.product_ids, None));
     for id in &filters.area_ids {
         if snapshot.areas.get(id).is_none_or(|a| a.line_id != filters.line_id) {
@@ -88,16 +88,10 @@ pub async fn production_series(
     let (Some(areas), true) = (areas, errors.is_empty()) else {
         return Err(AppError::invalid_fields(errors));
     };
-    let series =
-        generate_buckets(interval, tz, &range, now).map_err(|e| AppError::invalid_field("interval", e.to_string()))?;
-    let scope = crate::analytics::shifts::counting_scope(
-        &snapshot.shift_rules(),
-        filters.line_id,
-        tz,
-        &range,
-        now,
-        filters.shift_id,
-    );
+    let series = generate_buckets(filters.interval, tz, &range, now)
+        .map_err(|e| AppError::invalid_field("interval", e.to_string()))?;
+    let rules = snapshot.shift_rules();
+    let scope = crate::analytics::shifts::counting_scope(&rules, filters.line_id, tz, &range, now, filters.shift_id);
     let watermark = match shared {
         // Split under the watermark the shared rows were read with.
         Some(rows) => rows.watermark(),
@@ -109,14 +103,7 @@ pub async fn production_series(
         area_ids: areas,
     };
     let counts = read::bucket_counts(conn, filters.line_id, &filter, &series, watermark, shared).await?;
-    let planned_set = crate::analytics::shifts::planned_set(
-        &snapshot.shift_rules(),
-        filters.line_id,
-        tz,
-        &range,
-        now,
-        filters.shift_id,
-    );
+    let planned_set = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
     let bounds: Vec<Interval> = series.buckets.iter().map(|b| Interval::new(b.start, b.end)).collect();
     Ok(Series {
         labels: series.labels(),
@@ -127,7 +114,7 @@ pub async fn production_series(
             .map(|b| !planned_set.intersect_interval(b).is_empty())
             .collect(),
         bounds,
-        interval,
+        interval: filters.interval,
         timezone: tz.name().to_owned(),
     })
 }
