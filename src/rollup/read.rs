@@ -670,6 +670,15 @@ pub async fn counts_of_cells(
     filter: &DetectionFilter,
     rolled: Rolled,
 ) -> AppResult<Vec<AreaProductCounts>> {
+    if let [windows] = cells {
+        // One cell (every single-line view): the database sums the rows and
+        // sends a few totals back, instead of every unit's rows.
+        let filter = DetectionFilter {
+            within: DetectionFilter::windows(windows),
+            ..filter.clone()
+        };
+        return Ok(vec![counts_by_area_and_product(conn, line_id, &filter, rolled).await?]);
+    }
     let levels: Vec<Levels> = cells.iter().map(|windows| levels_of(windows, rolled)).collect();
     let day_units: std::collections::BTreeSet<DateTime<Utc>> =
         levels.iter().flat_map(|l| units_of(&l.days, Grain::Day)).collect();
