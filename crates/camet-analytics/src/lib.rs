@@ -28,6 +28,7 @@ pub mod downtime;
 pub mod error;
 pub mod gaps;
 pub mod interval;
+pub mod losses;
 pub mod oee;
 pub mod reconcile;
 pub mod shifts;
@@ -41,6 +42,7 @@ pub use downtime::{
 pub use error::AnalyticsError;
 pub use gaps::{Gap, GapFloor, downtime_events_from_gaps, gaps_between, split_gap, timeline_gaps};
 pub use interval::{Interval, IntervalSet, micros_to_seconds};
+pub use losses::{ClassifiedStop, LossBucket, LossClass, LossInput, Losses, ProductFlow, compute_losses};
 pub use oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
 pub use reconcile::{EventWrite, ReconcilePlan, StoredEvent, expand_window, reconcile_events};
 pub use shifts::{Plan, PlanBasis, ShiftRule, counting_scope, plan, planned_set};

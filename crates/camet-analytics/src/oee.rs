@@ -99,7 +99,7 @@ pub fn round2(d: Decimal) -> Decimal {
 
 /// A non-negative-denominator fraction of `i128`, kept reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ratio {
+pub(crate) struct Ratio {
     num: i128,
     den: i128,
 }
@@ -114,7 +114,7 @@ fn gcd(mut a: i128, mut b: i128) -> i128 {
 }
 
 impl Ratio {
-    fn new(num: i128, den: i128) -> Option<Ratio> {
+    pub(crate) fn new(num: i128, den: i128) -> Option<Ratio> {
         if den == 0 {
             return None;
         }
@@ -126,11 +126,11 @@ impl Ratio {
         })
     }
 
-    fn int(n: i128) -> Ratio {
+    pub(crate) fn int(n: i128) -> Ratio {
         Ratio { num: n, den: 1 }
     }
 
-    fn mul(self, o: Ratio) -> Option<Ratio> {
+    pub(crate) fn mul(self, o: Ratio) -> Option<Ratio> {
         // Cross-reduce first so that cancelling factors (operating time in
         // OEE) do not overflow.
         let g1 = gcd(self.num, o.den).max(1);
@@ -141,11 +141,11 @@ impl Ratio {
         )
     }
 
-    fn div(self, o: Ratio) -> Option<Ratio> {
+    pub(crate) fn div(self, o: Ratio) -> Option<Ratio> {
         self.mul(Ratio::new(o.den, o.num)?)
     }
 
-    fn add(self, o: Ratio) -> Option<Ratio> {
+    pub(crate) fn add(self, o: Ratio) -> Option<Ratio> {
         let g = gcd(self.den, o.den).max(1);
         let den = (self.den / g).checked_mul(o.den)?;
         let num = self
@@ -155,20 +155,29 @@ impl Ratio {
         Ratio::new(num, den)
     }
 
-    fn from_decimal(d: Decimal) -> Option<Ratio> {
+    pub(crate) fn from_decimal(d: Decimal) -> Option<Ratio> {
         let d = d.normalize();
         Ratio::new(d.mantissa(), 10i128.checked_pow(d.scale())?)
     }
 
     /// The ratio as a 28-digit decimal (inexact when it does not terminate).
-    fn to_decimal(self) -> Option<Decimal> {
+    pub(crate) fn to_decimal(self) -> Option<Decimal> {
         Decimal::try_from_i128_with_scale(self.num, 0)
             .ok()?
             .checked_div(Decimal::try_from_i128_with_scale(self.den, 0).ok()?)
     }
 
+    /// Exact rounding half away from zero to a whole number.
+    pub(crate) fn round0(self) -> Option<i128> {
+        let den = self.den.unsigned_abs();
+        let (q, r) = (self.num.unsigned_abs() / den, self.num.unsigned_abs() % den);
+        let whole = if r.checked_mul(2)? >= den { q + 1 } else { q };
+        let whole = i128::try_from(whole).ok()?;
+        Some(if self.num < 0 { -whole } else { whole })
+    }
+
     /// Exact rounding half away from zero to 2 decimals.
-    fn round2(self) -> Option<Decimal> {
+    pub(crate) fn round2(self) -> Option<Decimal> {
         let scaled = self.num.unsigned_abs().checked_mul(100)?;
         let den = self.den.unsigned_abs();
         let (q, r) = (scaled / den, scaled % den);
