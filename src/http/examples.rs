@@ -233,6 +233,39 @@ pub fn all() -> Vec<OperationExamples> {
             ("start_date", json!(FROM)),
             ("end_date", json!(TO)),
         ]),
+        op("get", "/api/v1/metrics/losses")
+            .params(vec![
+                ("line_id", json!(LINE)),
+                ("start_date", json!(FROM)),
+                ("end_date", json!(TO)),
+            ])
+            .answers(
+                "200",
+                json!({
+                    "line_id": LINE,
+                    "start_date": "2026-11-01T00:00:00-03:00",
+                    "end_date": "2026-11-28T18:00:00-03:00",
+                    "downtime_threshold_seconds": 300.0,
+                    "micro_stop_threshold_seconds": 30.0,
+                    "planned_time_seconds": 432000.0,
+                    "operating_time_seconds": 410160.0,
+                    "losses": [
+                        {"loss_class": "breakdown", "reason_id": 3, "seconds": 9600.0, "count": 12},
+                        {"loss_class": "setup", "reason_id": 5, "seconds": 5400.0, "count": 8},
+                        {"loss_class": "unassigned", "reason_id": null, "seconds": 6840.0, "count": 21}
+                    ],
+                    "micro_stops": {"count": 214, "seconds": 6420.0},
+                    "ideal_time_seconds": 353230.0,
+                    "speed_loss_seconds": 50510.0,
+                    "quality_loss_seconds": 3210.5,
+                    "fully_productive_seconds": 350019.5,
+                    "mtbf_seconds": 34180.0,
+                    "mttr_seconds": 800.0,
+                    "teep": 15.0,
+                    "warnings": [],
+                    "data_as_of": "2026-11-28T17:58:00-03:00"
+                }),
+            ),
         op("post", "/api/v1/metrics/query").body(json!({
             "line_ids": [LINE],
             "start_date": FROM,

@@ -19,6 +19,7 @@ pub mod formats;
 pub mod health;
 pub mod kpi_api;
 pub mod kpi_views;
+pub mod losses_api;
 pub mod metrics;
 pub mod middleware;
 pub mod plant;
@@ -73,6 +74,7 @@ pub type Apis = (
     plant::PlantApis,
     data_api::DataApi,
     kpi_api::KpiApi,
+    losses_api::LossesApi,
     query_api::QueryApi,
     dashboard_api::DashboardApi,
 );
@@ -88,6 +90,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         plant::apis(),
         data_api::DataApi,
         kpi_api::KpiApi,
+        losses_api::LossesApi,
         query_api::QueryApi,
         dashboard_api::DashboardApi,
     );

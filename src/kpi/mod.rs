@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 
+pub mod losses;
+pub mod pending;
 pub mod persisted;
 pub mod series;
 

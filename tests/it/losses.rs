@@ -1,0 +1,170 @@
+//! `GET /api/v1/metrics/losses` on both backends (semantics §10), on the
+//! hand-checked day of `kpi.rs`: one shift, Monday 2026-11-16 08:00-10:00
+//! (P = 7 200 s), products A (100 u/h: 36 s each) and B (60 u/h: 60 s).
+//! Input in P: A 08:00:10, A 08:10, A 08:20, B 08:30. Output in P:
+//! A 08:00:30, A 08:10:30, B 08:30:30. Timeline gaps of the output area in
+//! P: 30 s, 600 s, 1 200 s, 5 370 s.
+//!
+//! Every figure below is worked out by hand:
+//! - ideal time = 3 × 36 + 1 × 60 = 168 s; quality loss: A lost 3 − 2 = 1
+//!   unit = 36 s, B none; fully productive = 168 − 36 = 132 s;
+//! - threshold 300 s: stops 600 + 1 200 + 5 370 = 7 170 s (unassigned),
+//!   operating 30 s; micro-stops (gaps > 30 s and ≤ 300 s): none — the
+//!   30 s gap is not *longer* than 30 s; speed loss = 30 − 168 − 0 = −138 s;
+//!   132 + 36 − 138 + 0 + 7 170 = 7 200 ✓;
+//! - threshold 1 000 s: stops 1 200 + 5 370 = 6 570 s, operating 630 s;
+//!   the 600 s gap is a micro-stop; speed loss = 630 − 168 − 600 = −138 s;
+//!   132 + 36 − 138 + 600 + 6 570 = 7 200 ✓;
+//! - TEEP = OEE × P ÷ calendar = 1.75 % × 7 200 ÷ 86 400 = 0.1458 → 0.15.
+
+use crate::common::{TestApp, backends, expect_problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Line {
+    token: String,
+    line_id: i64,
+}
+
+async fn known_line(app: &TestApp) -> Line {
+    let plant = app
+        .line_plant(
+            "Losses",
+            json!({"line_name": "L", "line_code": "L1", "downtime_threshold": 300}),
+            &[
+                json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
+                json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
+            ],
+            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
+        )
+        .await;
+    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
+    let (a, b) = (plant.products[0], plant.products[1]);
+    app.post_ok(
+        &token,
+        &format!("/api/v1/lines/{line_id}/detections"),
+        crate::common::known_day_detections(input, output, a, b),
+    )
+    .await;
+    Line { token, line_id }
+}
+
+async fn losses(app: &TestApp, line: &Line, extra: &str) -> reqwest::Response {
+    let path = format!(
+        "/api/v1/metrics/losses?line_id={}&start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z{extra}",
+        line.line_id
+    );
+    app.authed(Method::GET, &path, &line.token).send().await.expect("get")
+}
+
+async fn losses_ok(app: &TestApp, line: &Line, extra: &str) -> Value {
+    let response = losses(app, line, extra).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+/// Σ of the parts in whole microseconds (each part is whole microseconds,
+/// so the JSON seconds convert back exactly).
+fn parts_micros(answer: &Value) -> i64 {
+    let micros = |v: &Value| (v.as_f64().expect("a number") * 1e6).round() as i64;
+    let stops: i64 = answer["losses"]
+        .as_array()
+        .expect("losses")
+        .iter()
+        .map(|entry| micros(&entry["seconds"]))
+        .sum();
+    micros(&answer["fully_productive_seconds"])
+        + micros(&answer["quality_loss_seconds"])
+        + micros(&answer["speed_loss_seconds"])
+        + micros(&answer["micro_stops"]["seconds"])
+        + stops
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_known_day_splits_into_the_hand_computed_losses() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        let answer = losses_ok(&app, &line, "").await;
+        assert_eq!(answer["planned_time_seconds"], 7200.0);
+        assert_eq!(answer["operating_time_seconds"], 30.0);
+        assert_eq!(answer["downtime_threshold_seconds"], 300.0);
+        assert_eq!(answer["micro_stop_threshold_seconds"], 30.0);
+        assert_eq!(
+            answer["losses"],
+            json!([{"loss_class": "unassigned", "reason_id": null, "seconds": 7170.0, "count": 3}])
+        );
+        assert_eq!(answer["micro_stops"], json!({"count": 0, "seconds": 0.0}));
+        assert_eq!(answer["ideal_time_seconds"], 168.0);
+        assert_eq!(answer["quality_loss_seconds"], 36.0);
+        assert_eq!(answer["speed_loss_seconds"], -138.0);
+        assert_eq!(answer["fully_productive_seconds"], 132.0);
+        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        // No breakdown has been assigned: nothing to take a mean of.
+        assert_eq!(answer["mtbf_seconds"], Value::Null);
+        assert_eq!(answer["mttr_seconds"], Value::Null);
+        assert_eq!(answer["teep"], 0.15);
+        assert_eq!(answer["warnings"], json!([]));
+
+        // The OEE of the same request has the same planned and operating time.
+        let oee = app
+            .post_ok(
+                &line.token,
+                "/api/v1/metrics/oee",
+                json!({"line_id": line.line_id, "start_date": "2026-11-16T00:00:00Z", "end_date": "2026-11-17T00:00:00Z"}),
+            )
+            .await;
+        assert_eq!(oee["planned_time_seconds"], answer["planned_time_seconds"]);
+        assert_eq!(oee["operating_time_seconds"], answer["operating_time_seconds"]);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_under_the_downtime_threshold_is_a_micro_stop() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        let answer = losses_ok(&app, &line, "&downtime_threshold=1000").await;
+        assert_eq!(
+            answer["losses"],
+            json!([{"loss_class": "unassigned", "reason_id": null, "seconds": 6570.0, "count": 2}])
+        );
+        assert_eq!(answer["operating_time_seconds"], 630.0);
+        assert_eq!(answer["micro_stops"], json!({"count": 1, "seconds": 600.0}));
+        assert_eq!(answer["speed_loss_seconds"], -138.0);
+        assert_eq!(answer["fully_productive_seconds"], 132.0);
+        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_losses_requests_are_422_naming_the_field() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        for (extra, field) in [
+            ("&downtime_threshold=0", "downtime_threshold"),
+            ("&product_ids=999999", "product_ids"),
+            ("&shift_id=999999", "shift_id"),
+        ] {
+            let problem = expect_problem(losses(&app, &line, extra).await, 422).await;
+            assert!(
+                crate::common::problem_fields(&problem).contains(&field),
+                "{backend:?} {extra}: {problem}"
+            );
+        }
+        let backwards = format!(
+            "/api/v1/metrics/losses?line_id={}&start_date=2026-11-17T00:00:00Z&end_date=2026-11-16T00:00:00Z",
+            line.line_id
+        );
+        let response = app
+            .authed(Method::GET, &backwards, &line.token)
+            .send()
+            .await
+            .expect("get");
+        expect_problem(response, 422).await;
+        app.stop().await;
+    }
+}
