@@ -122,7 +122,12 @@ pub fn spawn_all(state: SharedState) -> Jobs {
                     return Ok(());
                 }
                 let window = chrono::Duration::seconds(state.config.downtime_window_secs as i64);
-                crate::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, state.clock.now())
+                let now = state.clock.now();
+                // Spans whose rows changed first (history, whenever it
+                // arrived), then the trailing window, where an ongoing stop
+                // grows with no new row to mark it.
+                crate::kpi::pending::recalculate_all(&state.databases, &state.cache, now).await?;
+                crate::kpi::persisted::recalculate_recent(&state.databases, &state.cache, window, now)
                     .await
                     .map(|_| ())
             }

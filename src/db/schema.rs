@@ -294,6 +294,17 @@ pub mod tenant {
     }
 
     diesel::table! {
+        /// Spans of a line's history whose persisted downtime events wait
+        /// for the downtime job (`kpi::pending`).
+        downtime_pending (pending_id) {
+            pending_id -> BigInt,
+            line_id -> Integer,
+            span_start -> Timestamp,
+            span_end -> Timestamp,
+        }
+    }
+
+    diesel::table! {
         /// Per line: rollups include direct writes before `watermark`.
         rollup_watermark (line_id) {
             line_id -> Integer,

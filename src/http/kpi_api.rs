@@ -155,6 +155,23 @@ async fn tenant_db(
     Ok((snapshot, pool))
 }
 
+/// The persisted events of a range, and whether the range waits for the
+/// downtime job.
+#[derive(poem_openapi::ApiResponse)]
+pub enum PersistedEvents {
+    /// The events stored now.
+    #[oai(status = 200)]
+    Listed(
+        Json<Vec<PersistedEvent>>,
+        /// `true` while detections that arrived for this range (ingest, a
+        /// rollup refresh, direct writes folded in) wait for the downtime
+        /// job: the list may still lack events or hold stale ones; ask
+        /// again after the job's next run (`CAMET_DOWNTIME_JOB_SECS`).
+        #[oai(header = "X-Events-Pending")]
+        bool,
+    ),
+}
+
 /// KPIs.
 pub struct KpiApi;
 
@@ -349,6 +366,10 @@ impl KpiApi {
     }
 
     /// Persisted downtime events of a line (with ids and reasons) overlapping a range.
+    ///
+    /// They follow the data: the downtime job recomputes every span whose
+    /// detections changed, whenever they arrived. The `X-Events-Pending`
+    /// header says whether this range still waits for it.
     #[oai(path = "/downtime/:line_id/events", method = "get")]
     async fn persisted(
         &self,
@@ -362,14 +383,18 @@ impl KpiApi {
         /// Range end, exclusive.
         #[oai(validator(max_length = 64))]
         end_date: Query<String>,
-    ) -> Result<Json<Vec<PersistedEvent>>, ApiError> {
+    ) -> Result<PersistedEvents, ApiError> {
         let principal = &*caller;
         let (snapshot, pool) = tenant_db(&state, principal.tenant_id).await?;
         let range = range_of(&state, &snapshot, &start_date.0, &end_date.0)?;
         let mut conn = pool.get().await?;
         let events = persisted::list(&mut conn, &snapshot, line_id.0, range).await?;
+        let pending = crate::kpi::pending::is_pending(&mut conn, line_id.0, range).await?;
         let tz = snapshot.timezone;
-        Ok(Json(events.into_iter().map(|e| PersistedEvent::view(e, tz)).collect()))
+        Ok(PersistedEvents::Listed(
+            Json(events.into_iter().map(|e| PersistedEvent::view(e, tz)).collect()),
+            pending,
+        ))
     }
 
     /// Set the reason of a persisted downtime event.

@@ -134,6 +134,16 @@ pub trait RollupWriter: Send {
         floor: GapFloor,
     ) -> impl std::future::Future<Output = AppResult<i64>> + Send;
 
+    /// Marks `[start, end)` of line `line_id` for the downtime job: the
+    /// persisted events there are recomputed on its next run
+    /// (`kpi::pending`).
+    fn mark_pending(
+        &mut self,
+        line_id: i32,
+        start: NaiveDateTime,
+        end: NaiveDateTime,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+
     /// Stores line `line_id`'s watermark and gap floor (insert or update).
     fn set_watermark(
         &mut self,
@@ -207,6 +217,13 @@ crate::impl_for_connections!(RollupWriter {
             return Ok(());
         }
         let floor = self.stored_floor(line_id).await?.unwrap_or(floor);
+        let first = rows.iter().map(|r| r.detected_at).min();
+        let last = rows.iter().map(|r| r.detected_at).max();
+        if let (Some(first), Some(last)) = (first, last) {
+            // The stops these rows end or split lie around them: the job
+            // widens the span to the stops' true edges.
+            self.mark_pending(line_id, first, last + chrono::TimeDelta::microseconds(1)).await?;
+        }
         // Before the minute rollup grows: its first and last instants are
         // where the unbounded gaps of the store end.
         self.add_to_gaps(line_id, rows, floor).await?;
@@ -279,6 +296,9 @@ crate::impl_for_connections!(RollupWriter {
         .await?
         .n;
         self.lock_line(*line_id).await?;
+        // Rows written straight into the raw table (folded in here) change
+        // the stops of the span as ingest's do.
+        self.mark_pending(*line_id, start, end).await?;
         diesel::sql_query(format!("DELETE FROM {minutes} WHERE minute_start >= ? AND minute_start < ?"))
             .bind::<Timestamp, _>(start)
             .bind::<Timestamp, _>(end)
@@ -333,6 +353,18 @@ crate::impl_for_connections!(RollupWriter {
         // neighbours from it.
         self.rebuild_gaps(*line_id, start, end, floor).await?;
         Ok(locked)
+    }
+
+    async fn mark_pending(&mut self, line_id: i32, start: NaiveDateTime, end: NaiveDateTime) -> diesel::QueryResult<()> {
+        use crate::db::schema::tenant::downtime_pending as p;
+        use diesel::ExpressionMethods;
+        if start < end {
+            diesel::insert_into(p::table)
+                .values((p::line_id.eq(line_id), p::span_start.eq(start), p::span_end.eq(end)))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn set_watermark(&mut self, line_id: i32, mark: NaiveDateTime, now: NaiveDateTime, floor: GapFloor) -> diesel::QueryResult<()> {
