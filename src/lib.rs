@@ -13,6 +13,7 @@
 //! - [`tenants`]: tenant lifecycle (global row + its own database).
 //! - [`auth`]: passwords, users.
 //! - [`plant`]: plant configuration entities (lines, areas, products, shifts).
+//! - [`reasons`]: the downtime reason tree (categories, reasons, loss classes; failure types are its breakdown reasons).
 //! - [`demo`]: the demo plant and its synthetic detections.
 //! - [`http`]: the poem + poem-openapi layer (routes, middleware, docs).
 //! - [`rollup`]: per-minute/per-hour rollups of detections and exact reads over them.
@@ -45,6 +46,7 @@ pub mod plant;
 pub mod progress;
 pub mod query;
 pub mod query_log;
+pub mod reasons;
 pub mod rollup;
 pub mod server;
 pub mod synth;

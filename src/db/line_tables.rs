@@ -116,8 +116,11 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 reason VARCHAR(500) NULL,
                 created_at DATETIME(6) NOT NULL,
                 updated_at DATETIME(6) NOT NULL,
+                reason_id INT NULL,
+                incident_id INT NULL,
                 UNIQUE KEY uq_downtime_start (start_time),
-                KEY idx_downtime_time (start_time, end_time)
+                KEY idx_downtime_time (start_time, end_time),
+                KEY idx_downtime_reason (reason_id)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
             CREATE TABLE IF NOT EXISTS {keys} (
                 external_id VARCHAR(100) NOT NULL PRIMARY KEY,
@@ -180,6 +183,8 @@ pub fn create_statements(backend: Backend, line_id: i32, now: NaiveDateTime, mon
                 reason TEXT NULL,
                 created_at TIMESTAMP NOT NULL,
                 updated_at TIMESTAMP NOT NULL,
+                reason_id INT NULL,
+                incident_id INT NULL,
                 CONSTRAINT uq_{down}_start UNIQUE (start_time)
             );
             CREATE INDEX IF NOT EXISTS idx_{down}_time ON {down} (start_time, end_time);
@@ -253,6 +258,76 @@ pub async fn create_line_tables(conn: &mut DbConn, line_id: i32, now: NaiveDateT
     if conn.backend() == Backend::Mysql {
         drop_retired_indexes(conn, line_id).await?;
     }
+    upgrade_downtime_table(conn, line_id).await?;
+    Ok(())
+}
+
+/// Columns later versions added to `downtime_events_<id>`, with their
+/// definition (both backends), in the order they were added: appended by
+/// `ALTER TABLE` to a table created before them, so an upgraded table has
+/// the columns of a new one in the same order.
+const ADDED_DOWNTIME_COLUMNS: [(&str, &str); 2] = [
+    // The reason of the tenant's tree (downtime_reason), issue 14.
+    ("reason_id", "INT NULL"),
+    // The incident the stop belongs to.
+    ("incident_id", "INT NULL"),
+];
+
+#[derive(diesel::QueryableByName)]
+struct ColumnName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Adds to line `line_id`'s downtime table the columns it lacks (a table
+/// created by an earlier version), and the index on `reason_id`.
+/// Idempotent; runs at every start for every line (`ensure_all`).
+pub async fn upgrade_downtime_table(conn: &mut DbConn, line_id: i32) -> AppResult<()> {
+    use diesel_async::RunQueryDsl;
+    let table = downtime_table(line_id)?;
+    let sql = match conn.backend() {
+        Backend::Mysql => {
+            "SELECT CAST(column_name AS CHAR) AS name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ?"
+        }
+        Backend::Sqlite => "SELECT name FROM pragma_table_info(?)",
+    };
+    let present: Vec<String> = with_conn!(conn, |c, DB| diesel::sql_query(sql)
+        .into_boxed::<DB>()
+        .bind::<diesel::sql_types::Text, _>(table.as_str())
+        .load::<ColumnName>(c)
+        .await)?
+    .into_iter()
+    .map(|c| c.name.to_ascii_lowercase())
+    .collect();
+    let missing: Vec<(&str, &str)> = ADDED_DOWNTIME_COLUMNS
+        .into_iter()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .collect();
+    let ddl = match conn.backend() {
+        Backend::Mysql if missing.is_empty() => return Ok(()),
+        Backend::Mysql => {
+            let mut parts: Vec<String> = missing
+                .iter()
+                .map(|(name, definition)| format!("ADD COLUMN {name} {definition}"))
+                .collect();
+            if missing.iter().any(|(name, _)| *name == "reason_id") {
+                parts.push("ADD KEY idx_downtime_reason (reason_id)".to_owned());
+            }
+            format!("ALTER TABLE {table} {}", parts.join(", "))
+        }
+        Backend::Sqlite => {
+            let mut statements: Vec<String> = missing
+                .iter()
+                .map(|(name, definition)| format!("ALTER TABLE {table} ADD COLUMN {name} {definition};"))
+                .collect();
+            statements.push(format!(
+                "CREATE INDEX IF NOT EXISTS idx_{table}_reason ON {table} (reason_id);"
+            ));
+            statements.join("\n")
+        }
+    };
+    with_conn!(conn, |c| c.batch_execute(&ddl).await)?;
     Ok(())
 }
 

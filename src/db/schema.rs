@@ -251,11 +251,19 @@ pub mod tenant {
     }
 
     diesel::table! {
-        /// Failure types.
-        failure (failure_id) {
-            failure_id -> Integer,
-            type_failure -> Text,
+        /// Downtime reasons and their categories (a category is a reason
+        /// with children); the failure types of the original design are its
+        /// `breakdown` reasons.
+        downtime_reason (reason_id) {
+            reason_id -> Integer,
+            parent_id -> Nullable<Integer>,
+            code -> Text,
+            name_es -> Text,
+            name_en -> Text,
             description -> Nullable<Text>,
+            color -> Text,
+            loss_class -> Text,
+            is_active -> Bool,
             created_at -> Timestamp,
             updated_at -> Timestamp,
         }
@@ -265,6 +273,7 @@ pub mod tenant {
         /// Incidents on lines.
         incident (incident_id) {
             incident_id -> Integer,
+            /// A `breakdown` reason (the failure type).
             failure_id -> Nullable<Integer>,
             line_id -> Nullable<Integer>,
             description -> Nullable<Text>,
@@ -315,5 +324,13 @@ pub mod tenant {
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(production_line, area, product, shift, filter, failure, incident);
+    diesel::allow_tables_to_appear_in_same_query!(
+        production_line,
+        area,
+        product,
+        shift,
+        filter,
+        downtime_reason,
+        incident
+    );
 }

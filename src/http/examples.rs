@@ -189,10 +189,27 @@ pub fn all() -> Vec<OperationExamples> {
         op("put", "/api/v1/production/filters/{filter_id}")
             .params(vec![("filter_id", json!(2))])
             .body(json!({"filter_name": "Intervalo", "class_name": "IntervalFilter", "description": "Intervalo de agregación", "default_value": {"interval": "1hour"}})),
+        // The default reason tree of a new tenant: categories 1 (BREAKDOWN)
+        // to 5, then their reasons; 8 is BRK-JAM, a breakdown reason and so
+        // a failure type.
+        op("get", "/api/v1/production/downtime-reasons")
+            .params(vec![("loss_class", json!("setup"))])
+            .answers(
+                "200",
+                json!({"items": [
+                    {"reason_id": 2, "parent_id": null, "code": "SETUP", "name": "Preparación", "name_es": "Preparación", "name_en": "Setup", "description": null, "color": "#f59e0b", "loss_class": "setup", "is_active": true, "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z"},
+                    {"reason_id": 10, "parent_id": 2, "code": "SET-CHANGEOVER", "name": "Cambio de producto", "name_es": "Cambio de producto", "name_en": "Changeover", "description": null, "color": "#d97706", "loss_class": "setup", "is_active": true, "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z"}
+                ], "total": 2, "limit": 100, "offset": 0}),
+            ),
+        op("post", "/api/v1/production/downtime-reasons")
+            .body(json!({"parent_id": 2, "code": "SET-CLEAN", "name": "Limpieza de cambio", "name_en": "Changeover clean-up"})),
+        op("put", "/api/v1/production/downtime-reasons/{reason_id}")
+            .params(vec![("reason_id", json!(8))])
+            .body(json!({"parent_id": 1, "code": "BRK-JAM", "name": "Atasco en cinta", "name_en": "Conveyor jam", "color": "#f87171", "loss_class": "breakdown", "is_active": true})),
         op("post", "/api/v1/production/failures")
             .body(json!({"type_failure": "Atasco de cinta", "description": "La cinta transportadora se detuvo"})),
         op("put", "/api/v1/production/failures/{failure_id}")
-            .params(vec![("failure_id", json!(1))])
+            .params(vec![("failure_id", json!(8))])
             .body(json!({"type_failure": "Atasco de cinta", "description": "Cinta detenida por un envase caído"})),
         op("post", "/api/v1/production/incidents")
             .body(json!({"line_id": LINE, "description": "Parada por atasco en la salida", "reported_at": "2026-11-27T11:05:00Z"})),
@@ -314,7 +331,10 @@ pub fn all() -> Vec<OperationExamples> {
             .body(json!({"line_id": LINE, "start_date": "2026-11-27T00:00:00", "end_date": "2026-11-28T00:00:00"})),
         op("put", "/api/v1/downtime/{line_id}/{event_id}")
             .params(vec![("line_id", json!(LINE)), ("event_id", json!(1))])
-            .body(json!({"reason_code": "ATASCO", "reason": "Envase caído en la cinta de salida"})),
+            .body(json!({"reason_id": 8, "reason": "Envase caído en la cinta de salida", "incident_id": null})),
+        op("post", "/api/v1/downtime/{line_id}/reasons")
+            .params(vec![("line_id", json!(LINE))])
+            .body(json!({"event_ids": [1, 2, 3], "reason_id": 14, "comment": "Descanso de media mañana"})),
         op("put", "/api/v1/dashboard/templates/{role}")
             .params(vec![("role", json!("viewer"))])
             .body(json!({"grid": [

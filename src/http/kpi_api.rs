@@ -117,17 +117,43 @@ pub struct RecalculateRequest {
     pub end_date: String,
 }
 
-/// A reason for a stop.
+/// What a person says about a stop. `PUT` replaces every field: an absent
+/// one is cleared.
 #[derive(Debug, Clone, poem_openapi::Object)]
 pub struct ReasonRequest {
-    /// Short code (e.g. a failure type code).
+    /// A reason of the tenant's tree (`/production/downtime-reasons`); it
+    /// must be active, unless the event already has it.
+    #[oai(nullable)]
+    pub reason_id: Option<i32>,
+    /// Short code; default the code of `reason_id`.
     #[oai(validator(max_length = 40))]
     #[oai(nullable)]
     pub reason_code: Option<String>,
-    /// Free text.
+    /// Free text: the comment.
     #[oai(validator(max_length = 500))]
     #[oai(nullable)]
     pub reason: Option<String>,
+    /// The incident the stop belongs to (of this line, or of no line).
+    #[oai(nullable)]
+    pub incident_id: Option<i32>,
+}
+
+/// One reason for many events of a line.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct BulkReasonRequest {
+    /// The events, ids of the line (1 to 500; repeated ids count once).
+    #[oai(validator(min_items = 1, max_items = 500))]
+    pub event_ids: Vec<i64>,
+    /// A reason of the tenant's tree; it must be active.
+    pub reason_id: i32,
+    /// Comment: replaces each event's comment when given; when absent each keeps its own.
+    #[oai(validator(max_length = 500))]
+    #[oai(nullable)]
+    pub comment: Option<String>,
+    /// Incident to attach every event to (of this line, or of no line);
+    /// when absent each keeps its own.
+    #[oai(nullable)]
+    pub incident_id: Option<i32>,
 }
 
 /// `[start, end)` read in the tenant's zone, at most `CAMET_MAX_RANGE_DAYS` long.
@@ -390,14 +416,15 @@ impl KpiApi {
         let mut conn = pool.get().await?;
         let events = persisted::list(&mut conn, &snapshot, line_id.0, range).await?;
         let pending = crate::kpi::pending::is_pending(&mut conn, line_id.0, range).await?;
-        let tz = snapshot.timezone;
         Ok(PersistedEvents::Listed(
-            Json(events.into_iter().map(|e| PersistedEvent::view(e, tz)).collect()),
+            Json(events.into_iter().map(|e| PersistedEvent::view(e, &snapshot)).collect()),
             pending,
         ))
     }
 
-    /// Set the reason of a persisted downtime event.
+    /// Set the reason of a persisted downtime event: a reason of the tree
+    /// (`reason_id`), a code, a comment (`reason`) and an incident. Audited
+    /// (`downtime.reason`).
     #[oai(path = "/downtime/:line_id/:event_id", method = "put")]
     async fn set_reason(
         &self,
@@ -422,14 +449,60 @@ impl KpiApi {
             &snapshot,
             line_id.0,
             event_id.0,
-            body.reason_code,
-            body.reason,
+            persisted::EventReason {
+                reason_code: body.reason_code,
+                reason: body.reason,
+                reason_id: body.reason_id,
+                incident_id: body.incident_id,
+            },
             &audit,
         )
         .await?;
         // Forwarding takes a connection of its own: give this one back first.
         drop(conn);
         crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
-        Ok(Json(PersistedEvent::view(event, snapshot.timezone)))
+        Ok(Json(PersistedEvent::view(event, &snapshot)))
+    }
+
+    /// Assign one reason to many persisted events of a line at once, all or
+    /// nothing: an unknown event id, an unknown or inactive reason is a 422
+    /// naming them, and nothing changes. One audit entry per event
+    /// (`downtime.reason`). Answers the events, by start.
+    #[oai(path = "/downtime/:line_id/reasons", method = "post")]
+    async fn assign_reasons(
+        &self,
+        state: Data<&SharedState>,
+        req: &poem::Request,
+        caller: Caller<ManagePlant>,
+        /// Line.
+        line_id: poem_openapi::param::Path<i32>,
+        body: Json<BulkReasonRequest>,
+    ) -> Result<Json<Vec<PersistedEvent>>, ApiError> {
+        let principal = &*caller;
+        let body = body.0;
+        let client = crate::http::client_info(req, &state);
+        let audit =
+            crate::audit::AuditEntry::new("downtime.reason", Some(principal.tenant_id), principal.user_id, &client);
+        let (snapshot, pool) = tenant_db(&state, principal.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let events = persisted::assign_reasons(
+            &mut conn,
+            &snapshot,
+            line_id.0,
+            persisted::BulkAssignment {
+                event_ids: body.event_ids,
+                reason_id: body.reason_id,
+                comment: body.comment,
+                incident_id: body.incident_id,
+            },
+            &audit,
+        )
+        .await?;
+        // Forwarding takes a connection of its own: give this one back first.
+        drop(conn);
+        crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
+        Ok(Json(
+            events.into_iter().map(|e| PersistedEvent::view(e, &snapshot)).collect(),
+        ))
     }
 }

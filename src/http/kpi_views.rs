@@ -244,17 +244,34 @@ pub struct PersistedEvent {
     pub duration_seconds: f64,
     /// Still stopped when last computed.
     pub ongoing: bool,
+    /// Reason of the tenant's tree a person assigned.
+    #[oai(nullable)]
+    pub reason_id: Option<i32>,
+    /// That reason's name, in the tenant's language.
+    #[oai(nullable)]
+    pub reason_name: Option<String>,
+    /// That reason's colour.
+    #[oai(nullable)]
+    pub reason_color: Option<String>,
+    /// That reason's loss class; `unassigned` when the event has none.
+    pub loss_class: crate::http::plant::reasons::LossClassView,
     /// Reason code a person assigned.
     #[oai(nullable)]
     pub reason_code: Option<String>,
-    /// Reason a person wrote.
+    /// Reason a person wrote (the comment).
     #[oai(nullable)]
     pub reason: Option<String>,
+    /// The incident the stop belongs to.
+    #[oai(nullable)]
+    pub incident_id: Option<i32>,
 }
 
 impl PersistedEvent {
-    /// `event` with instants in `tz`.
-    pub fn view(event: DowntimeRecord, tz: Tz) -> Self {
+    /// `event` with instants in the snapshot's zone and its reason's name
+    /// (tenant language), colour and loss class.
+    pub fn view(event: DowntimeRecord, snapshot: &crate::plant::cache::PlantSnapshot) -> Self {
+        let tz = snapshot.timezone;
+        let reason = event.reason_id.and_then(|id| snapshot.reasons.get(&id));
         PersistedEvent {
             event_id: event.event_id,
             start: instant(event.start, tz),
@@ -262,8 +279,15 @@ impl PersistedEvent {
             // A span of more than 292 000 years has no microsecond count; none is stored.
             duration_seconds: micros_to_seconds((event.end - event.start).num_microseconds().unwrap_or(0)),
             ongoing: event.ongoing,
+            reason_id: event.reason_id,
+            reason_name: reason.map(|r| r.name(snapshot.language).to_owned()),
+            reason_color: reason.map(|r| r.color.clone()),
+            loss_class: reason
+                .map_or(crate::reasons::LossClass::Unassigned, |r| r.loss())
+                .into(),
             reason_code: event.reason_code,
             reason: event.reason,
+            incident_id: event.incident_id,
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use crate::analytics::downtime::{DowntimeThreshold, downtime_events};
@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::db::line_tables::downtime_table;
 use crate::detections::line_of;
 use crate::detections::store::{self, DetectionFilter};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::{MetadataCache, PlantSnapshot};
 
 /// How far before a window a stop may have started (and is traced back).
@@ -40,7 +40,14 @@ struct EventRow {
     reason_code: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     reason: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    reason_id: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    incident_id: Option<i32>,
 }
+
+/// The columns [`EventRow`] reads.
+const EVENT_COLUMNS: &str = "event_id, start_time, end_time, is_ongoing, reason_code, reason, reason_id, incident_id";
 
 impl EventRow {
     fn stored(&self) -> StoredEvent {
@@ -51,6 +58,8 @@ impl EventRow {
             ongoing: self.is_ongoing,
             reason_code: self.reason_code.clone(),
             reason: self.reason.clone(),
+            reason_id: self.reason_id,
+            incident_id: self.incident_id,
         }
     }
 }
@@ -76,10 +85,7 @@ impl Recalculated {
 }
 
 async fn rows_overlapping(conn: &mut DbConn, table: &str, window: Interval) -> AppResult<Vec<EventRow>> {
-    let sql = format!(
-        "SELECT event_id, start_time, end_time, is_ongoing, reason_code, reason FROM {table} \
-         WHERE start_time < ? AND end_time > ? ORDER BY start_time"
-    );
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM {table} WHERE start_time < ? AND end_time > ? ORDER BY start_time");
     Ok(crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
         .into_boxed::<DB>()
         .bind::<Timestamp, _>(window.end.naive_utc())
@@ -179,7 +185,7 @@ pub async fn recalculate(
         }
         for (id, write) in &plan.updates {
             diesel::sql_query(format!(
-                "UPDATE {table} SET start_time = ?, end_time = ?, duration_us = ?, is_ongoing = ?, reason_code = ?, reason = ?, updated_at = ? WHERE event_id = ?"
+                "UPDATE {table} SET start_time = ?, end_time = ?, duration_us = ?, is_ongoing = ?, reason_code = ?, reason = ?, reason_id = ?, incident_id = ?, updated_at = ? WHERE event_id = ?"
             ))
             .into_boxed::<DB>()
             .bind::<Timestamp, _>(write.event.start.naive_utc())
@@ -188,6 +194,8 @@ pub async fn recalculate(
             .bind::<Bool, _>(write.event.ongoing)
             .bind::<Nullable<Text>, _>(write.reason_code.clone())
             .bind::<Nullable<Text>, _>(write.reason.clone())
+            .bind::<Nullable<Integer>, _>(write.reason_id)
+            .bind::<Nullable<Integer>, _>(write.incident_id)
             .bind::<Timestamp, _>(stamp)
             .bind::<BigInt, _>(*id)
             .execute(c)
@@ -195,7 +203,7 @@ pub async fn recalculate(
         }
         for write in &plan.inserts {
             diesel::sql_query(format!(
-                "INSERT INTO {table} (start_time, end_time, duration_us, is_ongoing, reason_code, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {table} (start_time, end_time, duration_us, is_ongoing, reason_code, reason, reason_id, incident_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .into_boxed::<DB>()
             .bind::<Timestamp, _>(write.event.start.naive_utc())
@@ -204,6 +212,8 @@ pub async fn recalculate(
             .bind::<Bool, _>(write.event.ongoing)
             .bind::<Nullable<Text>, _>(write.reason_code.clone())
             .bind::<Nullable<Text>, _>(write.reason.clone())
+            .bind::<Nullable<Integer>, _>(write.reason_id)
+            .bind::<Nullable<Integer>, _>(write.incident_id)
             .bind::<Timestamp, _>(stamp)
             .bind::<Timestamp, _>(stamp)
             .execute(c)
@@ -236,8 +246,12 @@ pub struct DowntimeRecord {
     pub ongoing: bool,
     /// Reason code a person assigned.
     pub reason_code: Option<String>,
-    /// Reason a person wrote.
+    /// Reason a person wrote (the comment).
     pub reason: Option<String>,
+    /// Reason of the tenant's tree a person assigned.
+    pub reason_id: Option<i32>,
+    /// Incident the stop is attached to.
+    pub incident_id: Option<i32>,
 }
 
 impl From<EventRow> for DowntimeRecord {
@@ -249,6 +263,8 @@ impl From<EventRow> for DowntimeRecord {
             ongoing: row.is_ongoing,
             reason_code: row.reason_code,
             reason: row.reason,
+            reason_id: row.reason_id,
+            incident_id: row.incident_id,
         }
     }
 }
@@ -265,53 +281,150 @@ pub async fn list(
     Ok(rows.into_iter().map(DowntimeRecord::from).collect())
 }
 
-/// Sets an event's reason; its audit entry waits in the outbox.
+/// What a person says about a stop: a reason of the tenant's tree, a
+/// short code, a free-text comment and the incident it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EventReason {
+    /// Short code; mirrors the code of `reason_id` when not given.
+    pub reason_code: Option<String>,
+    /// Free text (the comment).
+    pub reason: Option<String>,
+    /// Reason of the tenant's tree.
+    pub reason_id: Option<i32>,
+    /// Incident the stop belongs to.
+    pub incident_id: Option<i32>,
+}
+
+/// Most events one bulk assignment may name.
+pub const MAX_BULK_EVENTS: usize = 500;
+
+/// A reason a person may assign now: it exists and is active, or it is
+/// the one the event already has (re-saving an event whose reason was
+/// deactivated since keeps it).
+fn assignable<'a>(
+    snapshot: &'a PlantSnapshot,
+    reason_id: i32,
+    already: &[Option<i32>],
+) -> Result<&'a crate::reasons::ReasonRow, FieldError> {
+    match snapshot.reasons.get(&reason_id) {
+        None => Err(FieldError::new(
+            "reason_id",
+            format!("reason {reason_id} does not exist"),
+        )),
+        Some(r) if !r.is_active && !already.iter().all(|a| *a == Some(reason_id)) => {
+            Err(FieldError::new("reason_id", format!("reason {reason_id} is inactive")))
+        }
+        Some(r) => Ok(r),
+    }
+}
+
+#[derive(QueryableByName)]
+struct IncidentLine {
+    #[diesel(sql_type = Nullable<Integer>)]
+    line_id: Option<i32>,
+}
+
+/// Whether incident `incident_id` exists and may explain a stop of
+/// `line_id` (an incident filed on another line may not).
+async fn incident_problem(conn: &mut DbConn, line_id: i32, incident_id: i32) -> AppResult<Option<FieldError>> {
+    let found = crate::with_conn!(conn, |c, DB| diesel::sql_query(
+        "SELECT line_id FROM incident WHERE incident_id = ?"
+    )
+    .into_boxed::<DB>()
+    .bind::<Integer, _>(incident_id)
+    .load::<IncidentLine>(c)
+    .await)?;
+    Ok(match found.into_iter().next() {
+        None => Some(FieldError::new(
+            "incident_id",
+            format!("incident {incident_id} does not exist"),
+        )),
+        Some(IncidentLine { line_id: Some(other) }) if other != line_id => Some(FieldError::new(
+            "incident_id",
+            format!("incident {incident_id} belongs to line {other}, not line {line_id}"),
+        )),
+        Some(_) => None,
+    })
+}
+
+fn invalid(errors: Vec<FieldError>) -> AppResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
+}
+
+fn ids_sql(table: &str, ids: &[i64]) -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM {table} WHERE event_id IN ({}) ORDER BY start_time",
+        vec!["?"; ids.len()].join(", ")
+    )
+}
+
+/// Sets what a person says about one event (`PUT`: every field replaced;
+/// the code mirrors the reason's when not given); its audit entry waits
+/// in the outbox.
 pub async fn set_reason(
     conn: &mut DbConn,
     snapshot: &PlantSnapshot,
     line_id: i32,
     event_id: i64,
-    reason_code: Option<String>,
-    reason: Option<String>,
+    mut given: EventReason,
     audit: &crate::audit::AuditEntry,
 ) -> AppResult<DowntimeRecord> {
     use crate::audit::OutboxConn;
     line_of(snapshot, line_id)?;
     let table = downtime_table(line_id)?;
-    let sql = format!(
-        "SELECT event_id, start_time, end_time, is_ongoing, reason_code, reason FROM {table} WHERE event_id = ?"
-    );
-    let entry = audit.clone().entity("downtime_event", format!("{line_id}/{event_id}"));
-    crate::write_tx!(conn, |c, DB| {
-        let before = match diesel::sql_query(sql.as_str())
-            .into_boxed::<DB>()
-            .bind::<BigInt, _>(event_id)
-            .get_result::<EventRow>(c)
-            .await
-        {
-            Ok(row) => row,
-            Err(diesel::result::Error::NotFound) => {
-                return Err(AppError::NotFound(format!(
-                    "downtime event {event_id} of line {line_id} not found"
-                )));
+    let sql = ids_sql(&table, &[event_id]);
+    let before = crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
+        .into_boxed::<DB>()
+        .bind::<BigInt, _>(event_id)
+        .load::<EventRow>(c)
+        .await)?
+    .into_iter()
+    .next()
+    .ok_or_else(|| AppError::NotFound(format!("downtime event {event_id} of line {line_id} not found")))?;
+    let mut errors = Vec::new();
+    if let Some(reason_id) = given.reason_id {
+        match assignable(snapshot, reason_id, &[before.reason_id]) {
+            Ok(reason) => {
+                given.reason_code = given.reason_code.or_else(|| Some(reason.code.clone()));
             }
-            Err(other) => return Err(other.into()),
-        };
-        diesel::sql_query(format!(
-            "UPDATE {table} SET reason_code = ?, reason = ?, updated_at = ? WHERE event_id = ?"
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(incident_id) = given.incident_id {
+        errors.extend(incident_problem(conn, line_id, incident_id).await?);
+    }
+    invalid(errors)?;
+    let entry = audit.clone().entity("downtime_event", format!("{line_id}/{event_id}"));
+    let old = EventReason {
+        reason_code: before.reason_code.clone(),
+        reason: before.reason.clone(),
+        reason_id: before.reason_id,
+        incident_id: before.incident_id,
+    };
+    crate::write_tx!(conn, |c, DB| {
+        let updated = diesel::sql_query(format!(
+            "UPDATE {table} SET reason_code = ?, reason = ?, reason_id = ?, incident_id = ?, updated_at = ? WHERE event_id = ?"
         ))
         .into_boxed::<DB>()
-        .bind::<Nullable<Text>, _>(reason_code.clone())
-        .bind::<Nullable<Text>, _>(reason.clone())
+        .bind::<Nullable<Text>, _>(given.reason_code.clone())
+        .bind::<Nullable<Text>, _>(given.reason.clone())
+        .bind::<Nullable<Integer>, _>(given.reason_id)
+        .bind::<Nullable<Integer>, _>(given.incident_id)
         .bind::<Timestamp, _>(crate::clock::now_naive())
         .bind::<BigInt, _>(event_id)
         .execute(c)
         .await?;
-        let entry = entry.clone().values(
-            Some(&serde_json::json!({"reason_code": before.reason_code, "reason": before.reason})),
-            Some(&serde_json::json!({"reason_code": reason_code, "reason": reason})),
-        );
-        c.write_outbox(&entry).await?;
+        if updated == 0 {
+            // A recomputation removed it since it was read.
+            return Err(AppError::NotFound(format!(
+                "downtime event {event_id} of line {line_id} not found"
+            )));
+        }
+        c.write_outbox(&entry.clone().values(Some(&old), Some(&given))).await?;
         Ok::<_, AppError>(())
     })?;
     let row = crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
@@ -320,6 +433,168 @@ pub async fn set_reason(
         .get_result::<EventRow>(c)
         .await)?;
     Ok(row.into())
+}
+
+/// A reason for many events of one line at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkAssignment {
+    /// The events (ids of the line), 1 to [`MAX_BULK_EVENTS`].
+    pub event_ids: Vec<i64>,
+    /// The reason.
+    pub reason_id: i32,
+    /// Comment: replaces each event's comment when given, else each keeps its own.
+    pub comment: Option<String>,
+    /// Incident: attached to each event when given, else each keeps its own.
+    pub incident_id: Option<i32>,
+}
+
+/// Assigns one reason to many events of a line, all or nothing: an
+/// unknown event id, an unknown or inactive reason, or an incident of
+/// another line is a 422 naming them and nothing is written. One audit
+/// entry per event (action and entity as for `PUT`) waits in the outbox.
+/// Returns the events as stored now, by start.
+pub async fn assign_reasons(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    line_id: i32,
+    assignment: BulkAssignment,
+    audit: &crate::audit::AuditEntry,
+) -> AppResult<Vec<DowntimeRecord>> {
+    use crate::audit::OutboxConn;
+    line_of(snapshot, line_id)?;
+    let table = downtime_table(line_id)?;
+    let mut ids = assignment.event_ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut errors = Vec::new();
+    if ids.is_empty() || ids.len() > MAX_BULK_EVENTS {
+        errors.push(FieldError::new(
+            "event_ids",
+            format!("must name 1 to {MAX_BULK_EVENTS} events"),
+        ));
+    }
+    if let Some(comment) = &assignment.comment
+        && (comment.chars().count() > 500 || comment.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        errors.push(FieldError::new(
+            "comment",
+            "must be at most 500 characters without control characters",
+        ));
+    }
+    let reason = match snapshot.reasons.get(&assignment.reason_id) {
+        Some(r) if r.is_active => Some(r),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "reason_id",
+                format!("reason {} is inactive", assignment.reason_id),
+            ));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(
+                "reason_id",
+                format!("reason {} does not exist", assignment.reason_id),
+            ));
+            None
+        }
+    };
+    if let Some(incident_id) = assignment.incident_id {
+        errors.extend(incident_problem(conn, line_id, incident_id).await?);
+    }
+    invalid(errors)?;
+    let code = reason.map(|r| r.code.clone());
+    let sql = ids_sql(&table, &ids);
+    let comment = assignment
+        .comment
+        .clone()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    let now = crate::clock::now_naive();
+    crate::write_tx!(conn, |c, DB| {
+        let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+        for id in &ids {
+            query = query.bind::<BigInt, _>(*id);
+        }
+        let before = query.load::<EventRow>(c).await?;
+        if before.len() != ids.len() {
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|id| !before.iter().any(|r| r.event_id == **id))
+                .map(i64::to_string)
+                .collect();
+            return Err(AppError::invalid_fields(vec![FieldError::new(
+                "event_ids",
+                format!("no downtime event {} on line {line_id}", unknown.join(", ")),
+            )]));
+        }
+        let mut update = diesel::sql_query(format!(
+            "UPDATE {table} SET reason_id = ?, reason_code = ?, reason = COALESCE(?, reason), \
+             incident_id = COALESCE(?, incident_id), updated_at = ? WHERE event_id IN ({})",
+            vec!["?"; ids.len()].join(", ")
+        ))
+        .into_boxed::<DB>()
+        .bind::<Integer, _>(assignment.reason_id)
+        .bind::<Nullable<Text>, _>(code.clone())
+        .bind::<Nullable<Text>, _>(comment.clone())
+        .bind::<Nullable<Integer>, _>(assignment.incident_id)
+        .bind::<Timestamp, _>(now);
+        for id in &ids {
+            update = update.bind::<BigInt, _>(*id);
+        }
+        update.execute(c).await?;
+        for row in &before {
+            let old = EventReason {
+                reason_code: row.reason_code.clone(),
+                reason: row.reason.clone(),
+                reason_id: row.reason_id,
+                incident_id: row.incident_id,
+            };
+            let new = EventReason {
+                reason_code: code.clone(),
+                reason: comment.clone().or_else(|| row.reason.clone()),
+                reason_id: Some(assignment.reason_id),
+                incident_id: assignment.incident_id.or(row.incident_id),
+            };
+            let entry = audit
+                .clone()
+                .entity("downtime_event", format!("{line_id}/{}", row.event_id))
+                .values(Some(&old), Some(&new));
+            c.write_outbox(&entry).await?;
+        }
+        Ok::<_, AppError>(())
+    })?;
+    let rows = crate::with_conn!(conn, |c, DB| {
+        let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
+        for id in &ids {
+            query = query.bind::<BigInt, _>(*id);
+        }
+        query.load::<EventRow>(c).await
+    })?;
+    Ok(rows.into_iter().map(DowntimeRecord::from).collect())
+}
+
+/// How many persisted events of any line of the snapshot name reason
+/// `reason_id` (deleting a reason in use is refused).
+pub async fn events_with_reason(conn: &mut DbConn, snapshot: &PlantSnapshot, reason_id: i32) -> AppResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut total = 0;
+    for line_id in snapshot.lines.keys() {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE reason_id = ?",
+            downtime_table(*line_id)?
+        );
+        let count = crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
+            .into_boxed::<DB>()
+            .bind::<Integer, _>(reason_id)
+            .get_result::<Count>(c)
+            .await)?;
+        total += count.n;
+    }
+    Ok(total)
 }
 
 /// The job: recompute the recent window of every active line of every

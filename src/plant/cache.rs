@@ -1,5 +1,5 @@
 //! The metadata cache (the original design's `MetadataCache`): per tenant, all
-//! lines, areas, products, shifts and filters in memory, so configuration
+//! lines, areas, products, shifts, filters and downtime reasons in memory, so configuration
 //! reads, filter options and the enrichment of detections never touch the
 //! database.
 //!
@@ -17,7 +17,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use tokio::sync::RwLock;
 
 use crate::analytics::shifts::{ShiftRule, parse_days};
-use crate::db::schema::tenant::{area, config_version, filter, product, production_line, shift};
+use crate::db::schema::tenant::{area, config_version, downtime_reason, filter, product, production_line, shift};
 use crate::db::{Databases, DbPool};
 use crate::error::AppResult;
 use crate::plant::models::{AreaRow, FilterRow, LineRow, ProductRow, ShiftRow};
@@ -41,6 +41,11 @@ pub struct PlantSnapshot {
     pub shifts: BTreeMap<i32, ShiftRow>,
     /// Filters by id.
     pub filters: BTreeMap<i32, FilterRow>,
+    /// Downtime reasons by id (the tree: a few dozen rows).
+    pub reasons: BTreeMap<i32, crate::reasons::ReasonRow>,
+    /// The tenant's language (`es` or `en`, from the global tenant row):
+    /// it picks a reason's `name`.
+    pub language: &'static str,
     /// When it was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -157,6 +162,10 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
             let products = product::table.select(ProductRow::as_select()).load(c).await?;
             let shifts = shift::table.select(ShiftRow::as_select()).load(c).await?;
             let filters = filter::table.select(FilterRow::as_select()).load(c).await?;
+            let reasons = downtime_reason::table
+                .select(crate::reasons::ReasonRow::as_select())
+                .load(c)
+                .await?;
             Ok::<_, diesel::result::Error>(PlantSnapshot {
                 version,
                 timezone: chrono_tz::Tz::UTC,
@@ -165,6 +174,8 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
                 products: products.into_iter().map(|r| (r.product_id, r)).collect(),
                 shifts: shifts.into_iter().map(|r| (r.shift_id, r)).collect(),
                 filters: filters.into_iter().map(|r| (r.filter_id, r)).collect(),
+                reasons: reasons.into_iter().map(|r| (r.reason_id, r)).collect(),
+                language: "es",
                 loaded_at: Some(crate::clock::now_utc()),
             })
         })
@@ -185,10 +196,11 @@ impl MetadataCache {
     pub async fn reload(&self, databases: &Databases, tenant_id: i32) -> AppResult<Arc<PlantSnapshot>> {
         let pool = databases.tenant(tenant_id).await?;
         let mut snapshot = load(&pool).await?;
-        snapshot.timezone = crate::tenants::find(databases, tenant_id)
+        let tenant = crate::tenants::find(databases, tenant_id)
             .await?
-            .map(|t| t.tz())
             .ok_or_else(|| crate::error::AppError::NotFound(format!("tenant {tenant_id} not found")))?;
+        snapshot.timezone = tenant.tz();
+        snapshot.language = tenant.language();
         let fresh = Arc::new(snapshot);
         let mut snapshots = self.snapshots.write().await;
         // Two reloads may race; never replace a newer snapshot with an older one.

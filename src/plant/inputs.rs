@@ -10,7 +10,7 @@ use crate::analytics::shifts::parse_days;
 use crate::db::decimal::DbDecimal;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
-use crate::plant::models::{NewArea, NewFailure, NewFilter, NewIncident, NewLine, NewProduct, NewShift};
+use crate::plant::models::{NewArea, NewFilter, NewIncident, NewLine, NewProduct, NewShift};
 
 /// Filter types the filter registry knows (`filter.class_name`).
 pub const FILTER_CLASSES: &[&str] = &[
@@ -481,16 +481,14 @@ pub struct FailureInput {
 }
 
 impl FailureInput {
-    /// Validates into a row.
-    pub fn into_row(self, now: NaiveDateTime) -> AppResult<NewFailure> {
+    /// Validates into the fields of a failure type (a breakdown reason).
+    pub fn into_fields(self) -> AppResult<crate::reasons::FailureFields> {
         let mut check = Check::default();
         let type_failure = check.text("type_failure", &self.type_failure, 120);
         let description = check.optional_text("description", &self.description, 500);
-        check.finish(NewFailure {
+        check.finish(crate::reasons::FailureFields {
             type_failure,
             description,
-            created_at: now,
-            updated_at: now,
         })
     }
 }
@@ -498,7 +496,7 @@ impl FailureInput {
 /// An incident on a line.
 #[derive(Object, Debug, Clone)]
 pub struct IncidentInput {
-    /// Failure type.
+    /// Failure type: a `breakdown` downtime reason.
     #[oai(nullable)]
     pub failure_id: Option<i32>,
     /// Line.
@@ -515,7 +513,8 @@ pub struct IncidentInput {
 }
 
 impl IncidentInput {
-    /// Validates into a row; `failure_exists` says whether the failure id is known.
+    /// Validates into a row; `failure_exists` says whether the failure id
+    /// names a failure type (a `breakdown` downtime reason).
     pub fn into_row(
         self,
         snapshot: &PlantSnapshot,

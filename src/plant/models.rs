@@ -7,7 +7,7 @@ use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 use serde::Serialize;
 
 use crate::db::decimal::DbDecimal;
-use crate::db::schema::tenant::{area, failure, filter, incident, product, production_line, shift};
+use crate::db::schema::tenant::{area, filter, incident, product, production_line, shift};
 
 /// Serialises an exact decimal as its string form (audit values).
 fn decimal_text<S: serde::Serializer>(value: &Option<DbDecimal>, s: S) -> Result<S::Ok, S::Error> {
@@ -286,44 +286,13 @@ pub struct NewFilter {
     pub updated_at: NaiveDateTime,
 }
 
-/// A failure type row.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
-#[diesel(table_name = failure)]
-pub struct FailureRow {
-    /// Id.
-    pub failure_id: i32,
-    /// Kind of failure.
-    pub type_failure: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Created.
-    pub created_at: NaiveDateTime,
-    /// Last change.
-    pub updated_at: NaiveDateTime,
-}
-
-/// A new or changed failure type.
-#[derive(Debug, Clone, Insertable, AsChangeset, Serialize)]
-#[diesel(table_name = failure, treat_none_as_null = true)]
-pub struct NewFailure {
-    /// Kind of failure.
-    pub type_failure: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Created.
-    #[diesel(skip_update)]
-    pub created_at: NaiveDateTime,
-    /// Last change.
-    pub updated_at: NaiveDateTime,
-}
-
 /// An incident row.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
 #[diesel(table_name = incident)]
 pub struct IncidentRow {
     /// Id.
     pub incident_id: i32,
-    /// Failure type.
+    /// Failure type: a `breakdown` downtime reason.
     pub failure_id: Option<i32>,
     /// Line.
     pub line_id: Option<i32>,
@@ -343,7 +312,7 @@ pub struct IncidentRow {
 #[derive(Debug, Clone, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = incident, treat_none_as_null = true)]
 pub struct NewIncident {
-    /// Failure type.
+    /// Failure type: a `breakdown` downtime reason.
     pub failure_id: Option<i32>,
     /// Line.
     pub line_id: Option<i32>,

@@ -2,7 +2,8 @@
 //! transaction together with the `config_version` bump and its audit entry
 //! (outbox), then the audit entry is forwarded and the metadata cache
 //! reloaded before the caller answers. Deleting what history depends on
-//! deactivates instead.
+//! deactivates instead. Downtime reasons (and the failure types among them)
+//! are written by [`crate::reasons`] on a connection handed over from here.
 
 use chrono::NaiveDateTime;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
@@ -15,11 +16,14 @@ use crate::auth::principal::Principal;
 use crate::clock::now_naive;
 use crate::db::dialect::DialectConn;
 use crate::db::line_tables;
-use crate::db::schema::tenant::{area, config_version, failure, filter, incident, product, production_line, shift};
+use crate::db::schema::tenant::{area, config_version, filter, incident, product, production_line, shift};
 use crate::error::{AppError, AppResult};
+use crate::plant::cache::PlantSnapshot;
 use crate::plant::inputs::{AreaInput, FailureInput, FilterInput, IncidentInput, LineInput, ProductInput, ShiftInput};
-use crate::plant::models::{AreaRow, FailureRow, FilterRow, IncidentRow, LineRow, ProductRow, ShiftRow};
+use crate::plant::models::{AreaRow, FilterRow, IncidentRow, LineRow, ProductRow, ShiftRow};
+use crate::reasons::{self, ReasonInput, ReasonRow};
 use crate::{with_conn, write_tx};
+use std::sync::Arc;
 
 /// Who changes configuration, for the audit entry.
 pub struct Actor<'a> {
@@ -349,100 +353,120 @@ soft_crud!(
     }
 );
 
-// ---- failures and incidents: not cached, hard delete ---------------------
+// ---- downtime reasons (and failure types, their breakdown leaves) ------
 
-/// Failure types, oldest first.
-pub async fn list_failures(
-    state: &AppState,
-    tenant_id: i32,
-    limit: i64,
-    offset: i64,
-) -> AppResult<(Vec<FailureRow>, i64)> {
-    let pool = state.databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
-    Ok(with_conn!(&mut conn, |c| {
-        let rows = failure::table
-            .order(failure::failure_id.asc())
-            .limit(limit)
-            .offset(offset)
-            .select(FailureRow::as_select())
-            .load(c)
-            .await?;
-        let total = failure::table.count().get_result::<i64>(c).await?;
-        Ok::<_, diesel::result::Error>((rows, total))
-    })?)
+/// The audit entry of a change by `actor`, to be filled by the domain.
+fn audit_of(actor: &Actor<'_>, action: &str) -> AuditEntry {
+    AuditEntry::new(
+        action,
+        Some(actor.principal.tenant_id),
+        actor.principal.user_id,
+        actor.client,
+    )
 }
 
-/// One failure type.
-pub async fn get_failure(state: &AppState, tenant_id: i32, id: i32) -> AppResult<FailureRow> {
-    let pool = state.databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
-    with_conn!(&mut conn, |c| failure::table
-        .find(id)
-        .select(FailureRow::as_select())
-        .first(c)
+/// Runs a reason write on a connection of the tenant's pool with its
+/// current snapshot, then forwards the audit entry and reloads the cache;
+/// answers the fresh snapshot and what the write returned.
+macro_rules! reason_change {
+    ($state:expr, $tenant:expr, |$conn:ident, $snap:ident| $body:expr) => {
+        async {
+            let tenant_id: i32 = $tenant;
+            let $snap = $state.cache.get(&$state.databases, tenant_id).await?;
+            let pool = $state.databases.tenant(tenant_id).await?;
+            let mut conn = pool.get().await?;
+            let value = {
+                let $conn = &mut conn;
+                $body.await?
+            };
+            drop(conn);
+            after_change($state, tenant_id).await?;
+            let fresh = $state.cache.get(&$state.databases, tenant_id).await?;
+            Ok::<_, AppError>((fresh, value))
+        }
         .await
-        .optional())?
-    .ok_or_else(|| not_found("failure", id))
+    };
 }
 
-/// Creates a failure type.
-pub async fn create_failure(state: &AppState, actor: &Actor<'_>, input: FailureInput) -> AppResult<FailureRow> {
-    let row = input.into_row(now_naive())?;
-    let tenant_id = actor.principal.tenant_id;
-    let id = config_change!(state, tenant_id, |c| {
-        diesel::insert_into(failure::table).values(&row).execute(c).await?;
-        let id = id32(c.last_insert_id().await?)?;
-        (
-            id,
-            actor.entry::<(), _>("failure.create", "failure", id, None, Some(&row)),
-        )
+/// Creates a downtime reason; answers it with the snapshot that holds it.
+pub async fn create_reason(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: ReasonInput,
+) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
+    let audit = audit_of(actor, "downtime_reason.create");
+    let (snapshot, id) = reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::create(conn, &snapshot, input, &audit)
     })?;
-    get_failure(state, tenant_id, id).await
+    let row = reasons::get(&snapshot, id)?.clone();
+    Ok((snapshot, row))
 }
 
-/// Replaces a failure type.
+/// Replaces a downtime reason.
+pub async fn update_reason(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i32,
+    input: ReasonInput,
+) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
+    let audit = audit_of(actor, "downtime_reason.update");
+    let (snapshot, ()) = reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::update(conn, &snapshot, id, input, &audit)
+    })?;
+    let row = reasons::get(&snapshot, id)?.clone();
+    Ok((snapshot, row))
+}
+
+/// Deletes a downtime reason (409 while in use; see [`reasons::delete`]).
+pub async fn delete_reason(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+    let audit = audit_of(actor, "downtime_reason.delete");
+    reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::delete(conn, &snapshot, id, &audit)
+    })?;
+    Ok(())
+}
+
+/// Creates a failure type (a breakdown reason).
+pub async fn create_failure(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: FailureInput,
+) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
+    let fields = input.into_fields()?;
+    let audit = audit_of(actor, "failure.create");
+    let (snapshot, id) = reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::create_failure(conn, &snapshot, fields, &audit)
+    })?;
+    let row = reasons::failure_type(&snapshot, id)?.clone();
+    Ok((snapshot, row))
+}
+
+/// Renames a failure type.
 pub async fn update_failure(
     state: &AppState,
     actor: &Actor<'_>,
     id: i32,
     input: FailureInput,
-) -> AppResult<FailureRow> {
-    let tenant_id = actor.principal.tenant_id;
-    let before = get_failure(state, tenant_id, id).await?;
-    let row = input.into_row(now_naive())?;
-    config_change!(state, tenant_id, |c| {
-        diesel::update(failure::table.find(id)).set(&row).execute(c).await?;
-        (
-            (),
-            actor.entry("failure.update", "failure", id, Some(&before), Some(&row)),
-        )
+) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
+    let fields = input.into_fields()?;
+    let audit = audit_of(actor, "failure.update");
+    let (snapshot, ()) = reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::update_failure(conn, &snapshot, id, fields, &audit)
     })?;
-    get_failure(state, tenant_id, id).await
+    let row = reasons::failure_type(&snapshot, id)?.clone();
+    Ok((snapshot, row))
 }
 
-/// Deletes a failure type; refused (409) while incidents refer to it.
+/// Deletes a failure type; refused (409) while incidents or events use it.
 pub async fn delete_failure(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
-    let tenant_id = actor.principal.tenant_id;
-    let before = get_failure(state, tenant_id, id).await?;
-    config_change!(state, tenant_id, |c| {
-        let used = incident::table
-            .filter(incident::failure_id.eq(id))
-            .count()
-            .get_result::<i64>(c)
-            .await?;
-        if used > 0 {
-            return Err(AppError::Conflict(format!(
-                "failure {id} is referenced by {used} incident(s); delete or change them first"
-            )));
-        }
-        diesel::delete(failure::table.find(id)).execute(c).await?;
-        (
-            (),
-            actor.entry::<_, ()>("failure.delete", "failure", id, Some(&before), None),
-        )
-    })
+    let audit = audit_of(actor, "failure.delete");
+    reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
+        reasons::delete_failure(conn, &snapshot, id, &audit)
+    })?;
+    Ok(())
 }
+
+// ---- incidents: not cached, hard delete -----------------------------------
 
 /// Incidents, newest first, optionally of one line or failure type.
 pub async fn list_incidents(
@@ -491,22 +515,11 @@ pub async fn get_incident(state: &AppState, tenant_id: i32, id: i32) -> AppResul
     .ok_or_else(|| not_found("incident", id))
 }
 
-async fn failure_exists(state: &AppState, tenant_id: i32, id: Option<i32>) -> AppResult<bool> {
-    match id {
-        None => Ok(true),
-        Some(id) => match get_failure(state, tenant_id, id).await {
-            Ok(_) => Ok(true),
-            Err(AppError::NotFound(_)) => Ok(false),
-            Err(other) => Err(other),
-        },
-    }
-}
-
 /// Records an incident.
 pub async fn create_incident(state: &AppState, actor: &Actor<'_>, input: IncidentInput) -> AppResult<IncidentRow> {
     let tenant_id = actor.principal.tenant_id;
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-    let known = failure_exists(state, tenant_id, input.failure_id).await?;
+    let known = input.failure_id.is_none_or(|id| reasons::is_breakdown(&snapshot, id));
     let row = input.into_row(&snapshot, known, now_naive())?;
     let id = config_change!(state, tenant_id, |c| {
         diesel::insert_into(incident::table).values(&row).execute(c).await?;
@@ -529,7 +542,7 @@ pub async fn update_incident(
     let tenant_id = actor.principal.tenant_id;
     let before = get_incident(state, tenant_id, id).await?;
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
-    let known = failure_exists(state, tenant_id, input.failure_id).await?;
+    let known = input.failure_id.is_none_or(|id| reasons::is_breakdown(&snapshot, id));
     let row = input.into_row(&snapshot, known, now_naive())?;
     config_change!(state, tenant_id, |c| {
         diesel::update(incident::table.find(id)).set(&row).execute(c).await?;

@@ -13,6 +13,7 @@ const DOMAIN: &[&str] = &[
     "src/rollup",
     "src/detections",
     "src/dashboard",
+    "src/reasons",
     "crates/camet-analytics/src",
 ];
 

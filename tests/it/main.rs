@@ -32,6 +32,7 @@ mod openapi;
 mod production;
 mod query;
 mod query_property;
+mod reasons;
 mod resilience;
 mod rollups;
 mod shared_limits;

@@ -62,17 +62,26 @@ pub struct StoredEvent {
     pub ongoing: bool,
     /// Reason code a person assigned, if any.
     pub reason_code: Option<String>,
-    /// Free-text reason a person assigned, if any.
+    /// Free-text reason (the comment) a person assigned, if any.
     pub reason: Option<String>,
+    /// Reason of the tenant's reason tree a person assigned, if any.
+    pub reason_id: Option<i32>,
+    /// Incident a person attached the stop to, if any.
+    pub incident_id: Option<i32>,
 }
 
 impl StoredEvent {
     fn has_reason(&self) -> bool {
-        self.reason_code.is_some() || self.reason.is_some()
+        self.reason_pair() != Explanation::default()
     }
 
-    fn reason_pair(&self) -> ReasonPair {
-        (self.reason_code.clone(), self.reason.clone())
+    fn reason_pair(&self) -> Explanation {
+        Explanation {
+            reason_code: self.reason_code.clone(),
+            reason: self.reason.clone(),
+            reason_id: self.reason_id,
+            incident_id: self.incident_id,
+        }
     }
 
     fn overlap_micros(&self, e: &DowntimeEvent) -> i64 {
@@ -82,8 +91,15 @@ impl StoredEvent {
     }
 }
 
-/// A reason code and free-text reason, as stored on a downtime event.
-type ReasonPair = (Option<String>, Option<String>);
+/// Everything a person gave a downtime event: it travels as one piece, so
+/// a recomputation never mixes the explanations of two stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Explanation {
+    reason_code: Option<String>,
+    reason: Option<String>,
+    reason_id: Option<i32>,
+    incident_id: Option<i32>,
+}
 
 /// An event to write, with the reason it carries over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,6 +110,10 @@ pub struct EventWrite {
     pub reason_code: Option<String>,
     /// Reason carried over from the stored event(s) it replaces.
     pub reason: Option<String>,
+    /// Reason id carried over from the stored event(s) it replaces.
+    pub reason_id: Option<i32>,
+    /// Incident carried over from the stored event(s) it replaces.
+    pub incident_id: Option<i32>,
 }
 
 /// What to do to the stored events of a window.
@@ -130,7 +150,7 @@ pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> Reco
     let mut claimed = vec![false; stored.len()];
     // The reasons fresh events carry, with the stop that carries each: a
     // stored reason counts as kept only on a stop overlapping its own.
-    let mut carried: Vec<(&DowntimeEvent, ReasonPair)> = Vec::new();
+    let mut carried: Vec<(&DowntimeEvent, Explanation)> = Vec::new();
     // Most overlap first; then earlier start, then lower id.
     let best = |e: &DowntimeEvent, eligible: &dyn Fn(usize) -> bool| -> Option<usize> {
         stored
@@ -150,14 +170,16 @@ pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> Reco
         let reason_row = row
             .filter(|&i| stored[i].has_reason())
             .or_else(|| best(e, &|i| stored[i].has_reason()));
-        let (reason_code, reason) = reason_row.map_or((None, None), |i| stored[i].reason_pair());
-        if reason_code.is_some() || reason.is_some() {
-            carried.push((e, (reason_code.clone(), reason.clone())));
+        let explanation = reason_row.map_or_else(Explanation::default, |i| stored[i].reason_pair());
+        if explanation != Explanation::default() {
+            carried.push((e, explanation.clone()));
         }
         let write = EventWrite {
             event: e.clone(),
-            reason_code,
-            reason,
+            reason_code: explanation.reason_code,
+            reason: explanation.reason,
+            reason_id: explanation.reason_id,
+            incident_id: explanation.incident_id,
         };
         match row {
             Some(i) => {
@@ -167,7 +189,9 @@ pub fn reconcile_events(stored: &[StoredEvent], fresh: &[DowntimeEvent]) -> Reco
                     && s.end == e.end
                     && s.ongoing == e.ongoing
                     && s.reason_code == write.reason_code
-                    && s.reason == write.reason;
+                    && s.reason == write.reason
+                    && s.reason_id == write.reason_id
+                    && s.incident_id == write.incident_id;
                 if !same {
                     plan.updates.push((s.event_id, write));
                 }
@@ -219,6 +243,8 @@ mod tests {
             ongoing: false,
             reason_code: reason.map(str::to_owned),
             reason: None,
+            reason_id: None,
+            incident_id: None,
         }
     }
 
@@ -238,6 +264,8 @@ mod tests {
                     ongoing: w.event.ongoing,
                     reason_code: w.reason_code.clone(),
                     reason: w.reason.clone(),
+                    reason_id: w.reason_id,
+                    incident_id: w.incident_id,
                 };
             }
         }
@@ -250,6 +278,8 @@ mod tests {
                 ongoing: w.event.ongoing,
                 reason_code: w.reason_code.clone(),
                 reason: w.reason.clone(),
+                reason_id: w.reason_id,
+                incident_id: w.incident_id,
             });
         }
         table
@@ -303,6 +333,26 @@ mod tests {
         assert_eq!(plan.updates[0].1.reason_code, None);
         assert_eq!(plan.deletes, vec![1]);
         assert!(plan.orphaned.is_empty() && plan.inserts.is_empty());
+    }
+
+    #[test]
+    fn a_reason_id_and_incident_alone_travel_with_every_part_of_a_split_stop() {
+        let mut explained = row(7, 100, 1000, None);
+        explained.reason_id = Some(12);
+        explained.incident_id = Some(3);
+        explained.reason = Some("cinta".to_owned());
+        let plan = reconcile_events(&[explained], &[ev(100, 400, false), ev(600, 1000, false)]);
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.inserts.len(), 1);
+        for write in plan.updates.iter().map(|(_, w)| w).chain(&plan.inserts) {
+            assert_eq!((write.reason_id, write.incident_id), (Some(12), Some(3)), "{plan:?}");
+            assert_eq!(write.reason.as_deref(), Some("cinta"));
+        }
+        assert!(plan.deletes.is_empty() && plan.orphaned.is_empty());
+        // A vanished stop that only has a reason id is kept for review.
+        let mut only_id = row(9, 2000, 2100, None);
+        only_id.reason_id = Some(12);
+        assert_eq!(reconcile_events(&[only_id], &[]).orphaned, vec![9]);
     }
 
     #[test]
@@ -384,13 +434,19 @@ mod tests {
     }
 
     fn arb_rows() -> impl Strategy<Value = Vec<StoredEvent>> {
-        prop::collection::vec((0i64..50, 1i64..20, prop::option::of(0u8..3)), 0..6).prop_map(|v| {
+        // Codes and reason ids independently: a row may have either, both or none.
+        prop::collection::vec(
+            (0i64..50, 1i64..20, prop::option::of(0u8..3), prop::option::of(1i32..3)),
+            0..6,
+        )
+        .prop_map(|v| {
             let mut start = 0;
             v.into_iter()
                 .enumerate()
-                .map(|(i, (gap, len, r))| {
+                .map(|(i, (gap, len, r, reason_id))| {
                     start += gap;
-                    let s = row(i as i64 + 1, start, start + len, r.map(|k| ["A", "B", "C"][k as usize]));
+                    let mut s = row(i as i64 + 1, start, start + len, r.map(|k| ["A", "B", "C"][k as usize]));
+                    s.reason_id = reason_id;
                     start += len;
                     s
                 })

@@ -1,6 +1,10 @@
 //! `/api/v1/production/failures`: the failure types incidents are filed
-//! under. Not cached: read from the tenant database. Deleting one that
-//! incidents refer to is a 409.
+//! under, kept for clients of the original design. One catalog: a failure
+//! type is a `breakdown` downtime reason without reasons under it (see
+//! [`crate::reasons`]), so `failure_id` is its `reason_id` and
+//! `type_failure` its name in the tenant's language. New ones go under the
+//! breakdown category with code `FAILURE-<id>`. Deleting one that
+//! incidents or downtime events use is a 409.
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -16,8 +20,8 @@ use crate::http::caller::{Caller, ManagePlant, ReadData};
 use crate::http::problem::ApiError;
 use crate::http::{ApiTags, client_info};
 use crate::plant::inputs::FailureInput;
-use crate::plant::models::FailureRow;
 use crate::plant::service::{self, Actor};
+use crate::reasons::{self, ReasonRow};
 
 /// A failure type.
 #[derive(Object)]
@@ -35,19 +39,32 @@ pub struct FailureView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<FailureRow> for FailureView {
-    fn from(r: FailureRow) -> Self {
+impl FailureView {
+    /// The failure type `r`, named in `language`.
+    fn view(r: &ReasonRow, language: &str) -> Self {
         FailureView {
-            failure_id: r.failure_id,
-            type_failure: r.type_failure,
-            description: r.description,
+            failure_id: r.reason_id,
+            type_failure: r.name(language).to_owned(),
+            description: r.description.clone(),
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
         }
     }
 }
 
-page_type!(FailurePage, FailureView, "A page of failure types.");
+/// A page of failure types.
+#[derive(Object)]
+pub struct FailurePage {
+    /// Items of this page.
+    pub items: Vec<FailureView>,
+    /// Items matching in all.
+    pub total: i64,
+    /// Page size used.
+    pub limit: i64,
+    /// Offset used.
+    pub offset: i64,
+}
+
 created_type!(FailureCreated, FailureView);
 
 /// Failure types.
@@ -68,8 +85,21 @@ impl FailuresApi {
         #[oai(default, validator(minimum(value = "0")))]
         offset: Query<i64>,
     ) -> Result<Json<FailurePage>, ApiError> {
-        let (rows, total) = service::list_failures(&state, caller.tenant_id, limit.0, offset.0).await?;
-        Ok(Json(FailurePage::of(rows, total, limit.0, offset.0)))
+        let snapshot = state.cache.get(&state.databases, caller.tenant_id).await?;
+        let rows = reasons::failure_types(&snapshot);
+        let total = rows.len() as i64;
+        let items = rows
+            .into_iter()
+            .skip(usize::try_from(offset.0).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit.0).unwrap_or(0))
+            .map(|r| FailureView::view(r, snapshot.language))
+            .collect();
+        Ok(Json(FailurePage {
+            items,
+            total,
+            limit: limit.0,
+            offset: offset.0,
+        }))
     }
 
     /// Create a failure type.
@@ -86,8 +116,11 @@ impl FailuresApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_failure(&state, &actor, body.0).await?;
-        Ok(FailureCreated::Created(Json(row.into())))
+        let (snapshot, row) = service::create_failure(&state, &actor, body.0).await?;
+        Ok(FailureCreated::Created(Json(FailureView::view(
+            &row,
+            snapshot.language,
+        ))))
     }
 
     /// Read a failure type.
@@ -98,8 +131,9 @@ impl FailuresApi {
         caller: Caller<ReadData>,
         failure_id: Path<i32>,
     ) -> Result<Json<FailureView>, ApiError> {
-        let row = service::get_failure(&state, caller.tenant_id, failure_id.0).await?;
-        Ok(Json(row.into()))
+        let snapshot = state.cache.get(&state.databases, caller.tenant_id).await?;
+        let row = reasons::failure_type(&snapshot, failure_id.0)?;
+        Ok(Json(FailureView::view(row, snapshot.language)))
     }
 
     /// Replace a failure type.
@@ -117,11 +151,11 @@ impl FailuresApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_failure(&state, &actor, failure_id.0, body.0).await?;
-        Ok(Json(row.into()))
+        let (snapshot, row) = service::update_failure(&state, &actor, failure_id.0, body.0).await?;
+        Ok(Json(FailureView::view(&row, snapshot.language)))
     }
 
-    /// Delete a failure type (409 while incidents refer to it).
+    /// Delete a failure type (409 while incidents or downtime events refer to it).
     #[oai(path = "/failures/:failure_id", method = "delete")]
     async fn delete_failure(
         &self,

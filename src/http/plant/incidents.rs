@@ -1,5 +1,6 @@
 //! `/api/v1/production/incidents`: incidents on a line, filed under a
-//! failure type. Not cached: read from the tenant database, newest first.
+//! failure type (a `breakdown` downtime reason; see [`crate::reasons`]).
+//! Downtime events name the incident they belong to. Not cached: read from the tenant database, newest first.
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -23,7 +24,7 @@ use crate::plant::service::{self, Actor};
 pub struct IncidentView {
     /// Id.
     pub incident_id: i32,
-    /// Failure type.
+    /// Failure type: a `breakdown` downtime reason.
     #[oai(nullable)]
     pub failure_id: Option<i32>,
     /// Line.

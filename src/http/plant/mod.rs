@@ -86,6 +86,7 @@ pub mod incidents;
 pub mod lines;
 pub mod partitions;
 pub mod products;
+pub mod reasons;
 pub mod shifts;
 
 /// The plant APIs, in the order their operations appear in the document.
@@ -95,6 +96,7 @@ pub type PlantApis = (
     products::ProductsApi,
     shifts::ShiftsApi,
     filters::FiltersApi,
+    reasons::ReasonsApi,
     failures::FailuresApi,
     incidents::IncidentsApi,
     partitions::PartitionsApi,
@@ -108,6 +110,7 @@ pub fn apis() -> PlantApis {
         products::ProductsApi,
         shifts::ShiftsApi,
         filters::FiltersApi,
+        reasons::ReasonsApi,
         failures::FailuresApi,
         incidents::IncidentsApi,
         partitions::PartitionsApi,
