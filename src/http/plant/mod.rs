@@ -80,6 +80,7 @@ macro_rules! created_type {
 }
 
 pub mod areas;
+pub mod calendar;
 pub mod failures;
 pub mod filters;
 pub mod incidents;
@@ -94,6 +95,7 @@ pub type PlantApis = (
     areas::AreasApi,
     products::ProductsApi,
     shifts::ShiftsApi,
+    calendar::CalendarApi,
     filters::FiltersApi,
     failures::FailuresApi,
     incidents::IncidentsApi,
@@ -107,6 +109,7 @@ pub fn apis() -> PlantApis {
         areas::AreasApi,
         products::ProductsApi,
         shifts::ShiftsApi,
+        calendar::CalendarApi,
         filters::FiltersApi,
         failures::FailuresApi,
         incidents::IncidentsApi,
