@@ -227,13 +227,17 @@ pub async fn recalculate(
 /// each of `windows` (clipped at now) after their planned time changed
 /// (breaks, shifts, calendar entries): an event must not run across a break
 /// or a holiday that P no longer holds. A line without input/output areas
-/// has no events and is skipped. Returns what was written in all; the
-/// audit entries wait in the outbox.
+/// has no events and is skipped. With `only_where_stored`, a window is
+/// recomputed from the first stored event that meets it, and not at all
+/// when none does: a shift change fixes what is stored without writing
+/// stops the job never wrote. Returns what was written in all; the audit
+/// entries wait in the outbox.
 pub async fn recalculate_after_plan_change(
     pool: &crate::db::DbPool,
     snapshot: &PlantSnapshot,
     lines: &[i32],
     windows: &[Interval],
+    only_where_stored: bool,
     now: DateTime<Utc>,
     audit: &crate::audit::AuditEntry,
 ) -> AppResult<Recalculated> {
@@ -243,11 +247,18 @@ pub async fn recalculate_after_plan_change(
             continue;
         }
         for window in windows {
-            let window = Interval::new(window.start, window.end.min(now));
+            let mut window = Interval::new(window.start, window.end.min(now));
             if window.is_empty() {
                 continue;
             }
             let mut conn = pool.get().await?;
+            if only_where_stored {
+                let stored = rows_overlapping(&mut conn, &downtime_table(*line_id)?, window).await?;
+                match stored.iter().map(|row| row.start_time).min() {
+                    None => continue,
+                    Some(first) => window = Interval::new(window.start.max(first.and_utc()), window.end),
+                }
+            }
             match recalculate(&mut conn, snapshot, *line_id, window, now, audit).await {
                 Ok(report) => {
                     total.inserted += report.inserted;

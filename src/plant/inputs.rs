@@ -256,16 +256,24 @@ impl LineInput {
         if downtime_threshold <= 0 {
             check.fail("downtime_threshold", "must be a positive number of seconds");
         }
-        let micro_stop_threshold = self
-            .micro_stop_threshold
-            .unwrap_or(DEFAULT_MICRO_STOP_THRESHOLD.min(downtime_threshold));
-        if micro_stop_threshold <= 0 {
-            check.fail("micro_stop_threshold", "must be a positive number of seconds");
-        } else if micro_stop_threshold > downtime_threshold && downtime_threshold > 0 {
-            check.fail(
-                "micro_stop_threshold",
-                format!("must not exceed downtime_threshold ({downtime_threshold} s): a longer gap is a stop, not a micro-stop"),
-            );
+        // Absent: 30 s, or the downtime threshold when that is lower (a
+        // field nobody sent is never the one a 422 names).
+        let micro_stop_threshold = match self.micro_stop_threshold {
+            Some(given) => given,
+            None if downtime_threshold > 0 => DEFAULT_MICRO_STOP_THRESHOLD.min(downtime_threshold),
+            None => DEFAULT_MICRO_STOP_THRESHOLD,
+        };
+        if self.micro_stop_threshold.is_some() {
+            if micro_stop_threshold <= 0 {
+                check.fail("micro_stop_threshold", "must be a positive number of seconds");
+            } else if micro_stop_threshold > downtime_threshold && downtime_threshold > 0 {
+                check.fail(
+                    "micro_stop_threshold",
+                    format!(
+                        "must not exceed downtime_threshold ({downtime_threshold} s): a longer gap is a stop, not a micro-stop"
+                    ),
+                );
+            }
         }
         check.finish(NewLine {
             line_name,

@@ -358,7 +358,8 @@ soft_crud!(
 
 /// How far back persisted downtime events are recomputed when a shift
 /// changes (its times, days, lines, status or breaks move P on every past
-/// occurrence); older windows are recomputed on request with
+/// occurrence), from the first event stored there (nothing stored, nothing
+/// to fix); older windows are recomputed on request with
 /// `POST /downtime/recalculate`. Calendar entries are recomputed over their
 /// own days, which are bounded.
 pub const SHIFT_CHANGE_RECOMPUTE_DAYS: i64 = 31;
@@ -379,6 +380,7 @@ async fn after_plan_change(
     actor: &Actor<'_>,
     lines: Option<Vec<i32>>,
     windows: &[Interval],
+    only_where_stored: bool,
 ) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
     let snapshot = state.cache.get(&state.databases, tenant_id).await?;
@@ -394,7 +396,17 @@ async fn after_plan_change(
     );
     let pool = state.databases.tenant(tenant_id).await?;
     let now = state.clock.now();
-    match crate::kpi::persisted::recalculate_after_plan_change(&pool, &snapshot, &lines, windows, now, &audit).await {
+    match crate::kpi::persisted::recalculate_after_plan_change(
+        &pool,
+        &snapshot,
+        &lines,
+        windows,
+        only_where_stored,
+        now,
+        &audit,
+    )
+    .await
+    {
         Ok(report) if report.wrote() => crate::audit::forward_soon(&state.databases, tenant_id).await,
         Ok(_) => {}
         Err(error) => {
@@ -428,7 +440,7 @@ fn both(a: Option<Vec<i32>>, b: Option<Vec<i32>>) -> Option<Vec<i32>> {
 /// the recent past.
 pub async fn create_shift(state: &AppState, actor: &Actor<'_>, input: ShiftInput) -> AppResult<ShiftRow> {
     let row = create_shift_row(state, actor, input).await?;
-    after_plan_change(state, actor, shift_lines(&row), &[recent_window(state)]).await?;
+    after_plan_change(state, actor, shift_lines(&row), &[recent_window(state)], true).await?;
     Ok(row)
 }
 
@@ -444,7 +456,7 @@ pub async fn update_shift(state: &AppState, actor: &Actor<'_>, id: i32, input: S
         .cloned();
     let row = update_shift_row(state, actor, id, input).await?;
     let lines = both(before.as_ref().and_then(shift_lines), shift_lines(&row));
-    after_plan_change(state, actor, lines, &[recent_window(state)]).await?;
+    after_plan_change(state, actor, lines, &[recent_window(state)], true).await?;
     Ok(row)
 }
 
@@ -460,7 +472,7 @@ pub async fn delete_shift(state: &AppState, actor: &Actor<'_>, id: i32) -> AppRe
         .cloned();
     delete_shift_row(state, actor, id).await?;
     let lines = before.as_ref().and_then(shift_lines);
-    after_plan_change(state, actor, lines, &[recent_window(state)]).await
+    after_plan_change(state, actor, lines, &[recent_window(state)], true).await
 }
 
 /// The instants of a calendar entry's days in the tenant's zone, and its lines.
@@ -509,7 +521,7 @@ pub async fn create_calendar_entry(
     })?;
     let created = get_calendar_entry(state, tenant_id, id).await?;
     let (days, lines) = entry_scope(&created, snapshot.timezone);
-    after_plan_change(state, actor, lines, &[days]).await?;
+    after_plan_change(state, actor, lines, &[days], false).await?;
     Ok(created)
 }
 
@@ -542,7 +554,7 @@ pub async fn update_calendar_entry(
     let after = get_calendar_entry(state, tenant_id, id).await?;
     let (old_days, old_lines) = entry_scope(&before, snapshot.timezone);
     let (new_days, new_lines) = entry_scope(&after, snapshot.timezone);
-    after_plan_change(state, actor, both(old_lines, new_lines), &[old_days, new_days]).await?;
+    after_plan_change(state, actor, both(old_lines, new_lines), &[old_days, new_days], false).await?;
     Ok(after)
 }
 
@@ -564,7 +576,7 @@ pub async fn delete_calendar_entry(state: &AppState, actor: &Actor<'_>, id: i32)
         )
     })?;
     let (days, lines) = entry_scope(&before, snapshot.timezone);
-    after_plan_change(state, actor, lines, &[days]).await
+    after_plan_change(state, actor, lines, &[days], false).await
 }
 
 // ---- failures and incidents: not cached, hard delete ---------------------

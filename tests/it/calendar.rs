@@ -294,10 +294,11 @@ async fn persisted_events_follow_breaks_and_calendar_changes() {
         app.state.clock.pin(now);
         let monday = json!({"line_id": p.line1, "start_date": MONDAY.0, "end_date": MONDAY.1});
         // Without a break, P = 08:00-12:00 and the gap 09:55:30-10:32 is a
-        // stop. (Creating the shift already stored Monday as one stop, before
-        // any detection came in; the recalculation splits it.)
-        app.post_ok(&p.token, "/api/v1/downtime/recalculate", monday.clone())
+        // stop. (Creating the shift stored nothing: nothing was stored to fix.)
+        let first = app
+            .post_ok(&p.token, "/api/v1/downtime/recalculate", monday.clone())
             .await;
+        assert_eq!(first["inserted"], 3, "{first}");
         assert_eq!(
             persisted(&app, &p).await,
             vec![
