@@ -1140,11 +1140,14 @@ mod tests {
     /// line holds it.
     struct WallClockOracle {
         /// Each occurrence and its breaks.
-        occurrences: Vec<((DateTime<Utc>, DateTime<Utc>), Vec<(DateTime<Utc>, DateTime<Utc>)>)>,
+        occurrences: Vec<(Span, Vec<Span>)>,
         /// The calendar days of line 1.
-        days_off: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+        days_off: Vec<Span>,
         planned_minutes: i64,
     }
+
+    /// `[from, to)` as instants.
+    type Span = (DateTime<Utc>, DateTime<Utc>);
 
     impl WallClockOracle {
         fn new(schedule: &Schedule, zone: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
@@ -1220,7 +1223,7 @@ mod tests {
         }
 
         fn planned(&self, t: DateTime<Utc>) -> bool {
-            let within = |&(a, b): &(DateTime<Utc>, DateTime<Utc>)| a <= t && t < b;
+            let within = |&(a, b): &Span| a <= t && t < b;
             self.occurrences
                 .iter()
                 .any(|(occurrence, breaks)| within(occurrence) && !breaks.iter().any(within))
