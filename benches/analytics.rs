@@ -5,7 +5,7 @@
 
 use camet::analytics::downtime::{DetectionSpan, DowntimeThreshold, downtime_events_from_spans};
 use camet::analytics::interval::Interval;
-use camet::analytics::shifts::{ShiftRule, parse_days, planned_set};
+use camet::analytics::shifts::{Schedule, ShiftRule, parse_days, planned_set};
 use chrono::{Duration, NaiveTime, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -22,6 +22,7 @@ fn rules() -> Vec<ShiftRule> {
             days,
             active: true,
             line_ids: None,
+            breaks: Vec::new(),
         })
         .collect()
 }
@@ -30,7 +31,7 @@ fn engine(c: &mut Criterion) {
     let tz = chrono_tz::America::Santiago;
     let end = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("end");
     let now = end + Duration::days(1);
-    let rules = rules();
+    let rules = Schedule::of_shifts(rules());
     for days in [30, 365] {
         let range = Interval::new(end - Duration::days(days), end);
         c.bench_function(&format!("planned_set_{days}_days"), |b| {

@@ -39,6 +39,7 @@ async fn seeded_state(database_url: &str, data_dir: &str) -> (camet::app::Shared
             downtime_threshold: 300,
             created_at: now,
             updated_at: now,
+            micro_stop_threshold: 30,
         };
         // Rows only: the cache does not read per-line tables.
         let line_id = store::insert_line_row(&mut conn, &line).await.expect("line");
@@ -85,6 +86,12 @@ async fn seeded_state(database_url: &str, data_dir: &str) -> (camet::app::Shared
             line_ids: Some(format!("[{}]", s + 1)),
             created_at: now,
             updated_at: now,
+            // A lunch break in the middle of each 8-hour shift.
+            breaks: format!(
+                r#"[{{"start_time":"{:02}:00:00","end_time":"{:02}:30:00"}}]"#,
+                (s + 4) % 24,
+                (s + 4) % 24
+            ),
         };
         store::insert_shift(&mut conn, &shift).await.expect("shift");
     }

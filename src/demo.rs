@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::analytics::interval::Interval;
-use crate::analytics::shifts::{ShiftRule, parse_days, planned_set};
+use crate::analytics::shifts::{Schedule, ShiftRule, parse_days, planned_set};
 use crate::auth::password::{self, HashingParams};
 use crate::auth::roles::Role;
 use crate::auth::users::{self, NewUser};
@@ -90,9 +90,17 @@ fn demo_planned(
             days,
             active: true,
             line_ids: None,
+            breaks: Vec::new(),
         })
         .collect();
-    let set = planned_set(&rules, line_id, tz, &Interval::new(from, to), to, None);
+    let set = planned_set(
+        &Schedule::of_shifts(rules),
+        line_id,
+        tz,
+        &Interval::new(from, to),
+        to,
+        None,
+    );
     Ok(set.intervals().iter().map(|iv| (iv.start, iv.end)).collect())
 }
 
@@ -130,6 +138,7 @@ pub async fn seed_with_progress(
             downtime_threshold: 300,
             created_at: now,
             updated_at: now,
+            micro_stop_threshold: 30,
         },
         now,
     )
@@ -204,6 +213,8 @@ pub async fn seed_with_progress(
                 line_ids: None,
                 created_at: now,
                 updated_at: now,
+                // The demo's shifts run without breaks (see `demo_planned`).
+                breaks: "[]".into(),
             },
         )
         .await?;

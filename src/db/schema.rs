@@ -179,6 +179,7 @@ pub mod tenant {
             created_at -> Timestamp,
             updated_at -> Timestamp,
             deleted_at -> Nullable<Timestamp>,
+            micro_stop_threshold -> Integer,
         }
     }
 
@@ -230,6 +231,20 @@ pub mod tenant {
             end_time -> Time,
             is_overnight -> Bool,
             line_ids -> Nullable<Text>,
+            created_at -> Timestamp,
+            updated_at -> Timestamp,
+            breaks -> Text,
+        }
+    }
+
+    diesel::table! {
+        /// Holidays and shutdowns: local days not planned on some or all lines.
+        calendar_entry (entry_id) {
+            entry_id -> Integer,
+            name -> Text,
+            start_date -> Date,
+            end_date -> Date,
+            line_ids -> Text,
             created_at -> Timestamp,
             updated_at -> Timestamp,
         }
@@ -329,6 +344,7 @@ pub mod tenant {
         area,
         product,
         shift,
+        calendar_entry,
         filter,
         downtime_reason,
         incident

@@ -80,7 +80,7 @@ pub async fn run_with_progress(
     if mix.is_empty() {
         return Err(AppError::invalid_field("tenant_id", "the tenant has no active product"));
     }
-    let rules = snapshot.shift_rules();
+    let schedule = snapshot.schedule();
     let pool = sink.databases.tenant(request.tenant_id).await?;
     let mut conn = pool.get().await?;
     let mut written = 0;
@@ -90,7 +90,7 @@ pub async fn run_with_progress(
         let from = request.until - Duration::days(day + 1);
         let to = request.until - Duration::days(day);
         let planned = crate::analytics::shifts::planned_set(
-            &rules,
+            &schedule,
             request.line_id,
             tz,
             &Interval::new(from, to),

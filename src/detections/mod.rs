@@ -315,8 +315,7 @@ pub fn scope(
     shift_id: Option<i32>,
 ) -> Vec<(NaiveDateTime, NaiveDateTime)> {
     store::DetectionFilter::windows(
-        crate::analytics::shifts::counting_scope(&snapshot.shift_rules(), line_id, tz, range, now, shift_id)
-            .intervals(),
+        crate::analytics::shifts::counting_scope(&snapshot.schedule(), line_id, tz, range, now, shift_id).intervals(),
     )
 }
 

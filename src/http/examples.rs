@@ -165,10 +165,10 @@ pub fn all() -> Vec<OperationExamples> {
                 }),
             ),
         op("post", "/api/v1/production/lines")
-            .body(json!({"line_name": "Línea Envasado", "line_code": "LE02", "availability": "95", "performance": "85", "downtime_threshold": 300})),
+            .body(json!({"line_name": "Línea Envasado", "line_code": "LE02", "availability": "95", "performance": "85", "downtime_threshold": 300, "micro_stop_threshold": 30})),
         op("put", "/api/v1/production/lines/{line_id}")
             .params(vec![("line_id", json!(LINE))])
-            .body(json!({"line_name": "Línea Principal", "line_code": "LP01", "availability": "95", "performance": "85", "downtime_threshold": 240})),
+            .body(json!({"line_name": "Línea Principal", "line_code": "LP01", "availability": "95", "performance": "85", "downtime_threshold": 240, "micro_stop_threshold": 20})),
         op("post", "/api/v1/production/areas")
             .body(json!({"line_id": LINE, "area_name": "Inspección", "area_type": "process", "area_order": 4, "coord_x1": 300, "coord_y1": 0, "coord_x2": 400, "coord_y2": 100})),
         op("put", "/api/v1/production/areas/{area_id}")
@@ -180,10 +180,15 @@ pub fn all() -> Vec<OperationExamples> {
             .params(vec![("product_id", json!(2))])
             .body(json!({"product_name": "Producto B", "product_code": "PB001", "product_weight": "3.2", "product_color": "#3b82f6", "production_std": "125", "product_per_batch": 60})),
         op("post", "/api/v1/production/shifts")
-            .body(json!({"shift_name": "Turno Sábado", "description": "Sábados de 8:00 a 14:00", "days_implemented": ["Saturday"], "start_time": "08:00", "end_time": "14:00", "is_overnight": false})),
+            .body(json!({"shift_name": "Turno Sábado", "description": "Sábados de 8:00 a 14:00", "days_implemented": ["Saturday"], "start_time": "08:00", "end_time": "14:00", "is_overnight": false, "breaks": [{"start_time": "11:00", "end_time": "11:15"}]})),
         op("put", "/api/v1/production/shifts/{shift_id}")
             .params(vec![("shift_id", json!(3))])
-            .body(json!({"shift_name": "Turno Noche", "description": "Turno de 23:00 a 7:00", "days_implemented": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"], "start_time": "23:00", "end_time": "07:00", "is_overnight": true})),
+            .body(json!({"shift_name": "Turno Noche", "description": "Turno de 23:00 a 7:00", "days_implemented": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"], "start_time": "23:00", "end_time": "07:00", "is_overnight": true, "breaks": [{"start_time": "03:00", "end_time": "03:30"}]})),
+        op("post", "/api/v1/production/calendar")
+            .body(json!({"name": "Fiestas Patrias", "start_date": "2027-09-18", "end_date": "2027-09-19", "line_ids": []})),
+        op("put", "/api/v1/production/calendar/{entry_id}")
+            .params(vec![("entry_id", json!(1))])
+            .body(json!({"name": "Mantención anual", "start_date": "2027-02-01", "end_date": "2027-02-14", "line_ids": [LINE]})),
         op("post", "/api/v1/production/filters")
             .body(json!({"filter_name": "Umbral de parada", "class_name": "DowntimeThresholdFilter", "description": "Segundos sin detecciones que cuentan como parada", "default_value": 300})),
         op("put", "/api/v1/production/filters/{filter_id}")

@@ -347,7 +347,7 @@ pub async fn summary(
     now: DateTime<Utc>,
 ) -> AppResult<Summary> {
     let scope = crate::analytics::shifts::counting_scope(
-        &snapshot.shift_rules(),
+        &snapshot.schedule(),
         prepared.line_id(),
         snapshot.timezone,
         &prepared.query.range,

@@ -139,7 +139,7 @@ pub async fn recalculate(
         window.start - Duration::seconds(LOOKBACK),
         window.end + Duration::seconds(LOOKBACK),
     );
-    let planned = crate::analytics::shifts::planned_set(&snapshot.shift_rules(), line_id, tz, &reach, now, None);
+    let planned = crate::analytics::shifts::planned_set(&snapshot.schedule(), line_id, tz, &reach, now, None);
     let outputs: Vec<DateTime<Utc>> = store::instants(
         conn,
         line_id,
@@ -231,6 +231,57 @@ pub async fn recalculate(
         Ok::<_, AppError>(())
     })?;
     Ok(report)
+}
+
+/// Recomputes the persisted events of the active lines among `lines` over
+/// each of `windows` (clipped at now) after their planned time changed
+/// (breaks, shifts, calendar entries): an event must not run across a break
+/// or a holiday that P no longer holds. A line without input/output areas
+/// has no events and is skipped. With `only_where_stored`, a window is
+/// recomputed from the first stored event that meets it, and not at all
+/// when none does: a shift change fixes what is stored without writing
+/// stops the job never wrote. Returns what was written in all; the audit
+/// entries wait in the outbox.
+pub async fn recalculate_after_plan_change(
+    pool: &crate::db::DbPool,
+    snapshot: &PlantSnapshot,
+    lines: &[i32],
+    windows: &[Interval],
+    only_where_stored: bool,
+    now: DateTime<Utc>,
+    audit: &crate::audit::AuditEntry,
+) -> AppResult<Recalculated> {
+    let mut total = Recalculated::default();
+    for line_id in lines {
+        if !snapshot.lines.get(line_id).is_some_and(|l| l.is_active) {
+            continue;
+        }
+        for window in windows {
+            let mut window = Interval::new(window.start, window.end.min(now));
+            if window.is_empty() {
+                continue;
+            }
+            let mut conn = pool.get().await?;
+            if only_where_stored {
+                let stored = rows_overlapping(&mut conn, &downtime_table(*line_id)?, window).await?;
+                match stored.iter().map(|row| row.start_time).min() {
+                    None => continue,
+                    Some(first) => window = Interval::new(window.start.max(first.and_utc()), window.end),
+                }
+            }
+            match recalculate(&mut conn, snapshot, *line_id, window, now, audit).await {
+                Ok(report) => {
+                    total.inserted += report.inserted;
+                    total.updated += report.updated;
+                    total.deleted += report.deleted;
+                    total.orphaned += report.orphaned;
+                }
+                Err(AppError::Validation { .. }) => break,
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// A persisted downtime event.

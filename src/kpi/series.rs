@@ -90,8 +90,8 @@ pub async fn production_series(
     };
     let series = generate_buckets(filters.interval, tz, &range, now)
         .map_err(|e| AppError::invalid_field("interval", e.to_string()))?;
-    let rules = snapshot.shift_rules();
-    let scope = crate::analytics::shifts::counting_scope(&rules, filters.line_id, tz, &range, now, filters.shift_id);
+    let schedule = snapshot.schedule();
+    let scope = crate::analytics::shifts::counting_scope(&schedule, filters.line_id, tz, &range, now, filters.shift_id);
     let watermark = match shared {
         // Split under the watermark the shared rows were read with.
         Some(rows) => rows.watermark(),
@@ -103,7 +103,8 @@ pub async fn production_series(
         area_ids: areas,
     };
     let counts = read::bucket_counts(conn, filters.line_id, &filter, &series, watermark, shared).await?;
-    let planned_set = crate::analytics::shifts::planned_set(&rules, filters.line_id, tz, &range, now, filters.shift_id);
+    let planned_set =
+        crate::analytics::shifts::planned_set(&schedule, filters.line_id, tz, &range, now, filters.shift_id);
     let bounds: Vec<Interval> = series.buckets.iter().map(|b| Interval::new(b.start, b.end)).collect();
     Ok(Series {
         labels: series.labels(),

@@ -1,5 +1,6 @@
 //! The metadata cache (the original design's `MetadataCache`): per tenant, all
-//! lines, areas, products, shifts, filters and downtime reasons in memory, so configuration
+//! lines, areas, products, shifts (with their breaks), calendar entries,
+//! filters and downtime reasons in memory, so configuration
 //! reads, filter options and the enrichment of detections never touch the
 //! database.
 //!
@@ -16,11 +17,13 @@ use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use tokio::sync::RwLock;
 
-use crate::analytics::shifts::{ShiftRule, parse_days};
-use crate::db::schema::tenant::{area, config_version, downtime_reason, filter, product, production_line, shift};
+use crate::analytics::shifts::{CalendarEntry, Schedule, ShiftBreak, ShiftRule, parse_days};
+use crate::db::schema::tenant::{
+    area, calendar_entry, config_version, downtime_reason, filter, product, production_line, shift,
+};
 use crate::db::{Databases, DbPool};
 use crate::error::AppResult;
-use crate::plant::models::{AreaRow, FilterRow, LineRow, ProductRow, ShiftRow};
+use crate::plant::models::{AreaRow, CalendarRow, FilterRow, LineRow, ProductRow, ShiftRow, stored_breaks};
 use crate::with_conn;
 
 /// A tenant's whole plant configuration at one version.
@@ -46,6 +49,8 @@ pub struct PlantSnapshot {
     /// The tenant's language (`es` or `en`, from the global tenant row):
     /// it picks a reason's `name`.
     pub language: &'static str,
+    /// Calendar entries (holidays, shutdowns) by id.
+    pub calendar: BTreeMap<i32, CalendarRow>,
     /// When it was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -105,28 +110,66 @@ impl PlantSnapshot {
         }))
     }
 
-    /// The shifts as rules for the analytics engine. A shift whose stored
-    /// days or line list cannot be read is skipped (and logged): validation
-    /// on write makes that impossible through the API.
+    /// The shifts (with their breaks) and the calendar as the analytics
+    /// engine takes them: everything that decides planned time, so every
+    /// computation of P reads the same. A shift or entry whose stored JSON
+    /// cannot be read is skipped (and logged): validation on write makes
+    /// that impossible through the API.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            shifts: self.shift_rules(),
+            calendar: self
+                .calendar
+                .values()
+                .filter_map(|e| match e.lines() {
+                    Some(line_ids) => Some(CalendarEntry {
+                        entry_id: e.entry_id,
+                        start_date: e.start_date,
+                        end_date: e.end_date,
+                        line_ids,
+                    }),
+                    None => {
+                        tracing::warn!(entry_id = e.entry_id, "calendar entry with unreadable line_ids skipped");
+                        None
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The shifts as rules for the analytics engine (see [`Self::schedule`]).
     pub fn shift_rules(&self) -> Vec<ShiftRule> {
         self.shifts
             .values()
             .filter_map(|s| {
-                let names: Vec<String> = serde_json::from_str(&s.days_implemented).ok()?;
-                let days = parse_days(names.iter().map(String::as_str)).ok()?;
-                let line_ids: Option<Vec<i32>> = match &s.line_ids {
-                    None => None,
-                    Some(text) => serde_json::from_str(text).ok()?,
-                };
-                Some(ShiftRule {
-                    shift_id: s.shift_id,
-                    start_time: s.start_time,
-                    end_time: s.end_time,
-                    is_overnight: s.is_overnight,
-                    days,
-                    active: s.shift_status,
-                    line_ids,
-                })
+                let rule = (|| {
+                    let names: Vec<String> = serde_json::from_str(&s.days_implemented).ok()?;
+                    let days = parse_days(names.iter().map(String::as_str)).ok()?;
+                    let line_ids: Option<Vec<i32>> = match &s.line_ids {
+                        None => None,
+                        Some(text) => serde_json::from_str(text).ok()?,
+                    };
+                    Some(ShiftRule {
+                        shift_id: s.shift_id,
+                        start_time: s.start_time,
+                        end_time: s.end_time,
+                        is_overnight: s.is_overnight,
+                        days,
+                        active: s.shift_status,
+                        line_ids,
+                        breaks: stored_breaks(&s.breaks)
+                            .into_iter()
+                            .map(|b| ShiftBreak {
+                                start_time: b.start_time,
+                                end_time: b.end_time,
+                            })
+                            .collect(),
+                    })
+                })();
+                if rule.is_none() {
+                    tracing::warn!(shift_id = s.shift_id, "shift with unreadable days or lines skipped");
+                }
+                rule
             })
             .collect()
     }
@@ -166,6 +209,7 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
                 .select(crate::reasons::ReasonRow::as_select())
                 .load(c)
                 .await?;
+            let calendar = calendar_entry::table.select(CalendarRow::as_select()).load(c).await?;
             Ok::<_, diesel::result::Error>(PlantSnapshot {
                 version,
                 timezone: chrono_tz::Tz::UTC,
@@ -176,6 +220,7 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
                 filters: filters.into_iter().map(|r| (r.filter_id, r)).collect(),
                 reasons: reasons.into_iter().map(|r| (r.reason_id, r)).collect(),
                 language: "es",
+                calendar: calendar.into_iter().map(|r| (r.entry_id, r)).collect(),
                 loaded_at: Some(crate::clock::now_utc()),
             })
         })

@@ -2,15 +2,17 @@
 //! validation into database rows. Every bad field is reported at once, by
 //! name, in one 422.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use poem_openapi::Object;
 use rust_decimal::Decimal;
 
-use crate::analytics::shifts::parse_days;
+use crate::analytics::shifts::{ShiftBreak, ShiftRule, parse_days};
 use crate::db::decimal::DbDecimal;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
-use crate::plant::models::{NewArea, NewFilter, NewIncident, NewLine, NewProduct, NewShift};
+use crate::plant::models::{
+    NewArea, NewCalendarEntry, NewFilter, NewIncident, NewLine, NewProduct, NewShift, StoredBreak,
+};
 
 /// Filter types the filter registry knows (`filter.class_name`).
 pub const FILTER_CLASSES: &[&str] = &[
@@ -113,6 +115,81 @@ impl Check {
         }
     }
 
+    /// Validates a shift's breaks against its times (when those are valid):
+    /// at most [`MAX_BREAKS`], each of positive length and inside the
+    /// occurrence, none overlapping another; returns them in occurrence order.
+    fn breaks(&mut self, input: &[BreakInput], shift: Option<(NaiveTime, NaiveTime, bool)>) -> Vec<StoredBreak> {
+        if input.len() > MAX_BREAKS {
+            self.fail("breaks", format!("at most {MAX_BREAKS} breaks per shift"));
+            return Vec::new();
+        }
+        let mut parsed = Vec::with_capacity(input.len());
+        for (i, b) in input.iter().enumerate() {
+            let errors = self.0.len();
+            let start_time = self.time(&format!("breaks[{i}].start_time"), &b.start_time);
+            let end_time = self.time(&format!("breaks[{i}].end_time"), &b.end_time);
+            if self.0.len() > errors {
+                continue;
+            }
+            if start_time == end_time {
+                self.fail(&format!("breaks[{i}].end_time"), "must differ from start_time");
+                continue;
+            }
+            parsed.push((i, ShiftBreak { start_time, end_time }));
+        }
+        let Some((start_time, end_time, is_overnight)) = shift else {
+            return Vec::new();
+        };
+        let rule = ShiftRule {
+            shift_id: 0,
+            start_time,
+            end_time,
+            is_overnight,
+            days: chrono::WeekdaySet::ALL,
+            active: true,
+            line_ids: None,
+            breaks: Vec::new(),
+        };
+        let length = rule.wall_seconds();
+        let mut placed: Vec<(i64, i64, usize, ShiftBreak)> = Vec::with_capacity(parsed.len());
+        for (i, b) in parsed {
+            let (offset, len) = rule.break_offsets(&b);
+            if offset + len > length {
+                self.fail(
+                    &format!("breaks[{i}]"),
+                    format!(
+                        "must lie inside the shift ({} to {}{})",
+                        start_time.format("%H:%M:%S"),
+                        end_time.format("%H:%M:%S"),
+                        if rule.ends_next_day() { " the next day" } else { "" }
+                    ),
+                );
+                continue;
+            }
+            placed.push((offset, len, i, b));
+        }
+        placed.sort_by_key(|(offset, ..)| *offset);
+        for pair in placed.windows(2) {
+            let ((a_offset, a_len, a, _), (b_offset, _, b, _)) = (&pair[0], &pair[1]);
+            if a_offset + a_len > *b_offset {
+                self.fail(
+                    &format!("breaks[{}]", a.max(b)),
+                    format!("overlaps breaks[{}]", a.min(b)),
+                );
+            }
+        }
+        if !placed.is_empty() && placed.iter().map(|(_, len, ..)| len).sum::<i64>() >= length {
+            self.fail("breaks", "breaks must leave some of the shift planned");
+        }
+        placed
+            .into_iter()
+            .map(|(.., b)| StoredBreak {
+                start_time: b.start_time,
+                end_time: b.end_time,
+            })
+            .collect()
+    }
+
     fn finish<T>(self, value: T) -> AppResult<T> {
         if self.0.is_empty() {
             Ok(value)
@@ -151,7 +228,21 @@ pub struct LineInput {
     /// Gap in seconds above which the line counts as stopped (> 0, default 300).
     #[oai(nullable)]
     pub downtime_threshold: Option<i32>,
+    /// Gap in seconds without output above which a gap counts as a
+    /// micro-stop, up to `downtime_threshold` (> 0 and not above it; default
+    /// 30, or `downtime_threshold` when that is lower).
+    #[oai(nullable)]
+    pub micro_stop_threshold: Option<i32>,
 }
+
+/// The micro-stop threshold of a line when none is given, seconds.
+pub const DEFAULT_MICRO_STOP_THRESHOLD: i32 = 30;
+
+/// Breaks a shift may have.
+pub const MAX_BREAKS: usize = 8;
+
+/// Longest calendar entry, in days (both ends included).
+pub const MAX_CALENDAR_DAYS: i64 = 366;
 
 impl LineInput {
     /// Validates into a row; `current_active` is the stored flag on update.
@@ -165,6 +256,25 @@ impl LineInput {
         if downtime_threshold <= 0 {
             check.fail("downtime_threshold", "must be a positive number of seconds");
         }
+        // Absent: 30 s, or the downtime threshold when that is lower (a
+        // field nobody sent is never the one a 422 names).
+        let micro_stop_threshold = match self.micro_stop_threshold {
+            Some(given) => given,
+            None if downtime_threshold > 0 => DEFAULT_MICRO_STOP_THRESHOLD.min(downtime_threshold),
+            None => DEFAULT_MICRO_STOP_THRESHOLD,
+        };
+        if self.micro_stop_threshold.is_some() {
+            if micro_stop_threshold <= 0 {
+                check.fail("micro_stop_threshold", "must be a positive number of seconds");
+            } else if micro_stop_threshold > downtime_threshold && downtime_threshold > 0 {
+                check.fail(
+                    "micro_stop_threshold",
+                    format!(
+                        "must not exceed downtime_threshold ({downtime_threshold} s): a longer gap is a stop, not a micro-stop"
+                    ),
+                );
+            }
+        }
         check.finish(NewLine {
             line_name,
             line_code,
@@ -174,6 +284,7 @@ impl LineInput {
             downtime_threshold,
             created_at: now,
             updated_at: now,
+            micro_stop_threshold,
         })
     }
 }
@@ -325,6 +436,21 @@ pub struct ShiftInput {
     /// Lines the shift applies to; absent or empty means every line.
     #[oai(nullable)]
     pub line_ids: Option<Vec<i32>>,
+    /// Breaks inside every occurrence (at most 8), local times; absent or
+    /// empty: none. Each lies inside the shift (a break of a night shift
+    /// may be after midnight) and they do not overlap. Break time is a
+    /// planned stop: it is not planned time.
+    #[oai(nullable)]
+    pub breaks: Option<Vec<BreakInput>>,
+}
+
+/// A break inside a shift.
+#[derive(Object, Debug, Clone)]
+pub struct BreakInput {
+    /// Local start, `HH:MM` or `HH:MM:SS`.
+    pub start_time: String,
+    /// Local end, `HH:MM` or `HH:MM:SS` (after midnight when before the start).
+    pub end_time: String,
 }
 
 impl ShiftInput {
@@ -375,6 +501,15 @@ impl ShiftInput {
                 }
             }
         }
+        let times_valid = check
+            .0
+            .iter()
+            .all(|e| !matches!(e.field.as_str(), "start_time" | "end_time" | "is_overnight"));
+        let breaks = check.breaks(
+            self.breaks.as_deref().unwrap_or_default(),
+            times_valid.then_some((start_time, end_time, self.is_overnight)),
+        );
+        let breaks = serde_json::to_string(&breaks).map_err(AppError::internal)?;
         // Store English names whatever language was sent, so every reader agrees.
         let canonical: Vec<String> = match &days {
             Ok(set) => set
@@ -396,6 +531,75 @@ impl ShiftInput {
             start_time,
             end_time,
             is_overnight: self.is_overnight,
+            line_ids,
+            created_at: now,
+            updated_at: now,
+            breaks,
+        })
+    }
+}
+
+/// A holiday or shutdown.
+#[derive(Object, Debug, Clone)]
+pub struct CalendarInput {
+    /// Name (e.g. "Fiestas Patrias", "Annual maintenance").
+    pub name: String,
+    /// First local day, `YYYY-MM-DD`.
+    pub start_date: String,
+    /// Last local day, `YYYY-MM-DD`, included; an entry spans at most 366
+    /// days.
+    pub end_date: String,
+    /// Lines it stops; absent or empty means every line.
+    #[oai(nullable)]
+    pub line_ids: Option<Vec<i32>>,
+}
+
+impl CalendarInput {
+    /// Validates into a row: real dates, start not after end, at most
+    /// [`MAX_CALENDAR_DAYS`] days, listed lines exist.
+    pub fn into_row(self, snapshot: &PlantSnapshot, now: NaiveDateTime) -> AppResult<NewCalendarEntry> {
+        let mut check = Check::default();
+        let name = check.text("name", &self.name, 120);
+        let mut date = |field: &str, value: &str| {
+            let parsed = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+                .ok()
+                .filter(|_| value.trim().len() == 10);
+            match parsed {
+                None => check.fail(field, "must be a local date as YYYY-MM-DD"),
+                Some(d) if !(1970..=9999).contains(&d.year()) => {
+                    check.fail(field, "must lie between 1970-01-01 and 9999-12-31");
+                    return None;
+                }
+                Some(_) => {}
+            }
+            parsed
+        };
+        let start_date = date("start_date", &self.start_date);
+        let end_date = date("end_date", &self.end_date);
+        if let (Some(start), Some(end)) = (start_date, end_date) {
+            if end < start {
+                check.fail("end_date", format!("must not be before start_date ({start})"));
+            } else if (end - start).num_days() + 1 > MAX_CALENDAR_DAYS {
+                check.fail(
+                    "end_date",
+                    format!("an entry spans at most {MAX_CALENDAR_DAYS} days; split longer shutdowns"),
+                );
+            }
+        }
+        let mut line_ids = self.line_ids.unwrap_or_default();
+        line_ids.sort_unstable();
+        line_ids.dedup();
+        for id in &line_ids {
+            if !snapshot.lines.contains_key(id) {
+                check.fail("line_ids", format!("line {id} does not exist"));
+            }
+        }
+        let line_ids = serde_json::to_string(&line_ids).map_err(AppError::internal)?;
+        let fallback = NaiveDate::MIN;
+        check.finish(NewCalendarEntry {
+            name,
+            start_date: start_date.unwrap_or(fallback),
+            end_date: end_date.unwrap_or(fallback),
             line_ids,
             created_at: now,
             updated_at: now,

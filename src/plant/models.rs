@@ -2,12 +2,12 @@
 //! `Row` types are read; `New*` types are both inserted and used as the
 //! full change set of an update.
 
-use chrono::{NaiveDateTime, NaiveTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::{AsChangeset, Insertable, Queryable, Selectable};
 use serde::Serialize;
 
 use crate::db::decimal::DbDecimal;
-use crate::db::schema::tenant::{area, filter, incident, product, production_line, shift};
+use crate::db::schema::tenant::{area, calendar_entry, filter, incident, product, production_line, shift};
 
 /// Serialises an exact decimal as its string form (audit values).
 fn decimal_text<S: serde::Serializer>(value: &Option<DbDecimal>, s: S) -> Result<S::Ok, S::Error> {
@@ -43,6 +43,8 @@ pub struct LineRow {
     pub updated_at: NaiveDateTime,
     /// Soft-deletion instant.
     pub deleted_at: Option<NaiveDateTime>,
+    /// Gap (seconds) above which a gap is a micro-stop (at most `downtime_threshold`).
+    pub micro_stop_threshold: i32,
 }
 
 /// A new or changed production line.
@@ -68,6 +70,8 @@ pub struct NewLine {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// Micro-stop threshold, seconds.
+    pub micro_stop_threshold: i32,
 }
 
 /// An area row.
@@ -210,6 +214,8 @@ pub struct ShiftRow {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// JSON array of breaks `{start_time, end_time}` (`HH:MM:SS`).
+    pub breaks: String,
 }
 
 /// A new or changed shift.
@@ -232,6 +238,71 @@ pub struct NewShift {
     pub is_overnight: bool,
     /// JSON array of line ids; null means every line.
     pub line_ids: Option<String>,
+    /// Created.
+    #[diesel(skip_update)]
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// JSON array of breaks `{start_time, end_time}` (`HH:MM:SS`).
+    pub breaks: String,
+}
+
+/// A break inside a shift as stored (in the JSON of `shift.breaks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredBreak {
+    /// Local start.
+    pub start_time: NaiveTime,
+    /// Local end.
+    pub end_time: NaiveTime,
+}
+
+/// The breaks stored in a shift row (none when the text cannot be read:
+/// validation on write makes that impossible through the API).
+pub fn stored_breaks(text: &str) -> Vec<StoredBreak> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// A calendar entry row: a holiday or shutdown.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = calendar_entry)]
+pub struct CalendarRow {
+    /// Id.
+    pub entry_id: i32,
+    /// Name.
+    pub name: String,
+    /// First local day.
+    pub start_date: NaiveDate,
+    /// Last local day (included).
+    pub end_date: NaiveDate,
+    /// JSON array of line ids; empty means every line.
+    pub line_ids: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+impl CalendarRow {
+    /// The lines it stops (empty: every line); `None` when the stored text
+    /// cannot be read (never through the API), so that a damaged per-line
+    /// entry is not taken for one of every line.
+    pub fn lines(&self) -> Option<Vec<i32>> {
+        serde_json::from_str(&self.line_ids).ok()
+    }
+}
+
+/// A new or changed calendar entry.
+#[derive(Debug, Clone, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = calendar_entry)]
+pub struct NewCalendarEntry {
+    /// Name.
+    pub name: String,
+    /// First local day.
+    pub start_date: NaiveDate,
+    /// Last local day (included).
+    pub end_date: NaiveDate,
+    /// JSON array of line ids; empty means every line.
+    pub line_ids: String,
     /// Created.
     #[diesel(skip_update)]
     pub created_at: NaiveDateTime,

@@ -10,17 +10,22 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use crate::analytics::interval::Interval;
 use crate::app::AppState;
 use crate::audit::{AuditEntry, ClientInfo, OutboxConn};
 use crate::auth::principal::Principal;
 use crate::clock::now_naive;
 use crate::db::dialect::DialectConn;
 use crate::db::line_tables;
-use crate::db::schema::tenant::{area, config_version, filter, incident, product, production_line, shift};
+use crate::db::schema::tenant::{
+    area, calendar_entry, config_version, filter, incident, product, production_line, shift,
+};
 use crate::error::{AppError, AppResult};
 use crate::plant::cache::PlantSnapshot;
-use crate::plant::inputs::{AreaInput, FailureInput, FilterInput, IncidentInput, LineInput, ProductInput, ShiftInput};
-use crate::plant::models::{AreaRow, FilterRow, IncidentRow, LineRow, ProductRow, ShiftRow};
+use crate::plant::inputs::{
+    AreaInput, CalendarInput, FailureInput, FilterInput, IncidentInput, LineInput, ProductInput, ShiftInput,
+};
+use crate::plant::models::{AreaRow, CalendarRow, FilterRow, IncidentRow, LineRow, ProductRow, ShiftRow};
 use crate::reasons::{self, ReasonInput, ReasonRow};
 use crate::{with_conn, write_tx};
 use std::sync::Arc;
@@ -326,9 +331,9 @@ soft_crud!(
     }
 );
 soft_crud!(
-    create_shift,
-    update_shift,
-    delete_shift,
+    create_shift_row,
+    update_shift_row,
+    delete_shift_row,
     kind = "shift",
     table = shift,
     map = shifts,
@@ -352,6 +357,231 @@ soft_crud!(
         input.into_row(now, current)
     }
 );
+
+// ---- planned time: shifts and calendar -----------------------------------
+
+/// How far back persisted downtime events are recomputed when a shift
+/// changes (its times, days, lines, status or breaks move P on every past
+/// occurrence), from the first event stored there (nothing stored, nothing
+/// to fix); older windows are recomputed on request with
+/// `POST /downtime/recalculate`. Calendar entries are recomputed over their
+/// own days, which are bounded.
+pub const SHIFT_CHANGE_RECOMPUTE_DAYS: i64 = 31;
+
+/// The lines a shift or calendar entry plans or stops: `None` for every line.
+fn lines_of(ids: Option<Vec<i32>>) -> Option<Vec<i32>> {
+    ids.filter(|ids| !ids.is_empty())
+}
+
+/// After P changed on `lines` (all lines when `None`) over `windows`:
+/// recomputes the persisted downtime events there, so that no stored event
+/// runs across a break or a holiday, and forwards their audit entries. The
+/// change itself is committed; a failure here is logged, the events of the
+/// job's window are redone by the job, older ones by `POST
+/// /downtime/recalculate`.
+async fn after_plan_change(
+    state: &AppState,
+    actor: &Actor<'_>,
+    lines: Option<Vec<i32>>,
+    windows: &[Interval],
+    only_where_stored: bool,
+) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let lines: Vec<i32> = match lines {
+        Some(ids) => ids,
+        None => snapshot.lines.keys().copied().collect(),
+    };
+    let audit = AuditEntry::new(
+        "downtime.recalculate",
+        Some(tenant_id),
+        actor.principal.user_id,
+        actor.client,
+    );
+    let pool = state.databases.tenant(tenant_id).await?;
+    let now = state.clock.now();
+    match crate::kpi::persisted::recalculate_after_plan_change(
+        &pool,
+        &snapshot,
+        &lines,
+        windows,
+        only_where_stored,
+        now,
+        &audit,
+    )
+    .await
+    {
+        Ok(report) if report.wrote() => crate::audit::forward_soon(&state.databases, tenant_id).await,
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(tenant_id, %error, "persisted downtime events not recomputed after a planned-time change")
+        }
+    }
+    Ok(())
+}
+
+/// The last [`SHIFT_CHANGE_RECOMPUTE_DAYS`] days up to now.
+fn recent_window(state: &AppState) -> Interval {
+    let now = state.clock.now();
+    Interval::new(now - chrono::Duration::days(SHIFT_CHANGE_RECOMPUTE_DAYS), now)
+}
+
+/// Lines a stored shift applies to (`None`: every line).
+fn shift_lines(row: &ShiftRow) -> Option<Vec<i32>> {
+    lines_of(row.line_ids.as_deref().and_then(|t| serde_json::from_str(t).ok()))
+}
+
+/// Union of two line scopes (`None`: every line).
+fn both(a: Option<Vec<i32>>, b: Option<Vec<i32>>) -> Option<Vec<i32>> {
+    let (mut a, b) = (a?, b?);
+    a.extend(b);
+    a.sort_unstable();
+    a.dedup();
+    Some(a)
+}
+
+/// Creates a shift; the persisted events of its lines are recomputed over
+/// the recent past.
+pub async fn create_shift(state: &AppState, actor: &Actor<'_>, input: ShiftInput) -> AppResult<ShiftRow> {
+    let row = create_shift_row(state, actor, input).await?;
+    after_plan_change(state, actor, shift_lines(&row), &[recent_window(state)], true).await?;
+    Ok(row)
+}
+
+/// Replaces a shift's fields (breaks included); the persisted events of the
+/// lines it planned or plans now are recomputed over the recent past.
+pub async fn update_shift(state: &AppState, actor: &Actor<'_>, id: i32, input: ShiftInput) -> AppResult<ShiftRow> {
+    let before = state
+        .cache
+        .get(&state.databases, actor.principal.tenant_id)
+        .await?
+        .shifts
+        .get(&id)
+        .cloned();
+    let row = update_shift_row(state, actor, id, input).await?;
+    let lines = both(before.as_ref().and_then(shift_lines), shift_lines(&row));
+    after_plan_change(state, actor, lines, &[recent_window(state)], true).await?;
+    Ok(row)
+}
+
+/// Deletes (deactivates) a shift; its lines' persisted events are
+/// recomputed over the recent past.
+pub async fn delete_shift(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+    let before = state
+        .cache
+        .get(&state.databases, actor.principal.tenant_id)
+        .await?
+        .shifts
+        .get(&id)
+        .cloned();
+    delete_shift_row(state, actor, id).await?;
+    let lines = before.as_ref().and_then(shift_lines);
+    after_plan_change(state, actor, lines, &[recent_window(state)], true).await
+}
+
+/// The instants of a calendar entry's days in the tenant's zone, and its lines.
+fn entry_scope(row: &CalendarRow, tz: chrono_tz::Tz) -> (Interval, Option<Vec<i32>>) {
+    let entry = crate::analytics::shifts::CalendarEntry {
+        entry_id: row.entry_id,
+        start_date: row.start_date,
+        end_date: row.end_date,
+        line_ids: Vec::new(),
+    };
+    (entry.interval(tz), row.lines().and_then(|ids| lines_of(Some(ids))))
+}
+
+/// One calendar entry from the cache.
+pub async fn get_calendar_entry(state: &AppState, tenant_id: i32, id: i32) -> AppResult<CalendarRow> {
+    state
+        .cache
+        .get(&state.databases, tenant_id)
+        .await?
+        .calendar
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("calendar entry", id))
+}
+
+/// Creates a holiday or shutdown; the persisted events of its lines over its
+/// days are recomputed.
+pub async fn create_calendar_entry(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: CalendarInput,
+) -> AppResult<CalendarRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let row = input.into_row(&snapshot, now_naive())?;
+    let id = config_change!(state, tenant_id, |c| {
+        diesel::insert_into(calendar_entry::table)
+            .values(&row)
+            .execute(c)
+            .await?;
+        let id = id32(c.last_insert_id().await?)?;
+        (
+            id,
+            actor.entry::<(), _>("calendar.create", "calendar_entry", id, None, Some(&row)),
+        )
+    })?;
+    let created = get_calendar_entry(state, tenant_id, id).await?;
+    let (days, lines) = entry_scope(&created, snapshot.timezone);
+    after_plan_change(state, actor, lines, &[days], false).await?;
+    Ok(created)
+}
+
+/// Replaces a calendar entry; persisted events are recomputed over its old
+/// and its new days, on its old and new lines.
+pub async fn update_calendar_entry(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i32,
+    input: CalendarInput,
+) -> AppResult<CalendarRow> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let before = snapshot
+        .calendar
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("calendar entry", id))?;
+    let row = input.into_row(&snapshot, now_naive())?;
+    config_change!(state, tenant_id, |c| {
+        diesel::update(calendar_entry::table.find(id))
+            .set(&row)
+            .execute(c)
+            .await?;
+        (
+            (),
+            actor.entry("calendar.update", "calendar_entry", id, Some(&before), Some(&row)),
+        )
+    })?;
+    let after = get_calendar_entry(state, tenant_id, id).await?;
+    let (old_days, old_lines) = entry_scope(&before, snapshot.timezone);
+    let (new_days, new_lines) = entry_scope(&after, snapshot.timezone);
+    after_plan_change(state, actor, both(old_lines, new_lines), &[old_days, new_days], false).await?;
+    Ok(after)
+}
+
+/// Deletes a calendar entry (for real: it carries no history of its own);
+/// its days are planned again and their persisted events recomputed.
+pub async fn delete_calendar_entry(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let before = snapshot
+        .calendar
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("calendar entry", id))?;
+    config_change!(state, tenant_id, |c| {
+        diesel::delete(calendar_entry::table.find(id)).execute(c).await?;
+        (
+            (),
+            actor.entry::<_, ()>("calendar.delete", "calendar_entry", id, Some(&before), None),
+        )
+    })?;
+    let (days, lines) = entry_scope(&before, snapshot.timezone);
+    after_plan_change(state, actor, lines, &[days], false).await
+}
 
 // ---- downtime reasons (and failure types, their breakdown leaves) ------
 

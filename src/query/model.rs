@@ -726,6 +726,7 @@ mod tests {
             days: chrono::WeekdaySet::ALL,
             active: true,
             line_ids: None,
+            breaks: Vec::new(),
         };
         let (day, night) = (rule(1, 7, 19), rule(2, 19, 7));
         let shifts = [&day, &night];

@@ -13,7 +13,7 @@ use crate::analytics::buckets::{BucketInterval, generate_buckets};
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
 use crate::analytics::interval::{Interval, IntervalSet};
 use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
-use crate::analytics::shifts::{ShiftRule, planned_set};
+use crate::analytics::shifts::{Schedule, ShiftRule, planned_set};
 use crate::db::DbConn;
 use crate::detections::store::DetectionFilter;
 use crate::error::{AppError, AppResult, FieldError};
@@ -113,32 +113,34 @@ fn line_shifts<'a>(rules: &'a [ShiftRule], line_id: i32, filter: &[i32]) -> Vec<
 }
 
 /// The planned set of `line_id` for the query: P, or with a shift filter
-/// the union of those shifts' occurrences.
+/// the union of those shifts' occurrences; breaks and calendar days are
+/// taken out either way (the engine's [`planned_set`] is the one place P is
+/// formed).
 fn planned_of(
     query: &KpiQuery,
-    rules: &[ShiftRule],
+    schedule: &Schedule,
     line_id: i32,
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> IntervalSet {
     if query.shift_ids.is_empty() {
-        return planned_set(rules, line_id, tz, &query.range, now, None);
+        return planned_set(schedule, line_id, tz, &query.range, now, None);
     }
     query.shift_ids.iter().fold(IntervalSet::new(), |set, id| {
-        set.union(&planned_set(rules, line_id, tz, &query.range, now, Some(*id)))
+        set.union(&planned_set(schedule, line_id, tz, &query.range, now, Some(*id)))
     })
 }
 
 /// The time cells of one line (pure).
 fn time_cells(
     query: &KpiQuery,
-    rules: &[ShiftRule],
+    schedule: &Schedule,
     line_id: i32,
     planned: &IntervalSet,
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<TimeCell>> {
-    let shifts = line_shifts(rules, line_id, &query.shift_ids);
+    let shifts = line_shifts(&schedule.shifts, line_id, &query.shift_ids);
     let by_shift = query.has(Dimension::Shift) || query.grain == Some(Grain::Shift);
     // (shift, its planned set); a line planned around the clock has one
     // shift group without a shift.
@@ -150,7 +152,7 @@ fn time_cells(
         shifts
             .iter()
             .map(|s| {
-                let own = planned_set(rules, line_id, tz, &query.range, now, Some(s.shift_id));
+                let own = planned_set(schedule, line_id, tz, &query.range, now, Some(s.shift_id));
                 (Some(Some(s.shift_id)), own.intersection(planned))
             })
             .collect()
@@ -199,7 +201,19 @@ fn time_cells(
                         .collect(),
                     (_, None) => Vec::new(),
                 };
-                for (ordinal, occurrence) in occurrences.into_iter().enumerate() {
+                // An occurrence wholly inside the line's calendar days (a
+                // holiday, a shutdown) did not run: it has no row, rather
+                // than a row of nothing planned.
+                let days_off = match clipped {
+                    Some(clipped) => schedule.calendar_set(line_id, tz, &clipped),
+                    None => IntervalSet::new(),
+                };
+                let occurrences = occurrences.into_iter().filter(|o| {
+                    clipped
+                        .and_then(|c| o.intersect(&c))
+                        .is_none_or(|seen| !days_off.contains_interval(&seen))
+                });
+                for (ordinal, occurrence) in occurrences.enumerate() {
                     cells.push(TimeCell {
                         planned: set.intersect_interval(&occurrence),
                         start: Some(occurrence.start),
@@ -259,7 +273,7 @@ pub async fn counts_within(
 /// The number of rows a query would have for `line_count` lines, before
 /// any read: a request over the cell limit is refused before it costs.
 pub fn estimated_cells(query: &KpiQuery, snapshot: &PlantSnapshot, now: DateTime<Utc>) -> usize {
-    let rules = snapshot.shift_rules();
+    let schedule = snapshot.schedule();
     let lines = if query.has(Dimension::Line) {
         query.lines.len()
     } else {
@@ -275,8 +289,8 @@ pub fn estimated_cells(query: &KpiQuery, snapshot: &PlantSnapshot, now: DateTime
         1
     };
     let time = query.lines.iter().map(|line| {
-        let planned = planned_of(query, &rules, *line, snapshot.timezone, now);
-        time_cells(query, &rules, *line, &planned, snapshot.timezone, now).map_or(usize::MAX, |c| c.len())
+        let planned = planned_of(query, &schedule, *line, snapshot.timezone, now);
+        time_cells(query, &schedule, *line, &planned, snapshot.timezone, now).map_or(usize::MAX, |c| c.len())
     });
     time.max().unwrap_or(0).saturating_mul(lines).saturating_mul(products)
 }
@@ -391,7 +405,7 @@ pub async fn line_basis(
         None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)).map_err(AppError::internal)?,
     };
     let rolled = crate::rollup::store::rolled(conn, line_id).await?;
-    let planned = planned_of(query, &snapshot.shift_rules(), line_id, snapshot.timezone, now);
+    let planned = planned_of(query, &snapshot.schedule(), line_id, snapshot.timezone, now);
     // Minute rows are read ahead only when the gap analysis needs them too;
     // stored gaps serve it without them.
     let gaps_serve = rolled.gaps_serving(threshold).is_some();
@@ -436,7 +450,7 @@ async fn run_line(
     line_id: i32,
 ) -> AppResult<LineAnswer> {
     let tz = snapshot.timezone;
-    let rules = snapshot.shift_rules();
+    let schedule = snapshot.schedule();
     let mut answer = LineAnswer::default();
     let basis = match line_basis(conn, snapshot, query, now, line_id, false).await? {
         Ok(basis) => basis,
@@ -447,7 +461,7 @@ async fn run_line(
     };
     answer.watermark = Some(basis.rolled.watermark);
     let (planned, events) = (&basis.planned, &basis.events);
-    let cells = time_cells(query, &rules, line_id, planned, tz, now)?;
+    let cells = time_cells(query, &schedule, line_id, planned, tz, now)?;
     let mut sets: Vec<&IntervalSet> = vec![planned];
     sets.extend(cells.iter().map(|cell| &cell.planned));
     let mut counted = counts_within(conn, &basis, &query.product_ids, &sets)

@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod broker;
 mod broker_limits;
+mod calendar;
 mod claims;
 mod cli;
 mod common;

@@ -15,7 +15,7 @@
 //! | `BOOLEAN`                       | `tinyint` (`tinyint(1)`)            |
 //! | `TIMESTAMP`, `DATETIME(6)`      | `datetime` (`datetime(6)`)          |
 //! | `TEXT`, `VARCHAR(n)`            | `varchar`, `char` or `text`         |
-//! | `TEXT` listed in `TYPED_TEXT`   | the type listed there (`decimal` kept exact as text on SQLite, `time`) |
+//! | `TEXT` listed in `TYPED_TEXT`   | the type listed there (`decimal` kept exact as text on SQLite, `time`, `date`) |
 //!
 //! Nullability must be equal; primary keys too, except that MySQL adds
 //! `detected_at` to a per-line detection table's key (see `mysql_only_primary`).
@@ -29,7 +29,7 @@ use diesel_async::RunQueryDsl;
 
 /// SQLite `TEXT` columns that hold a typed value MySQL stores natively:
 /// exact decimals (SQLite binds `Numeric` as a double, so they are text
-/// there) and times of day.
+/// there), times of day and calendar dates.
 const TYPED_TEXT: &[(&str, &str, &str)] = &[
     ("product", "product_weight", "decimal"),
     ("production_line", "availability", "decimal"),
@@ -37,6 +37,8 @@ const TYPED_TEXT: &[(&str, &str, &str)] = &[
     ("product", "production_std", "decimal"),
     ("shift", "start_time", "time"),
     ("shift", "end_time", "time"),
+    ("calendar_entry", "start_date", "date"),
+    ("calendar_entry", "end_date", "date"),
 ];
 
 /// Columns in MySQL's primary key only: a partitioned table's primary key

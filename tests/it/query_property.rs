@@ -53,7 +53,7 @@ use std::fmt::Write as _;
 
 use camet::analytics::downtime::{DowntimeEvent, DowntimeThreshold, downtime_events};
 use camet::analytics::interval::{Interval, IntervalSet};
-use camet::analytics::shifts::{ShiftRule, planned_set};
+use camet::analytics::shifts::{Schedule, ShiftRule, planned_set};
 use camet::analytics::time::{local_midnight, resolve_local, to_local};
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -490,6 +490,7 @@ async fn build(app: &TestApp, case: &Case, name: &str) -> Built {
             days: set,
             active: true,
             line_ids: (!line_ids.is_empty()).then_some(line_ids),
+            breaks: Vec::new(),
         });
     }
     for (i, line_id) in lines.iter().enumerate() {
@@ -707,7 +708,7 @@ impl Reference<'_> {
         let set = line.planned.intersect_interval(window);
         match shift {
             Some(id) => set.intersection(&planned_set(
-                self.rules,
+                &Schedule::of_shifts(self.rules.to_vec()),
                 line_id,
                 self.tz,
                 &self.range,
@@ -825,10 +826,24 @@ async fn check_query(
             .map(|r| r.shift_id)
             .collect();
         let planned = if shift_filter.is_empty() {
-            planned_set(&built.rules, *line_id, case.zone, &range, now, None)
+            planned_set(
+                &Schedule::of_shifts(built.rules.clone()),
+                *line_id,
+                case.zone,
+                &range,
+                now,
+                None,
+            )
         } else {
             shift_filter.iter().fold(IntervalSet::new(), |set, id| {
-                set.union(&planned_set(&built.rules, *line_id, case.zone, &range, now, Some(*id)))
+                set.union(&planned_set(
+                    &Schedule::of_shifts(built.rules.clone()),
+                    *line_id,
+                    case.zone,
+                    &range,
+                    now,
+                    Some(*id),
+                ))
             })
         };
         let threshold = match q.threshold {

@@ -181,6 +181,35 @@ impl IntervalSet {
         IntervalSet { intervals: out }
     }
 
+    /// The instants of the set that are not in `other` (planned stops
+    /// taken out of shift occurrences), in O(n + m).
+    pub fn difference(&self, other: &IntervalSet) -> IntervalSet {
+        let mut out = Vec::with_capacity(self.intervals.len());
+        let mut first = 0;
+        for a in &self.intervals {
+            // Intervals of `other` ending at or before `a` cannot reach a later one either.
+            while other.intervals.get(first).is_some_and(|b| b.end <= a.start) {
+                first += 1;
+            }
+            let mut from = a.start;
+            for b in other.intervals[first..].iter().take_while(|b| b.start < a.end) {
+                if b.start > from {
+                    out.push(Interval::new(from, b.start));
+                }
+                from = from.max(b.end);
+                if from >= a.end {
+                    break;
+                }
+            }
+            if from < a.end {
+                out.push(Interval::new(from, a.end));
+            }
+        }
+        // Pieces of one interval are separated by `other`, pieces of two by
+        // the gaps of `self`: still sorted, disjoint and non-adjacent.
+        IntervalSet { intervals: out }
+    }
+
     /// The maximal interval containing `t`, if any (binary search).
     pub fn interval_containing(&self, t: DateTime<Utc>) -> Option<&Interval> {
         let idx = self.intervals.partition_point(|i| i.start <= t);
@@ -357,6 +386,19 @@ mod tests {
             let w = iv(lo, lo + len);
             let cut = a.intersect_interval(&w);
             prop_assert_eq!(&cut, &a.intersection(&IntervalSet::from_interval(w)));
+        }
+
+        #[test]
+        fn difference_matches_pointwise_membership_and_adds_up(a in arb_set(), b in arb_set()) {
+            let diff = a.difference(&b);
+            let naive: Vec<i64> = (-10..600).filter(|m| a.contains(t(*m)) && !b.contains(t(*m))).collect();
+            prop_assert_eq!(brute_minutes(&diff), naive);
+            prop_assert_eq!(diff.total_micros(), a.total_micros() - a.intersection(&b).total_micros());
+            for w in diff.intervals().windows(2) {
+                prop_assert!(w[0].end < w[1].start);
+            }
+            prop_assert!(diff.intervals().iter().all(|i| !i.is_empty()));
+            prop_assert_eq!(a.difference(&IntervalSet::new()), a.clone());
         }
     }
 }

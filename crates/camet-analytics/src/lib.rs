@@ -45,5 +45,5 @@ pub use interval::{Interval, IntervalSet, micros_to_seconds};
 pub use losses::{ClassifiedStop, LossBucket, LossClass, LossInput, Losses, ProductFlow, compute_losses};
 pub use oee::{OeeInput, OeeResult, ProductCount, compute_oee, total_weight};
 pub use reconcile::{EventWrite, ReconcilePlan, StoredEvent, expand_window, reconcile_events};
-pub use shifts::{Plan, PlanBasis, ShiftRule, counting_scope, plan, planned_set};
+pub use shifts::{CalendarEntry, Plan, PlanBasis, Schedule, ShiftBreak, ShiftRule, counting_scope, plan, planned_set};
 pub use time::{DEFAULT_MAX_RANGE_DAYS, format_instant, parse_instant, parse_range, resolve_local, validate_range};

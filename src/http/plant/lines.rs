@@ -39,6 +39,9 @@ pub struct LineView {
     pub performance: Option<Decimal>,
     /// Gap in seconds above which the line counts as stopped.
     pub downtime_threshold: i32,
+    /// Gap in seconds without output above which a gap is a micro-stop (up
+    /// to `downtime_threshold`).
+    pub micro_stop_threshold: i32,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
@@ -58,6 +61,7 @@ impl From<LineRow> for LineView {
             availability: r.availability.map(|d| d.0.normalize()),
             performance: r.performance.map(|d| d.0.normalize()),
             downtime_threshold: r.downtime_threshold,
+            micro_stop_threshold: r.micro_stop_threshold,
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
             deleted_at: r.deleted_at.map(utc),

@@ -80,6 +80,7 @@ macro_rules! created_type {
 }
 
 pub mod areas;
+pub mod calendar;
 pub mod failures;
 pub mod filters;
 pub mod incidents;
@@ -95,6 +96,7 @@ pub type PlantApis = (
     areas::AreasApi,
     products::ProductsApi,
     shifts::ShiftsApi,
+    calendar::CalendarApi,
     filters::FiltersApi,
     reasons::ReasonsApi,
     failures::FailuresApi,
@@ -109,6 +111,7 @@ pub fn apis() -> PlantApis {
         areas::AreasApi,
         products::ProductsApi,
         shifts::ShiftsApi,
+        calendar::CalendarApi,
         filters::FiltersApi,
         reasons::ReasonsApi,
         failures::FailuresApi,

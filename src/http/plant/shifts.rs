@@ -1,5 +1,6 @@
 //! `/api/v1/production/shifts`: shifts, the planned time of the lines they
-//! apply to (every line unless `line_ids` names some). Deleting deactivates.
+//! apply to (every line unless `line_ids` names some), less their breaks.
+//! Deleting deactivates.
 
 use chrono::{DateTime, NaiveTime, Utc};
 use poem::Request;
@@ -15,7 +16,7 @@ use crate::http::caller::{Caller, ManagePlant, ReadData};
 use crate::http::problem::ApiError;
 use crate::http::{ApiTags, client_info};
 use crate::plant::inputs::ShiftInput;
-use crate::plant::models::ShiftRow;
+use crate::plant::models::{ShiftRow, stored_breaks};
 use crate::plant::service::{self, Actor};
 
 /// A shift.
@@ -41,10 +42,21 @@ pub struct ShiftView {
     /// Lines it applies to; absent means every line.
     #[oai(nullable)]
     pub line_ids: Option<Vec<i32>>,
+    /// Breaks inside every occurrence, in occurrence order (not planned time).
+    pub breaks: Vec<BreakView>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+}
+
+/// A break inside a shift.
+#[derive(Object)]
+pub struct BreakView {
+    /// Local start, `HH:MM:SS`.
+    pub start_time: String,
+    /// Local end, `HH:MM:SS` (after midnight when before the start).
+    pub end_time: String,
 }
 
 /// Shift times leave as `HH:MM:SS`, the form shifts are written in.
@@ -64,6 +76,13 @@ impl From<ShiftRow> for ShiftView {
             end_time: hms(r.end_time),
             is_overnight: r.is_overnight,
             line_ids: r.line_ids.and_then(|t| serde_json::from_str(&t).ok()),
+            breaks: stored_breaks(&r.breaks)
+                .into_iter()
+                .map(|b| BreakView {
+                    start_time: hms(b.start_time),
+                    end_time: hms(b.end_time),
+                })
+                .collect(),
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
         }
