@@ -146,7 +146,7 @@ async fn losses_view(
     let pool = state.databases.tenant(principal.tenant_id).await?;
     let mut conn = pool.get().await?;
     let prepared = kpi::prepare(&mut conn, &snapshot, query, now, false).await?;
-    let classes = kpi::losses::stop_classes(&mut conn, &prepared).await?;
+    let classes = kpi::losses::stop_classes(&mut conn, &snapshot, &prepared).await?;
     let line = kpi::losses::losses(&mut conn, &snapshot, &prepared, &classes, now).await?;
     let settled = crate::http::conditional::settled(prepared.query().range.end, prepared.watermark(now));
     Ok((LossesResponse::view(line, snapshot.timezone), settled))

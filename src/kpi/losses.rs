@@ -145,14 +145,22 @@ pub async fn losses(
 }
 
 /// The line's micro-stop threshold.
-fn micro_stop_threshold(_line: &crate::plant::models::LineRow) -> AppResult<DowntimeThreshold> {
-    // INTEGRATION: the line's `micro_stop_threshold` once lines have it.
-    DowntimeThreshold::from_seconds(30).map_err(AppError::internal)
+fn micro_stop_threshold(line: &crate::plant::models::LineRow) -> AppResult<DowntimeThreshold> {
+    DowntimeThreshold::from_seconds(i64::from(line.micro_stop_threshold)).map_err(AppError::internal)
 }
 
 /// The reason and loss class of every persisted event of the prepared
-/// line's range, keyed by start instant.
-pub async fn stop_classes(_conn: &mut DbConn, _prepared: &Prepared) -> AppResult<StopClasses> {
-    // INTEGRATION: read the events' reason ids and the reasons' classes.
-    Ok(StopClasses::new())
+/// line's range, keyed by start instant (a reason no longer in the tree
+/// reads as unassigned).
+pub async fn stop_classes(conn: &mut DbConn, snapshot: &PlantSnapshot, prepared: &Prepared) -> AppResult<StopClasses> {
+    let line_id = prepared.basis.line_id;
+    let window = prepared.query.range;
+    let records = super::persisted::list(conn, snapshot, line_id, window).await?;
+    Ok(records
+        .into_iter()
+        .filter_map(|record| {
+            let reason = record.reason_id.and_then(|id| snapshot.reasons.get(&id))?;
+            Some((record.start, (Some(reason.reason_id), reason.loss())))
+        })
+        .collect())
 }

@@ -112,16 +112,15 @@ pub async fn recalculate_line(
     now: DateTime<Utc>,
     audit: &crate::audit::AuditEntry,
 ) -> AppResult<PendingReport> {
-    let marks =
-        crate::with_conn!(conn, |c| {
-            diesel::sql_query(
+    let marks = crate::with_conn!(conn, |c| {
+        diesel::sql_query(
         "SELECT pending_id, span_start, span_end FROM downtime_pending WHERE line_id = ? ORDER BY pending_id LIMIT ?"
     )
     .bind::<Integer, _>(line_id)
     .bind::<BigInt, _>(MARKS_PER_RUN)
     .load::<MarkRow>(c)
     .await
-        })?;
+    })?;
     if marks.is_empty() {
         return Ok(PendingReport::default());
     }

@@ -29,58 +29,23 @@ use crate::db::schema::tenant::{config_version, downtime_reason, incident};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 
-/// Where a stop's time goes in the loss split (semantics §10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossClass {
-    /// A failure of the machine.
-    Breakdown,
-    /// Changeover, adjustment.
-    Setup,
-    /// A short stop.
-    MinorStop,
-    /// Break, planned maintenance, no orders, meeting.
-    Planned,
-    /// Not explained yet.
-    Unassigned,
+/// Where a stop's time goes in the loss split: the engine's classes.
+pub use crate::analytics::losses::LossClass;
+
+/// The class named `text`, if any.
+pub fn parse_class(text: &str) -> Option<LossClass> {
+    text.trim().parse().ok()
 }
 
-impl LossClass {
-    /// Every class, in the order of the loss split.
-    pub const ALL: [LossClass; 5] = [
-        LossClass::Breakdown,
-        LossClass::Setup,
-        LossClass::MinorStop,
-        LossClass::Planned,
-        LossClass::Unassigned,
-    ];
-
-    /// Its name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LossClass::Breakdown => "breakdown",
-            LossClass::Setup => "setup",
-            LossClass::MinorStop => "minor_stop",
-            LossClass::Planned => "planned",
-            LossClass::Unassigned => "unassigned",
-        }
-    }
-
-    /// The class named `text`, if any.
-    pub fn parse(text: &str) -> Option<LossClass> {
-        LossClass::ALL.into_iter().find(|c| c.as_str() == text.trim())
-    }
-
-    /// The colour a reason of this class gets when none is given (the
-    /// default tree's category colour).
-    pub fn default_color(self) -> &'static str {
-        match self {
-            LossClass::Breakdown => "#dc2626",
-            LossClass::Setup => "#f59e0b",
-            LossClass::MinorStop => "#eab308",
-            LossClass::Planned => "#2563eb",
-            LossClass::Unassigned => "#9ca3af",
-        }
+/// The colour a reason of `class` gets when none is given (the default
+/// tree's category colour).
+pub fn default_color(class: LossClass) -> &'static str {
+    match class {
+        LossClass::Breakdown => "#dc2626",
+        LossClass::Setup => "#f59e0b",
+        LossClass::MinorStop => "#eab308",
+        LossClass::Planned => "#2563eb",
+        LossClass::Unassigned => "#9ca3af",
     }
 }
 
@@ -120,7 +85,7 @@ impl ReasonRow {
 
     /// Its loss class (a stored name no version wrote reads as `unassigned`).
     pub fn loss(&self) -> LossClass {
-        LossClass::parse(&self.loss_class).unwrap_or(LossClass::Unassigned)
+        parse_class(&self.loss_class).unwrap_or(LossClass::Unassigned)
     }
 
     /// Whether this is a failure type of `/production/failures`: a
@@ -298,7 +263,7 @@ impl ReasonInput {
             );
         }
         let loss = match (&self.loss_class, parent) {
-            (Some(text), _) => match LossClass::parse(text) {
+            (Some(text), _) => match parse_class(text) {
                 Some(class) => class,
                 None => {
                     check.fail(
@@ -321,7 +286,7 @@ impl ReasonInput {
                 }
                 c.to_ascii_lowercase()
             }
-            None => parent.map_or_else(|| loss.default_color().to_owned(), |p| p.color.clone()),
+            None => parent.map_or_else(|| default_color(loss).to_owned(), |p| p.color.clone()),
         };
         check.finish(NewReason {
             parent_id: self.parent_id,
@@ -522,7 +487,7 @@ pub async fn create_failure(
         name_es: fields.type_failure.clone(),
         name_en: fields.type_failure.clone(),
         description: fields.description.clone(),
-        color: parent.map_or_else(|| LossClass::Breakdown.default_color().to_owned(), |p| p.color.clone()),
+        color: parent.map_or_else(|| default_color(LossClass::Breakdown).to_owned(), |p| p.color.clone()),
         loss_class: LossClass::Breakdown.as_str().to_owned(),
         is_active: true,
         created_at: now,
@@ -728,8 +693,8 @@ mod tests {
     #[test]
     fn loss_classes_round_trip() {
         for class in LossClass::ALL {
-            assert_eq!(LossClass::parse(class.as_str()), Some(class));
+            assert_eq!(parse_class(class.as_str()), Some(class));
         }
-        assert_eq!(LossClass::parse("failure"), None);
+        assert_eq!(parse_class("failure"), None);
     }
 }

@@ -168,3 +168,77 @@ async fn bad_losses_requests_are_422_naming_the_field() {
         app.stop().await;
     }
 }
+
+/// Reasons split the stops by class: the 1 200 s stop explained as a jam
+/// (a breakdown) and the 600 s one as a changeover (setup); the 5 370 s
+/// stop stays unassigned. MTBF = 30 s operating ÷ 1 breakdown; MTTR =
+/// 1 200 s. The parts still add up to 7 200 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_reasons_split_the_stops_by_loss_class() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let line = known_line(&app).await;
+        camet::kpi::pending::recalculate_all(&app.state.databases, &app.state.cache, chrono::Utc::now())
+            .await
+            .expect("downtime job");
+        let events: Vec<Value> = app
+            .authed(
+                Method::GET,
+                &format!(
+                    "/api/v1/downtime/{}/events?start_date=2026-11-16T00:00:00Z&end_date=2026-11-17T00:00:00Z",
+                    line.line_id
+                ),
+                &line.token,
+            )
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(events.len(), 3, "{backend:?}: {events:?}");
+        let page: Value = app
+            .authed(
+                Method::GET,
+                "/api/v1/production/downtime-reasons?limit=1000",
+                &line.token,
+            )
+            .send()
+            .await
+            .expect("reasons")
+            .json()
+            .await
+            .expect("json");
+        let reasons = page["items"].as_array().cloned().unwrap_or_default();
+        let id_of = |code: &str| {
+            reasons
+                .iter()
+                .find(|r| r["code"] == code)
+                .and_then(|r| r["reason_id"].as_i64())
+                .unwrap_or_else(|| panic!("reason {code}"))
+        };
+        let (jam, changeover) = (id_of("BRK-JAM"), id_of("SET-CHANGEOVER"));
+        for (event, reason) in [(&events[1], jam), (&events[0], changeover)] {
+            app.post_ok(
+                &line.token,
+                &format!("/api/v1/downtime/{}/reasons", line.line_id),
+                json!({"event_ids": [event["event_id"]], "reason_id": reason, "comment": "explained"}),
+            )
+            .await;
+        }
+        let answer = losses_ok(&app, &line, "").await;
+        assert_eq!(
+            answer["losses"],
+            json!([
+                {"loss_class": "breakdown", "reason_id": jam, "seconds": 1200.0, "count": 1},
+                {"loss_class": "setup", "reason_id": changeover, "seconds": 600.0, "count": 1},
+                {"loss_class": "unassigned", "reason_id": null, "seconds": 5370.0, "count": 1}
+            ]),
+            "{backend:?}"
+        );
+        assert_eq!(answer["mtbf_seconds"], 30.0);
+        assert_eq!(answer["mttr_seconds"], 1200.0);
+        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        app.stop().await;
+    }
+}

@@ -29,7 +29,8 @@ use super::oee::{Ratio, round2};
 const MICROS_PER_HOUR: i128 = 3_600_000_000;
 
 /// What kind of loss a stop is, from its assigned reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LossClass {
     /// Equipment failure.
     Breakdown,
