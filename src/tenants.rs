@@ -76,6 +76,8 @@ pub struct TenantProfile {
     /// Keys of the enabled dashboard filters (the fields of
     /// `POST /dashboard/run {filters}`), in resolution order.
     pub filters: Vec<&'static str>,
+    /// The planned-stops rule (semantics §10).
+    pub planned_stops_reduce_planned_time: bool,
 }
 
 /// The keys of the filters a tenant has enabled (active rows of a registered
@@ -109,6 +111,7 @@ pub async fn profile(
         name: tenant.company_name,
         timezone: tenant.timezone,
         filters: enabled_filter_keys(&snapshot),
+        planned_stops_reduce_planned_time: snapshot.planned_stops_reduce_planned_time,
     })
 }
 

@@ -329,6 +329,15 @@ pub mod tenant {
     }
 
     diesel::table! {
+        /// The tenant's analytics rules (one row, id 1).
+        plant_settings (id) {
+            id -> Integer,
+            planned_stops_reduce_planned_time -> Bool,
+            updated_at -> Timestamp,
+        }
+    }
+
+    diesel::table! {
         /// Per line: rollups include direct writes before `watermark`.
         rollup_watermark (line_id) {
             line_id -> Integer,

@@ -125,9 +125,11 @@ pub fn all() -> Vec<OperationExamples> {
                 "name": "Demo Plant",
                 "timezone": "America/Santiago",
                 "language": "es",
-                "filters": ["line_id", "date_range", "product_ids", "area_ids", "shift_id", "interval", "downtime_threshold", "show_stops"]
+                "filters": ["line_id", "date_range", "product_ids", "area_ids", "shift_id", "interval", "downtime_threshold", "show_stops"],
+                "planned_stops_reduce_planned_time": true
             }),
         ),
+        op("put", "/api/v1/tenant/rules").body(json!({"planned_stops_reduce_planned_time": false})),
         op("post", "/api/v1/users")
             .body(json!({"username": "maria", "email": "maria@demo.local", "role": "viewer", "password": "Turno-Noche-2026"}))
             .answers("201", user_view(2, "maria", "viewer", &VIEWER_RIGHTS)),
@@ -247,6 +249,7 @@ pub fn all() -> Vec<OperationExamples> {
                 "oee": 81.02,
                 "total_weight": 1591263.45,
                 "warnings": [],
+                "planned_stops_reduce_planned_time": true,
                 "data_as_of": "2026-11-28T17:58:00-03:00"
             }),
         ),
@@ -285,6 +288,7 @@ pub fn all() -> Vec<OperationExamples> {
                     "mttr_seconds": 800.0,
                     "teep": 15.0,
                     "warnings": [],
+                    "planned_stops_reduce_planned_time": true,
                     "data_as_of": "2026-11-28T17:58:00-03:00"
                 }),
             ),

@@ -91,6 +91,10 @@ pub struct OeeResponse {
     pub total_weight: f64,
     /// Why a figure is null or doubtful.
     pub warnings: Vec<String>,
+    /// The tenant's rule that formed the planned time: true when stops whose
+    /// reason has the loss class `planned` left it, false when they counted
+    /// as downtime (`GET /tenant`).
+    pub planned_stops_reduce_planned_time: bool,
     /// Up to when rows written straight into the raw table are included (the rollup watermark); API-ingested detections always are.
     pub data_as_of: String,
 }
@@ -115,6 +119,7 @@ impl OeeResponse {
             oee: oee.oee,
             total_weight: oee.total_weight,
             warnings: oee.warnings,
+            planned_stops_reduce_planned_time: oee.planned_stops_reduce_planned_time,
             data_as_of: instant(oee.data_as_of, tz),
         }
     }

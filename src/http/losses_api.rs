@@ -92,6 +92,10 @@ pub struct LossesResponse {
     pub teep: Option<f64>,
     /// Why a figure is none.
     pub warnings: Vec<String>,
+    /// The tenant's rule that formed the planned time: true when stops whose
+    /// reason has the loss class `planned` left it (they are then in no
+    /// bucket), false when they stay here as the `planned` class.
+    pub planned_stops_reduce_planned_time: bool,
     /// Up to when direct writes to the raw table are included (as the OEE's).
     pub data_as_of: String,
 }
@@ -130,6 +134,7 @@ impl LossesResponse {
             mttr_seconds: seconds(losses.mttr_micros),
             teep: losses.teep.and_then(|d| rust_decimal::prelude::ToPrimitive::to_f64(&d)),
             warnings: line.warnings,
+            planned_stops_reduce_planned_time: line.planned_stops_reduce_planned_time,
             data_as_of: format_instant(line.data_as_of, tz),
         }
     }

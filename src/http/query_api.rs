@@ -62,8 +62,9 @@ pub struct QueryRequest {
     #[oai(validator(max_items = 3))]
     #[oai(nullable)]
     pub dimensions: Option<Vec<String>>,
-    /// Any of the OEE fields; omitted: all twelve.
-    #[oai(validator(max_items = 12))]
+    /// Any of the OEE fields and the loss measures (`docs/query.md`);
+    /// omitted: the twelve OEE fields.
+    #[oai(validator(max_items = 25))]
     #[oai(nullable)]
     pub measures: Option<Vec<String>>,
     /// Only these products.
@@ -250,6 +251,7 @@ async fn answer(
             "totals": laid_out.totals,
             "data_as_of": data_as_of,
             "warnings": current.warnings,
+            "planned_stops_reduce_planned_time": snapshot.planned_stops_reduce_planned_time,
         })
     };
     let tag = match Precondition::check(is_settled, content, format.name(), headers) {
@@ -277,6 +279,7 @@ async fn answer(
             "data_as_of": data_as_of,
             "row_count": laid_out.rows.len(),
             "warnings": current.warnings,
+            "planned_stops_reduce_planned_time": snapshot.planned_stops_reduce_planned_time,
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         },
     }))))

@@ -4,19 +4,16 @@
 //! [`crate::analytics::losses`]. Takes a connection and the cached
 //! configuration; the JSON view lives in `http::kpi_views`.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use crate::analytics::downtime::DowntimeThreshold;
 use crate::analytics::interval::Interval;
-use crate::analytics::losses::{ClassifiedStop, LossClass, LossInput, Losses, ProductFlow, compute_losses};
+use crate::analytics::losses::Losses;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::kpi::Prepared;
 use crate::plant::cache::PlantSnapshot;
-use crate::query::run::counts_within;
-use crate::rollup::read::{self, GapQuery};
+use crate::query::run::{Parts, counts_within, loss_parts, micro_stop_events};
 
 /// The loss split of one line over a range.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,13 +30,15 @@ pub struct LineLosses {
     pub losses: Losses,
     /// Why a figure is none.
     pub warnings: Vec<String>,
+    /// The tenant's planned-stops rule that formed P (semantics §10).
+    pub planned_stops_reduce_planned_time: bool,
     /// Up to when direct writes are included (as the OEE's).
     pub data_as_of: DateTime<Utc>,
 }
 
 /// The reason and loss class of each event, joined on its start instant
 /// with the persisted events (people assign reasons to those).
-pub type StopClasses = HashMap<DateTime<Utc>, (Option<i32>, LossClass)>;
+pub use crate::reasons::assigned::StopClasses;
 
 /// The loss split of `prepared`'s line, counting only `products` (all when
 /// empty); `classes` gives the events' reasons (unassigned when absent).
@@ -56,83 +55,34 @@ pub async fn losses(
         .get(&basis.line_id)
         .ok_or_else(|| AppError::internal("a prepared line left the configuration"))?;
     let micro_threshold = micro_stop_threshold(line)?;
-    let stops: Vec<ClassifiedStop> = basis
-        .events
+    let micro_stops = micro_stop_events(conn, snapshot, basis, now).await?;
+    let counted = counts_within(conn, basis, &prepared.query.product_ids, &[&basis.counted]).await?;
+    let (inputs, outputs) = counted.into_iter().next().unwrap_or_default();
+    let warnings = inputs
         .iter()
-        .map(|event| {
-            let (reason_id, loss_class) = classes
-                .get(&event.start)
-                .copied()
-                .unwrap_or((None, LossClass::Unassigned));
-            ClassifiedStop {
-                duration_micros: event.duration_micros,
-                loss_class,
-                reason_id,
-            }
+        .filter(|(_, n)| **n > 0)
+        .map(|(id, n)| snapshot.product_count(*id, *n))
+        .filter(|product| product.production_std.is_none_or(|s| s <= rust_decimal::Decimal::ZERO))
+        .map(|product| {
+            format!(
+                "product '{}' (id {}) has no positive production_std: ideal time, speed loss, quality loss and fully productive time cannot be computed",
+                product.product_name, product.product_id
+            )
         })
         .collect();
-    let micro_stops = if micro_threshold < basis.threshold {
-        // Every gap of the timeline longer than the micro-stop threshold
-        // is an event at that threshold; those not longer than the
-        // downtime threshold are the micro-stops.
-        let shorter = read::downtime_events(
-            conn,
-            basis.line_id,
-            basis.areas.output_area_id,
-            &GapQuery {
-                planned: &basis.planned,
-                threshold: micro_threshold,
-                now,
-            },
-            basis.rolled,
-            basis.minutes.as_ref(),
-        )
-        .await?;
-        shorter
-            .into_iter()
-            .map(|event| event.duration_micros)
-            .filter(|micros| *micros <= basis.threshold.micros())
-            .collect()
-    } else {
-        Vec::new()
+    let parts = Parts {
+        planned_micros: basis.planned.total_micros(),
+        losses: loss_parts(classes, &micro_stops, &basis.events, &basis.planned),
+        events: basis.events.clone(),
+        inputs,
+        outputs,
     };
-    let products = &prepared.query.product_ids;
-    let counted = counts_within(conn, basis, products, &[&basis.planned]).await?;
-    let (inputs, outputs) = counted.into_iter().next().unwrap_or_default();
-    let mut warnings = Vec::new();
-    let mut flows: Vec<ProductFlow> = Vec::new();
-    for product_id in inputs.keys().chain(outputs.keys()) {
-        if flows.iter().any(|f| f.product_id == *product_id) {
-            continue;
-        }
-        let input_count = inputs.get(product_id).copied().unwrap_or(0);
-        let product = snapshot.product_count(*product_id, input_count);
-        let production_std = product.production_std;
-        if input_count > 0 && production_std.is_none_or(|s| s <= rust_decimal::Decimal::ZERO) {
-            warnings.push(format!(
-                "product '{}' (id {product_id}) has no positive production_std: ideal time, speed loss, quality loss and fully productive time cannot be computed",
-                product.product_name
-            ));
-        }
-        flows.push(ProductFlow {
-            product_id: *product_id,
-            input_count,
-            output_count: outputs.get(product_id).copied().unwrap_or(0),
-            production_std,
-        });
-    }
     let calendar_micros = prepared
         .query
         .range
         .clip_to_now(now)
         .map_or(0, |clipped| clipped.duration_micros());
-    let losses = compute_losses(&LossInput {
-        planned_micros: basis.planned.total_micros(),
-        stops: &stops,
-        micro_stop_micros: &micro_stops,
-        products: &flows,
-        calendar_micros,
-    });
+    let losses = parts.loss_split(snapshot, calendar_micros);
     Ok(LineLosses {
         line_id: basis.line_id,
         range: prepared.query.range,
@@ -140,6 +90,7 @@ pub async fn losses(
         micro_stop_threshold: micro_threshold,
         losses,
         warnings,
+        planned_stops_reduce_planned_time: snapshot.planned_stops_reduce_planned_time,
         data_as_of: prepared.data_as_of(now),
     })
 }
@@ -153,14 +104,5 @@ fn micro_stop_threshold(line: &crate::plant::models::LineRow) -> AppResult<Downt
 /// line's range, keyed by start instant (a reason no longer in the tree
 /// reads as unassigned).
 pub async fn stop_classes(conn: &mut DbConn, snapshot: &PlantSnapshot, prepared: &Prepared) -> AppResult<StopClasses> {
-    let line_id = prepared.basis.line_id;
-    let window = prepared.query.range;
-    let records = super::persisted::list(conn, snapshot, line_id, window).await?;
-    Ok(records
-        .into_iter()
-        .filter_map(|record| {
-            let reason = record.reason_id.and_then(|id| snapshot.reasons.get(&id))?;
-            Some((record.start, (Some(reason.reason_id), reason.loss())))
-        })
-        .collect())
+    crate::reasons::assigned::stop_classes(conn, snapshot, prepared.basis.line_id, &prepared.query.range).await
 }

@@ -97,7 +97,7 @@ fn single_line(request: &LineRequest) -> KpiQuery {
         preset: None,
         grain: None,
         dimensions: Vec::new(),
-        measures: Measure::ALL.to_vec(),
+        measures: Measure::OEE_FIELDS.to_vec(),
         product_ids: distinct(request.product_ids.clone()),
         shift_ids: request.shift_id.into_iter().collect(),
         threshold: request.threshold,
@@ -250,6 +250,9 @@ pub struct Oee {
     pub total_weight: f64,
     /// Why a figure is none or doubtful.
     pub warnings: Vec<String>,
+    /// The tenant's rule that formed P: stops with a `planned` reason left
+    /// it (true) or counted as downtime (false).
+    pub planned_stops_reduce_planned_time: bool,
     /// See [`Prepared::data_as_of`].
     pub data_as_of: DateTime<Utc>,
 }
@@ -275,12 +278,13 @@ pub async fn oee(
     now: DateTime<Utc>,
 ) -> AppResult<Oee> {
     let basis = &prepared.basis;
-    let (inputs, outputs) = counts_in(conn, prepared, products, &basis.planned).await?;
+    let (inputs, outputs) = counts_in(conn, prepared, products, &basis.counted).await?;
     let parts = Parts {
         planned_micros: basis.planned.total_micros(),
         events: basis.events.clone(),
         inputs,
         outputs,
+        ..Parts::default()
     };
     let (result, weight) = parts.figures(snapshot);
     Ok(Oee {
@@ -299,6 +303,7 @@ pub async fn oee(
         oee: result.oee.map(number),
         total_weight: number(weight),
         warnings: result.warnings,
+        planned_stops_reduce_planned_time: snapshot.planned_stops_reduce_planned_time,
         data_as_of: prepared.data_as_of(now),
     })
 }

@@ -13,13 +13,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use tokio::sync::RwLock;
 
 use crate::analytics::shifts::{CalendarEntry, Schedule, ShiftBreak, ShiftRule, parse_days};
 use crate::db::schema::tenant::{
-    area, calendar_entry, config_version, downtime_reason, filter, product, production_line, shift,
+    area, calendar_entry, config_version, downtime_reason, filter, plant_settings, product, production_line, shift,
 };
 use crate::db::{Databases, DbPool};
 use crate::error::AppResult;
@@ -51,6 +51,10 @@ pub struct PlantSnapshot {
     pub language: &'static str,
     /// Calendar entries (holidays, shutdowns) by id.
     pub calendar: BTreeMap<i32, CalendarRow>,
+    /// The tenant's rule (semantics §10): stops whose reason has the loss
+    /// class `planned` leave the planned time (true, the default) or stay
+    /// downtime (false).
+    pub planned_stops_reduce_planned_time: bool,
     /// When it was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -134,6 +138,7 @@ impl PlantSnapshot {
                     }
                 })
                 .collect(),
+            reason_stops: Default::default(),
         }
     }
 
@@ -210,6 +215,13 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
                 .load(c)
                 .await?;
             let calendar = calendar_entry::table.select(CalendarRow::as_select()).load(c).await?;
+            let planned_stops_reduce_planned_time = plant_settings::table
+                .select(plant_settings::planned_stops_reduce_planned_time)
+                .filter(plant_settings::id.eq(1))
+                .first::<bool>(c)
+                .await
+                .optional()?
+                .unwrap_or(true);
             Ok::<_, diesel::result::Error>(PlantSnapshot {
                 version,
                 timezone: chrono_tz::Tz::UTC,
@@ -221,6 +233,7 @@ async fn load(pool: &DbPool) -> AppResult<PlantSnapshot> {
                 reasons: reasons.into_iter().map(|r| (r.reason_id, r)).collect(),
                 language: "es",
                 calendar: calendar.into_iter().map(|r| (r.entry_id, r)).collect(),
+                planned_stops_reduce_planned_time,
                 loaded_at: Some(crate::clock::now_utc()),
             })
         })

@@ -18,7 +18,7 @@ use crate::clock::now_naive;
 use crate::db::dialect::DialectConn;
 use crate::db::line_tables;
 use crate::db::schema::tenant::{
-    area, calendar_entry, config_version, filter, incident, product, production_line, shift,
+    area, calendar_entry, config_version, filter, incident, plant_settings, product, production_line, shift,
 };
 use crate::error::{AppError, AppResult};
 use crate::plant::cache::PlantSnapshot;
@@ -793,6 +793,53 @@ pub async fn delete_incident(state: &AppState, actor: &Actor<'_>, id: i32) -> Ap
         (
             (),
             actor.entry::<_, ()>("incident.delete", "incident", id, Some(&before), None),
+        )
+    })
+}
+
+// ---- analytics rules -------------------------------------------------
+
+/// The rule as audited.
+#[derive(Serialize)]
+struct PlannedStopsRule {
+    planned_stops_reduce_planned_time: bool,
+}
+
+/// Sets the tenant's planned-stops rule (semantics §10): whether stops with
+/// a reason of loss class `planned` leave the planned time. Every KPI read
+/// after the answer applies it; persisted events do not change (the rule
+/// is applied when they are read).
+pub async fn set_planned_stops_rule(state: &AppState, actor: &Actor<'_>, reduce: bool) -> AppResult<()> {
+    let tenant_id = actor.principal.tenant_id;
+    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let before = PlannedStopsRule {
+        planned_stops_reduce_planned_time: snapshot.planned_stops_reduce_planned_time,
+    };
+    let after = PlannedStopsRule {
+        planned_stops_reduce_planned_time: reduce,
+    };
+    config_change!(state, tenant_id, |c| {
+        let now = now_naive();
+        let changed = diesel::update(plant_settings::table.filter(plant_settings::id.eq(1)))
+            .set((
+                plant_settings::planned_stops_reduce_planned_time.eq(reduce),
+                plant_settings::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+        if changed == 0 {
+            diesel::insert_into(plant_settings::table)
+                .values((
+                    plant_settings::id.eq(1),
+                    plant_settings::planned_stops_reduce_planned_time.eq(reduce),
+                    plant_settings::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+        }
+        (
+            (),
+            actor.entry("settings.update", "plant_settings", 1, Some(&before), Some(&after)),
         )
     })
 }

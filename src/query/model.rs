@@ -39,6 +39,32 @@ pub enum Measure {
     Quality,
     /// A × P × Q, percent.
     Oee,
+    /// Σ input counts × ideal cycle time (semantics §10).
+    IdealTimeSeconds,
+    /// Ideal time − quality loss.
+    FullyProductiveSeconds,
+    /// Σ max(input − output, 0) × ideal cycle time, per product.
+    QualityLossSeconds,
+    /// Operating − ideal − micro-stops.
+    SpeedLossSeconds,
+    /// Gaps longer than the line's micro-stop threshold, not stops.
+    MicroStopSeconds,
+    /// Their number.
+    MicroStopCount,
+    /// Stops of loss class `breakdown`.
+    BreakdownSeconds,
+    /// Stops of loss class `setup`.
+    SetupSeconds,
+    /// Stops of loss class `minor_stop`.
+    MinorStopSeconds,
+    /// Stops of loss class `planned` (when the tenant's rule keeps them in P).
+    PlannedStopSeconds,
+    /// Stops without a reason.
+    UnassignedStopSeconds,
+    /// Operating time ÷ breakdown stops.
+    MtbfSeconds,
+    /// Mean breakdown length.
+    MttrSeconds,
 }
 
 /// How a column's values read.
@@ -53,8 +79,8 @@ pub enum ValueKind {
 }
 
 impl Measure {
-    /// Every measure, in answer order.
-    pub const ALL: [Measure; 12] = [
+    /// The OEE fields: the answer's measures when none are named.
+    pub const OEE_FIELDS: [Measure; 12] = [
         Measure::PlannedTimeSeconds,
         Measure::OperatingTimeSeconds,
         Measure::TotalDowntimeSeconds,
@@ -68,6 +94,34 @@ impl Measure {
         Measure::Quality,
         Measure::Oee,
     ];
+
+    /// The loss measures (semantics §10): named, never by default, since
+    /// they read the assigned reasons and a second gap analysis.
+    pub const LOSSES: [Measure; 13] = [
+        Measure::IdealTimeSeconds,
+        Measure::FullyProductiveSeconds,
+        Measure::QualityLossSeconds,
+        Measure::SpeedLossSeconds,
+        Measure::MicroStopSeconds,
+        Measure::MicroStopCount,
+        Measure::BreakdownSeconds,
+        Measure::SetupSeconds,
+        Measure::MinorStopSeconds,
+        Measure::PlannedStopSeconds,
+        Measure::UnassignedStopSeconds,
+        Measure::MtbfSeconds,
+        Measure::MttrSeconds,
+    ];
+
+    /// Every measure.
+    pub fn every() -> impl Iterator<Item = Measure> {
+        Self::OEE_FIELDS.into_iter().chain(Self::LOSSES)
+    }
+
+    /// Whether it is a loss measure.
+    pub fn is_loss(self) -> bool {
+        Self::LOSSES.contains(&self)
+    }
 
     /// The field name.
     pub fn key(self) -> &'static str {
@@ -84,6 +138,19 @@ impl Measure {
             Measure::Performance => "performance",
             Measure::Quality => "quality",
             Measure::Oee => "oee",
+            Measure::IdealTimeSeconds => "ideal_time_seconds",
+            Measure::FullyProductiveSeconds => "fully_productive_seconds",
+            Measure::QualityLossSeconds => "quality_loss_seconds",
+            Measure::SpeedLossSeconds => "speed_loss_seconds",
+            Measure::MicroStopSeconds => "micro_stop_seconds",
+            Measure::MicroStopCount => "micro_stop_count",
+            Measure::BreakdownSeconds => "breakdown_seconds",
+            Measure::SetupSeconds => "setup_seconds",
+            Measure::MinorStopSeconds => "minor_stop_seconds",
+            Measure::PlannedStopSeconds => "planned_stop_seconds",
+            Measure::UnassignedStopSeconds => "unassigned_stop_seconds",
+            Measure::MtbfSeconds => "mtbf_seconds",
+            Measure::MttrSeconds => "mttr_seconds",
         }
     }
 
@@ -102,6 +169,19 @@ impl Measure {
             Measure::Performance => "Performance",
             Measure::Quality => "Quality",
             Measure::Oee => "OEE",
+            Measure::IdealTimeSeconds => "Ideal time",
+            Measure::FullyProductiveSeconds => "Fully productive time",
+            Measure::QualityLossSeconds => "Quality loss",
+            Measure::SpeedLossSeconds => "Speed loss",
+            Measure::MicroStopSeconds => "Micro-stops",
+            Measure::MicroStopCount => "Micro-stop count",
+            Measure::BreakdownSeconds => "Breakdowns",
+            Measure::SetupSeconds => "Setup",
+            Measure::MinorStopSeconds => "Minor stops",
+            Measure::PlannedStopSeconds => "Planned stops",
+            Measure::UnassignedStopSeconds => "Unassigned stops",
+            Measure::MtbfSeconds => "MTBF",
+            Measure::MttrSeconds => "MTTR",
         }
     }
 
@@ -109,26 +189,29 @@ impl Measure {
     pub fn unit(self) -> &'static str {
         match self {
             Measure::PlannedTimeSeconds | Measure::OperatingTimeSeconds | Measure::TotalDowntimeSeconds => "s",
-            Measure::DowntimeCount => "",
+            Measure::DowntimeCount | Measure::MicroStopCount => "",
             Measure::TotalProduction | Measure::GoodUnits | Measure::RejectedUnits => "units",
             Measure::TotalWeight => "kg",
             Measure::Availability | Measure::Performance | Measure::Quality | Measure::Oee => "%",
+            _ => "s",
         }
     }
 
     /// How the values read.
     pub fn kind(self) -> ValueKind {
         match self {
-            Measure::DowntimeCount | Measure::TotalProduction | Measure::GoodUnits | Measure::RejectedUnits => {
-                ValueKind::Integer
-            }
+            Measure::DowntimeCount
+            | Measure::MicroStopCount
+            | Measure::TotalProduction
+            | Measure::GoodUnits
+            | Measure::RejectedUnits => ValueKind::Integer,
             Measure::Availability | Measure::Performance | Measure::Quality | Measure::Oee => ValueKind::Percent,
             _ => ValueKind::Number,
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.key() == name)
+        Self::every().find(|m| m.key() == name)
     }
 }
 
@@ -402,6 +485,12 @@ impl KpiQuery {
         self.dimensions.contains(&dimension)
     }
 
+    /// Whether a loss measure is asked for (the reasons and micro-stops are
+    /// read only then).
+    pub fn wants_losses(&self) -> bool {
+        self.measures.iter().any(|m| m.is_loss())
+    }
+
     /// The query of this one's group subtotals, when its rows have more
     /// than one grouping (two dimensions, or a dimension and a grain): the
     /// same lines, range and filters grouped by the first dimension only,
@@ -529,8 +618,8 @@ pub fn parse(
     dimensions.sort_unstable();
     dimensions.dedup();
     let measures = match &form.measures {
-        None => Measure::ALL.to_vec(),
-        Some(names) if names.is_empty() => Measure::ALL.to_vec(),
+        None => Measure::OEE_FIELDS.to_vec(),
+        Some(names) if names.is_empty() => Measure::OEE_FIELDS.to_vec(),
         Some(names) => {
             let mut measures = Vec::new();
             for name in names {
@@ -541,7 +630,7 @@ pub fn parse(
                         "measures",
                         format!(
                             "unknown measure {name:?}; any of {}",
-                            Measure::ALL.map(Measure::key).join(", ")
+                            Measure::every().map(Measure::key).collect::<Vec<_>>().join(", ")
                         ),
                     )),
                 }
@@ -616,7 +705,7 @@ mod tests {
             preset: None,
             grain: None,
             dimensions: vec![Dimension::Line],
-            measures: Measure::ALL.to_vec(),
+            measures: Measure::OEE_FIELDS.to_vec(),
             product_ids: vec![3],
             shift_ids: Vec::new(),
             threshold: None,

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use crate::analytics::buckets::{BucketInterval, generate_buckets};
 use crate::analytics::downtime::{DowntimeEvent, DowntimeThreshold};
 use crate::analytics::interval::{Interval, IntervalSet};
+use crate::analytics::losses::{ClassifiedStop, LossClass, LossInput, Losses, ProductFlow, compute_losses};
 use crate::analytics::oee::{OeeInput, OeeResult, ProductCount, compute_oee};
 use crate::analytics::shifts::{Schedule, ShiftRule, planned_set};
 use crate::db::DbConn;
@@ -19,6 +20,7 @@ use crate::detections::store::DetectionFilter;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 use crate::query::model::{Dimension, Grain, KpiQuery};
+use crate::reasons::assigned::StopClasses;
 use crate::rollup::read;
 
 /// Additive parts of a cell: summed across cells, then ratios derived.
@@ -32,6 +34,18 @@ pub struct Parts {
     pub inputs: BTreeMap<i32, u64>,
     /// Output-area counts per product.
     pub outputs: BTreeMap<i32, u64>,
+    /// With loss measures: the stops' classes and the micro-stops.
+    pub losses: LossParts,
+}
+
+/// The additive parts of the loss split (semantics §10) beyond [`Parts`]'s:
+/// filled only when a loss measure is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct LossParts {
+    /// Each piece of `Parts::events` with its stop's loss class and reason.
+    pub stops: Vec<ClassifiedStop>,
+    /// The micro-stop pieces inside the cell, µs.
+    pub micro_stops: Vec<i64>,
 }
 
 impl Parts {
@@ -45,6 +59,33 @@ impl Parts {
         for (id, n) in &other.outputs {
             *self.outputs.entry(*id).or_insert(0) += n;
         }
+        self.losses.stops.extend(other.losses.stops.iter().cloned());
+        self.losses.micro_stops.extend(other.losses.micro_stops.iter().copied());
+    }
+
+    /// The loss split of these parts (semantics §10 over summed parts);
+    /// TEEP over `calendar_micros` (none when 0).
+    pub fn loss_split(&self, snapshot: &PlantSnapshot, calendar_micros: i64) -> Losses {
+        let ids: std::collections::BTreeSet<i32> = self.inputs.keys().chain(self.outputs.keys()).copied().collect();
+        let flows: Vec<ProductFlow> = ids
+            .into_iter()
+            .map(|product_id| {
+                let input_count = self.inputs.get(&product_id).copied().unwrap_or(0);
+                ProductFlow {
+                    product_id,
+                    input_count,
+                    output_count: self.outputs.get(&product_id).copied().unwrap_or(0),
+                    production_std: snapshot.product_count(product_id, input_count).production_std,
+                }
+            })
+            .collect();
+        compute_losses(&LossInput {
+            planned_micros: self.planned_micros,
+            stops: &self.losses.stops,
+            micro_stop_micros: &self.losses.micro_stops,
+            products: &flows,
+            calendar_micros,
+        })
     }
 
     /// The OEE fields of these parts (semantics §5 over summed parts) and
@@ -244,6 +285,82 @@ fn clip_events(events: &[DowntimeEvent], set: &IntervalSet) -> Vec<DowntimeEvent
     out
 }
 
+/// The micro-stops of a basis (semantics §10): the gaps of its timeline
+/// inside P longer than the line's `micro_stop_threshold` and not longer
+/// than the basis's downtime threshold, whole (clip them to cells after).
+pub async fn micro_stop_events(
+    conn: &mut DbConn,
+    snapshot: &PlantSnapshot,
+    basis: &LineBasis,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DowntimeEvent>> {
+    let line = snapshot
+        .lines
+        .get(&basis.line_id)
+        .ok_or_else(|| AppError::internal("a measured line left the configuration"))?;
+    let micro = DowntimeThreshold::from_seconds(i64::from(line.micro_stop_threshold)).map_err(AppError::internal)?;
+    if micro >= basis.threshold {
+        return Ok(Vec::new());
+    }
+    // Every gap longer than the micro-stop threshold is an event at that
+    // threshold; those not longer than the downtime threshold are the
+    // micro-stops.
+    let shorter = read::downtime_events(
+        conn,
+        basis.line_id,
+        basis.areas.output_area_id,
+        &read::GapQuery {
+            planned: &basis.planned,
+            threshold: micro,
+            now,
+        },
+        basis.rolled,
+        basis.minutes.as_ref(),
+    )
+    .await?;
+    Ok(shorter
+        .into_iter()
+        .filter(|event| event.duration_micros <= basis.threshold.micros())
+        .collect())
+}
+
+/// The loss parts of `events` and `micro_stops` inside `set`: each stop
+/// piece with its stop's class and reason from `classes` (joined on the
+/// stop's start; unassigned when absent), and the micro-stop pieces.
+pub fn loss_parts(
+    classes: &StopClasses,
+    micro_stops: &[DowntimeEvent],
+    events: &[DowntimeEvent],
+    set: &IntervalSet,
+) -> LossParts {
+    let pieces = |event: &DowntimeEvent| set.intersect_interval(&Interval::new(event.start, event.end));
+    let mut stops = Vec::new();
+    for event in events {
+        let (reason_id, loss_class) = classes
+            .get(&event.start)
+            .copied()
+            .unwrap_or((None, LossClass::Unassigned));
+        for piece in pieces(event).intervals() {
+            stops.push(ClassifiedStop {
+                duration_micros: piece.duration_micros(),
+                loss_class,
+                reason_id,
+            });
+        }
+    }
+    let micro_stops = micro_stops
+        .iter()
+        .flat_map(|event| {
+            pieces(event)
+                .intervals()
+                .iter()
+                .map(Interval::duration_micros)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    LossParts { stops, micro_stops }
+}
+
 /// Input and output counts per product (only `product_ids`, or all when
 /// empty) inside each of `sets`, read together (see
 /// [`read::counts_of_cells`]).
@@ -362,6 +479,10 @@ pub struct LineBasis {
     pub rolled: crate::rollup::store::Rolled,
     /// P over the query's range (with a shift filter, those shifts' occurrences).
     pub planned: IntervalSet,
+    /// Where units count: `planned` with the stops the tenant's rule took
+    /// out of it (a stop's name does not change what the line made).
+    /// Equal to `planned` when no such stop meets the range.
+    pub counted: IntervalSet,
     /// Downtime events inside `planned`.
     pub events: Vec<DowntimeEvent>,
     /// The output area's minute rollup over the clipped range, when asked
@@ -405,7 +526,18 @@ pub async fn line_basis(
         None => DowntimeThreshold::from_seconds(i64::from(line.downtime_threshold)).map_err(AppError::internal)?,
     };
     let rolled = crate::rollup::store::rolled(conn, line_id).await?;
-    let planned = planned_of(query, &snapshot.schedule(), line_id, snapshot.timezone, now);
+    // Stops explained as planned leave P too, under the tenant's rule;
+    // units count over P without them (what the line made it made,
+    // whatever a stop is called).
+    let counted = planned_of(query, &snapshot.schedule(), line_id, snapshot.timezone, now);
+    let stops = crate::reasons::assigned::reason_stops(conn, snapshot, line_id, &query.range).await?;
+    let planned = if stops.is_empty() {
+        counted.clone()
+    } else {
+        let mut schedule = snapshot.schedule();
+        schedule.reason_stops.insert(line_id, stops);
+        planned_of(query, &schedule, line_id, snapshot.timezone, now)
+    };
     // Minute rows are read ahead only when the gap analysis needs them too;
     // stored gaps serve it without them.
     let gaps_serve = rolled.gaps_serving(threshold).is_some();
@@ -436,6 +568,7 @@ pub async fn line_basis(
         threshold,
         rolled,
         planned,
+        counted,
         events,
         minutes,
     }))
@@ -462,22 +595,53 @@ async fn run_line(
     answer.watermark = Some(basis.rolled.watermark);
     let (planned, events) = (&basis.planned, &basis.events);
     let cells = time_cells(query, &schedule, line_id, planned, tz, now)?;
-    let mut sets: Vec<&IntervalSet> = vec![planned];
-    sets.extend(cells.iter().map(|cell| &cell.planned));
+    // Cells come from the range and the shifts, not from P: the cells of
+    // the counted set are the same cells, one for one.
+    let counting_cells = if basis.counted == basis.planned {
+        None
+    } else {
+        Some(time_cells(query, &schedule, line_id, &basis.counted, tz, now)?)
+    };
+    let mut sets: Vec<&IntervalSet> = vec![&basis.counted];
+    sets.extend(
+        counting_cells
+            .as_ref()
+            .unwrap_or(&cells)
+            .iter()
+            .map(|cell| &cell.planned),
+    );
     let mut counted = counts_within(conn, &basis, &query.product_ids, &sets)
         .await?
         .into_iter();
     let (inputs, outputs) = counted.next().unwrap_or_default();
+    // What loss measures are made of, read only when one is asked for.
+    let loss_basis = if query.wants_losses() {
+        Some((
+            crate::reasons::assigned::stop_classes(conn, snapshot, line_id, &query.range).await?,
+            micro_stop_events(conn, snapshot, &basis, now).await?,
+        ))
+    } else {
+        None
+    };
+    let loss_parts = |events: &[DowntimeEvent], set: &IntervalSet| {
+        loss_basis
+            .as_ref()
+            .map(|(classes, micro_stops)| loss_parts(classes, micro_stops, events, set))
+            .unwrap_or_default()
+    };
     answer.totals = Parts {
         planned_micros: planned.total_micros(),
         events: events.clone(),
         inputs,
         outputs,
+        losses: loss_parts(events, planned),
     };
     for (cell, (inputs, outputs)) in cells.iter().zip(counted) {
+        let cell_events = clip_events(events, &cell.planned);
         let line_parts = Parts {
             planned_micros: cell.planned.total_micros(),
-            events: clip_events(events, &cell.planned),
+            losses: loss_parts(events, &cell.planned),
+            events: cell_events,
             inputs,
             outputs,
         };
@@ -519,6 +683,7 @@ async fn run_line(
                     events: line_parts.events.clone(),
                     inputs: only(&line_parts.inputs),
                     outputs: only(&line_parts.outputs),
+                    losses: line_parts.losses.clone(),
                 },
             ));
         }

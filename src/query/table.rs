@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 
+use crate::analytics::losses::{LossClass, Losses};
 use crate::analytics::time::format_instant;
 use crate::plant::cache::PlantSnapshot;
 use crate::query::model::{Dimension, Grain, KpiQuery, Measure, ValueKind};
@@ -62,9 +63,32 @@ fn decimal(d: Decimal) -> Value {
     d.to_f64().map_or(Value::Null, |f| json!(f))
 }
 
+/// Microseconds as a JSON number of seconds.
+fn seconds(micros: i64) -> Value {
+    json!(crate::analytics::interval::micros_to_seconds(micros))
+}
+
+/// Σ seconds and number of the stops of `class`.
+fn class_seconds(losses: &Losses, class: LossClass) -> Value {
+    seconds(
+        losses
+            .availability
+            .iter()
+            .filter(|bucket| bucket.loss_class == class)
+            .map(|bucket| bucket.micros)
+            .sum(),
+    )
+}
+
 /// The value of `measure` over `parts`.
 fn measure_values(parts: &Parts, snapshot: &PlantSnapshot, measures: &[Measure]) -> Vec<Value> {
     let (oee, weight) = parts.figures(snapshot);
+    let losses = measures
+        .iter()
+        .any(|m| m.is_loss())
+        .then(|| parts.loss_split(snapshot, 0));
+    let loss = |f: &dyn Fn(&Losses) -> Value| losses.as_ref().map_or(Value::Null, f);
+    let optional = |micros: Option<i64>| micros.map_or(Value::Null, seconds);
     measures
         .iter()
         .map(|m| match m {
@@ -80,6 +104,19 @@ fn measure_values(parts: &Parts, snapshot: &PlantSnapshot, measures: &[Measure])
             Measure::Performance => oee.performance.map_or(Value::Null, decimal),
             Measure::Quality => decimal(oee.quality),
             Measure::Oee => oee.oee.map_or(Value::Null, decimal),
+            Measure::IdealTimeSeconds => loss(&|l| optional(l.ideal_micros)),
+            Measure::FullyProductiveSeconds => loss(&|l| optional(l.fully_productive_micros)),
+            Measure::QualityLossSeconds => loss(&|l| optional(l.quality_loss_micros)),
+            Measure::SpeedLossSeconds => loss(&|l| optional(l.speed_loss_micros)),
+            Measure::MicroStopSeconds => loss(&|l| seconds(l.micro_stop_micros)),
+            Measure::MicroStopCount => loss(&|l| json!(l.micro_stop_count)),
+            Measure::BreakdownSeconds => loss(&|l| class_seconds(l, LossClass::Breakdown)),
+            Measure::SetupSeconds => loss(&|l| class_seconds(l, LossClass::Setup)),
+            Measure::MinorStopSeconds => loss(&|l| class_seconds(l, LossClass::MinorStop)),
+            Measure::PlannedStopSeconds => loss(&|l| class_seconds(l, LossClass::Planned)),
+            Measure::UnassignedStopSeconds => loss(&|l| class_seconds(l, LossClass::Unassigned)),
+            Measure::MtbfSeconds => loss(&|l| optional(l.mtbf_micros)),
+            Measure::MttrSeconds => loss(&|l| optional(l.mttr_micros)),
         })
         .collect()
 }

@@ -29,6 +29,8 @@ use crate::db::schema::tenant::{config_version, downtime_reason, incident};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::PlantSnapshot;
 
+pub mod assigned;
+
 /// Where a stop's time goes in the loss split: the engine's classes.
 pub use crate::analytics::losses::LossClass;
 

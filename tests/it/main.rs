@@ -27,6 +27,7 @@ mod isolation;
 mod kpi;
 mod languages;
 mod losses;
+mod losses_golden;
 mod metrics;
 mod migrations;
 mod openapi;

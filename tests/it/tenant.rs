@@ -56,7 +56,8 @@ async fn each_caller_sees_its_own_tenant_and_its_enabled_filters() {
                     "name": "Alpha Works",
                     "timezone": "UTC",
                     "language": "es",
-                    "filters": ["line_id", "show_stops"]
+                    "filters": ["line_id", "show_stops"],
+                    "planned_stops_reduce_planned_time": true
                 }),
                 "{backend:?}"
             );
@@ -113,7 +114,8 @@ async fn the_demo_enables_every_filter() {
                 "name": "Demo Plant",
                 "timezone": "America/Santiago",
                 "language": "es",
-                "filters": ALL_FILTER_KEYS
+                "filters": ALL_FILTER_KEYS,
+                "planned_stops_reduce_planned_time": true
             }),
             "{backend:?}"
         );

@@ -7,6 +7,8 @@
 //! events (a reason of loss class `planned`) are a later subtraction from
 //! [`Plan::set`], which is also where [`Plan::stops`] grows.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc, Weekday, WeekdaySet};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -57,14 +59,20 @@ impl CalendarEntry {
     }
 }
 
-/// Everything that decides planned time: the shifts (with their breaks)
-/// and the calendar. Built once from the plant configuration.
+/// Everything that decides planned time: the shifts (with their breaks),
+/// the calendar, and the stops people explained with a planned reason.
+/// Built from the plant configuration (and, for the reason stops, from the
+/// persisted events of the lines asked about).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schedule {
     /// Every shift of the tenant (inactive ones too; [`plan`] filters).
     pub shifts: Vec<ShiftRule>,
     /// Every calendar entry of the tenant.
     pub calendar: Vec<CalendarEntry>,
+    /// Per line, the time of stops whose reason has the loss class
+    /// `planned`, when the tenant's rule takes them out of P (spec §10).
+    /// Empty when the rule is off or nobody assigned such a reason.
+    pub reason_stops: BTreeMap<i32, IntervalSet>,
 }
 
 impl Schedule {
@@ -72,8 +80,13 @@ impl Schedule {
     pub fn of_shifts(shifts: Vec<ShiftRule>) -> Self {
         Schedule {
             shifts,
-            calendar: Vec::new(),
+            ..Schedule::default()
         }
+    }
+
+    /// The planned-reason stops of `line_id` (empty when none).
+    pub fn reason_stops_of(&self, line_id: i32) -> IntervalSet {
+        self.reason_stops.get(&line_id).cloned().unwrap_or_default()
     }
 
     /// The calendar days that stop `line_id` and meet `range`.
@@ -334,7 +347,8 @@ fn chosen_shifts(shifts: &[ShiftRule], line_id: i32, shift_filter: Option<i32>) 
 ///   shift the line does not work, so nothing was planned; `basis` says so
 ///   for a warning.
 /// - The calendar days of the line (holidays, shutdowns) are taken out,
-///   whatever shift runs then, from a 24/7 line too.
+///   whatever shift runs then, from a 24/7 line too; so are its
+///   [`Schedule::reason_stops`].
 /// - P is intersected with `[range.start, min(range.end, now))`.
 pub fn plan(
     schedule: &Schedule,
@@ -375,7 +389,9 @@ pub fn plan(
             .intersect_interval(&clipped);
         (occurrences, working)
     };
-    let set = working.difference(&schedule.calendar_set(line_id, tz, &clipped));
+    let set = working
+        .difference(&schedule.calendar_set(line_id, tz, &clipped))
+        .difference(&schedule.reason_stops_of(line_id));
     let stops = scheduled.difference(&set);
     Plan { set, basis, stops }
 }
@@ -867,6 +883,7 @@ mod tests {
         // Holiday on Thursday 2026-06-11 for every line; shutdown of line 2 on Friday.
         let schedule = Schedule {
             shifts: vec![night],
+            reason_stops: BTreeMap::new(),
             calendar: vec![
                 holiday(1, date(2026, 6, 11), date(2026, 6, 11), Vec::new()),
                 holiday(2, date(2026, 6, 12), date(2026, 6, 12), vec![2]),
@@ -890,12 +907,38 @@ mod tests {
     }
 
     #[test]
+    fn stops_with_a_planned_reason_leave_p_of_their_line_only() {
+        let day = shift(1, hm(6, 0), hm(14, 0), false);
+        // Line 1 stopped 10:00-10:30 for a reason of class `planned`.
+        let lunch = range(Madrid, "2026-06-10T10:00", "2026-06-10T10:30");
+        let schedule = Schedule {
+            shifts: vec![day],
+            reason_stops: BTreeMap::from([(1, IntervalSet::from_interval(lunch))]),
+            ..Schedule::default()
+        };
+        let r = range(Madrid, "2026-06-10T00:00", "2026-06-11T00:00");
+        let line1 = plan(&schedule, 1, Madrid, &r, far_future(), None);
+        assert_eq!(
+            line1.set.intervals(),
+            &[
+                range(Madrid, "2026-06-10T06:00", "2026-06-10T10:00"),
+                range(Madrid, "2026-06-10T10:30", "2026-06-10T14:00"),
+            ]
+        );
+        assert_eq!(line1.stops.intervals(), &[lunch]);
+        let line2 = plan(&schedule, 2, Madrid, &r, far_future(), None);
+        assert_eq!(line2.set.total_micros(), 8 * HOUR);
+        assert!(line2.stops.is_empty());
+    }
+
+    #[test]
     fn a_line_running_around_the_clock_loses_calendar_days_in_local_time() {
         // Santiago, 2026-09-06: midnight does not exist (00:00 jumps to 01:00),
         // so the day runs 01:00-24:00, 23 real hours.
         let schedule = Schedule {
             shifts: Vec::new(),
             calendar: vec![holiday(1, date(2026, 9, 6), date(2026, 9, 6), Vec::new())],
+            reason_stops: BTreeMap::new(),
         };
         let r = range(Santiago, "2026-09-05T00:00", "2026-09-08T00:00");
         let plan = plan(&schedule, 1, Santiago, &r, far_future(), None);
@@ -946,14 +989,14 @@ mod tests {
             );
             prop_assert_eq!(with_breaks.stops.total_micros() + with_breaks.set.total_micros(), without.total_micros());
             // Calendar days of the line never stay in P; another line's do.
-            let schedule = Schedule { shifts: vec![rule.clone()], calendar: calendar_of(&calendar, zone, start) };
+            let schedule = Schedule { shifts: vec![rule.clone()], calendar: calendar_of(&calendar, zone, start), reason_stops: BTreeMap::new() };
             let p = plan(&schedule, 1, zone, &r, now, None);
             let days_off = schedule.calendar_set(1, zone, &clipped);
             prop_assert!(p.set.intersection(&days_off).is_empty());
             prop_assert_eq!(&p.set, &with_breaks.set.difference(&days_off));
             prop_assert_eq!(p.stops.total_micros() + p.set.total_micros(), without.total_micros());
             // A line running around the clock loses the calendar days only.
-            let around = plan(&Schedule { shifts: Vec::new(), calendar: schedule.calendar.clone() }, 1, zone, &r, now, None);
+            let around = plan(&Schedule { calendar: schedule.calendar.clone(), ..Schedule::default() }, 1, zone, &r, now, None);
             prop_assert_eq!(around.set.total_micros(), clipped.duration_micros() - days_off.total_micros());
         }
     }
@@ -1083,7 +1126,7 @@ mod tests {
             let end = start + TimeDelta::minutes(len_min);
             let mid = start + TimeDelta::seconds((len_min as f64 * 60.0 * split_frac) as i64);
             let now = start + TimeDelta::minutes(now_min);
-            let schedule = Schedule { shifts: shifts.clone(), calendar: calendar_of(&calendar, zone, start) };
+            let schedule = Schedule { shifts: shifts.clone(), calendar: calendar_of(&calendar, zone, start), reason_stops: BTreeMap::new() };
             let whole = planned_set(&schedule, 1, zone, &Interval::new(start, end), now, filter);
             let left = planned_set(&schedule, 1, zone, &Interval::new(start, mid), now, filter);
             let right = planned_set(&schedule, 1, zone, &Interval::new(mid, end), now, filter);
@@ -1106,7 +1149,7 @@ mod tests {
             calendar in arb_calendar(),
         ) {
             let end = start + TimeDelta::minutes(len_min);
-            let schedule = Schedule { shifts: shifts.clone(), calendar: calendar_of(&calendar, zone, start) };
+            let schedule = Schedule { shifts: shifts.clone(), calendar: calendar_of(&calendar, zone, start), reason_stops: BTreeMap::new() };
             let p = planned_set(&schedule, 1, zone, &Interval::new(start, end), far_future(), None);
             let oracle = WallClockOracle::new(&schedule, zone, start, end);
             // Shift times, DST transitions and the drawn range all fall on
