@@ -19,6 +19,7 @@ mod db_faults;
 mod demo;
 mod detections;
 mod downtime_history;
+mod downtime_property;
 mod exports;
 mod hardening_auth;
 mod hardening_input;
