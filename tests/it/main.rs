@@ -26,6 +26,7 @@ mod http_basics;
 mod isolation;
 mod kpi;
 mod languages;
+mod loss_widgets;
 mod losses;
 mod metrics;
 mod migrations;
