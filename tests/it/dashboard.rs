@@ -134,8 +134,7 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
                 {"key": "start", "label": "Inicio"},
                 {"key": "end", "label": "Fin"},
                 {"key": "duration", "label": "Duración"},
-                {"key": "reason", "label": "Razón"},
-                {"key": "comment", "label": "Comentario"}
+                {"key": "reason", "label": "Razón"}
             ])
         );
         let durations: Vec<&str> = table["rows"]
@@ -748,7 +747,7 @@ async fn templates_catalog_filters_and_single_widgets() {
             .await
             .expect("json");
         let entries = catalog.as_array().expect("catalog");
-        assert_eq!(entries.len(), 9);
+        assert_eq!(entries.len(), 11);
         assert!(entries.iter().all(|e| e["required_params"]["type"] == "object"));
         assert_eq!(entries[8]["source_type"], "external");
 

@@ -358,10 +358,10 @@ async fn the_downtime_table_names_the_assigned_reason_with_its_colour_and_keeps_
             .iter()
             .filter_map(|c| c["key"].as_str())
             .collect();
-        assert_eq!(keys, vec!["start", "end", "duration", "reason", "comment"]);
+        assert_eq!(keys, vec!["start", "end", "duration", "reason"]);
         let english = widget_data(&app, &line, 6, "en", json!({})).await;
         assert_eq!(english["data"]["rows"][1]["reason"], json!(jam.name_en));
-        assert_eq!(english["data"]["columns"][4]["label"], "Comment");
+        assert_eq!(english["data"]["columns"][3]["label"], "Reason");
         app.stop().await;
     }
 }

@@ -61,8 +61,9 @@ impl Widget for DowntimeTable {
                 column("start", lang.text("Inicio", "Start")),
                 column("end", lang.text("Fin", "End")),
                 column("duration", lang.text("Duración", "Duration")),
+                // The comment is a row field, not a column: a column's
+                // field is never null, and most stops have no comment.
                 column("reason", lang.text("Razón", "Reason")),
-                column("comment", lang.text("Comentario", "Comment")),
             ],
             rows,
         }))
