@@ -24,7 +24,8 @@ pub struct CatalogWidget {
     pub widget_id: i32,
     /// Human name.
     pub widget_name: String,
-    /// Output shape: `line_chart`, `pie_chart`, `comparison_bar`, `kpi_card`, `table`.
+    /// Output shape: `line_chart`, `pie_chart`, `comparison_bar`, `kpi_card`,
+    /// `table`, `pareto_chart`, `waterfall_chart`.
     pub widget_type: String,
     /// Registered implementation (see `GET /dashboard/widgets/catalog`).
     pub class_name: String,
@@ -68,7 +69,7 @@ fn kpi_schema(default: &str) -> Value {
 
 /// The built-in widgets' names, by id - 1: stored in Spanish (as the
 /// original design seeded them), shown in English with `lang=en`.
-pub const WIDGET_NAMES: [Localized; 9] = [
+pub const WIDGET_NAMES: [Localized; 11] = [
     Localized {
         es: "Producción por Tiempo",
         en: "Production over time",
@@ -104,6 +105,14 @@ pub const WIDGET_NAMES: [Localized; 9] = [
     Localized {
         es: "Serie Externa",
         en: "External series",
+    },
+    Localized {
+        es: "Pareto de Paradas por Razón",
+        en: "Downtime Pareto by reason",
+    },
+    Localized {
+        es: "Cascada de Pérdidas",
+        en: "Loss waterfall",
     },
 ];
 
@@ -192,6 +201,22 @@ pub fn builtin() -> Vec<CatalogWidget> {
                 },
                 "required": ["api_id"]
             }),
+        ),
+        widget(
+            10,
+            WIDGET_NAMES[9],
+            "pareto_chart",
+            "DowntimePareto",
+            "internal",
+            base_schema(json!({}), &[]),
+        ),
+        widget(
+            11,
+            WIDGET_NAMES[10],
+            "waterfall_chart",
+            "LossWaterfall",
+            "internal",
+            base_schema(json!({}), &[]),
         ),
     ]
 }
@@ -310,7 +335,8 @@ fn cell(widget_id: i32, x: i32, y: i32, w: i32, h: i32) -> LayoutCell {
     }
 }
 
-/// The built-in layouts of the original design (admin; viewer for the rest).
+/// The built-in layouts: the original design's (admin; viewer for the
+/// rest), the admin's with the loss widgets (Pareto and waterfall) below.
 pub fn default_layout(role: Role) -> Layout {
     let grid = match role {
         Role::Admin | Role::Manager => vec![
@@ -320,6 +346,8 @@ pub fn default_layout(role: Role) -> Layout {
             cell(4, 0, 4, 6, 4),
             cell(5, 6, 4, 6, 4),
             cell(6, 0, 8, 12, 4),
+            cell(10, 0, 12, 6, 4),
+            cell(11, 6, 12, 6, 4),
         ],
         Role::Viewer => vec![cell(1, 0, 0, 12, 4), cell(2, 0, 4, 6, 2), cell(5, 6, 4, 6, 4)],
     };
@@ -446,7 +474,8 @@ mod tests {
         for role in [Role::Admin, Role::Manager, Role::Viewer] {
             assert!(validate_layout(&default_layout(role), &catalog).is_ok(), "{role}");
         }
-        assert_eq!(default_layout(Role::Admin).grid.len(), 6);
+        assert_eq!(default_layout(Role::Admin).grid.len(), 8);
+        assert_eq!(default_layout(Role::Manager), default_layout(Role::Admin));
         assert_eq!(default_layout(Role::Viewer).grid.len(), 3);
     }
 

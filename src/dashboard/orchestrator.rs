@@ -18,7 +18,9 @@ use crate::auth::principal::Principal;
 use crate::dashboard::catalog::{self, CatalogWidget, LayoutCell};
 use crate::dashboard::filters::{self, FilterContext};
 use crate::dashboard::widgets::shapes::{Rendered, WidgetKind};
-use crate::dashboard::widgets::{self, Lang, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams};
+use crate::dashboard::widgets::{
+    self, AssignedReason, Lang, LossesData, Need, NeedData, Scoped, StopRow, Widget, WidgetError, WidgetParams,
+};
 use crate::error::{AppError, AppResult};
 use crate::plant::cache::PlantSnapshot;
 
@@ -103,31 +105,98 @@ pub struct Sources<'a> {
     pub max_range_days: u32,
 }
 
-/// The stops of `prepared` with the reasons given on their persisted
-/// events, joined on their start instants.
+/// What a person said about a stop, read from its persisted event.
+struct Said {
+    /// Its comment, else its code (the table's `reason` text).
+    text: Option<String>,
+    comment: Option<String>,
+    assigned: Option<AssignedReason>,
+}
+
+/// The reason `reason_id` of the tenant's tree as widgets show it (none
+/// when it left the tree: such a stop reads as unassigned, as in
+/// `/metrics/losses`).
+fn assigned_reason(snapshot: &PlantSnapshot, reason_id: Option<i32>) -> Option<AssignedReason> {
+    let reason = snapshot.reasons.get(&reason_id?)?;
+    let loss_class = reason.loss();
+    let color = if reason.color.trim().is_empty() {
+        crate::reasons::default_color(loss_class).to_owned()
+    } else {
+        reason.color.clone()
+    };
+    Some(AssignedReason {
+        reason_id: reason.reason_id,
+        name_es: reason.name_es.clone(),
+        name_en: reason.name_en.clone(),
+        color,
+        loss_class,
+    })
+}
+
+/// The stops of `prepared` with what was said about them on their
+/// persisted events (reason of the tree, comment, code), joined on their
+/// start instants.
 async fn stops(sources: &Sources<'_>, prepared: &crate::kpi::Prepared, now: DateTime<Utc>) -> AppResult<Vec<StopRow>> {
     let downtime = crate::kpi::downtime(prepared, now);
-    let tz = sources.snapshot.timezone;
-    let reasons = match (downtime.events.as_slice().first(), downtime.events.as_slice().last()) {
-        (Some(first), Some(last)) => {
-            let window = Interval::new(first.start, last.end + chrono::Duration::microseconds(1));
-            let mut conn = sources.pool.get().await?;
-            crate::kpi::persisted::reasons_by_start(&mut conn, downtime.line_id, window).await?
-        }
-        _ => HashMap::new(),
-    };
+    let snapshot = &sources.snapshot;
+    let tz = snapshot.timezone;
+    let said: HashMap<DateTime<Utc>, Said> =
+        match (downtime.events.as_slice().first(), downtime.events.as_slice().last()) {
+            (Some(first), Some(last)) => {
+                let window = Interval::new(first.start, last.end + chrono::Duration::microseconds(1));
+                let mut conn = sources.pool.get().await?;
+                crate::kpi::persisted::list(&mut conn, snapshot, downtime.line_id, window)
+                    .await?
+                    .into_iter()
+                    .map(|record| {
+                        let said = Said {
+                            text: record.reason.clone().or(record.reason_code),
+                            comment: record.reason,
+                            assigned: assigned_reason(snapshot, record.reason_id),
+                        };
+                        (record.start, said)
+                    })
+                    .collect()
+            }
+            _ => HashMap::new(),
+        };
     Ok(downtime
         .events
         .iter()
-        .map(|e| StopRow {
-            reason: reasons.get(&e.start).cloned(),
-            start: format_instant(e.start, tz),
-            end: format_instant(e.end, tz),
-            duration_seconds: micros_to_seconds(e.duration_micros),
-            ongoing: e.ongoing,
-            span: Interval::new(e.start, e.end),
+        .map(|e| {
+            let said = said.get(&e.start);
+            StopRow {
+                reason: said.and_then(|s| s.text.clone()),
+                comment: said.and_then(|s| s.comment.clone()),
+                assigned: said.and_then(|s| s.assigned.clone()),
+                start: format_instant(e.start, tz),
+                end: format_instant(e.end, tz),
+                duration_seconds: micros_to_seconds(e.duration_micros),
+                duration_micros: e.duration_micros,
+                ongoing: e.ongoing,
+                span: Interval::new(e.start, e.end),
+            }
         })
         .collect())
+}
+
+/// The loss split of `prepared` as `GET /metrics/losses` computes it, with
+/// the calendar time of its range (clipped at now).
+async fn losses(sources: &Sources<'_>, prepared: &crate::kpi::Prepared, now: DateTime<Utc>) -> AppResult<LossesData> {
+    let snapshot = &sources.snapshot;
+    let mut conn = sources.pool.get().await?;
+    let classes = crate::kpi::losses::stop_classes(&mut conn, snapshot, prepared).await?;
+    let line = crate::kpi::losses::losses(&mut conn, snapshot, prepared, &classes, now).await?;
+    let calendar_micros = line
+        .range
+        .clip_to_now(now)
+        .map_or(0, |clipped| clipped.duration_micros());
+    let data_as_of = format_instant(line.data_as_of, snapshot.timezone);
+    Ok(LossesData {
+        line,
+        calendar_micros,
+        data_as_of,
+    })
 }
 
 /// Basis shared by the OEE, summary and downtime needs of one line, range,
@@ -141,6 +210,10 @@ fn prepared_key(need: &Need) -> Option<widgets::DataQuery> {
             product_ids: Vec::new(),
             ..q.clone()
         }),
+        // The loss split counts the products of its context's query, so
+        // it keeps them: without a product filter it shares the context
+        // of the OEE and the stops.
+        Need::Losses(q) => Some(q.clone()),
         // A chart of the output area over all products reuses the minute
         // rows the gap analysis of the same range read.
         Need::Series(q) if q.product_ids.is_empty() && q.area_ids.is_empty() => Some(widgets::DataQuery {
@@ -213,6 +286,10 @@ async fn compute(
         Need::Downtime(_) => {
             let prepared = shared(prepared).await?;
             NeedData::Downtime(stops(sources, &prepared, now).await?)
+        }
+        Need::Losses(_) => {
+            let prepared = shared(prepared).await?;
+            NeedData::Losses(losses(sources, &prepared, now).await?)
         }
         Need::External { api_id, query } => {
             let request = crate::broker::BrokerRequest {

@@ -66,6 +66,76 @@ impl ToJSON for ChartNumber {
     }
 }
 
+/// One value of a dataset: a number or `null`, or a floating bar's
+/// `[low, high]`. (Hand-written, like [`ChartColor`].)
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChartDatum {
+    /// A number, or `null`.
+    Value(ChartNumber),
+    /// A floating bar from the first number to the second.
+    Span(ChartNumber, ChartNumber),
+}
+
+impl Type for ChartDatum {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "number_or_range".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let range = MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::new("number"))))),
+            min_items: Some(2),
+            max_items: Some(2),
+            ..MetaSchema::new("array")
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            one_of: vec![ChartNumber::schema_ref(), MetaSchemaRef::Inline(Box::new(range))],
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for ChartDatum {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::Array(pair) => match <[Value; 2]>::try_from(pair) {
+                Ok([Value::Number(low), Value::Number(high)]) => {
+                    Ok(ChartDatum::Span(ChartNumber(Some(low)), ChartNumber(Some(high))))
+                }
+                Ok(pair) => Err(ParseError::expected_type(Value::Array(pair.into()))),
+                Err(other) => Err(ParseError::expected_type(Value::Array(other))),
+            },
+            other => ChartNumber::parse_from_json(Some(other))
+                .map(ChartDatum::Value)
+                .map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl ToJSON for ChartDatum {
+    fn to_json(&self) -> Option<Value> {
+        match self {
+            ChartDatum::Value(n) => n.to_json(),
+            ChartDatum::Span(low, high) => Some(Value::Array(vec![
+                low.to_json().unwrap_or_default(),
+                high.to_json().unwrap_or_default(),
+            ])),
+        }
+    }
+}
+
 /// A Chart.js colour: one CSS colour for the dataset, or one per label.
 /// (A hand-written type: a derived union would declare itself an object.)
 #[derive(Debug, Clone, PartialEq)]
@@ -126,11 +196,22 @@ impl ToJSON for ChartColor {
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ChartDataset {
+    /// Chart type of this dataset in a mixed chart (a `line` over bars);
+    /// absent: the chart's type.
+    #[oai(rename = "type", skip_serializing_if_is_none, nullable)]
+    pub kind: Option<ChartType>,
     /// Legend text (absent on pies, whose legend shows the labels).
     #[oai(skip_serializing_if_is_none, nullable)]
     pub label: Option<String>,
-    /// One value per label; `null` draws nothing (the line breaks there).
-    pub data: Vec<ChartNumber>,
+    /// One value per label; `null` draws nothing (the line breaks there);
+    /// a floating bar (the loss waterfall) is `[low, high]`.
+    pub data: Vec<ChartDatum>,
+    /// The value axis (a key of `options.scales`) of this dataset; absent: `y`.
+    #[oai(rename = "yAxisID", skip_serializing_if_is_none, nullable)]
+    pub y_axis_id: Option<String>,
+    /// Drawing order: a lower order is drawn over a higher one.
+    #[oai(skip_serializing_if_is_none, nullable)]
+    pub order: Option<i32>,
     /// Line or border colour.
     #[oai(skip_serializing_if_is_none, nullable)]
     pub border_color: Option<ChartColor>,
@@ -195,6 +276,15 @@ pub struct ChartAxis {
     /// Start a value axis at zero.
     #[oai(skip_serializing_if_is_none, nullable)]
     pub begin_at_zero: Option<bool>,
+    /// `left` or `right` (a second value axis).
+    #[oai(skip_serializing_if_is_none, nullable)]
+    pub position: Option<String>,
+    /// Lowest value shown.
+    #[oai(skip_serializing_if_is_none, nullable)]
+    pub min: Option<f64>,
+    /// Highest value shown.
+    #[oai(skip_serializing_if_is_none, nullable)]
+    pub max: Option<f64>,
 }
 
 /// Chart.js `scales` of a chart with axes.
@@ -204,6 +294,9 @@ pub struct ChartScales {
     pub x: ChartAxis,
     /// Value axis.
     pub y: ChartAxis,
+    /// A second value axis, on the right (the Pareto's cumulative percent).
+    #[oai(skip_serializing_if_is_none, nullable)]
+    pub y1: Option<ChartAxis>,
 }
 
 /// Chart.js legend options.
@@ -346,10 +439,24 @@ pub struct DowntimeRow {
     pub end: String,
     /// Duration `HH:MM:SS` (hours may exceed 24).
     pub duration: String,
-    /// Reason given on the persisted event, else `N/A`.
+    /// The assigned reason's name in the request's language; without one,
+    /// the code or text written on the persisted event; else `N/A`.
     pub reason: String,
     /// The line is still stopped.
     pub ongoing: bool,
+    /// The reason of the tenant's tree assigned to the stop.
+    #[oai(nullable)]
+    pub reason_id: Option<i32>,
+    /// Its name in the request's language.
+    #[oai(nullable)]
+    pub reason_name: Option<String>,
+    /// CSS colour: the reason's, else its loss class's default (grey when unassigned).
+    pub color: String,
+    /// `breakdown`, `setup`, `minor_stop`, `planned` or `unassigned`.
+    pub loss_class: String,
+    /// The free text written on the stop (the comment).
+    #[oai(nullable)]
+    pub comment: Option<String>,
 }
 
 /// `data` of a `table`.
@@ -359,6 +466,62 @@ pub struct TableData {
     pub columns: Vec<TableColumn>,
     /// The rows.
     pub rows: Vec<DowntimeRow>,
+}
+
+/// One bar of a Pareto chart: the stops of one reason.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ParetoBar {
+    /// The reason; none: the stops without one.
+    #[oai(nullable)]
+    pub reason_id: Option<i32>,
+    /// Its name in the request's language (`Sin asignar` / `Unassigned`).
+    pub label: String,
+    /// `breakdown`, `setup`, `minor_stop`, `planned` or `unassigned`.
+    pub loss_class: String,
+    /// CSS colour of the bar.
+    pub color: String,
+    /// Σ durations, seconds.
+    pub seconds: f64,
+    /// Number of stops.
+    pub count: u64,
+    /// Percent of all downtime in this bar and the bars before it.
+    pub cumulative_percent: f64,
+}
+
+/// `data` of a `pareto_chart`: downtime per reason, longest first.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ParetoData {
+    /// The bars in chart order (seconds descending).
+    pub bars: Vec<ParetoBar>,
+    /// Σ of every bar, seconds.
+    pub total_seconds: f64,
+}
+
+/// One step of the loss waterfall.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WaterfallStep {
+    /// `calendar`, `not_planned`, `planned`, `availability_loss`,
+    /// `operating`, `performance_loss`, `net`, `quality_loss` or
+    /// `fully_productive`.
+    pub key: String,
+    /// Its label in the request's language.
+    pub label: String,
+    /// `time` (a bar from zero) or `loss` (a bar from the time after it to the time before it).
+    pub kind: String,
+    /// The time or loss, seconds (a speed loss may be negative); `null`
+    /// when it cannot be computed (a product without `production_std`).
+    pub seconds: ChartNumber,
+}
+
+/// `data` of a `waterfall_chart`: the loss split of `/metrics/losses` as steps.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WaterfallData {
+    /// The steps in chart order.
+    pub steps: Vec<WaterfallStep>,
+    /// Why a step is `null` (as `/metrics/losses`).
+    pub warnings: Vec<String>,
+    /// Up to when direct writes to the raw table are included.
+    pub data_as_of: String,
 }
 
 /// What every widget result holds, whatever its type.
@@ -442,6 +605,34 @@ pub struct TableWidget {
     pub data: Option<TableData>,
 }
 
+/// A `pareto_chart` result: downtime per reason with the cumulative percent.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ParetoChartWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// The bars, longest first.
+    #[oai(nullable)]
+    pub data: Option<ParetoData>,
+    /// Chart.js configuration (bars and a `line` dataset on the `y1` axis): `new Chart(ctx, chart)`.
+    #[oai(nullable)]
+    pub chart: Option<ChartJs>,
+}
+
+/// A `waterfall_chart` result: the loss split from calendar time to fully productive time.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WaterfallChartWidget {
+    /// Id, name, layout, error, timing.
+    #[oai(flatten)]
+    pub common: WidgetCommon,
+    /// The steps.
+    #[oai(nullable)]
+    pub data: Option<WaterfallData>,
+    /// Chart.js configuration (floating bars `[low, high]`): `new Chart(ctx, chart)`.
+    #[oai(nullable)]
+    pub chart: Option<ChartJs>,
+}
+
 /// A widget the server cannot run (not in the catalog, or a catalog row of
 /// an unknown type whose class is not registered): only its `error`.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
@@ -470,6 +661,12 @@ pub enum WidgetResult {
     /// `table`.
     #[oai(mapping = "table")]
     Table(TableWidget),
+    /// `pareto_chart`.
+    #[oai(mapping = "pareto_chart")]
+    ParetoChart(ParetoChartWidget),
+    /// `waterfall_chart`.
+    #[oai(mapping = "waterfall_chart")]
+    WaterfallChart(WaterfallChartWidget),
     /// `unknown`.
     #[oai(mapping = "unknown")]
     Unknown(UnknownWidget),
@@ -491,7 +688,8 @@ pub struct CatalogWidget {
     pub widget_id: i32,
     /// Human name.
     pub widget_name: String,
-    /// Output shape: `line_chart`, `pie_chart`, `comparison_bar`, `kpi_card`, `table`.
+    /// Output shape: `line_chart`, `pie_chart`, `comparison_bar`, `kpi_card`,
+    /// `table`, `pareto_chart`, `waterfall_chart`.
     pub widget_type: String,
     /// Registered implementation (see `GET /dashboard/widgets/catalog`).
     pub class_name: String,
@@ -573,6 +771,15 @@ impl From<shapes_domain::ChartNumber> for ChartNumber {
     }
 }
 
+impl From<shapes_domain::ChartDatum> for ChartDatum {
+    fn from(datum: shapes_domain::ChartDatum) -> Self {
+        match datum {
+            shapes_domain::ChartDatum::Value(n) => ChartDatum::Value(n.into()),
+            shapes_domain::ChartDatum::Span(low, high) => ChartDatum::Span(low.into(), high.into()),
+        }
+    }
+}
+
 impl From<shapes_domain::ChartColor> for ChartColor {
     fn from(colour: shapes_domain::ChartColor) -> Self {
         match colour {
@@ -585,8 +792,11 @@ impl From<shapes_domain::ChartColor> for ChartColor {
 impl From<shapes_domain::ChartDataset> for ChartDataset {
     fn from(d: shapes_domain::ChartDataset) -> Self {
         let shapes_domain::ChartDataset {
+            kind,
             label,
             data,
+            y_axis_id,
+            order,
             border_color,
             background_color,
             border_width,
@@ -596,8 +806,11 @@ impl From<shapes_domain::ChartDataset> for ChartDataset {
             point_radius,
         } = d;
         ChartDataset {
+            kind: kind.map(ChartType::from),
             label,
             data: all(data),
+            y_axis_id,
+            order,
             border_color: border_color.map(ChartColor::from),
             background_color: background_color.map(ChartColor::from),
             border_width,
@@ -635,10 +848,16 @@ impl From<shapes_domain::ChartAxis> for ChartAxis {
         let shapes_domain::ChartAxis {
             title: shapes_domain::AxisTitle { display, text },
             begin_at_zero,
+            position,
+            min,
+            max,
         } = axis;
         ChartAxis {
             title: AxisTitle { display, text },
             begin_at_zero,
+            position,
+            min,
+            max,
         }
     }
 }
@@ -681,9 +900,10 @@ impl From<shapes_domain::ChartOptions> for ChartOptions {
             responsive,
             maintain_aspect_ratio,
             locale,
-            scales: scales.map(|shapes_domain::ChartScales { x, y }| ChartScales {
+            scales: scales.map(|shapes_domain::ChartScales { x, y, y1 }| ChartScales {
                 x: x.into(),
                 y: y.into(),
+                y1: y1.map(ChartAxis::from),
             }),
             plugins: ChartPlugins {
                 legend: ChartLegend { display, position },
@@ -773,15 +993,86 @@ impl From<shapes_domain::TableData> for TableData {
                          duration,
                          reason,
                          ongoing,
+                         reason_id,
+                         reason_name,
+                         color,
+                         loss_class,
+                         comment,
                      }| DowntimeRow {
                         start,
                         end,
                         duration,
                         reason,
                         ongoing,
+                        reason_id,
+                        reason_name,
+                        color,
+                        loss_class,
+                        comment,
                     },
                 )
                 .collect(),
+        }
+    }
+}
+
+impl From<shapes_domain::ParetoData> for ParetoData {
+    fn from(d: shapes_domain::ParetoData) -> Self {
+        let shapes_domain::ParetoData { bars, total_seconds } = d;
+        ParetoData {
+            bars: bars
+                .into_iter()
+                .map(
+                    |shapes_domain::ParetoBar {
+                         reason_id,
+                         label,
+                         loss_class,
+                         color,
+                         seconds,
+                         count,
+                         cumulative_percent,
+                     }| ParetoBar {
+                        reason_id,
+                        label,
+                        loss_class,
+                        color,
+                        seconds,
+                        count,
+                        cumulative_percent,
+                    },
+                )
+                .collect(),
+            total_seconds,
+        }
+    }
+}
+
+impl From<shapes_domain::WaterfallData> for WaterfallData {
+    fn from(d: shapes_domain::WaterfallData) -> Self {
+        let shapes_domain::WaterfallData {
+            steps,
+            warnings,
+            data_as_of,
+        } = d;
+        WaterfallData {
+            steps: steps
+                .into_iter()
+                .map(
+                    |shapes_domain::WaterfallStep {
+                         key,
+                         label,
+                         kind,
+                         seconds,
+                     }| WaterfallStep {
+                        key,
+                        label,
+                        kind,
+                        seconds: seconds.into(),
+                    },
+                )
+                .collect(),
+            warnings,
+            data_as_of,
         }
     }
 }
@@ -939,6 +1230,16 @@ impl From<run_domain::WidgetResult> for WidgetResult {
                 common,
                 data: Some(data.into()),
             }),
+            Some(Rendered::ParetoChart { data, chart }) => WidgetResult::ParetoChart(ParetoChartWidget {
+                common,
+                data: Some(data.into()),
+                chart: Some(chart.into()),
+            }),
+            Some(Rendered::WaterfallChart { data, chart }) => WidgetResult::WaterfallChart(WaterfallChartWidget {
+                common,
+                data: Some(data.into()),
+                chart: Some(chart.into()),
+            }),
             None => match kind {
                 Some(WidgetKind::LineChart) => WidgetResult::LineChart(LineChartWidget {
                     common,
@@ -957,6 +1258,16 @@ impl From<run_domain::WidgetResult> for WidgetResult {
                 }),
                 Some(WidgetKind::KpiCard) => WidgetResult::KpiCard(KpiCardWidget { common, data: None }),
                 Some(WidgetKind::Table) => WidgetResult::Table(TableWidget { common, data: None }),
+                Some(WidgetKind::ParetoChart) => WidgetResult::ParetoChart(ParetoChartWidget {
+                    common,
+                    data: None,
+                    chart: None,
+                }),
+                Some(WidgetKind::WaterfallChart) => WidgetResult::WaterfallChart(WaterfallChartWidget {
+                    common,
+                    data: None,
+                    chart: None,
+                }),
                 None => WidgetResult::Unknown(UnknownWidget { common }),
             },
         }

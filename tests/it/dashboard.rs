@@ -87,7 +87,11 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             .iter()
             .filter_map(|w| w["widget_id"].as_i64())
             .collect();
-        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6], "the original admin layout, in order");
+        assert_eq!(
+            ids,
+            vec![1, 2, 3, 4, 5, 6, 10, 11],
+            "the original admin layout, then the loss widgets, in order"
+        );
         for w in run["widgets"].as_array().expect("widgets") {
             assert!(w["error"].is_null(), "{w}");
             assert!(w["layout"]["w"].as_i64().is_some(), "{w}");
@@ -152,7 +156,7 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             .expect("advance");
         assert_eq!(advanced, 1);
         let rolled = app.post_ok(&p.token, "/api/v1/dashboard/run", the_day(p.line_id)).await;
-        for id in 1..=6 {
+        for id in [1, 2, 3, 4, 5, 6, 10, 11] {
             let mut before = widget(&run, id)["data"].clone();
             let mut after = widget(&rolled, id)["data"].clone();
             for data in [&mut before, &mut after] {
@@ -161,8 +165,10 @@ async fn the_admin_layout_answers_the_hand_computed_figures() {
             assert_eq!(before, after, "widget {id}");
         }
 
-        // Shared data: the two KPI cards, the bars and the pie share one summary.
-        assert_eq!(run["meta"]["computations"], 4, "{}", run["meta"]);
+        // Shared data: the two KPI cards, the bars and the pie share one
+        // summary; the table, the chart's stops and the Pareto one list of
+        // stops; the waterfall adds the loss split.
+        assert_eq!(run["meta"]["computations"], 5, "{}", run["meta"]);
         assert!(run["meta"]["elapsed_ms"].as_f64().is_some());
 
         // English labels on request, or from Accept-Language.
@@ -386,12 +392,14 @@ async fn the_document_types_widget_results_by_widget_type() {
                 "comparison_bar",
                 "kpi_card",
                 "line_chart",
+                "pareto_chart",
                 "pie_chart",
                 "table",
-                "unknown"
+                "unknown",
+                "waterfall_chart"
             ]
         );
-        assert_eq!(result["oneOf"].as_array().map(Vec::len), Some(6));
+        assert_eq!(result["oneOf"].as_array().map(Vec::len), Some(8));
         // Each type's data is its own object, not an untyped value.
         // A reference: bare, or (optional data) "the reference or null".
         let ref_of = |property: &Value| {
@@ -681,7 +689,7 @@ async fn templates_catalog_filters_and_single_widgets() {
             .json()
             .await
             .expect("json");
-        assert_eq!(layout["grid"].as_array().map(Vec::len), Some(6));
+        assert_eq!(layout["grid"].as_array().map(Vec::len), Some(8));
         assert_eq!(
             layout["grid"][0],
             json!({"widget_id": 1, "x": 0, "y": 0, "w": 8, "h": 4, "params": null})
@@ -739,7 +747,7 @@ async fn templates_catalog_filters_and_single_widgets() {
             .await
             .expect("json");
         let entries = catalog.as_array().expect("catalog");
-        assert_eq!(entries.len(), 9);
+        assert_eq!(entries.len(), 11);
         assert!(entries.iter().all(|e| e["required_params"]["type"] == "object"));
         assert_eq!(entries[8]["source_type"], "external");
 

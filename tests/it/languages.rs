@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, backends};
 
 /// Every built-in widget, by id: (Spanish, English).
-const WIDGETS: [(i64, &str, &str); 9] = [
+const WIDGETS: [(i64, &str, &str); 11] = [
     (1, "Producción por Tiempo", "Production over time"),
     (2, "KPI OEE", "OEE KPI"),
     (3, "KPI Producción Total", "Total production KPI"),
@@ -20,6 +20,8 @@ const WIDGETS: [(i64, &str, &str); 9] = [
     (7, "KPI Peso Total", "Total weight KPI"),
     (8, "KPI Paradas", "Stops KPI"),
     (9, "Serie Externa", "External series"),
+    (10, "Pareto de Paradas por Razón", "Downtime Pareto by reason"),
+    (11, "Cascada de Pérdidas", "Loss waterfall"),
 ];
 
 /// Every filter type: (class, Spanish name, English name, Spanish description, English description).
@@ -192,7 +194,7 @@ async fn widget_and_filter_names_follow_the_language_and_own_names_stay() {
                 .iter()
                 .map(|w| (w["widget_id"].as_i64().unwrap_or_default(), w["widget_name"].clone()))
                 .collect();
-            let expected: Vec<(i64, Value)> = [1, 2, 3, 4, 5, 6]
+            let expected: Vec<(i64, Value)> = [1, 2, 3, 4, 5, 6, 10, 11]
                 .into_iter()
                 .map(|id| {
                     let (_, es, en) = WIDGETS[id as usize - 1];

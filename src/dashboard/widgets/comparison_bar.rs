@@ -36,7 +36,10 @@ impl Widget for InputOutputComparison {
             ],
             datasets: vec![ChartDataset {
                 label: Some(lang.text("Unidades", "Units").to_owned()),
-                data: [input, output, rejected].into_iter().map(ChartNumber::count).collect(),
+                data: [input, output, rejected]
+                    .into_iter()
+                    .map(|n| ChartNumber::count(n).into())
+                    .collect(),
                 background_color: colours([
                     "rgba(16, 185, 129, 0.8)",
                     "rgba(59, 130, 246, 0.8)",
@@ -48,6 +51,7 @@ impl Widget for InputOutputComparison {
                 fill: None,
                 span_gaps: None,
                 point_radius: None,
+                ..ChartDataset::default()
             }],
         };
         let options = ChartOptions::with_axes(lang.locale(), None, lang.text("Unidades", "Units").to_owned(), false);

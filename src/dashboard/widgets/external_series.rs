@@ -87,7 +87,7 @@ impl Widget for ExternalSeriesChart {
             .unwrap_or_else(|| lang.text("Serie externa", "External series").to_owned());
         let dataset = |span_gaps: Option<bool>| ChartDataset {
             label: Some(label.clone()),
-            data: values.clone(),
+            data: values.iter().cloned().map(Into::into).collect(),
             border_color: Some(ChartColor::One("rgb(249, 115, 22)".into())),
             background_color: None,
             border_width: None,
@@ -95,6 +95,7 @@ impl Widget for ExternalSeriesChart {
             fill: Some(false),
             span_gaps,
             point_radius: None,
+            ..ChartDataset::default()
         };
         // The API's labels are its own (hours, days, names): only the value axis has a known title.
         let options = ChartOptions::with_axes(lang.locale(), None, label.clone(), true);

@@ -38,7 +38,7 @@ fn units_per(interval: BucketInterval, lang: Lang) -> &'static str {
 fn dataset(lang: Lang, data: Vec<ChartNumber>, span_gaps: Option<bool>, point_radius: Option<u32>) -> ChartDataset {
     ChartDataset {
         label: Some(lang.text("Producción", "Production").to_owned()),
-        data,
+        data: data.into_iter().map(Into::into).collect(),
         border_color: Some(ChartColor::One("rgb(59, 130, 246)".into())),
         background_color: Some(ChartColor::One("rgba(59, 130, 246, 0.1)".into())),
         border_width: None,
@@ -46,6 +46,7 @@ fn dataset(lang: Lang, data: Vec<ChartNumber>, span_gaps: Option<bool>, point_ra
         fill: Some(true),
         span_gaps,
         point_radius,
+        ..ChartDataset::default()
     }
 }
 

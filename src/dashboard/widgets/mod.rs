@@ -14,14 +14,17 @@ use serde_json::{Map, Value};
 use crate::analytics::buckets::BucketInterval;
 use crate::analytics::downtime::DowntimeThreshold;
 use crate::analytics::interval::Interval;
+use crate::analytics::losses::LossClass;
 use crate::kpi::series::Series;
 use crate::kpi::{Oee, Summary};
 
 mod comparison_bar;
+mod downtime_pareto;
 mod downtime_table;
 mod external_series;
 mod kpi_card;
 mod line_chart;
+mod loss_waterfall;
 mod pie_chart;
 pub mod shapes;
 
@@ -235,6 +238,8 @@ pub enum Need {
     Series(DataQuery),
     /// Downtime events with their reasons (semantics §4).
     Downtime(DataQuery),
+    /// The loss split of `/metrics/losses` (semantics §10).
+    Losses(DataQuery),
     /// An external API's JSON answer, through the data broker.
     External {
         /// API of `external_apis.yml`.
@@ -253,12 +258,56 @@ pub struct StopRow {
     pub end: String,
     /// Duration, seconds.
     pub duration_seconds: f64,
+    /// Duration, microseconds (exact, for sums).
+    pub duration_micros: i64,
     /// Still stopped.
     pub ongoing: bool,
-    /// Reason given on the persisted event, if any.
+    /// Text given on the persisted event, if any: its comment, else its code.
     pub reason: Option<String>,
+    /// The comment written on the persisted event.
+    pub comment: Option<String>,
+    /// The reason of the tenant's tree assigned on the persisted event
+    /// (none when unassigned, or when the reason left the tree).
+    pub assigned: Option<AssignedReason>,
     /// `[start, end)` as real instants (to place the stop on a chart's buckets).
     pub span: Interval,
+}
+
+/// A reason of the tenant's tree as the widgets show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignedReason {
+    /// Id.
+    pub reason_id: i32,
+    /// Spanish name.
+    pub name_es: String,
+    /// English name.
+    pub name_en: String,
+    /// CSS colour: the reason's, else its loss class's default.
+    pub color: String,
+    /// Its loss class.
+    pub loss_class: LossClass,
+}
+
+impl AssignedReason {
+    /// Its name in `lang`.
+    pub fn name(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Es => &self.name_es,
+            Lang::En => &self.name_en,
+        }
+    }
+}
+
+/// The loss split of one line and range, with the calendar time it is
+/// measured against (the range clipped at now).
+#[derive(Debug, Clone)]
+pub struct LossesData {
+    /// As `GET /metrics/losses` computes it.
+    pub line: crate::kpi::losses::LineLosses,
+    /// The range clipped at now, microseconds.
+    pub calendar_micros: i64,
+    /// `data_as_of`, tenant offset.
+    pub data_as_of: String,
 }
 
 /// The data of one need.
@@ -272,6 +321,8 @@ pub enum NeedData {
     Series(Series),
     /// See [`Need::Downtime`].
     Downtime(Vec<StopRow>),
+    /// See [`Need::Losses`].
+    Losses(LossesData),
     /// See [`Need::External`].
     External(Value),
 }
@@ -330,6 +381,14 @@ impl Scoped {
         match self.find(|n| matches!(n, Need::Downtime(_)), "downtime")? {
             NeedData::Downtime(d) => Ok(d),
             _ => Err(WidgetError::internal("downtime need holds other data")),
+        }
+    }
+
+    /// The loss split it declared.
+    pub fn losses(&self) -> Result<&LossesData, WidgetError> {
+        match self.find(|n| matches!(n, Need::Losses(_)), "losses")? {
+            NeedData::Losses(d) => Ok(d),
+            _ => Err(WidgetError::internal("losses need holds other data")),
         }
     }
 
@@ -422,6 +481,8 @@ pub fn registry() -> &'static [&'static dyn Widget] {
         &pie_chart::ProductDistributionPie,
         &downtime_table::DowntimeTable,
         &external_series::ExternalSeriesChart,
+        &downtime_pareto::DowntimePareto,
+        &loss_waterfall::LossWaterfall,
     ]
 }
 
@@ -494,8 +555,11 @@ mod tests {
             start: start.into(),
             end: end.into(),
             duration_seconds: 0.0,
+            duration_micros: 0,
             ongoing: false,
             reason: None,
+            comment: None,
+            assigned: None,
             span: Interval::new(at(start), at(end)),
         }
     }

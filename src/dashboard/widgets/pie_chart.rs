@@ -39,7 +39,7 @@ impl Widget for ProductDistributionPie {
         let mut colours = Vec::new();
         for (i, slice) in summary.product_slices.iter().enumerate() {
             labels.push(slice.product_name.clone());
-            counts.push(ChartNumber::count(slice.count));
+            counts.push(ChartNumber::count(slice.count).into());
             colours.push(
                 slice
                     .color
@@ -59,6 +59,7 @@ impl Widget for ProductDistributionPie {
                 fill: None,
                 span_gaps: None,
                 point_radius: None,
+                ..ChartDataset::default()
             }],
         };
         let options = ChartOptions {

@@ -39,6 +39,22 @@ impl ChartNumber {
     }
 }
 
+/// One value of a dataset: a number (or `null`), or a floating bar's
+/// `[low, high]` (Chart.js draws a bar from `low` to `high`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChartDatum {
+    /// A number, or `null`.
+    Value(ChartNumber),
+    /// A floating bar from the first number to the second.
+    Span(ChartNumber, ChartNumber),
+}
+
+impl From<ChartNumber> for ChartDatum {
+    fn from(n: ChartNumber) -> Self {
+        ChartDatum::Value(n)
+    }
+}
+
 /// A Chart.js colour: one CSS colour for the dataset, or one per label.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChartColor {
@@ -49,12 +65,20 @@ pub enum ChartColor {
 }
 
 /// One Chart.js dataset.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChartDataset {
+    /// Chart type of this dataset in a mixed chart (a `line` over bars);
+    /// absent: the chart's type.
+    pub kind: Option<ChartType>,
     /// Legend text (absent on pies, whose legend shows the labels).
     pub label: Option<String>,
-    /// One value per label; `null` draws nothing (the line breaks there).
-    pub data: Vec<ChartNumber>,
+    /// One value per label; `null` draws nothing (the line breaks there);
+    /// a floating bar is `[low, high]`.
+    pub data: Vec<ChartDatum>,
+    /// The value axis (a key of `options.scales`) of this dataset; absent: `y`.
+    pub y_axis_id: Option<String>,
+    /// Drawing order: a lower order is drawn over a higher one.
+    pub order: Option<i32>,
     /// Line or border colour.
     pub border_color: Option<ChartColor>,
     /// Fill colour.
@@ -109,6 +133,28 @@ pub struct ChartAxis {
     pub title: AxisTitle,
     /// Start a value axis at zero.
     pub begin_at_zero: Option<bool>,
+    /// `left` or `right` (a second value axis).
+    pub position: Option<String>,
+    /// Lowest value shown.
+    pub min: Option<f64>,
+    /// Highest value shown.
+    pub max: Option<f64>,
+}
+
+impl ChartAxis {
+    /// An axis titled `text` when given.
+    pub fn titled(text: Option<String>, begin_at_zero: Option<bool>) -> Self {
+        ChartAxis {
+            title: AxisTitle {
+                display: text.is_some(),
+                text: text.unwrap_or_default(),
+            },
+            begin_at_zero,
+            position: None,
+            min: None,
+            max: None,
+        }
+    }
 }
 
 /// Chart.js `scales` of a chart with axes.
@@ -118,6 +164,8 @@ pub struct ChartScales {
     pub x: ChartAxis,
     /// Value axis.
     pub y: ChartAxis,
+    /// A second value axis, on the right (the Pareto's cumulative percent).
+    pub y1: Option<ChartAxis>,
 }
 
 /// Chart.js legend options.
@@ -199,20 +247,14 @@ impl ChartOptions {
     /// Options of a chart with axes: the value axis `y` titled with its
     /// unit, the label axis titled when `x` says what the labels are.
     pub fn with_axes(locale: &str, x: Option<String>, y: String, legend: bool) -> Self {
-        let axis = |text: Option<String>, zero: Option<bool>| ChartAxis {
-            title: AxisTitle {
-                display: text.is_some(),
-                text: text.unwrap_or_default(),
-            },
-            begin_at_zero: zero,
-        };
         ChartOptions {
             responsive: true,
             maintain_aspect_ratio: false,
             locale: locale.to_owned(),
             scales: Some(ChartScales {
-                x: axis(x, None),
-                y: axis(Some(y), Some(true)),
+                x: ChartAxis::titled(x, None),
+                y: ChartAxis::titled(Some(y), Some(true)),
+                y1: None,
             }),
             plugins: ChartPlugins {
                 legend: ChartLegend {
@@ -283,10 +325,21 @@ pub struct DowntimeRow {
     pub end: String,
     /// Duration `HH:MM:SS` (hours may exceed 24).
     pub duration: String,
-    /// Reason given on the persisted event, else `N/A`.
+    /// The assigned reason's name in the request's language; without one,
+    /// the code or text written on the persisted event; else `N/A`.
     pub reason: String,
     /// The line is still stopped.
     pub ongoing: bool,
+    /// The reason of the tenant's tree assigned to the stop.
+    pub reason_id: Option<i32>,
+    /// Its name in the request's language.
+    pub reason_name: Option<String>,
+    /// CSS colour: the reason's, else its loss class's default (grey when unassigned).
+    pub color: String,
+    /// `breakdown`, `setup`, `minor_stop`, `planned` or `unassigned`.
+    pub loss_class: String,
+    /// The free text written on the stop (the comment).
+    pub comment: Option<String>,
 }
 
 /// `data` of a `table`.
@@ -296,6 +349,61 @@ pub struct TableData {
     pub columns: Vec<TableColumn>,
     /// The rows.
     pub rows: Vec<DowntimeRow>,
+}
+
+/// One bar of a Pareto chart: the stops of one reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParetoBar {
+    /// The reason; none: the stops without one.
+    pub reason_id: Option<i32>,
+    /// Its name in the request's language (`Sin asignar` / `Unassigned`).
+    pub label: String,
+    /// `breakdown`, `setup`, `minor_stop`, `planned` or `unassigned`.
+    pub loss_class: String,
+    /// CSS colour of the bar.
+    pub color: String,
+    /// Σ durations, seconds.
+    pub seconds: f64,
+    /// Number of stops.
+    pub count: u64,
+    /// Percent of all downtime in this bar and the bars before it.
+    pub cumulative_percent: f64,
+}
+
+/// `data` of a `pareto_chart`: downtime per reason, longest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParetoData {
+    /// The bars in chart order (seconds descending).
+    pub bars: Vec<ParetoBar>,
+    /// Σ of every bar, seconds.
+    pub total_seconds: f64,
+}
+
+/// One step of the loss waterfall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaterfallStep {
+    /// `calendar`, `not_planned`, `planned`, `availability_loss`,
+    /// `operating`, `performance_loss`, `net`, `quality_loss` or
+    /// `fully_productive`.
+    pub key: String,
+    /// Its label in the request's language.
+    pub label: String,
+    /// `time` (a bar from zero) or `loss` (a bar from the time after it to the time before it).
+    pub kind: String,
+    /// The time or loss, seconds (a speed loss may be negative); `null`
+    /// when it cannot be computed (a product without `production_std`).
+    pub seconds: ChartNumber,
+}
+
+/// `data` of a `waterfall_chart`: the loss split of `/metrics/losses` as steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaterfallData {
+    /// The steps in chart order.
+    pub steps: Vec<WaterfallStep>,
+    /// Why a step is `null` (as `/metrics/losses`).
+    pub warnings: Vec<String>,
+    /// Up to when direct writes to the raw table are included.
+    pub data_as_of: String,
 }
 
 /// What a widget type renders.
@@ -326,6 +434,20 @@ pub enum Rendered {
     KpiCard(KpiCardData),
     /// A table.
     Table(TableData),
+    /// A Pareto chart: bars and a cumulative-percent line.
+    ParetoChart {
+        /// `data`.
+        data: ParetoData,
+        /// `chart`.
+        chart: ChartJs,
+    },
+    /// A waterfall of floating bars.
+    WaterfallChart {
+        /// `data`.
+        data: WaterfallData,
+        /// `chart`.
+        chart: ChartJs,
+    },
 }
 
 /// The output shape of a widget type: the `widget_type` of its results.
@@ -341,16 +463,22 @@ pub enum WidgetKind {
     KpiCard,
     /// `table`
     Table,
+    /// `pareto_chart`
+    ParetoChart,
+    /// `waterfall_chart`
+    WaterfallChart,
 }
 
 impl WidgetKind {
     /// Every kind.
-    pub const ALL: [WidgetKind; 5] = [
+    pub const ALL: [WidgetKind; 7] = [
         WidgetKind::LineChart,
         WidgetKind::ComparisonBar,
         WidgetKind::PieChart,
         WidgetKind::KpiCard,
         WidgetKind::Table,
+        WidgetKind::ParetoChart,
+        WidgetKind::WaterfallChart,
     ];
 
     /// The `widget_type` name.
@@ -361,6 +489,8 @@ impl WidgetKind {
             WidgetKind::PieChart => "pie_chart",
             WidgetKind::KpiCard => "kpi_card",
             WidgetKind::Table => "table",
+            WidgetKind::ParetoChart => "pareto_chart",
+            WidgetKind::WaterfallChart => "waterfall_chart",
         }
     }
 
@@ -379,6 +509,8 @@ impl Rendered {
             Rendered::PieChart { .. } => WidgetKind::PieChart,
             Rendered::KpiCard(_) => WidgetKind::KpiCard,
             Rendered::Table(_) => WidgetKind::Table,
+            Rendered::ParetoChart { .. } => WidgetKind::ParetoChart,
+            Rendered::WaterfallChart { .. } => WidgetKind::WaterfallChart,
         }
     }
 }
@@ -393,5 +525,6 @@ mod tests {
             assert_eq!(WidgetKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(WidgetKind::parse("bar_chart"), None);
+        assert_eq!(WidgetKind::parse("pareto_chart"), Some(WidgetKind::ParetoChart));
     }
 }
