@@ -221,6 +221,7 @@ mod tests {
                 micro_stop_threshold: threshold(30),
                 losses,
                 warnings: Vec::new(),
+                planned_stops_reduce_planned_time: true,
                 data_as_of: chrono::DateTime::UNIX_EPOCH,
             },
             calendar_micros: 86_400 * S,
