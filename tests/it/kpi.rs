@@ -20,29 +20,11 @@ struct Line {
 }
 
 async fn known_line(app: &TestApp) -> Line {
-    let plant = app
-        .line_plant(
-            "Kpi",
-            json!({"line_name": "K", "line_code": "K1", "downtime_threshold": 300}),
-            &[
-                json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
-                json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
-            ],
-            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
-        )
-        .await;
-    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
-    let (a, b) = (plant.products[0], plant.products[1]);
-    app.post_ok(
-        &token,
-        &format!("/api/v1/lines/{line_id}/detections"),
-        crate::common::known_day_detections(input, output, a, b),
-    )
-    .await;
+    let plant = app.known_day_plant("Kpi").await;
     Line {
-        token,
-        line_id,
-        product_a: a,
+        token: plant.token(),
+        line_id: plant.line_id,
+        product_a: plant.products[0],
     }
 }
 

@@ -26,19 +26,8 @@ const DAY: (&str, &str) = ("2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z");
 
 /// The known day's line, with the filters a run needs (line and dates).
 async fn known_line(app: &TestApp) -> Line {
-    let plant = app
-        .line_plant(
-            "LossWidgets",
-            json!({"line_name": "L", "line_code": "L1", "downtime_threshold": 300}),
-            &[
-                json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
-                json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
-            ],
-            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
-        )
-        .await;
-    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
-    let (a, b) = (plant.products[0], plant.products[1]);
+    let plant = app.known_day_plant("LossWidgets").await;
+    let (token, line_id) = (plant.token(), plant.line_id);
     for (name, class, default) in [
         ("Fechas", "DateRangeFilter", json!({"preset": "last_7_days"})),
         ("Línea", "LineFilter", Value::Null),
@@ -50,12 +39,6 @@ async fn known_line(app: &TestApp) -> Line {
         )
         .await;
     }
-    app.post_ok(
-        &token,
-        &format!("/api/v1/lines/{line_id}/detections"),
-        crate::common::known_day_detections(input, output, a, b),
-    )
-    .await;
     Line { token, line_id }
 }
 

@@ -28,27 +28,12 @@ struct Line {
 }
 
 async fn known_line(app: &TestApp) -> Line {
-    let plant = app
-        .line_plant(
-            "Losses",
-            json!({"line_name": "L", "line_code": "L1", "downtime_threshold": 300}),
-            &[
-                json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
-                json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
-            ],
-            &[json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
-        )
-        .await;
-    let (token, line_id, input, output) = (plant.token(), plant.line_id, plant.input, plant.output);
-    let viewer = plant.tenant.viewer.1.clone();
-    let (a, b) = (plant.products[0], plant.products[1]);
-    app.post_ok(
-        &token,
-        &format!("/api/v1/lines/{line_id}/detections"),
-        crate::common::known_day_detections(input, output, a, b),
-    )
-    .await;
-    Line { token, viewer, line_id }
+    let plant = app.known_day_plant("Losses").await;
+    Line {
+        token: plant.token(),
+        viewer: plant.tenant.viewer.1.clone(),
+        line_id: plant.line_id,
+    }
 }
 
 /// The line's persisted events of the day, after one downtime job run.
@@ -117,23 +102,6 @@ async fn losses_ok(app: &TestApp, line: &Line, extra: &str) -> Value {
     response.json().await.expect("json")
 }
 
-/// Σ of the parts in whole microseconds (each part is whole microseconds,
-/// so the JSON seconds convert back exactly).
-fn parts_micros(answer: &Value) -> i64 {
-    let micros = |v: &Value| (v.as_f64().expect("a number") * 1e6).round() as i64;
-    let stops: i64 = answer["losses"]
-        .as_array()
-        .expect("losses")
-        .iter()
-        .map(|entry| micros(&entry["seconds"]))
-        .sum();
-    micros(&answer["fully_productive_seconds"])
-        + micros(&answer["quality_loss_seconds"])
-        + micros(&answer["speed_loss_seconds"])
-        + micros(&answer["micro_stops"]["seconds"])
-        + stops
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_known_day_splits_into_the_hand_computed_losses() {
     for backend in backends() {
@@ -153,7 +121,7 @@ async fn the_known_day_splits_into_the_hand_computed_losses() {
         assert_eq!(answer["quality_loss_seconds"], 36.0);
         assert_eq!(answer["speed_loss_seconds"], -138.0);
         assert_eq!(answer["fully_productive_seconds"], 132.0);
-        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&answer), 7_200_000_000);
         // No breakdown has been assigned: nothing to take a mean of.
         assert_eq!(answer["mtbf_seconds"], Value::Null);
         assert_eq!(answer["mttr_seconds"], Value::Null);
@@ -188,7 +156,7 @@ async fn a_gap_under_the_downtime_threshold_is_a_micro_stop() {
         assert_eq!(answer["micro_stops"], json!({"count": 1, "seconds": 600.0}));
         assert_eq!(answer["speed_loss_seconds"], -138.0);
         assert_eq!(answer["fully_productive_seconds"], 132.0);
-        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&answer), 7_200_000_000);
         app.stop().await;
     }
 }
@@ -252,7 +220,7 @@ async fn assigned_reasons_split_the_stops_by_loss_class() {
         );
         assert_eq!(answer["mtbf_seconds"], 30.0);
         assert_eq!(answer["mttr_seconds"], 1200.0);
-        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&answer), 7_200_000_000);
         loss_measures_by_hour_add_up(&app, &line).await;
         app.stop().await;
     }
@@ -309,7 +277,7 @@ async fn a_stop_explained_as_planned_leaves_planned_time_under_the_tenant_rule()
             "{backend:?}"
         );
         assert_eq!(answer["fully_productive_seconds"], 132.0);
-        assert_eq!(parts_micros(&answer), 6_000_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&answer), 6_000_000_000);
         assert_eq!(answer["planned_stops_reduce_planned_time"], true);
         // The KPI query is the same computation: the same planned time.
         let query = app
@@ -357,7 +325,7 @@ async fn a_stop_explained_as_planned_leaves_planned_time_under_the_tenant_rule()
             ]),
             "{backend:?}"
         );
-        assert_eq!(parts_micros(&answer), 7_200_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&answer), 7_200_000_000);
         // The change is in the audit trail.
         let audit: Value = app
             .authed(Method::GET, "/api/v1/audit?action=settings.update", &line.token)

@@ -135,22 +135,6 @@ fn range_query(golden: &Golden) -> String {
     format!("line_id={}&start_date={}&end_date={}", golden.line_id, RANGE.0, RANGE.1)
 }
 
-/// Σ of the parts of a losses answer, µs.
-fn parts_micros(answer: &Value) -> i64 {
-    let micros = |v: &Value| (v.as_f64().expect("a number") * 1e6).round() as i64;
-    let stops: i64 = answer["losses"]
-        .as_array()
-        .expect("losses")
-        .iter()
-        .map(|entry| micros(&entry["seconds"]))
-        .sum();
-    micros(&answer["fully_productive_seconds"])
-        + micros(&answer["quality_loss_seconds"])
-        + micros(&answer["speed_loss_seconds"])
-        + micros(&answer["micro_stops"]["seconds"])
-        + stops
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_golden_day_of_losses() {
     for backend in backends() {
@@ -257,7 +241,7 @@ async fn the_golden_day_of_losses() {
         ] {
             assert_eq!(losses[key], value, "{backend:?} {key}: {losses}");
         }
-        assert_eq!(parts_micros(&losses), 10_800_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&losses), 10_800_000_000);
         // Tuesday's test run is in the summary (it counts the whole range),
         // not in the OEE.
         let summary = app
@@ -296,7 +280,7 @@ async fn the_golden_day_of_losses() {
             json!({"loss_class": "planned", "reason_id": meeting, "seconds": 1800.0, "count": 1}),
             "{backend:?}: {losses}"
         );
-        assert_eq!(parts_micros(&losses), 12_600_000_000);
+        assert_eq!(crate::common::loss_parts_micros(&losses), 12_600_000_000);
         app.stop().await;
     }
 }

@@ -692,6 +692,50 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The hand-checked day's plant (line `L1`, threshold 300 s, products
+    /// A at 100 u/h and B at 60 u/h, shift Monday 08:00-10:00) in a new
+    /// tenant `name`, with [`known_day_detections`] ingested.
+    pub async fn known_day_plant(&self, name: &str) -> LinePlant {
+        let plant = self
+            .line_plant(
+                name,
+                serde_json::json!({"line_name": "L", "line_code": "L1", "downtime_threshold": 300}),
+                &[
+                    serde_json::json!({"product_name": "Producto A", "product_code": "A", "production_std": 100, "product_weight": "2.5"}),
+                    serde_json::json!({"product_name": "Producto B", "product_code": "B", "production_std": 60, "product_weight": "1.25"}),
+                ],
+                &[serde_json::json!({"shift_name": "Mañana", "days_implemented": ["Monday"], "start_time": "08:00", "end_time": "10:00", "is_overnight": false})],
+            )
+            .await;
+        self.post_ok(
+            &plant.token(),
+            &format!("/api/v1/lines/{}/detections", plant.line_id),
+            known_day_detections(plant.input, plant.output, plant.products[0], plant.products[1]),
+        )
+        .await;
+        plant
+    }
+}
+
+/// Σ of the parts of a `/metrics/losses` answer in whole microseconds
+/// (each part is whole microseconds, so the JSON seconds convert back
+/// exactly): fully productive + quality + speed + micro-stops + stops.
+pub fn loss_parts_micros(answer: &serde_json::Value) -> i64 {
+    let micros = |v: &serde_json::Value| (v.as_f64().expect("a number") * 1e6).round() as i64;
+    let stops: i64 = answer["losses"]
+        .as_array()
+        .expect("losses")
+        .iter()
+        .map(|entry| micros(&entry["seconds"]))
+        .sum();
+    micros(&answer["fully_productive_seconds"])
+        + micros(&answer["quality_loss_seconds"])
+        + micros(&answer["speed_loss_seconds"])
+        + micros(&answer["micro_stops"]["seconds"])
+        + stops
+}
+
 /// The hand-checked day of `tests/kpi.rs` (Monday 2026-11-16, UTC), products
 /// `a` and `b`. Input: A 08:00:10, A 08:10, A 08:20, B 08:30, A 11:00.
 /// Output: A 08:00:30, A 08:10:30, B 08:30:30, A 12:00.
