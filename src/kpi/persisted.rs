@@ -94,23 +94,6 @@ async fn rows_overlapping(conn: &mut DbConn, table: &str, window: Interval) -> A
         .await)?)
 }
 
-/// The reason given on each persisted event of line `line_id` meeting
-/// `window`, keyed by its start instant (on-the-fly events join on it).
-pub async fn reasons_by_start(
-    conn: &mut crate::db::DbConn,
-    line_id: i32,
-    window: Interval,
-) -> AppResult<std::collections::HashMap<DateTime<Utc>, String>> {
-    let rows = rows_overlapping(conn, &downtime_table(line_id)?, window).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let start = r.start_time.and_utc();
-            r.reason.or(r.reason_code).map(|reason| (start, reason))
-        })
-        .collect())
-}
-
 /// Recomputes line `line_id`'s persisted events over `window` (widened to
 /// the true edges of the stops it cuts). Idempotent; keeps assigned reasons.
 /// When it [wrote](Recalculated::wrote), an audit entry waits in the outbox.
