@@ -529,12 +529,12 @@ pub async fn line_basis(
     // Stops explained as planned leave P too, under the tenant's rule;
     // units count over P without them (what the line made it made,
     // whatever a stop is called).
-    let counted = planned_of(query, &snapshot.schedule(), line_id, snapshot.timezone, now);
+    let mut schedule = snapshot.schedule();
+    let counted = planned_of(query, &schedule, line_id, snapshot.timezone, now);
     let stops = crate::reasons::assigned::reason_stops(conn, snapshot, line_id, &query.range).await?;
     let planned = if stops.is_empty() {
         counted.clone()
     } else {
-        let mut schedule = snapshot.schedule();
         schedule.reason_stops.insert(line_id, stops);
         planned_of(query, &schedule, line_id, snapshot.timezone, now)
     };
