@@ -38,6 +38,11 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Slots bounding the detection exports each tenant runs at once.
     pub exports: crate::http::export_slots::ExportSlots,
+    /// This process's server instance, as a lease holder (tests run several
+    /// instances in one process).
+    pub instance_id: String,
+    /// Live events: publishing, fan-out, streams.
+    pub live: crate::live::bus::LiveBus,
 }
 
 /// Shared handle to the state.

@@ -237,8 +237,58 @@ pub struct Config {
     /// `CAMET_REDIS_URL` / `CAMET_REDIS_PREFIX`: state shared by every
     /// instance (rate limits); unset: each instance keeps its own.
     pub redis: Option<RedisConfig>,
+    /// Line state, the event stream and alert evaluation.
+    pub live: LiveConfig,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
+}
+
+/// Line state, the event stream (`/api/v1/stream`) and alert evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveConfig {
+    /// `CAMET_LIVE_TICK_SECS`: how often line states are evaluated and their
+    /// changes published (default 2, 1..=60).
+    pub tick_secs: u64,
+    /// `CAMET_LIVE_KPI_SECS`: how often shift-to-date OEE is published per
+    /// line as a `kpi` event (default 60, 10..=3600).
+    pub kpi_secs: u64,
+    /// `CAMET_ALERT_JOB_SECS`: how often alert rules are evaluated (default 30, ≥ 10).
+    pub alert_job_secs: u64,
+    /// `CAMET_STREAM_HEARTBEAT_SECS`: comment sent on an idle stream so
+    /// proxies keep it open (default 15, 1..=300).
+    pub heartbeat_secs: u64,
+    /// `CAMET_STREAM_MAX_SECS`: a stream is closed after this long; the
+    /// client reconnects with `Last-Event-ID` and authenticates again, so a
+    /// revoked credential stops receiving (default 3600, 10..=86 400).
+    pub stream_max_secs: u64,
+    /// `CAMET_STREAMS_PER_TENANT`: open streams one tenant may hold on one
+    /// instance (default 200); one more is a 429.
+    pub streams_per_tenant: usize,
+    /// `CAMET_STREAMS_PER_INSTANCE`: open streams one instance holds at most
+    /// (default 5000); one more is a 429.
+    pub streams_per_instance: usize,
+    /// `CAMET_STREAM_BACKLOG`: events kept per tenant for `Last-Event-ID`
+    /// (default 1000, 10..=100 000).
+    pub backlog: usize,
+    /// `CAMET_STREAM_CLIENT_BUFFER`: events queued for one client before it
+    /// counts as too slow and is dropped (default 256, 8..=65 536).
+    pub client_buffer: usize,
+}
+
+impl LiveConfig {
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<LiveConfig, AppError> {
+        Ok(LiveConfig {
+            tick_secs: parse_number(lookup, "CAMET_LIVE_TICK_SECS", 2, 1, 60)?,
+            kpi_secs: parse_number(lookup, "CAMET_LIVE_KPI_SECS", 60, 10, 3600)?,
+            alert_job_secs: parse_number(lookup, "CAMET_ALERT_JOB_SECS", 30, 10, 86_400)?,
+            heartbeat_secs: parse_number(lookup, "CAMET_STREAM_HEARTBEAT_SECS", 15, 1, 300)?,
+            stream_max_secs: parse_number(lookup, "CAMET_STREAM_MAX_SECS", 3600, 10, 86_400)?,
+            streams_per_tenant: parse_number(lookup, "CAMET_STREAMS_PER_TENANT", 200, 1, 100_000)?,
+            streams_per_instance: parse_number(lookup, "CAMET_STREAMS_PER_INSTANCE", 5000, 1, 1_000_000)?,
+            backlog: parse_number(lookup, "CAMET_STREAM_BACKLOG", 1000, 10, 100_000)?,
+            client_buffer: parse_number(lookup, "CAMET_STREAM_CLIENT_BUFFER", 256, 8, 65_536)?,
+        })
+    }
 }
 
 /// Where instances share state.
@@ -458,6 +508,7 @@ impl Config {
             export_page_rows: parse_number(lookup, "CAMET_EXPORT_PAGE_ROWS", 5000, 1, 100_000)?,
             export_xlsx_max_rows: parse_number(lookup, "CAMET_EXPORT_XLSX_MAX_ROWS", 200_000, 1, 1_048_575)?,
             redis: RedisConfig::from_lookup(lookup)?,
+            live: LiveConfig::from_lookup(lookup)?,
             auth: AuthConfig::from_lookup(lookup)?,
         })
     }

@@ -1,6 +1,7 @@
 //! Background jobs of a server instance: metadata-cache refresh (notice
 //! other instances' writes), audit outbox forwarding, downtime
-//! recalculation, rollup watermarks and partition maintenance. A failing run is logged and retried at the next tick, never
+//! recalculation, rollup watermarks, live line states, KPIs and alerts,
+//! and partition maintenance. A failing run is logged and retried at the next tick, never
 //! fatal; jobs stop with the server.
 
 use std::future::Future;
@@ -155,6 +156,38 @@ pub fn spawn_all(state: SharedState) -> Jobs {
         },
     ));
 
+    // Live: line states (and shift ends), shift-to-date KPIs, alert rules.
+    // Each runs on the one instance holding its lease, so every change is
+    // published, delivered and fired once.
+    let live = state.config.live.clone();
+    for (name, secs) in [
+        ("live_state", live.tick_secs),
+        ("live_kpi", live.kpi_secs),
+        ("alert_evaluation", live.alert_job_secs),
+    ] {
+        let live_state = state.clone();
+        let period = Duration::from_secs(secs);
+        handles.push(every(name, period, receiver.clone(), metrics.clone(), move || {
+            let state = live_state.clone();
+            async move {
+                if !take_lease(&state, name, period + Duration::from_secs(30)).await? {
+                    return Ok(());
+                }
+                let now = state.clock.now();
+                let out = crate::live::evaluator::Outlets { bus: &state.live };
+                match name {
+                    "live_state" => {
+                        crate::live::evaluator::tick_states(&state.databases, &state.cache, &out, now).await
+                    }
+                    "live_kpi" => {
+                        crate::live::evaluator::publish_kpis(&state.databases, &state.cache, &state.live, now).await
+                    }
+                    _ => crate::live::evaluator::evaluate_alerts(&state.databases, &state.cache, &out, now).await,
+                }
+            }
+        }));
+    }
+
     let partition_state: Arc<_> = state.clone();
     handles.push(every(
         "partition_maintenance",
@@ -170,12 +203,6 @@ pub fn spawn_all(state: SharedState) -> Jobs {
     Jobs { stop, handles }
 }
 
-/// Identifies this process as a lease holder.
-fn holder_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
-}
-
 /// Takes (or renews) the lease `name` for `ttl`; false when another live
 /// instance holds it. Works the same on SQLite and MySQL: a row per job,
 /// updated only when expired or already ours.
@@ -185,7 +212,7 @@ pub async fn take_lease(state: &crate::app::AppState, name: &str, ttl: Duration)
     use diesel_async::RunQueryDsl;
     let now = crate::clock::now_naive();
     let until = now + chrono::Duration::from_std(ttl).map_err(crate::AppError::internal)?;
-    let me = holder_id();
+    let me = state.instance_id.as_str();
     let mut conn = state.databases.global().get().await?;
     let taken = crate::write_tx!(&mut conn, |c| {
         let exists = job_lease::table

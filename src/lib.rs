@@ -24,6 +24,7 @@
 //! - [`broker`]: the external data broker (external_apis.yml, shared HTTP client).
 //! - [`backup`]: `camet backup` / `camet restore` of the embedded SQLite databases.
 //! - [`progress`]: progress of long operations (the CLI draws it).
+//! - [`live`]: line state now, the event stream, alert rules and firings.
 
 pub use camet_analytics as analytics;
 pub mod app;
@@ -42,6 +43,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod kpi;
+pub mod live;
 pub mod plant;
 pub mod progress;
 pub mod query;

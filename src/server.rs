@@ -48,7 +48,19 @@ pub async fn prepare(config: Config) -> AppResult<SharedState> {
         None => limits,
     };
     let exports = crate::http::export_slots::ExportSlots::new(config.export_max_concurrent);
+    // A stream must write more often than the connection's head deadline
+    // (see `http::transport`), or an idle one would be closed.
+    let mut live_settings = config.live.clone();
+    live_settings.heartbeat_secs = live_settings
+        .heartbeat_secs
+        .min((config.header_read_timeout_secs / 2).max(1));
+    let live = match &config.redis {
+        Some(redis) => crate::live::bus::LiveBus::with_redis(live_settings, redis)?,
+        None => crate::live::bus::LiveBus::local(live_settings),
+    };
     let state = Arc::new(AppState {
+        instance_id: uuid::Uuid::new_v4().to_string(),
+        live,
         config,
         databases,
         hashing,

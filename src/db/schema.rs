@@ -348,6 +348,61 @@ pub mod tenant {
         }
     }
 
+    diesel::table! {
+        /// Alert rules of the tenant (issue 15).
+        alert_rule (rule_id) {
+            rule_id -> Integer,
+            name -> Text,
+            kind -> Text,
+            line_id -> Nullable<Integer>,
+            threshold_seconds -> Nullable<Integer>,
+            target_bp -> Nullable<Integer>,
+            window_seconds -> Nullable<Integer>,
+            emails -> Nullable<Text>,
+            is_active -> Bool,
+            created_at -> Timestamp,
+            updated_at -> Timestamp,
+        }
+    }
+
+    diesel::table! {
+        /// Firings of alert rules.
+        alert (alert_id) {
+            alert_id -> BigInt,
+            rule_id -> Integer,
+            line_id -> Integer,
+            kind -> Text,
+            status -> Text,
+            active -> Bool,
+            message -> Text,
+            value_milli -> Nullable<BigInt>,
+            fire_key -> Text,
+            fired_at -> Timestamp,
+            acknowledged_at -> Nullable<Timestamp>,
+            acknowledged_by -> Nullable<Integer>,
+            resolved_at -> Nullable<Timestamp>,
+            resolved_by -> Nullable<Integer>,
+        }
+    }
+
+    diesel::table! {
+        /// The state last published per line.
+        line_live_state (line_id) {
+            line_id -> Integer,
+            state -> Text,
+            since -> Nullable<Timestamp>,
+            updated_at -> Timestamp,
+        }
+    }
+
+    diesel::table! {
+        /// Up to when a periodic live check has run.
+        live_cursor (name) {
+            name -> Text,
+            at -> Timestamp,
+        }
+    }
+
     diesel::allow_tables_to_appear_in_same_query!(
         production_line,
         area,

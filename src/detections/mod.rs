@@ -76,7 +76,7 @@ pub struct NewDetection {
 }
 
 /// What an ingest did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
     /// Items received.
     pub received: usize,
@@ -84,6 +84,8 @@ pub struct Ingested {
     pub inserted: usize,
     /// Items skipped because their `external_id` was already stored.
     pub duplicates: usize,
+    /// The items stored, per UTC minute and area.
+    pub per_minute: Vec<store::MinuteCount>,
 }
 
 /// The line, if it belongs to the caller's tenant.
@@ -235,6 +237,7 @@ pub async fn ingest(
         received: items.len(),
         inserted: stored.inserted,
         duplicates: stored.duplicates,
+        per_minute: stored.per_minute,
     })
 }
 

@@ -22,12 +22,37 @@ struct KeyRow {
 }
 
 /// Outcome of storing a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stored {
     /// Rows written.
     pub inserted: usize,
     /// Rows skipped because their `external_id` was already stored.
     pub duplicates: usize,
+    /// The rows written, counted per UTC minute and area, in that order.
+    pub per_minute: Vec<MinuteCount>,
+}
+
+/// Rows of one area written in one UTC minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteCount {
+    /// Minute start (UTC).
+    pub minute: NaiveDateTime,
+    /// Area.
+    pub area_id: i32,
+    /// Rows.
+    pub n: u64,
+}
+
+fn per_minute(rows: &[&DetectionRow]) -> Vec<MinuteCount> {
+    let mut counts: std::collections::BTreeMap<(NaiveDateTime, i32), u64> = std::collections::BTreeMap::new();
+    for row in rows {
+        let minute = crate::rollup::plan::Grain::Minute.floor_naive(row.detected_at);
+        *counts.entry((minute, row.area_id)).or_insert(0) += 1;
+    }
+    counts
+        .into_iter()
+        .map(|((minute, area_id), n)| MinuteCount { minute, area_id, n })
+        .collect()
 }
 
 /// Stores a validated batch and adds it to the line's rollups in one
@@ -100,6 +125,7 @@ pub async fn store_batch(
         let stored = Stored {
             inserted: fresh.len(),
             duplicates: rows.len() - fresh.len(),
+            per_minute: per_minute(&fresh),
         };
         let entry = audit.clone().values::<(), _>(
             None,

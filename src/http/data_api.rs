@@ -22,6 +22,7 @@ use crate::http::data_views::{
 };
 use crate::http::formats::{FileAnswer, Format, negotiate};
 use crate::http::problem::ApiError;
+use crate::live::event::EventKind;
 
 /// Parses a comma-separated id list (`product_ids=1,2`).
 pub fn id_list(field: &str, raw: Option<&str>) -> AppResult<Vec<i32>> {
@@ -79,6 +80,13 @@ impl DataApi {
         let now = state.clock.now();
         let done = detections::ingest(&pool, &snapshot, principal, &client, line_id.0, &items, now, settings).await?;
         state.metrics.ingested(done.inserted);
+        if done.inserted > 0 {
+            let data = crate::live::evaluator::production_data(&snapshot, line_id.0, &done, now);
+            state
+                .live
+                .publish(principal.tenant_id, EventKind::Production, data)
+                .await;
+        }
         crate::audit::forward_soon(&state.databases, principal.tenant_id).await;
         Ok(Json(done.into()))
     }

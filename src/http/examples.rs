@@ -354,6 +354,67 @@ pub fn all() -> Vec<OperationExamples> {
         op("post", "/api/v1/dashboard/widgets/{widget_id}/data")
             .params(vec![("widget_id", json!(2))])
             .body(json!({"params": {"line_id": LINE, "start_date": FROM, "end_date": TO, "kpi_type": "oee"}})),
+        op("get", "/api/v1/lines/state").answers(
+            "200",
+            json!({
+                "items": [{
+                    "line_id": LINE,
+                    "line_name": "Línea Principal",
+                    "state": "stopped",
+                    "since": "2026-11-28T17:41:12-03:00",
+                    "current_stop_seconds": 408.5,
+                    "shift_oee": 71.25,
+                    "shift_id": 2
+                }],
+                "at": "2026-11-28T17:48:00-03:00"
+            }),
+        ),
+        op("post", "/api/v1/alerts/rules")
+            .body(json!({
+                "name": "Parada larga en Línea Principal",
+                "kind": "stop_longer_than",
+                "line_id": LINE,
+                "threshold_seconds": 600,
+                "emails": ["supervisor@example.com"]
+            }))
+            .answers(
+                "201",
+                json!({
+                    "rule_id": 1,
+                    "name": "Parada larga en Línea Principal",
+                    "kind": "stop_longer_than",
+                    "line_id": LINE,
+                    "threshold_seconds": 600,
+                    "target": null,
+                    "window_seconds": null,
+                    "emails": ["supervisor@example.com"],
+                    "is_active": true,
+                    "created_at": "2026-11-28T20:48:00Z",
+                    "updated_at": "2026-11-28T20:48:00Z"
+                }),
+            ),
+        op("put", "/api/v1/alerts/rules/{rule_id}")
+            .params(vec![("rule_id", json!(1))])
+            .body(json!({"name": "OEE del turno bajo 60 %", "kind": "oee_below", "target": 60, "window_seconds": 1800})),
+        op("get", "/api/v1/alerts").answers(
+            "200",
+            json!({
+                "items": [{
+                    "alert_id": 7,
+                    "rule_id": 1,
+                    "line_id": LINE,
+                    "kind": "stop_longer_than",
+                    "status": "open",
+                    "active": true,
+                    "message": "Línea Línea Principal parada desde las 17:41 (11 min)",
+                    "value": 668.0,
+                    "fired_at": "2026-11-28T17:52:12-03:00"
+                }],
+                "total": 1,
+                "limit": 100,
+                "offset": 0
+            }),
+        ),
         op("post", "/api/v1/dashboard/run")
             .body(json!({"filters": {"line_id": LINE, "date_range": {"preset": "last_7_days"}, "interval": "1hour"}})),
     ]

@@ -3,6 +3,7 @@
 //! domain modules and map results; every error leaves as problem+json (see
 //! [`problem`]).
 
+pub mod alerts_api;
 pub mod audit_api;
 pub mod auth_api;
 pub mod caller;
@@ -19,6 +20,7 @@ pub mod formats;
 pub mod health;
 pub mod kpi_api;
 pub mod kpi_views;
+pub mod live_api;
 pub mod losses_api;
 pub mod metrics;
 pub mod middleware;
@@ -61,6 +63,8 @@ pub enum ApiTags {
     Kpi,
     /// Dashboards: layouts, widget catalog, filters, widget data and runs.
     Dashboards,
+    /// Live: line state now, the event stream, alert rules and alerts, webhooks.
+    Live,
 }
 
 /// The combined API structs, one per domain; the plant's are one per
@@ -77,6 +81,7 @@ pub type Apis = (
     losses_api::LossesApi,
     query_api::QueryApi,
     dashboard_api::DashboardApi,
+    (live_api::LiveApi, alerts_api::AlertsApi),
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -93,6 +98,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         losses_api::LossesApi,
         query_api::QueryApi,
         dashboard_api::DashboardApi,
+        (live_api::LiveApi, alerts_api::AlertsApi),
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

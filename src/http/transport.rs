@@ -7,7 +7,8 @@
 //! alive). [`DeadlineAcceptor`] wraps the TCP acceptor instead: each
 //! connection must deliver a complete request head (up to its empty line)
 //! within the header timeout, counted from the accept and, on keep-alive
-//! connections, from the last byte of the previous response. A connection
+//! connections, from the last byte of the previous response (so a long
+//! response such as an event stream keeps its connection while it writes). A connection
 //! that misses it is closed. The body deadline is enforced where the body is
 //! read (`http::middleware`), which can still answer 408.
 
@@ -132,15 +133,22 @@ impl<T> HeadDeadline<T> {
         }
     }
 
-    /// After a response byte went out, the next head is awaited afresh.
+    /// After a response byte went out, the next head is awaited afresh,
+    /// counted from the last byte of the response: a response that goes on
+    /// (an event stream's frames and heartbeats) keeps pushing the deadline
+    /// until the client starts sending its next head.
     fn rearm(&mut self) {
-        if self.phase == Phase::Request {
-            self.phase = Phase::Head {
-                started: false,
-                newlines: 0,
-            };
-            let at = Instant::now() + self.timeout;
-            self.deadline.as_mut().reset(at);
+        let at = Instant::now() + self.timeout;
+        match self.phase {
+            Phase::Request => {
+                self.phase = Phase::Head {
+                    started: false,
+                    newlines: 0,
+                };
+                self.deadline.as_mut().reset(at);
+            }
+            Phase::Head { started: false, .. } => self.deadline.as_mut().reset(at),
+            _ => {}
         }
     }
 }

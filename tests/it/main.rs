@@ -27,6 +27,7 @@ mod http_basics;
 mod isolation;
 mod kpi;
 mod languages;
+mod live;
 mod loss_widgets;
 mod losses;
 mod losses_golden;

@@ -8,7 +8,7 @@ use reqwest::Method;
 
 use crate::common::{Backend, PASSWORD, TestApp, backends, skipped_without};
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("CAMET_TEST_REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -17,7 +17,7 @@ fn redis_url() -> String {
 
 /// Whether the test Redis answers; without it a test is skipped loudly, and
 /// fails in CI.
-fn redis_or_skip(what: &str) -> bool {
+pub fn redis_or_skip(what: &str) -> bool {
     use std::io::{Read, Write};
     let address = redis_url()
         .trim_start_matches("redis://")
@@ -41,7 +41,7 @@ fn redis_or_skip(what: &str) -> bool {
 }
 
 /// Two servers on the same databases and the same Redis prefix.
-async fn two_instances(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, TestApp) {
+pub async fn two_instances(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, TestApp) {
     let prefix = format!("camet-test-{}", uuid::Uuid::new_v4().simple());
     let url = redis_url();
     let mut settings: Vec<(&str, &str)> = vec![

@@ -173,6 +173,9 @@ impl TestDb {
             ("CAMET_LOGIN_RATE_LIMIT_PER_MINUTE".to_owned(), "1000".to_owned()),
             ("CAMET_IP_RATE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
             ("CAMET_AUTH_FAILURE_LIMIT_PER_MINUTE".to_owned(), "100000".to_owned()),
+            // Live evaluation once a minute, not every 2 s, in tests that do
+            // not watch it; the live tests set their own periods.
+            ("CAMET_LIVE_TICK_SECS".to_owned(), "60".to_owned()),
         ])
     }
 
