@@ -24,6 +24,8 @@
 //! - [`broker`]: the external data broker (external_apis.yml, shared HTTP client).
 //! - [`backup`]: `camet backup` / `camet restore` of the embedded SQLite databases.
 //! - [`progress`]: progress of long operations (the CLI draws it).
+//! - [`notify`]: outgoing deliveries: signed webhooks (subscriptions, queue,
+//!   retries, SSRF guard, delivery log) and alert e-mail over SMTP.
 
 pub use camet_analytics as analytics;
 pub mod app;
@@ -42,6 +44,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod kpi;
+pub mod notify;
 pub mod plant;
 pub mod progress;
 pub mod query;

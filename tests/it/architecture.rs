@@ -14,6 +14,7 @@ const DOMAIN: &[&str] = &[
     "src/detections",
     "src/dashboard",
     "src/reasons",
+    "src/notify",
     "crates/camet-analytics/src",
 ];
 
