@@ -34,6 +34,7 @@ pub mod strict_json;
 pub mod tenant_api;
 pub mod transport;
 pub mod users_api;
+pub mod webhooks_api;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -61,6 +62,8 @@ pub enum ApiTags {
     Kpi,
     /// Dashboards: layouts, widget catalog, filters, widget data and runs.
     Dashboards,
+    /// Line state, event stream, alerts, webhooks.
+    Live,
 }
 
 /// The combined API structs, one per domain; the plant's are one per
@@ -77,6 +80,7 @@ pub type Apis = (
     losses_api::LossesApi,
     query_api::QueryApi,
     dashboard_api::DashboardApi,
+    webhooks_api::WebhooksApi,
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -93,6 +97,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         losses_api::LossesApi,
         query_api::QueryApi,
         dashboard_api::DashboardApi,
+        webhooks_api::WebhooksApi,
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \
