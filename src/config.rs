@@ -241,6 +241,76 @@ pub struct Config {
     pub live: LiveConfig,
     /// Authentication, sessions and limits.
     pub auth: AuthConfig,
+    /// Outgoing deliveries: webhooks and e-mail.
+    pub notify: NotifyConfig,
+}
+
+/// Settings of outgoing deliveries (webhooks, alert e-mail).
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// `CAMET_DELIVERY_JOB_SECS`: how often due webhooks and mail are sent
+    /// (default 5, at least 1); an enqueue also wakes the job at once.
+    pub delivery_job_secs: u64,
+    /// `CAMET_WEBHOOKS_ALLOW_PRIVATE`: allow webhook targets in loopback,
+    /// private, link-local and other internal ranges (default false).
+    pub webhooks_allow_private: bool,
+    /// `CAMET_WEBHOOK_RETRY_BASE_MS`: the first retry's longest wait; each
+    /// further retry doubles it, up to an hour, with full jitter (default 5000).
+    pub webhook_retry_base_ms: u64,
+    /// `CAMET_WEBHOOK_MAX_ATTEMPTS`: attempts per webhook delivery before it
+    /// is `failed` (default 8, 1 to 8).
+    pub webhook_max_attempts: u32,
+    /// `CAMET_SMTP_URL`: `smtp://[user:password@]host:port` (`?tls=required`
+    /// for STARTTLS) or `smtps://…`; unset: no alert e-mail.
+    pub smtp_url: Option<Secret>,
+    /// `CAMET_SMTP_FROM`: the sender of alert e-mail (default `camet@localhost`).
+    pub smtp_from: String,
+}
+
+impl NotifyConfig {
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, AppError> {
+        let webhooks_allow_private = match var(lookup, "CAMET_WEBHOOKS_ALLOW_PRIVATE").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "CAMET_WEBHOOKS_ALLOW_PRIVATE",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
+        let smtp_url = match var(lookup, "CAMET_SMTP_URL") {
+            None => None,
+            Some(raw) => {
+                let parsed =
+                    url::Url::parse(&raw).map_err(|e| invalid("CAMET_SMTP_URL", format!("not a valid URL: {e}")))?;
+                if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none_or(str::is_empty) {
+                    return Err(invalid(
+                        "CAMET_SMTP_URL",
+                        "expected smtp://host:port or smtps://host:port",
+                    ));
+                }
+                Some(Secret::new(raw))
+            }
+        };
+        let smtp_from = var(lookup, "CAMET_SMTP_FROM").unwrap_or_else(|| "camet@localhost".to_owned());
+        if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "CAMET_SMTP_FROM",
+                format!(
+                    "expected an address such as camet@example.com or \"Camet <camet@example.com>\", got {smtp_from:?}"
+                ),
+            ));
+        }
+        Ok(NotifyConfig {
+            delivery_job_secs: parse_number(lookup, "CAMET_DELIVERY_JOB_SECS", 5, 1, 3600)?,
+            webhooks_allow_private,
+            webhook_retry_base_ms: parse_number(lookup, "CAMET_WEBHOOK_RETRY_BASE_MS", 5000, 1, 3_600_000)?,
+            webhook_max_attempts: parse_number(lookup, "CAMET_WEBHOOK_MAX_ATTEMPTS", 8, 1, 8)?,
+            smtp_url,
+            smtp_from,
+        })
+    }
 }
 
 /// Line state, the event stream (`/api/v1/stream`) and alert evaluation.
@@ -510,6 +580,7 @@ impl Config {
             redis: RedisConfig::from_lookup(lookup)?,
             live: LiveConfig::from_lookup(lookup)?,
             auth: AuthConfig::from_lookup(lookup)?,
+            notify: NotifyConfig::from_lookup(lookup)?,
         })
     }
 }
@@ -643,6 +714,12 @@ mod tests {
             ("CAMET_ARGON2_ALLOW_WEAK", "perhaps"),
             ("CAMET_ARGON2_MAX_CONCURRENT_MEMORY_MIB", "0"),
             ("CAMET_ARGON2_QUEUE_WAIT_MS", "-1"),
+            ("CAMET_DELIVERY_JOB_SECS", "0"),
+            ("CAMET_WEBHOOKS_ALLOW_PRIVATE", "yes"),
+            ("CAMET_WEBHOOK_RETRY_BASE_MS", "0"),
+            ("CAMET_WEBHOOK_MAX_ATTEMPTS", "9"),
+            ("CAMET_SMTP_URL", "http://mail.example.com"),
+            ("CAMET_SMTP_FROM", "not an address"),
         ] {
             let error = config_from(&[(name, value)]).expect_err(name).to_string();
             assert!(error.contains(name), "{error} should name {name}");
@@ -691,6 +768,24 @@ mod tests {
         let defaults = config_from(&[]).expect("defaults");
         assert_eq!(defaults.auth.argon2_max_concurrent_memory_mib, 64);
         assert_eq!(defaults.auth.argon2_queue_wait_ms, 2000);
+    }
+
+    #[test]
+    fn delivery_defaults_and_a_secret_smtp_url() {
+        let defaults = config_from(&[]).expect("defaults");
+        assert_eq!(defaults.notify.delivery_job_secs, 5);
+        assert!(!defaults.notify.webhooks_allow_private);
+        assert_eq!(defaults.notify.webhook_retry_base_ms, 5000);
+        assert_eq!(defaults.notify.webhook_max_attempts, 8);
+        assert!(defaults.notify.smtp_url.is_none());
+        assert_eq!(defaults.notify.smtp_from, "camet@localhost");
+        let config = config_from(&[(
+            "CAMET_SMTP_URL",
+            "smtp://camet:hunter22@mail.example.com:587?tls=required",
+        )])
+        .expect("valid");
+        assert!(config.notify.smtp_url.is_some());
+        assert!(!format!("{config:?}").contains("hunter22"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Background jobs of a server instance: metadata-cache refresh (notice
 //! other instances' writes), audit outbox forwarding, downtime
 //! recalculation, rollup watermarks, live line states, KPIs and alerts,
-//! and partition maintenance. A failing run is logged and retried at the next tick, never
+//! partition maintenance and outgoing deliveries (webhooks, alert e-mail).
+//! A failing run is logged and retried at the next tick, never
 //! fatal; jobs stop with the server.
 
 use std::future::Future;
@@ -33,20 +34,44 @@ impl Jobs {
 fn every<F, Fut>(
     name: &'static str,
     period: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     metrics: JobMetrics,
-    mut run: F,
+    run: F,
 ) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = crate::AppResult<()>> + Send,
+{
+    every_or_woken(name, period, stop, metrics, run, std::future::pending::<()>)
+}
+
+/// [`every`], also running as soon as `wake()` resolves (then a full
+/// period passes before the next tick).
+fn every_or_woken<F, Fut, W, WFut>(
+    name: &'static str,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+    metrics: JobMetrics,
+    mut run: F,
+    wake: W,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = crate::AppResult<()>> + Send,
+    W: Fn() -> WFut + Send + Sync + 'static,
+    WFut: Future<Output = ()> + Send,
 {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => {
+                _ = async {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = wake() => ticker.reset(),
+                    }
+                } => {
                     let started = std::time::Instant::now();
                     // A stop request also ends a run in progress: each run is
                     // a set of transactions, and the next one (on this or
@@ -192,7 +217,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
     handles.push(every(
         "partition_maintenance",
         Duration::from_secs(6 * 3600),
-        receiver,
+        receiver.clone(),
         metrics.clone(),
         move || {
             let state = partition_state.clone();
@@ -200,7 +225,65 @@ pub fn spawn_all(state: SharedState) -> Jobs {
         },
     ));
 
+    handles.push(notify_delivery(state.clone(), receiver, metrics.clone()));
+
     Jobs { stop, handles }
+}
+
+/// Sends due webhook deliveries and alert mail of every tenant
+/// ([`crate::notify`]), one instance at a time (lease), every
+/// `CAMET_DELIVERY_JOB_SECS` and soon after something is queued. A
+/// configuration it cannot use (SMTP) is logged once and mail stays off.
+fn notify_delivery(state: SharedState, stop: watch::Receiver<bool>, metrics: JobMetrics) -> JoinHandle<()> {
+    use crate::notify::{mail, webhooks};
+    let settings = &state.config.notify;
+    let period = Duration::from_secs(settings.delivery_job_secs);
+    let retry_base = Duration::from_millis(settings.webhook_retry_base_ms);
+    let sender = webhooks::Sender::new(webhooks::DeliverySettings {
+        allow_private: settings.webhooks_allow_private,
+        retry_base,
+        max_attempts: i32::try_from(settings.webhook_max_attempts).unwrap_or(8),
+    });
+    let mailer = settings.smtp_url.as_ref().and_then(|url| {
+        mail::Mailer::new(&mail::MailSettings {
+            url: url.expose().to_owned(),
+            from: settings.smtp_from.clone(),
+            retry_base,
+        })
+        .map_err(|error| tracing::error!(%error, "alert e-mail is off"))
+        .ok()
+    });
+    let shared = Arc::new((sender, mailer));
+    every_or_woken(
+        "notify_delivery",
+        period,
+        stop,
+        metrics,
+        move || {
+            let state = state.clone();
+            let shared = shared.clone();
+            async move {
+                let (sender, mailer) = &*shared;
+                let sender = match sender {
+                    Ok(sender) => sender,
+                    Err(error) => return Err(error.clone()),
+                };
+                for tenant_id in crate::tenants::all_ids(&state.databases).await? {
+                    // Renewed per tenant: a run is bounded per tenant, not in all.
+                    if !take_lease(&state, "notify_delivery", period + Duration::from_secs(60)).await? {
+                        return Ok(());
+                    }
+                    let pool = state.databases.tenant(tenant_id).await?;
+                    webhooks::deliver_due(&pool, sender).await?;
+                    if let Some(mailer) = mailer {
+                        mail::send_due(&pool, mailer).await?;
+                    }
+                }
+                Ok(())
+            }
+        },
+        crate::notify::woken,
+    )
 }
 
 /// Takes (or renews) the lease `name` for `ttl`; false when another live

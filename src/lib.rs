@@ -25,6 +25,8 @@
 //! - [`backup`]: `camet backup` / `camet restore` of the embedded SQLite databases.
 //! - [`progress`]: progress of long operations (the CLI draws it).
 //! - [`live`]: line state now, the event stream, alert rules and firings.
+//! - [`notify`]: outgoing deliveries: signed webhooks (subscriptions, queue,
+//!   retries, SSRF guard, delivery log) and alert e-mail over SMTP.
 
 pub use camet_analytics as analytics;
 pub mod app;
@@ -44,6 +46,7 @@ pub mod http;
 pub mod jobs;
 pub mod kpi;
 pub mod live;
+pub mod notify;
 pub mod plant;
 pub mod progress;
 pub mod query;

@@ -403,6 +403,65 @@ pub mod tenant {
         }
     }
 
+    // ---- outgoing deliveries (crate::notify) ----------------------------
+
+    diesel::table! {
+        /// Webhook subscriptions (`events`: JSON array of event type names).
+        webhooks (webhook_id) {
+            webhook_id -> Integer,
+            url -> Text,
+            events -> Text,
+            /// `whsec_` + base64 of the signing key; never listed.
+            secret -> Text,
+            is_active -> Bool,
+            consecutive_failures -> Integer,
+            created_at -> Timestamp,
+            updated_at -> Timestamp,
+            disabled_at -> Nullable<Timestamp>,
+            disabled_reason -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        /// One message for one webhook: the queue and the delivery log.
+        webhook_deliveries (delivery_id) {
+            delivery_id -> BigInt,
+            webhook_id -> Integer,
+            /// The `webhook-id` header, the same on every attempt.
+            message_id -> Text,
+            event_type -> Text,
+            payload -> Text,
+            /// `pending`, `delivered` or `failed`.
+            status -> Text,
+            attempts -> Integer,
+            next_attempt_at -> Timestamp,
+            last_status_code -> Nullable<Integer>,
+            last_error -> Nullable<Text>,
+            latency_ms -> Nullable<BigInt>,
+            created_at -> Timestamp,
+            updated_at -> Timestamp,
+            delivered_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        /// E-mail waiting to be sent (`recipients`: JSON array).
+        mail_outbox (mail_id) {
+            mail_id -> BigInt,
+            recipients -> Text,
+            subject -> Text,
+            text_body -> Text,
+            html_body -> Text,
+            /// `pending`, `sent` or `failed`.
+            status -> Text,
+            attempts -> Integer,
+            next_attempt_at -> Timestamp,
+            last_error -> Nullable<Text>,
+            created_at -> Timestamp,
+            sent_at -> Nullable<Timestamp>,
+        }
+    }
+
     diesel::allow_tables_to_appear_in_same_query!(
         production_line,
         area,

@@ -166,6 +166,42 @@ pub fn all() -> Vec<OperationExamples> {
                     }
                 }),
             ),
+        op("post", "/api/v1/webhooks")
+            .body(json!({"url": "https://erp.example.com/camet/webhooks", "events": ["alert", "shift_ended"]}))
+            .answers(
+                "201",
+                json!({
+                    "webhook_id": 1, "url": "https://erp.example.com/camet/webhooks", "events": ["alert", "shift_ended"],
+                    "is_active": true, "consecutive_failures": 0,
+                    "created_at": "2026-12-02T12:00:00Z", "updated_at": "2026-12-02T12:00:00Z",
+                    "disabled_at": null, "disabled_reason": null,
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                }),
+            ),
+        op("get", "/api/v1/webhooks").answers(
+            "200",
+            json!([{
+                "webhook_id": 1, "url": "https://erp.example.com/camet/webhooks", "events": ["alert", "shift_ended"],
+                "is_active": true, "consecutive_failures": 0,
+                "created_at": "2026-12-02T12:00:00Z", "updated_at": "2026-12-02T12:00:00Z",
+                "disabled_at": null, "disabled_reason": null
+            }]),
+        ),
+        op("get", "/api/v1/webhooks/{webhook_id}/deliveries")
+            .params(vec![("webhook_id", json!(1))])
+            .answers(
+                "200",
+                json!({
+                    "items": [{
+                        "delivery_id": 7, "message_id": "msg_2f1c9e0a4b6d4e8f9a3b5c7d1e2f3a4b", "event_type": "alert",
+                        "status": "delivered", "attempts": 2, "next_attempt_at": null,
+                        "last_status_code": 200, "latency_ms": 84, "last_error": null,
+                        "created_at": "2026-12-02T12:05:00Z", "delivered_at": "2026-12-02T12:05:06Z"
+                    }],
+                    "total": 1, "limit": 50, "offset": 0
+                }),
+            ),
+        op("delete", "/api/v1/webhooks/{webhook_id}").params(vec![("webhook_id", json!(1))]),
         op("post", "/api/v1/production/lines")
             .body(json!({"line_name": "Línea Envasado", "line_code": "LE02", "availability": "95", "performance": "85", "downtime_threshold": 300, "micro_stop_threshold": 30})),
         op("put", "/api/v1/production/lines/{line_id}")

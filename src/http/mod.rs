@@ -36,6 +36,7 @@ pub mod strict_json;
 pub mod tenant_api;
 pub mod transport;
 pub mod users_api;
+pub mod webhooks_api;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -81,7 +82,7 @@ pub type Apis = (
     losses_api::LossesApi,
     query_api::QueryApi,
     dashboard_api::DashboardApi,
-    (live_api::LiveApi, alerts_api::AlertsApi),
+    (live_api::LiveApi, alerts_api::AlertsApi, webhooks_api::WebhooksApi),
 );
 
 /// Every API of the service, combined into one OpenAPI document.
@@ -98,7 +99,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         losses_api::LossesApi,
         query_api::QueryApi,
         dashboard_api::DashboardApi,
-        (live_api::LiveApi, alerts_api::AlertsApi),
+        (live_api::LiveApi, alerts_api::AlertsApi, webhooks_api::WebhooksApi),
     );
     OpenApiService::new(apis, "Camet Analytics API", env!("CARGO_PKG_VERSION")).description(
         "Headless API for industrial production monitoring: detections from vision sensors in, \

@@ -175,23 +175,6 @@ struct RuleValues {
     updated_at: NaiveDateTime,
 }
 
-/// A simple, strict address check: one `@`, a dot in the domain, no
-/// spaces or control characters, at most 254 characters.
-pub fn valid_address(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
-    address.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !address
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
-}
-
 fn seconds(errors: &mut Vec<FieldError>, field: &str, value: Option<i64>, min: i64) -> Option<i32> {
     let value = value?;
     if !(min..=MAX_SECONDS).contains(&value) {
@@ -245,7 +228,7 @@ fn check(
         errors.push(FieldError::new("emails", format!("at most {MAX_EMAILS} addresses")));
     }
     for (i, address) in input.emails.iter().enumerate() {
-        if !valid_address(address) {
+        if !crate::notify::mail::valid_address(address) {
             errors.push(FieldError::new(format!("emails[{i}]"), "not a valid e-mail address"));
         }
     }

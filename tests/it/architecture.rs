@@ -15,6 +15,7 @@ const DOMAIN: &[&str] = &[
     "src/dashboard",
     "src/reasons",
     "src/live",
+    "src/notify",
     "crates/camet-analytics/src",
 ];
 

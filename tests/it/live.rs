@@ -606,3 +606,59 @@ async fn an_idle_stream_outlives_the_head_deadline() {
     stream.close();
     app.stop().await;
 }
+
+/// End to end on both backends: a stop on a line queues signed
+/// `downtime_started` and `alert` webhooks, which reach a real receiver
+/// on loopback, and the alert's e-mail is queued in the tenant's language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_reaches_a_webhook_receiver_as_signed_downtime_and_alert_messages() {
+    for backend in backends() {
+        let mut settings = crate::webhooks::LOOPBACK.to_vec();
+        settings.extend([("CAMET_LIVE_TICK_SECS", "1"), ("CAMET_ALERT_JOB_SECS", "10")]);
+        let app = TestApp::start_with(backend, &settings).await;
+        let plant = live_plant(&app, "Live Hooks").await;
+        let (addr, seen) = crate::webhooks::receiver(&[], 200).await;
+        let created = app
+            .post_ok(
+                &plant.token(),
+                "/api/v1/webhooks",
+                json!({"url": format!("http://{addr}/hook"), "events": ["alert", "downtime_started"]}),
+            )
+            .await;
+        seen.lock().expect("receiver").secret = created["secret"].as_str().map(str::to_owned);
+        app.post_ok(
+            &plant.tenant.manager.1,
+            "/api/v1/alerts/rules",
+            json!({"name": "Parada", "kind": "stop_longer_than", "line_id": plant.line_id, "threshold_seconds": 30}),
+        )
+        .await;
+        let t = now_s() - chrono::Duration::seconds(900);
+        app.state.clock.pin(t);
+        ingest_at(&app, &plant, &[t - chrono::Duration::seconds(5)]).await;
+        app.state.clock.pin(t + chrono::Duration::seconds(300));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        let types = loop {
+            let types: Vec<String> = {
+                let state = seen.lock().expect("receiver");
+                assert!(
+                    state.received.iter().all(|r| r.signature_ok),
+                    "{backend:?}: a bad signature"
+                );
+                state
+                    .received
+                    .iter()
+                    .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+                    .filter_map(|b| b["type"].as_str().map(str::to_owned))
+                    .collect()
+            };
+            if types.len() >= 2 || tokio::time::Instant::now() > deadline {
+                break types;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let mut sorted = types.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["alert", "downtime_started"], "{backend:?}: {types:?}");
+        app.stop().await;
+    }
+}
