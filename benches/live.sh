@@ -16,7 +16,8 @@ BACKEND=${BACKEND:-mysql}
 BATCHES=${BATCHES:-300}
 IDLE=${IDLE:-1000}
 ulimit -n 65536 2>/dev/null || ulimit -n 4096
-export CAMET_RATE_LIMIT_PER_MINUTE=1000000 CAMET_IP_RATE_LIMIT_PER_MINUTE=1000000 CAMET_LOG=warn
+# One tenant holds the 1000 idle streams: its cap is raised for the measurement.
+export CAMET_RATE_LIMIT_PER_MINUTE=1000000 CAMET_IP_RATE_LIMIT_PER_MINUTE=1000000 CAMET_LOG=warn CAMET_STREAMS_PER_TENANT=5000
 export CAMET_REDIS_URL=${CAMET_REDIS_URL:-redis://127.0.0.1:6379}
 export CAMET_REDIS_PREFIX="live-perf-$$"
 PASSWORD="perf-$(date +%s)-Live!"

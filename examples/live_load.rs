@@ -133,6 +133,8 @@ async fn main() -> Result<(), String> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut latencies = Vec::with_capacity(args.batches);
+    let mut from_send = Vec::with_capacity(args.batches);
+    let mut responses = Vec::with_capacity(args.batches);
     for i in 0..args.batches {
         let now = chrono::Utc::now();
         let batch: Vec<Value> = (0..5)
@@ -144,6 +146,7 @@ async fn main() -> Result<(), String> {
                 ]
             })
             .collect();
+        let sent = Instant::now();
         let posted = client
             .post(format!("{}/api/v1/lines/{}/detections", args.ingest, args.line_id))
             .bearer_auth(&token)
@@ -156,7 +159,18 @@ async fn main() -> Result<(), String> {
             return Err(format!("batch {i}: {}", posted.status()));
         }
         match tokio::time::timeout(Duration::from_secs(5), arrivals.recv()).await {
-            Ok(Some((at, _))) => latencies.push(at.saturating_duration_since(answered).as_secs_f64() * 1000.0),
+            // The event may arrive before the response does: the server
+            // publishes before it answers. Signed, in ms after the response.
+            Ok(Some((at, _))) => {
+                let after_response = if at >= answered {
+                    at.duration_since(answered).as_secs_f64()
+                } else {
+                    -answered.duration_since(at).as_secs_f64()
+                };
+                latencies.push(after_response * 1000.0);
+                from_send.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+                responses.push(answered.duration_since(sent).as_secs_f64() * 1000.0);
+            }
             _ => {
                 return Err(format!(
                     "batch {i}: no production event on the other instance within 5 s"
@@ -165,15 +179,24 @@ async fn main() -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    latencies.sort_by(f64::total_cmp);
-    println!(
-        "ingest response -> event on the other instance ({} batches of 10): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latencies.len(),
-        percentile(&latencies, 50.0),
-        percentile(&latencies, 95.0),
-        percentile(&latencies, 99.0),
-        latencies.last().copied().unwrap_or(f64::NAN)
-    );
+    for (what, mut values) in [
+        (
+            "ingest response -> event on the other instance (negative: before the response)",
+            latencies,
+        ),
+        ("request sent -> event on the other instance", from_send),
+        ("request sent -> ingest response", responses),
+    ] {
+        values.sort_by(f64::total_cmp);
+        println!(
+            "{what} ({} batches of 10): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            values.len(),
+            percentile(&values, 50.0),
+            percentile(&values, 95.0),
+            percentile(&values, 99.0),
+            values.last().copied().unwrap_or(f64::NAN)
+        );
+    }
 
     if args.idle_streams > 0 {
         let before = args.server_pid.and_then(rss_kib);
