@@ -171,11 +171,6 @@ impl LiveBus {
         Ok(bus)
     }
 
-    /// The settings it was made with.
-    pub fn settings(&self) -> &LiveConfig {
-        &self.inner.settings
-    }
-
     /// Streams open on this instance.
     pub fn open_streams(&self) -> u64 {
         self.inner.open_streams.load(Ordering::Relaxed)
@@ -265,8 +260,7 @@ impl LiveBus {
                     .map(|p| p.frame.clone())
                     .collect();
                 // Events between `last` and the oldest kept one may be lost.
-                let missed =
-                    oldest.is_some_and(|oldest| oldest > last.saturating_add(1)) && !channel.backlog.is_empty();
+                let missed = oldest.is_some_and(|oldest| oldest > last.saturating_add(1));
                 (replay, missed)
             }
         };

@@ -63,6 +63,17 @@ impl Outlets<'_> {
     }
 }
 
+/// A tenant's configuration and a connection to its database.
+async fn open_tenant(
+    databases: &Databases,
+    cache: &MetadataCache,
+    tenant_id: i32,
+) -> AppResult<(std::sync::Arc<PlantSnapshot>, DbConn)> {
+    let snapshot = cache.get(databases, tenant_id).await?;
+    let conn = databases.tenant(tenant_id).await?.get().await?;
+    Ok((snapshot, conn))
+}
+
 /// Logs a tenant's failure; the other tenants go on.
 fn log_failure(tenant_id: i32, outcome: AppResult<()>) {
     if let Err(error) = outcome {
@@ -91,9 +102,7 @@ async fn tick_tenant(
     out: &Outlets<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let snapshot = cache.get(databases, tenant_id).await?;
-    let pool = databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
+    let (snapshot, mut conn) = open_tenant(databases, cache, tenant_id).await?;
     for transition in state::advance(&mut conn, &snapshot, now).await? {
         for (kind, data) in transition_events(&snapshot, &transition, now) {
             out.emit(&mut conn, tenant_id, kind, data, now).await?;
@@ -287,9 +296,7 @@ async fn kpis_of_tenant(
     bus: &LiveBus,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let snapshot = cache.get(databases, tenant_id).await?;
-    let pool = databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
+    let (snapshot, mut conn) = open_tenant(databases, cache, tenant_id).await?;
     for line in snapshot.lines.values().filter(|l| l.is_active) {
         if snapshot.line_areas(line.line_id).is_err() {
             continue;
@@ -333,9 +340,7 @@ async fn alerts_of_tenant(
     out: &Outlets<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let snapshot = cache.get(databases, tenant_id).await?;
-    let pool = databases.tenant(tenant_id).await?;
-    let mut conn = pool.get().await?;
+    let (snapshot, mut conn) = open_tenant(databases, cache, tenant_id).await?;
     let conn = &mut conn;
     let snapshot = &*snapshot;
     let rules: Vec<Rule> = alerts::list_rules(conn)
