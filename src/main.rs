@@ -12,7 +12,30 @@ use clap::error::ErrorKind;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc marks its arenas for transparent huge pages, so every 2 MiB it
+/// touches stays resident whole: about 20 MiB more at idle, and a flood of
+/// logins (each Argon2 slot a 19 MiB block) past its memory bound
+/// (docs/security.md, "Login memory"). Off unless the operator decides,
+/// through mimalloc's own `MIMALLOC_ALLOW_THP`.
+fn keep_heap_in_small_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: the call takes plain integers and sets one flag of this
+        // process; a kernel without it answers EINVAL, which changes nothing.
+        let _ = unsafe {
+            libc::prctl(
+                libc::PR_SET_THP_DISABLE,
+                1 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+    }
+}
+
 fn main() -> ExitCode {
+    keep_heap_in_small_pages();
     let cli = match camet::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
