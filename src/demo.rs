@@ -23,6 +23,7 @@ use crate::db::Databases;
 use crate::db::decimal::DbDecimal;
 use crate::error::{AppError, AppResult};
 use crate::plant::models::{NewArea, NewFilter, NewLine, NewProduct, NewShift};
+use crate::plant::service::VersionConn;
 use crate::plant::store;
 use crate::synth::{self, LineAreas, SynthParams};
 use crate::tenants;
@@ -252,6 +253,10 @@ pub async fn seed_with_progress(
         )
         .await?;
     }
+    // Like every configuration write: a snapshot read while the plant was
+    // half written (a job on another instance, or this one's) carries the
+    // old version, so it can never stand for the finished plant.
+    crate::with_conn!(&mut conn, |c| c.bump_config_version(now).await)?;
 
     let to = now_utc();
     let from = to - Duration::days(days);

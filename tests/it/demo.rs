@@ -131,3 +131,42 @@ async fn demo_plant_matches_the_original_design_and_its_detections_are_plausible
         app.stop().await;
     }
 }
+
+/// A snapshot read while the demo plant was half written (by a job of this
+/// or another instance) must not pass for the finished plant: the seed bumps
+/// the configuration version like every configuration write, so the cache
+/// keeps the newer one whichever reload finishes last. Without the bump both
+/// carried a new tenant's version and the later reload won (a flaky
+/// `tenant::the_demo_enables_every_filter` showed it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_seed_moves_the_configuration_version_past_a_new_tenants() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let empty = camet::tenants::create(&app.state.databases, "Empty Works", "UTC")
+            .await
+            .expect("tenant");
+        let new_tenant = app
+            .state
+            .cache
+            .reload(&app.state.databases, empty)
+            .await
+            .expect("empty snapshot")
+            .version;
+        let seed = camet::demo::seed(&app.state.databases, app.state.hashing, 1)
+            .await
+            .expect("demo");
+        let seeded = app
+            .state
+            .cache
+            .reload(&app.state.databases, seed.tenant_id)
+            .await
+            .expect("demo snapshot");
+        assert!(
+            seeded.version > new_tenant,
+            "{backend:?}: seeded plant at version {}, a new tenant at {new_tenant}",
+            seeded.version
+        );
+        assert!(!seeded.lines.is_empty(), "{backend:?}");
+        app.stop().await;
+    }
+}
