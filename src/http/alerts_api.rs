@@ -16,7 +16,7 @@ use crate::http::auth_api::NoContent;
 use crate::http::caller::{Caller, ManagePlant, ReadData};
 use crate::http::problem::ApiError;
 use crate::http::{ApiTags, client_info};
-use crate::live::alerts::{self, Alert, AlertFilter, AlertStatus, Rule, RuleInput};
+use crate::live::alerts::{self, Alert, AlertFilter, AlertStatus, FiringMark, Rule, RuleInput};
 
 /// An alert rule.
 #[derive(Object, Debug, Clone)]
@@ -239,6 +239,22 @@ fn default_limit() -> i64 {
 pub struct AlertsApi;
 
 impl AlertsApi {
+    async fn mark(
+        state: &SharedState,
+        req: &Request,
+        caller: &crate::auth::principal::Principal,
+        alert_id: i64,
+        mark: FiringMark,
+    ) -> Result<Json<AlertView>, ApiError> {
+        let snapshot = state.cache.get(&state.databases, caller.tenant_id).await?;
+        let pool = state.databases.tenant(caller.tenant_id).await?;
+        let mut conn = pool.get().await?;
+        let audit = Self::audit(req, state, caller, mark.action());
+        let alert = alerts::mark(&mut conn, alert_id, mark, caller.user_id, &audit).await?;
+        crate::audit::forward_soon(&state.databases, caller.tenant_id).await;
+        Ok(Json(AlertView::view(alert, snapshot.timezone)))
+    }
+
     fn audit(
         req: &Request,
         state: &SharedState,
@@ -388,13 +404,7 @@ impl AlertsApi {
         caller: Caller<ManagePlant>,
         alert_id: Path<i64>,
     ) -> Result<Json<AlertView>, ApiError> {
-        let snapshot = state.cache.get(&state.databases, caller.tenant_id).await?;
-        let pool = state.databases.tenant(caller.tenant_id).await?;
-        let mut conn = pool.get().await?;
-        let audit = Self::audit(req, &state, &caller, "alerts.acknowledge");
-        let alert = alerts::acknowledge(&mut conn, alert_id.0, caller.user_id, &audit).await?;
-        crate::audit::forward_soon(&state.databases, caller.tenant_id).await;
-        Ok(Json(AlertView::view(alert, snapshot.timezone)))
+        Self::mark(&state, req, &caller, alert_id.0, FiringMark::Acknowledged).await
     }
 
     /// Resolve a firing by hand. While its condition still holds it does
@@ -407,12 +417,6 @@ impl AlertsApi {
         caller: Caller<ManagePlant>,
         alert_id: Path<i64>,
     ) -> Result<Json<AlertView>, ApiError> {
-        let snapshot = state.cache.get(&state.databases, caller.tenant_id).await?;
-        let pool = state.databases.tenant(caller.tenant_id).await?;
-        let mut conn = pool.get().await?;
-        let audit = Self::audit(req, &state, &caller, "alerts.resolve");
-        let alert = alerts::resolve(&mut conn, alert_id.0, caller.user_id, &audit).await?;
-        crate::audit::forward_soon(&state.databases, caller.tenant_id).await;
-        Ok(Json(AlertView::view(alert, snapshot.timezone)))
+        Self::mark(&state, req, &caller, alert_id.0, FiringMark::Resolved).await
     }
 }

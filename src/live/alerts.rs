@@ -642,45 +642,62 @@ pub async fn get_alert(conn: &mut DbConn, alert_id: i64) -> AppResult<Alert> {
         .ok_or_else(|| AppError::NotFound(format!("alert {alert_id} not found")))
 }
 
-/// Acknowledges a firing (an open one becomes `acknowledged`; the first
-/// acknowledgement is kept). Repeating it changes nothing.
-pub async fn acknowledge(
+/// What a person does to a firing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FiringMark {
+    /// Somebody saw it: an open firing becomes `acknowledged`; the first
+    /// acknowledgement is kept.
+    Acknowledged,
+    /// Closed by hand. While its condition holds it stays active, so it
+    /// does not fire again.
+    Resolved,
+}
+
+impl FiringMark {
+    /// The audit action.
+    pub fn action(self) -> &'static str {
+        match self {
+            FiringMark::Acknowledged => "alerts.acknowledge",
+            FiringMark::Resolved => "alerts.resolve",
+        }
+    }
+}
+
+/// Marks a firing (audited); repeating a mark changes nothing. A 404 for an
+/// unknown firing.
+pub async fn mark(
     conn: &mut DbConn,
     alert_id: i64,
+    mark: FiringMark,
     user_id: Option<i32>,
     audit: &AuditEntry,
 ) -> AppResult<Alert> {
     get_alert(conn, alert_id).await?;
     let now = crate::clock::now_naive();
     crate::write_tx!(conn, |c| {
-        diesel::update(alert::table.filter(alert::alert_id.eq(alert_id).and(alert::acknowledged_at.is_null())))
-            .set((alert::acknowledged_at.eq(now), alert::acknowledged_by.eq(user_id)))
-            .execute(c)
-            .await?;
-        diesel::update(alert::table.filter(alert::alert_id.eq(alert_id).and(alert::status.eq("open"))))
-            .set(alert::status.eq(AlertStatus::Acknowledged.name()))
-            .execute(c)
-            .await?;
-        c.write_outbox(&audit.clone().entity("alert", alert_id)).await?;
-        Ok::<_, AppError>(())
-    })?;
-    get_alert(conn, alert_id).await
-}
-
-/// Resolves a firing by hand. While its condition holds it stays active,
-/// so it does not fire again.
-pub async fn resolve(conn: &mut DbConn, alert_id: i64, user_id: Option<i32>, audit: &AuditEntry) -> AppResult<Alert> {
-    get_alert(conn, alert_id).await?;
-    let now = crate::clock::now_naive();
-    crate::write_tx!(conn, |c| {
-        diesel::update(alert::table.filter(alert::alert_id.eq(alert_id).and(alert::status.ne("resolved"))))
-            .set((
-                alert::status.eq(AlertStatus::Resolved.name()),
-                alert::resolved_at.eq(now),
-                alert::resolved_by.eq(user_id),
-            ))
-            .execute(c)
-            .await?;
+        let this = alert::alert_id.eq(alert_id);
+        match mark {
+            FiringMark::Acknowledged => {
+                diesel::update(alert::table.filter(this.and(alert::acknowledged_at.is_null())))
+                    .set((alert::acknowledged_at.eq(now), alert::acknowledged_by.eq(user_id)))
+                    .execute(c)
+                    .await?;
+                diesel::update(alert::table.filter(this.and(alert::status.eq("open"))))
+                    .set(alert::status.eq(AlertStatus::Acknowledged.name()))
+                    .execute(c)
+                    .await?;
+            }
+            FiringMark::Resolved => {
+                diesel::update(alert::table.filter(this.and(alert::status.ne("resolved"))))
+                    .set((
+                        alert::status.eq(AlertStatus::Resolved.name()),
+                        alert::resolved_at.eq(now),
+                        alert::resolved_by.eq(user_id),
+                    ))
+                    .execute(c)
+                    .await?;
+            }
+        }
         c.write_outbox(&audit.clone().entity("alert", alert_id)).await?;
         Ok::<_, AppError>(())
     })?;

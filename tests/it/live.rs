@@ -452,12 +452,14 @@ async fn alert_rules_are_checked_audited_and_need_the_right_role() {
             .await
             .expect("request");
         expect_problem(gone, 404).await;
-        let missing = app
-            .authed(Method::POST, "/api/v1/alerts/424242/ack", manager)
-            .send()
-            .await
-            .expect("request");
-        expect_problem(missing, 404).await;
+        for mark in ["ack", "resolve"] {
+            let missing = app
+                .authed(Method::POST, &format!("/api/v1/alerts/424242/{mark}"), manager)
+                .send()
+                .await
+                .expect("request");
+            expect_problem(missing, 404).await;
+        }
         // Every change is in the audit log.
         let audit: Value = app
             .authed(
@@ -546,6 +548,16 @@ async fn two_instances_share_events_and_fire_an_alert_once() {
             .await;
         assert_eq!(acked["status"], "acknowledged", "{backend:?}");
         assert_eq!(acked["acknowledged_by"], plant.tenant.manager.0);
+        // A second acknowledgement, by somebody else, keeps the first.
+        let again = second
+            .post_ok(
+                &plant.tenant.admin.1,
+                &format!("/api/v1/alerts/{alert_id}/ack"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(again["acknowledged_by"], plant.tenant.manager.0, "{backend:?}");
+        assert_eq!(again["acknowledged_at"], acked["acknowledged_at"], "{backend:?}");
 
         // Output again: the stop ends and the firing resolves itself.
         ingest_at(&second, &plant, &[later]).await;
