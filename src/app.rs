@@ -45,5 +45,17 @@ pub struct AppState {
     pub live: crate::live::bus::LiveBus,
 }
 
+impl AppState {
+    /// What the plant module needs of this state, lent for one call.
+    pub fn plant(&self) -> crate::plant::PlantContext<'_> {
+        crate::plant::PlantContext {
+            databases: &self.databases,
+            cache: &self.cache,
+            clock: &self.clock,
+            config: &self.config,
+        }
+    }
+}
+
 /// Shared handle to the state.
 pub type SharedState = Arc<AppState>;

@@ -402,7 +402,7 @@ pub async fn execute(cli: Cli) -> AppResult<()> {
         Some(Command::ApiKey(command)) => api_key(config, command).await,
         Some(Command::Partitions(PartitionCommand::Maintain)) => {
             let state = server::prepare(config).await?;
-            let reports = crate::plant::partitions::maintain_all(&state).await?;
+            let reports = crate::plant::partitions::maintain_all(&state.plant()).await?;
             println!("{}", serde_json::to_string(&reports).map_err(AppError::internal)?);
             Ok(())
         }

@@ -221,7 +221,7 @@ pub fn spawn_all(state: SharedState) -> Jobs {
         metrics.clone(),
         move || {
             let state = partition_state.clone();
-            async move { crate::plant::partitions::maintain_all(&state).await.map(|_| ()) }
+            async move { crate::plant::partitions::maintain_all(&state.plant()).await.map(|_| ()) }
         },
     ));
 

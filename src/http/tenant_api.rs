@@ -93,7 +93,8 @@ impl TenantApi {
             principal: &caller,
             client: &client,
         };
-        crate::plant::service::set_planned_stops_rule(&state, &actor, body.0.planned_stops_reduce_planned_time).await?;
+        crate::plant::service::set_planned_stops_rule(&state.plant(), &actor, body.0.planned_stops_reduce_planned_time)
+            .await?;
         let profile = crate::tenants::profile(&state.databases, &state.cache, caller.tenant_id).await?;
         Ok(Json(profile.into()))
     }

@@ -10,10 +10,10 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::line_tables::{day_table, detection_table, gap_table, hour_table, minute_table, month_start_after};
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
+use crate::plant::PlantContext;
 
 /// One partition of a detection table.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, poem_openapi::Object)]
@@ -90,8 +90,8 @@ async fn mysql_partitions(conn: &mut diesel_async::AsyncMysqlConnection, table: 
 }
 
 /// Every line's detection partitions.
-pub async fn list(state: &AppState, tenant_id: i32) -> AppResult<Vec<LinePartitions>> {
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+pub async fn list(state: &PlantContext<'_>, tenant_id: i32) -> AppResult<Vec<LinePartitions>> {
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let pool = state.databases.tenant(tenant_id).await?;
     let mut conn = pool.get().await?;
     let mut out = Vec::new();
@@ -163,7 +163,11 @@ pub fn plan(
 }
 
 /// Maintains one tenant's detection partitions, under a database lock.
-pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate) -> AppResult<MaintenanceReport> {
+pub async fn maintain_tenant(
+    state: &PlantContext<'_>,
+    tenant_id: i32,
+    today: NaiveDate,
+) -> AppResult<MaintenanceReport> {
     let mut report = MaintenanceReport {
         tenant_id,
         ..MaintenanceReport::default()
@@ -173,7 +177,7 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
         report.ran = true;
         return Ok(report);
     };
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let mut conn = pool.get().await?;
     let DbConn::Mysql(c) = &mut conn else {
         return Ok(report);
@@ -250,10 +254,10 @@ pub async fn maintain_tenant(state: &AppState, tenant_id: i32, today: NaiveDate)
 }
 
 /// Maintains every tenant (the job and `camet partitions maintain`).
-pub async fn maintain_all(state: &AppState) -> AppResult<Vec<MaintenanceReport>> {
+pub async fn maintain_all(state: &PlantContext<'_>) -> AppResult<Vec<MaintenanceReport>> {
     let today = state.clock.now().date_naive();
     let mut reports = Vec::new();
-    for tenant_id in crate::tenants::all_ids(&state.databases).await? {
+    for tenant_id in crate::tenants::all_ids(state.databases).await? {
         reports.push(maintain_tenant(state, tenant_id, today).await?);
     }
     Ok(reports)

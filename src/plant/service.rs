@@ -11,7 +11,6 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::analytics::interval::Interval;
-use crate::app::AppState;
 use crate::audit::{AuditEntry, ClientInfo, OutboxConn};
 use crate::auth::principal::Principal;
 use crate::clock::now_naive;
@@ -21,6 +20,7 @@ use crate::db::schema::tenant::{
     area, calendar_entry, config_version, filter, incident, plant_settings, product, production_line, shift,
 };
 use crate::error::{AppError, AppResult};
+use crate::plant::PlantContext;
 use crate::plant::cache::PlantSnapshot;
 use crate::plant::inputs::{
     AreaInput, CalendarInput, FailureInput, FilterInput, IncidentInput, LineInput, ProductInput, ShiftInput,
@@ -103,9 +103,9 @@ macro_rules! config_change {
 
 /// Forwards the audit entry (a failure only delays it: the outbox keeps it)
 /// and reloads the cache so the response and every later read see the change.
-async fn after_change(state: &AppState, tenant_id: i32) -> AppResult<()> {
-    crate::audit::forward_soon(&state.databases, tenant_id).await;
-    state.cache.reload(&state.databases, tenant_id).await?;
+async fn after_change(state: &PlantContext<'_>, tenant_id: i32) -> AppResult<()> {
+    crate::audit::forward_soon(state.databases, tenant_id).await;
+    state.cache.reload(state.databases, tenant_id).await?;
     Ok(())
 }
 
@@ -120,7 +120,7 @@ fn id32(id: i64) -> AppResult<i32> {
 // ---- lines -------------------------------------------------------------
 
 /// Creates a line and its per-line detection and downtime tables.
-pub async fn create_line(state: &AppState, actor: &Actor<'_>, input: LineInput) -> AppResult<LineRow> {
+pub async fn create_line(state: &PlantContext<'_>, actor: &Actor<'_>, input: LineInput) -> AppResult<LineRow> {
     let row = input.into_row(now_naive(), None)?;
     let tenant_id = actor.principal.tenant_id;
     let line_id = config_change!(state, tenant_id, |c| {
@@ -145,10 +145,10 @@ pub async fn create_line(state: &AppState, actor: &Actor<'_>, input: LineInput) 
         if let Err(e) = removed {
             tracing::error!(line_id, error = %e, "could not remove a line whose tables failed");
         }
-        state.cache.reload(&state.databases, tenant_id).await?;
+        state.cache.reload(state.databases, tenant_id).await?;
         return Err(error);
     }
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     snapshot
         .lines
         .get(&line_id)
@@ -157,11 +157,16 @@ pub async fn create_line(state: &AppState, actor: &Actor<'_>, input: LineInput) 
 }
 
 /// Replaces a line's editable fields.
-pub async fn update_line(state: &AppState, actor: &Actor<'_>, line_id: i32, input: LineInput) -> AppResult<LineRow> {
+pub async fn update_line(
+    state: &PlantContext<'_>,
+    actor: &Actor<'_>,
+    line_id: i32,
+    input: LineInput,
+) -> AppResult<LineRow> {
     let tenant_id = actor.principal.tenant_id;
     let before = state
         .cache
-        .get(&state.databases, tenant_id)
+        .get(state.databases, tenant_id)
         .await?
         .lines
         .get(&line_id)
@@ -183,7 +188,7 @@ pub async fn update_line(state: &AppState, actor: &Actor<'_>, line_id: i32, inpu
             actor.entry("line.update", "line", line_id, Some(&before), Some(&row)),
         )
     })?;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     snapshot
         .lines
         .get(&line_id)
@@ -192,11 +197,11 @@ pub async fn update_line(state: &AppState, actor: &Actor<'_>, line_id: i32, inpu
 }
 
 /// Deletes a line: it is deactivated, its history and tables are kept.
-pub async fn delete_line(state: &AppState, actor: &Actor<'_>, line_id: i32) -> AppResult<()> {
+pub async fn delete_line(state: &PlantContext<'_>, actor: &Actor<'_>, line_id: i32) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
     let before = state
         .cache
-        .get(&state.databases, tenant_id)
+        .get(state.databases, tenant_id)
         .await?
         .lines
         .get(&line_id)
@@ -229,9 +234,9 @@ macro_rules! soft_crud {
         convert = |$inp:ident, $snap:ident, $now:ident, $current:ident| $convert:expr
     ) => {
         #[doc = concat!("Creates a ", $kind, ".")]
-        pub async fn $create(state: &AppState, actor: &Actor<'_>, $inp: $input) -> AppResult<$row> {
+        pub async fn $create(state: &PlantContext<'_>, actor: &Actor<'_>, $inp: $input) -> AppResult<$row> {
             let tenant_id = actor.principal.tenant_id;
-            let $snap = state.cache.get(&state.databases, tenant_id).await?;
+            let $snap = state.cache.get(state.databases, tenant_id).await?;
             let $now = now_naive();
             let $current: Option<bool> = None;
             let row = $convert?;
@@ -243,7 +248,7 @@ macro_rules! soft_crud {
                     actor.entry::<(), _>(concat!($kind, ".create"), $kind, id, None, Some(&row)),
                 )
             })?;
-            let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+            let snapshot = state.cache.get(state.databases, tenant_id).await?;
             snapshot
                 .$map
                 .get(&id)
@@ -252,9 +257,9 @@ macro_rules! soft_crud {
         }
 
         #[doc = concat!("Replaces a ", $kind, "'s editable fields.")]
-        pub async fn $update(state: &AppState, actor: &Actor<'_>, id: i32, $inp: $input) -> AppResult<$row> {
+        pub async fn $update(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32, $inp: $input) -> AppResult<$row> {
             let tenant_id = actor.principal.tenant_id;
-            let $snap = state.cache.get(&state.databases, tenant_id).await?;
+            let $snap = state.cache.get(state.databases, tenant_id).await?;
             let before = $snap.$map.get(&id).cloned().ok_or_else(|| not_found($kind, id))?;
             let $now = now_naive();
             let $current = Some(before.$active);
@@ -269,7 +274,7 @@ macro_rules! soft_crud {
                     actor.entry(concat!($kind, ".update"), $kind, id, Some(&before), Some(&row)),
                 )
             })?;
-            let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+            let snapshot = state.cache.get(state.databases, tenant_id).await?;
             snapshot
                 .$map
                 .get(&id)
@@ -278,11 +283,11 @@ macro_rules! soft_crud {
         }
 
         #[doc = concat!("Deletes a ", $kind, ": it is deactivated and disappears from lists; history keeps it.")]
-        pub async fn $delete(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+        pub async fn $delete(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
             let tenant_id = actor.principal.tenant_id;
             let before = state
                 .cache
-                .get(&state.databases, tenant_id)
+                .get(state.databases, tenant_id)
                 .await?
                 .$map
                 .get(&id)
@@ -380,14 +385,14 @@ fn lines_of(ids: Option<Vec<i32>>) -> Option<Vec<i32>> {
 /// job's window are redone by the job, older ones by `POST
 /// /downtime/recalculate`.
 async fn after_plan_change(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     lines: Option<Vec<i32>>,
     windows: &[Interval],
     only_where_stored: bool,
 ) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let lines: Vec<i32> = match lines {
         Some(ids) => ids,
         None => snapshot.lines.keys().copied().collect(),
@@ -411,7 +416,7 @@ async fn after_plan_change(
     )
     .await
     {
-        Ok(report) if report.wrote() => crate::audit::forward_soon(&state.databases, tenant_id).await,
+        Ok(report) if report.wrote() => crate::audit::forward_soon(state.databases, tenant_id).await,
         Ok(_) => {}
         Err(error) => {
             tracing::warn!(tenant_id, %error, "persisted downtime events not recomputed after a planned-time change")
@@ -421,7 +426,7 @@ async fn after_plan_change(
 }
 
 /// The last [`SHIFT_CHANGE_RECOMPUTE_DAYS`] days up to now.
-fn recent_window(state: &AppState) -> Interval {
+fn recent_window(state: &PlantContext<'_>) -> Interval {
     let now = state.clock.now();
     Interval::new(now - chrono::Duration::days(SHIFT_CHANGE_RECOMPUTE_DAYS), now)
 }
@@ -442,7 +447,7 @@ fn both(a: Option<Vec<i32>>, b: Option<Vec<i32>>) -> Option<Vec<i32>> {
 
 /// Creates a shift; the persisted events of its lines are recomputed over
 /// the recent past.
-pub async fn create_shift(state: &AppState, actor: &Actor<'_>, input: ShiftInput) -> AppResult<ShiftRow> {
+pub async fn create_shift(state: &PlantContext<'_>, actor: &Actor<'_>, input: ShiftInput) -> AppResult<ShiftRow> {
     let row = create_shift_row(state, actor, input).await?;
     after_plan_change(state, actor, shift_lines(&row), &[recent_window(state)], true).await?;
     Ok(row)
@@ -450,10 +455,15 @@ pub async fn create_shift(state: &AppState, actor: &Actor<'_>, input: ShiftInput
 
 /// Replaces a shift's fields (breaks included); the persisted events of the
 /// lines it planned or plans now are recomputed over the recent past.
-pub async fn update_shift(state: &AppState, actor: &Actor<'_>, id: i32, input: ShiftInput) -> AppResult<ShiftRow> {
+pub async fn update_shift(
+    state: &PlantContext<'_>,
+    actor: &Actor<'_>,
+    id: i32,
+    input: ShiftInput,
+) -> AppResult<ShiftRow> {
     let before = state
         .cache
-        .get(&state.databases, actor.principal.tenant_id)
+        .get(state.databases, actor.principal.tenant_id)
         .await?
         .shifts
         .get(&id)
@@ -466,10 +476,10 @@ pub async fn update_shift(state: &AppState, actor: &Actor<'_>, id: i32, input: S
 
 /// Deletes (deactivates) a shift; its lines' persisted events are
 /// recomputed over the recent past.
-pub async fn delete_shift(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+pub async fn delete_shift(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
     let before = state
         .cache
-        .get(&state.databases, actor.principal.tenant_id)
+        .get(state.databases, actor.principal.tenant_id)
         .await?
         .shifts
         .get(&id)
@@ -491,10 +501,10 @@ fn entry_scope(row: &CalendarRow, tz: chrono_tz::Tz) -> (Interval, Option<Vec<i3
 }
 
 /// One calendar entry from the cache.
-pub async fn get_calendar_entry(state: &AppState, tenant_id: i32, id: i32) -> AppResult<CalendarRow> {
+pub async fn get_calendar_entry(state: &PlantContext<'_>, tenant_id: i32, id: i32) -> AppResult<CalendarRow> {
     state
         .cache
-        .get(&state.databases, tenant_id)
+        .get(state.databases, tenant_id)
         .await?
         .calendar
         .get(&id)
@@ -505,12 +515,12 @@ pub async fn get_calendar_entry(state: &AppState, tenant_id: i32, id: i32) -> Ap
 /// Creates a holiday or shutdown; the persisted events of its lines over its
 /// days are recomputed.
 pub async fn create_calendar_entry(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     input: CalendarInput,
 ) -> AppResult<CalendarRow> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let row = input.into_row(&snapshot, now_naive())?;
     let id = config_change!(state, tenant_id, |c| {
         diesel::insert_into(calendar_entry::table)
@@ -532,13 +542,13 @@ pub async fn create_calendar_entry(
 /// Replaces a calendar entry; persisted events are recomputed over its old
 /// and its new days, on its old and new lines.
 pub async fn update_calendar_entry(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     id: i32,
     input: CalendarInput,
 ) -> AppResult<CalendarRow> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let before = snapshot
         .calendar
         .get(&id)
@@ -564,9 +574,9 @@ pub async fn update_calendar_entry(
 
 /// Deletes a calendar entry (for real: it carries no history of its own);
 /// its days are planned again and their persisted events recomputed.
-pub async fn delete_calendar_entry(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+pub async fn delete_calendar_entry(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let before = snapshot
         .calendar
         .get(&id)
@@ -602,7 +612,7 @@ macro_rules! reason_change {
     ($state:expr, $tenant:expr, |$conn:ident, $snap:ident| $body:expr) => {
         async {
             let tenant_id: i32 = $tenant;
-            let $snap = $state.cache.get(&$state.databases, tenant_id).await?;
+            let $snap = $state.cache.get($state.databases, tenant_id).await?;
             let pool = $state.databases.tenant(tenant_id).await?;
             let mut conn = pool.get().await?;
             let value = {
@@ -611,7 +621,7 @@ macro_rules! reason_change {
             };
             drop(conn);
             after_change($state, tenant_id).await?;
-            let fresh = $state.cache.get(&$state.databases, tenant_id).await?;
+            let fresh = $state.cache.get($state.databases, tenant_id).await?;
             Ok::<_, AppError>((fresh, value))
         }
         .await
@@ -620,7 +630,7 @@ macro_rules! reason_change {
 
 /// Creates a downtime reason; answers it with the snapshot that holds it.
 pub async fn create_reason(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     input: ReasonInput,
 ) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
@@ -634,7 +644,7 @@ pub async fn create_reason(
 
 /// Replaces a downtime reason.
 pub async fn update_reason(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     id: i32,
     input: ReasonInput,
@@ -648,7 +658,7 @@ pub async fn update_reason(
 }
 
 /// Deletes a downtime reason (409 while in use; see [`reasons::delete`]).
-pub async fn delete_reason(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+pub async fn delete_reason(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
     let audit = audit_of(actor, "downtime_reason.delete");
     reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
         reasons::delete(conn, &snapshot, id, &audit)
@@ -658,7 +668,7 @@ pub async fn delete_reason(state: &AppState, actor: &Actor<'_>, id: i32) -> AppR
 
 /// Creates a failure type (a breakdown reason).
 pub async fn create_failure(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     input: FailureInput,
 ) -> AppResult<(Arc<PlantSnapshot>, ReasonRow)> {
@@ -673,7 +683,7 @@ pub async fn create_failure(
 
 /// Renames a failure type.
 pub async fn update_failure(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     id: i32,
     input: FailureInput,
@@ -688,7 +698,7 @@ pub async fn update_failure(
 }
 
 /// Deletes a failure type; refused (409) while incidents or events use it.
-pub async fn delete_failure(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+pub async fn delete_failure(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
     let audit = audit_of(actor, "failure.delete");
     reason_change!(state, actor.principal.tenant_id, |conn, snapshot| {
         reasons::delete_failure(conn, &snapshot, id, &audit)
@@ -700,7 +710,7 @@ pub async fn delete_failure(state: &AppState, actor: &Actor<'_>, id: i32) -> App
 
 /// Incidents, newest first, optionally of one line or failure type.
 pub async fn list_incidents(
-    state: &AppState,
+    state: &PlantContext<'_>,
     tenant_id: i32,
     line_id: Option<i32>,
     failure_id: Option<i32>,
@@ -733,7 +743,7 @@ pub async fn list_incidents(
 }
 
 /// One incident.
-pub async fn get_incident(state: &AppState, tenant_id: i32, id: i32) -> AppResult<IncidentRow> {
+pub async fn get_incident(state: &PlantContext<'_>, tenant_id: i32, id: i32) -> AppResult<IncidentRow> {
     let pool = state.databases.tenant(tenant_id).await?;
     let mut conn = pool.get().await?;
     with_conn!(&mut conn, |c| incident::table
@@ -746,9 +756,13 @@ pub async fn get_incident(state: &AppState, tenant_id: i32, id: i32) -> AppResul
 }
 
 /// Records an incident.
-pub async fn create_incident(state: &AppState, actor: &Actor<'_>, input: IncidentInput) -> AppResult<IncidentRow> {
+pub async fn create_incident(
+    state: &PlantContext<'_>,
+    actor: &Actor<'_>,
+    input: IncidentInput,
+) -> AppResult<IncidentRow> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let known = input.failure_id.is_none_or(|id| reasons::is_breakdown(&snapshot, id));
     let row = input.into_row(&snapshot, known, now_naive())?;
     let id = config_change!(state, tenant_id, |c| {
@@ -764,14 +778,14 @@ pub async fn create_incident(state: &AppState, actor: &Actor<'_>, input: Inciden
 
 /// Replaces an incident.
 pub async fn update_incident(
-    state: &AppState,
+    state: &PlantContext<'_>,
     actor: &Actor<'_>,
     id: i32,
     input: IncidentInput,
 ) -> AppResult<IncidentRow> {
     let tenant_id = actor.principal.tenant_id;
     let before = get_incident(state, tenant_id, id).await?;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let known = input.failure_id.is_none_or(|id| reasons::is_breakdown(&snapshot, id));
     let row = input.into_row(&snapshot, known, now_naive())?;
     config_change!(state, tenant_id, |c| {
@@ -785,7 +799,7 @@ pub async fn update_incident(
 }
 
 /// Deletes an incident.
-pub async fn delete_incident(state: &AppState, actor: &Actor<'_>, id: i32) -> AppResult<()> {
+pub async fn delete_incident(state: &PlantContext<'_>, actor: &Actor<'_>, id: i32) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
     let before = get_incident(state, tenant_id, id).await?;
     config_change!(state, tenant_id, |c| {
@@ -809,9 +823,9 @@ struct PlannedStopsRule {
 /// a reason of loss class `planned` leave the planned time. Every KPI read
 /// after the answer applies it; persisted events do not change (the rule
 /// is applied when they are read).
-pub async fn set_planned_stops_rule(state: &AppState, actor: &Actor<'_>, reduce: bool) -> AppResult<()> {
+pub async fn set_planned_stops_rule(state: &PlantContext<'_>, actor: &Actor<'_>, reduce: bool) -> AppResult<()> {
     let tenant_id = actor.principal.tenant_id;
-    let snapshot = state.cache.get(&state.databases, tenant_id).await?;
+    let snapshot = state.cache.get(state.databases, tenant_id).await?;
     let before = PlannedStopsRule {
         planned_stops_reduce_planned_time: snapshot.planned_stops_reduce_planned_time,
     };

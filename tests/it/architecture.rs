@@ -19,6 +19,13 @@ const DOMAIN: &[&str] = &[
     "crates/camet-analytics/src",
 ];
 
+/// Domain folders held to every rule but one: their types may still derive
+/// poem-openapi's traits. The plant module's request bodies (`inputs.rs`) and
+/// partition listings are the API's schemas themselves; giving them views in
+/// `src/http` is left for later. The application state and the web layer's
+/// modules stay out of them like everywhere else.
+const DOMAIN_WITH_API_SCHEMAS: &[&str] = &["src/plant"];
+
 /// Text that only an upward dependency writes.
 const FORBIDDEN: &[&str] = &[
     "crate::http",
@@ -116,11 +123,28 @@ fn domain_modules_do_not_depend_on_the_web_layer_or_the_app_state() {
     }
     files.sort();
     assert!(files.len() >= 20, "the domain folders moved? found only {files:?}");
+    let mut with_schemas = Vec::new();
+    for dir in DOMAIN_WITH_API_SCHEMAS {
+        rust_files(&root.join(dir), &mut with_schemas);
+    }
+    assert!(
+        with_schemas.len() >= 5,
+        "the plant folder moved? found only {with_schemas:?}"
+    );
     let mut found = Vec::new();
     for path in &files {
         let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let name = path.strip_prefix(root).unwrap_or(path).display().to_string();
         found.extend(violations(&name, &source));
+    }
+    for path in &with_schemas {
+        let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let name = path.strip_prefix(root).unwrap_or(path).display().to_string();
+        found.extend(
+            violations(&name, &source)
+                .into_iter()
+                .filter(|violation| !violation.contains("`poem_openapi`")),
+        );
     }
     assert!(
         found.is_empty(),

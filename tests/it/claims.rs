@@ -731,7 +731,7 @@ async fn partition_retention_drops_the_rollups_of_the_months_it_drops() {
         );
 
         let today = NaiveDate::from_ymd_opt(2026, 12, 10).expect("date");
-        let report = camet::plant::partitions::maintain_tenant(&app.state, p.tenant.tenant_id, today)
+        let report = camet::plant::partitions::maintain_tenant(&app.state.plant(), p.tenant.tenant_id, today)
             .await
             .expect("maintain");
         assert!(report.ran, "{backend:?}: {report:?}");

@@ -686,7 +686,7 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
     // retention, partitions wholly older than last month are dropped.
     let later = camet::db::line_tables::month_start_after(pinned.date_naive(), 2).expect("date");
     assert_eq!(later.to_string(), "2026-08-01");
-    let report = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+    let report = camet::plant::partitions::maintain_tenant(&app.state.plant(), f.tenant_id, later)
         .await
         .expect("maintain");
     assert!(report.ran);
@@ -704,7 +704,7 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
         assert!(!after.iter().any(|n| n == name), "{name} dropped: {after:?}");
     }
     // Idempotent: running again changes nothing.
-    let again = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+    let again = camet::plant::partitions::maintain_tenant(&app.state.plant(), f.tenant_id, later)
         .await
         .expect("maintain");
     assert!(again.created.is_empty() && again.dropped.is_empty(), "{again:?}");
@@ -718,7 +718,7 @@ async fn mysql_detection_tables_are_partitioned_monthly_and_maintained_under_a_l
     .execute(c)
     .await)
     .expect("lock");
-    let blocked = camet::plant::partitions::maintain_tenant(&app.state, f.tenant_id, later)
+    let blocked = camet::plant::partitions::maintain_tenant(&app.state.plant(), f.tenant_id, later)
         .await
         .expect("maintain");
     assert!(!blocked.ran, "another instance holds the lock");

@@ -124,7 +124,7 @@ impl AreasApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_area(&state, &actor, body.0).await?;
+        let row = service::create_area(&state.plant(), &actor, body.0).await?;
         Ok(AreaCreated::Created(Json(row.into())))
     }
 
@@ -156,7 +156,7 @@ impl AreasApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_area(&state, &actor, area_id.0, body.0).await?;
+        let row = service::update_area(&state.plant(), &actor, area_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -174,7 +174,7 @@ impl AreasApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_area(&state, &actor, area_id.0).await?;
+        service::delete_area(&state.plant(), &actor, area_id.0).await?;
         Ok(NoContent::Done)
     }
 }

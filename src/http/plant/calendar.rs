@@ -105,7 +105,7 @@ impl CalendarApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_calendar_entry(&state, &actor, body.0).await?;
+        let row = service::create_calendar_entry(&state.plant(), &actor, body.0).await?;
         Ok(CalendarCreated::Created(Json(row.into())))
     }
 
@@ -141,7 +141,7 @@ impl CalendarApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_calendar_entry(&state, &actor, entry_id.0, body.0).await?;
+        let row = service::update_calendar_entry(&state.plant(), &actor, entry_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -159,7 +159,7 @@ impl CalendarApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_calendar_entry(&state, &actor, entry_id.0).await?;
+        service::delete_calendar_entry(&state.plant(), &actor, entry_id.0).await?;
         Ok(NoContent::Done)
     }
 }

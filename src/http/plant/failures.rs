@@ -116,7 +116,7 @@ impl FailuresApi {
             principal: &caller,
             client: &client,
         };
-        let (snapshot, row) = service::create_failure(&state, &actor, body.0).await?;
+        let (snapshot, row) = service::create_failure(&state.plant(), &actor, body.0).await?;
         Ok(FailureCreated::Created(Json(FailureView::view(
             &row,
             snapshot.language,
@@ -151,7 +151,7 @@ impl FailuresApi {
             principal: &caller,
             client: &client,
         };
-        let (snapshot, row) = service::update_failure(&state, &actor, failure_id.0, body.0).await?;
+        let (snapshot, row) = service::update_failure(&state.plant(), &actor, failure_id.0, body.0).await?;
         Ok(Json(FailureView::view(&row, snapshot.language)))
     }
 
@@ -169,7 +169,7 @@ impl FailuresApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_failure(&state, &actor, failure_id.0).await?;
+        service::delete_failure(&state.plant(), &actor, failure_id.0).await?;
         Ok(NoContent::Done)
     }
 }

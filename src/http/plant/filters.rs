@@ -107,7 +107,7 @@ impl FiltersApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_filter(&state, &actor, body.0).await?;
+        let row = service::create_filter(&state.plant(), &actor, body.0).await?;
         Ok(FilterCreated::Created(Json(row.into())))
     }
 
@@ -139,7 +139,7 @@ impl FiltersApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_filter(&state, &actor, filter_id.0, body.0).await?;
+        let row = service::update_filter(&state.plant(), &actor, filter_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -157,7 +157,7 @@ impl FiltersApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_filter(&state, &actor, filter_id.0).await?;
+        service::delete_filter(&state.plant(), &actor, filter_id.0).await?;
         Ok(NoContent::Done)
     }
 }

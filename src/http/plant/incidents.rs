@@ -84,8 +84,15 @@ impl IncidentsApi {
         #[oai(default, validator(minimum(value = "0")))]
         offset: Query<i64>,
     ) -> Result<Json<IncidentPage>, ApiError> {
-        let (rows, total) =
-            service::list_incidents(&state, caller.tenant_id, line_id.0, failure_id.0, limit.0, offset.0).await?;
+        let (rows, total) = service::list_incidents(
+            &state.plant(),
+            caller.tenant_id,
+            line_id.0,
+            failure_id.0,
+            limit.0,
+            offset.0,
+        )
+        .await?;
         Ok(Json(IncidentPage::of(rows, total, limit.0, offset.0)))
     }
 
@@ -103,7 +110,7 @@ impl IncidentsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_incident(&state, &actor, body.0).await?;
+        let row = service::create_incident(&state.plant(), &actor, body.0).await?;
         Ok(IncidentCreated::Created(Json(row.into())))
     }
 
@@ -115,7 +122,7 @@ impl IncidentsApi {
         caller: Caller<ReadData>,
         incident_id: Path<i32>,
     ) -> Result<Json<IncidentView>, ApiError> {
-        let row = service::get_incident(&state, caller.tenant_id, incident_id.0).await?;
+        let row = service::get_incident(&state.plant(), caller.tenant_id, incident_id.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -134,7 +141,7 @@ impl IncidentsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_incident(&state, &actor, incident_id.0, body.0).await?;
+        let row = service::update_incident(&state.plant(), &actor, incident_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -152,7 +159,7 @@ impl IncidentsApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_incident(&state, &actor, incident_id.0).await?;
+        service::delete_incident(&state.plant(), &actor, incident_id.0).await?;
         Ok(NoContent::Done)
     }
 }

@@ -116,7 +116,7 @@ impl LinesApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_line(&state, &actor, body.0).await?;
+        let row = service::create_line(&state.plant(), &actor, body.0).await?;
         Ok(LineCreated::Created(Json(row.into())))
     }
 
@@ -148,7 +148,7 @@ impl LinesApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_line(&state, &actor, line_id.0, body.0).await?;
+        let row = service::update_line(&state.plant(), &actor, line_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -166,7 +166,7 @@ impl LinesApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_line(&state, &actor, line_id.0).await?;
+        service::delete_line(&state.plant(), &actor, line_id.0).await?;
         Ok(NoContent::Done)
     }
 }

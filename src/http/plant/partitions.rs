@@ -24,6 +24,6 @@ impl PartitionsApi {
         state: Data<&SharedState>,
         caller: Caller<ManageSystem>,
     ) -> Result<Json<Vec<LinePartitions>>, ApiError> {
-        Ok(Json(partitions::list(&state, caller.tenant_id).await?))
+        Ok(Json(partitions::list(&state.plant(), caller.tenant_id).await?))
     }
 }

@@ -113,7 +113,7 @@ impl ProductsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_product(&state, &actor, body.0).await?;
+        let row = service::create_product(&state.plant(), &actor, body.0).await?;
         Ok(ProductCreated::Created(Json(row.into())))
     }
 
@@ -145,7 +145,7 @@ impl ProductsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_product(&state, &actor, product_id.0, body.0).await?;
+        let row = service::update_product(&state.plant(), &actor, product_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -163,7 +163,7 @@ impl ProductsApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_product(&state, &actor, product_id.0).await?;
+        service::delete_product(&state.plant(), &actor, product_id.0).await?;
         Ok(NoContent::Done)
     }
 }

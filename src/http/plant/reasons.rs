@@ -224,7 +224,7 @@ impl ReasonsApi {
             principal: &caller,
             client: &client,
         };
-        let (snapshot, row) = service::create_reason(&state, &actor, body.0.into()).await?;
+        let (snapshot, row) = service::create_reason(&state.plant(), &actor, body.0.into()).await?;
         Ok(DowntimeReasonCreated::Created(Json(DowntimeReasonView::view(
             &row,
             snapshot.language,
@@ -259,7 +259,7 @@ impl ReasonsApi {
             principal: &caller,
             client: &client,
         };
-        let (snapshot, row) = service::update_reason(&state, &actor, reason_id.0, body.0.into()).await?;
+        let (snapshot, row) = service::update_reason(&state.plant(), &actor, reason_id.0, body.0.into()).await?;
         Ok(Json(DowntimeReasonView::view(&row, snapshot.language)))
     }
 
@@ -278,7 +278,7 @@ impl ReasonsApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_reason(&state, &actor, reason_id.0).await?;
+        service::delete_reason(&state.plant(), &actor, reason_id.0).await?;
         Ok(NoContent::Done)
     }
 }

@@ -148,7 +148,7 @@ impl ShiftsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::create_shift(&state, &actor, body.0).await?;
+        let row = service::create_shift(&state.plant(), &actor, body.0).await?;
         Ok(ShiftCreated::Created(Json(row.into())))
     }
 
@@ -180,7 +180,7 @@ impl ShiftsApi {
             principal: &caller,
             client: &client,
         };
-        let row = service::update_shift(&state, &actor, shift_id.0, body.0).await?;
+        let row = service::update_shift(&state.plant(), &actor, shift_id.0, body.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -198,7 +198,7 @@ impl ShiftsApi {
             principal: &caller,
             client: &client,
         };
-        service::delete_shift(&state, &actor, shift_id.0).await?;
+        service::delete_shift(&state.plant(), &actor, shift_id.0).await?;
         Ok(NoContent::Done)
     }
 }
