@@ -22,6 +22,7 @@ use crate::detections::line_of;
 use crate::detections::store::{self, DetectionFilter};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::plant::cache::{MetadataCache, PlantSnapshot};
+use crate::reasons::ReasonLock;
 
 /// How far before a window a stop may have started (and is traced back).
 const LOOKBACK: i64 = 24 * 3600;
@@ -352,6 +353,18 @@ fn assignable<'a>(
     }
 }
 
+/// A 422 when the reason an assignment names was deleted after the
+/// snapshot was read (its row locked: see [`ReasonLock`]).
+fn reason_still_there(locked: Option<bool>, reason_id: i32) -> AppResult<()> {
+    match locked {
+        Some(_) => Ok(()),
+        None => Err(AppError::invalid_fields(vec![FieldError::new(
+            "reason_id",
+            format!("reason {reason_id} does not exist"),
+        )])),
+    }
+}
+
 #[derive(QueryableByName)]
 struct IncidentLine {
     #[diesel(sql_type = Nullable<Integer>)]
@@ -440,6 +453,9 @@ pub async fn set_reason(
         incident_id: before.incident_id,
     };
     crate::write_tx!(conn, |c, DB| {
+        if let Some(reason_id) = given.reason_id {
+            reason_still_there(c.lock_reason(reason_id, false).await?, reason_id)?;
+        }
         let updated = diesel::sql_query(format!(
             "UPDATE {table} SET reason_code = ?, reason = ?, reason_id = ?, incident_id = ?, updated_at = ? WHERE event_id = ?"
         ))
@@ -545,6 +561,7 @@ pub async fn assign_reasons(
         .filter(|c| !c.is_empty());
     let now = crate::clock::now_naive();
     crate::write_tx!(conn, |c, DB| {
+        reason_still_there(c.lock_reason(assignment.reason_id, false).await?, assignment.reason_id)?;
         let mut query = diesel::sql_query(sql.as_str()).into_boxed::<DB>();
         for id in &ids {
             query = query.bind::<BigInt, _>(*id);
@@ -605,30 +622,6 @@ pub async fn assign_reasons(
         query.load::<EventRow>(c).await
     })?;
     Ok(rows.into_iter().map(DowntimeRecord::from).collect())
-}
-
-/// How many persisted events of any line of the snapshot name reason
-/// `reason_id` (deleting a reason in use is refused).
-pub async fn events_with_reason(conn: &mut DbConn, snapshot: &PlantSnapshot, reason_id: i32) -> AppResult<i64> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut total = 0;
-    for line_id in snapshot.lines.keys() {
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM {} WHERE reason_id = ?",
-            downtime_table(*line_id)?
-        );
-        let count = crate::with_conn!(conn, |c, DB| diesel::sql_query(sql.as_str())
-            .into_boxed::<DB>()
-            .bind::<Integer, _>(reason_id)
-            .get_result::<Count>(c)
-            .await)?;
-        total += count.n;
-    }
-    Ok(total)
 }
 
 /// The job: recompute the recent window of every active line of every

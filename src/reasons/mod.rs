@@ -321,6 +321,84 @@ crate::impl_for_connections!(BumpVersion {
     }
 });
 
+/// A reason's row, locked until the transaction ends: shared by whoever
+/// assigns it to events, exclusive by a delete. On MariaDB the two then queue
+/// behind each other, so a delete never leaves events naming a reason that
+/// is gone, and an assignment never names one deleted meanwhile (downtime
+/// tables are per line, so no foreign key guards them). SQLite runs one
+/// write transaction at a time anyway.
+pub trait ReasonLock: Send {
+    /// Under the lock: `Some(is_active)`, or `None` when reason `id` is gone.
+    fn lock_reason(
+        &mut self,
+        id: i32,
+        exclusive: bool,
+    ) -> impl std::future::Future<Output = diesel::QueryResult<Option<bool>>> + Send;
+
+    /// What still uses reason `id`: reasons under it, and downtime events of
+    /// `line_ids` that carry it, as the transaction sees them.
+    fn reason_uses(
+        &mut self,
+        id: i32,
+        line_ids: &[i32],
+    ) -> impl std::future::Future<Output = AppResult<ReasonUses>> + Send;
+}
+
+/// What keeps a reason from being deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReasonUses {
+    /// Reasons whose category it is.
+    pub children: i64,
+    /// Downtime events that carry it.
+    pub events: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct ActiveFlag {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_active: bool,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+crate::impl_for_connections!(ReasonLock {
+    async fn lock_reason(&mut self, id: i32, exclusive: bool) -> diesel::QueryResult<Option<bool>> {
+        let lock = if exclusive {
+            <Self as crate::db::dialect::SqlDialect>::LOCK_FOR_UPDATE
+        } else {
+            <Self as crate::db::dialect::SqlDialect>::LOCK_FOR_SHARE
+        };
+        let rows: Vec<ActiveFlag> =
+            diesel::sql_query(format!("SELECT is_active FROM downtime_reason WHERE reason_id = ?{lock}"))
+                .bind::<diesel::sql_types::Integer, _>(id)
+                .load(self)
+                .await?;
+        Ok(rows.into_iter().next().map(|row| row.is_active))
+    }
+
+    async fn reason_uses(&mut self, id: i32, line_ids: &[i32]) -> AppResult<ReasonUses> {
+        let children = downtime_reason::table
+            .filter(downtime_reason::parent_id.eq(id))
+            .count()
+            .get_result::<i64>(self)
+            .await?;
+        let mut events = 0;
+        for line_id in line_ids {
+            let table = crate::db::line_tables::downtime_table(*line_id)?;
+            let count: Count = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table} WHERE reason_id = ?"))
+                .bind::<diesel::sql_types::Integer, _>(id)
+                .get_result(self)
+                .await?;
+            events += count.n;
+        }
+        Ok(ReasonUses { children, events })
+    }
+});
+
 fn not_found(id: i32) -> AppError {
     AppError::NotFound(format!("downtime reason {id} not found"))
 }
@@ -396,19 +474,28 @@ async fn delete_as(
     entity: &str,
 ) -> AppResult<()> {
     let before = get(snapshot, id)?;
-    if has_children(snapshot, id) {
-        return Err(AppError::Conflict(format!(
-            "downtime reason {id} has reasons under it; delete or move them first"
-        )));
-    }
-    let events = crate::kpi::persisted::events_with_reason(conn, snapshot, id).await?;
-    if events > 0 {
-        return Err(AppError::Conflict(format!(
-            "downtime reason {id} is assigned to {events} downtime event(s); deactivate it instead (is_active: false)"
-        )));
-    }
+    let line_ids: Vec<i32> = snapshot.lines.keys().copied().collect();
     let now = crate::clock::now_naive();
     crate::write_tx!(conn, |c| {
+        // Checked under the row's lock, not against the snapshot: an
+        // assignment that took the reason first (here or on another
+        // instance) has committed by now and counts; one that comes later
+        // waits for this delete and then finds the reason gone.
+        if c.lock_reason(id, true).await?.is_none() {
+            return Err(not_found(id));
+        }
+        let uses = c.reason_uses(id, &line_ids).await?;
+        if uses.children > 0 {
+            return Err(AppError::Conflict(format!(
+                "downtime reason {id} has reasons under it; delete or move them first"
+            )));
+        }
+        if uses.events > 0 {
+            return Err(AppError::Conflict(format!(
+                "downtime reason {id} is assigned to {} downtime event(s); deactivate it instead (is_active: false)",
+                uses.events
+            )));
+        }
         let used = incident::table
             .filter(incident::failure_id.eq(id))
             .count()

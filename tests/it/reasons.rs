@@ -1138,3 +1138,75 @@ async fn failure_types_of_an_earlier_version_become_breakdown_reasons_with_their
         app.stop().await;
     }
 }
+
+/// A delete that comes while an assignment of the same reason is in flight
+/// (here a transaction that took the reason, as `POST .../reasons` does, and
+/// wrote it on an event, then holds its commit) waits for it and answers
+/// 409: it never leaves an event naming a reason that is gone. Checking the
+/// events before its own transaction, the delete answered 204 on both
+/// backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_an_assignment_waits_for_it_and_refuses() {
+    use camet::reasons::ReasonLock;
+    use diesel::sql_types::{BigInt, Integer};
+    use diesel_async::RunQueryDsl;
+
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let (plant, line) = recalculated_line(&app, "Race").await;
+        let t = &line.token;
+        let reasons = all_reasons(&app, t).await;
+        let category = id(by_code(&reasons, "SET-CHANGEOVER"), "parent_id");
+        let created = app
+            .post_ok(
+                t,
+                "/api/v1/production/downtime-reasons",
+                json!({"parent_id": category, "code": "SET-RACE", "name": "Carrera", "name_en": "Race"}),
+            )
+            .await;
+        let reason_id = id(&created, "reason_id") as i32;
+        let event_id = id(&events(&app, &line).await[0], "event_id");
+        let table = camet::db::line_tables::downtime_table(line.line_id as i32).expect("table");
+
+        let pool = app.state.databases.tenant(plant.tenant.tenant_id).await.expect("pool");
+        let mut conn = pool.get().await.expect("conn");
+        let (taken, taken_seen) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let assignment = tokio::spawn(async move {
+            camet::write_tx!(&mut conn, |c, DB| {
+                assert_eq!(c.lock_reason(reason_id, false).await?, Some(true));
+                diesel::sql_query(format!("UPDATE {table} SET reason_id = ? WHERE event_id = ?"))
+                    .into_boxed::<DB>()
+                    .bind::<Integer, _>(reason_id)
+                    .bind::<BigInt, _>(event_id)
+                    .execute(c)
+                    .await?;
+                let _ = taken.send(());
+                let _ = released.await;
+                Ok::<_, camet::error::AppError>(())
+            })
+        });
+        taken_seen.await.expect("assignment under way");
+        let path = format!("/api/v1/production/downtime-reasons/{reason_id}");
+        let delete = tokio::spawn({
+            let request = app.authed(Method::DELETE, &path, t);
+            async move { request.send().await.expect("request") }
+        });
+        // Give the delete time to reach the reason's lock; if it arrives
+        // later, it simply sees the committed assignment (and still must 409).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        release.send(()).expect("assignment waiting");
+        assignment.await.expect("join").expect("assignment commits");
+        let problem = expect_problem(delete.await.expect("join"), 409).await;
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains("deactivate"),
+            "{backend:?}: {problem}"
+        );
+        let listed = events(&app, &line).await;
+        assert!(
+            listed.iter().any(|e| e["reason_id"] == json!(reason_id)),
+            "{backend:?}: {listed:?}"
+        );
+        app.stop().await;
+    }
+}
