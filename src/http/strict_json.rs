@@ -5,8 +5,8 @@
 //! the document promises a type the server does not hold to. This module holds every request
 //! body to the types the OpenAPI document declares, in one place, before any handler parses it:
 //! the request bodies' schemas are read once from the generated document itself, so a new field
-//! is covered without any per-field code. A value of the wrong JSON type is a 422 naming its
-//! field (`line_name`, `[3].detected_at`).
+//! is covered without any per-field code. A value of the wrong JSON type, or a required field
+//! left out, is a 422 naming its field (`line_name`, `[3].detected_at`).
 //!
 //! Exact decimals (`format: decimal`) keep accepting numbers, as documented (`"production_std":
 //! 60`). Booleans and integers were already refused by poem-openapi, as a 400; they are now the
@@ -124,19 +124,31 @@ impl BodySchemas {
                 }
             }
             Some("object") => {
-                let (Some(object), Some(properties)) =
-                    (value.as_object(), schema.get("properties").and_then(Value::as_object))
-                else {
+                let Some(object) = value.as_object() else {
+                    return;
+                };
+                // A required field left out (or null where the schema does
+                // not allow it) is as invalid as one of the wrong type:
+                // poem-openapi's own 400 would not name it.
+                for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                    let Some(name) = name.as_str() else { continue };
+                    let nullable = schema
+                        .pointer(&format!(
+                            "/properties/{}/nullable",
+                            name.replace('~', "~0").replace('/', "~1")
+                        ))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    if object.get(name).is_none_or(|item| item.is_null() && !nullable) {
+                        errors.push(FieldError::new(join_field(field, name), "is required"));
+                    }
+                }
+                let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
                     return;
                 };
                 for (name, property) in properties {
                     if let Some(item) = object.get(name) {
-                        let path = if field.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{field}.{name}")
-                        };
-                        self.walk(item, property, &path, depth + 1, errors);
+                        self.walk(item, property, &join_field(field, name), depth + 1, errors);
                     }
                 }
             }
@@ -153,6 +165,15 @@ impl BodySchemas {
             }
             _ => {}
         }
+    }
+}
+
+/// `name` inside `field` (`line_name`, `[3].detected_at`, `rule.kind`).
+fn join_field(field: &str, name: &str) -> String {
+    if field.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{field}.{name}")
     }
 }
 
@@ -216,6 +237,20 @@ mod tests {
         let err = check_body("PUT", "/api/v1/users/7", br#"{"role": 5}"#).expect_err("number role");
         assert!(format!("{err:?}").contains("\"role\""), "{err:?}");
         check_body("PUT", "/api/v1/users/7", br#"{"role": null}"#).expect("null role");
+        // Required fields left out, or null, are named (poem-openapi's 400 named none).
+        let err = check_body("POST", "/api/v1/production/lines", br#"{"line_name": null}"#).expect_err("missing");
+        let AppError::Validation { errors, .. } = err else {
+            panic!("not a 422: {err:?}")
+        };
+        let missing: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+        assert_eq!(missing, [("line_name", "is required"), ("line_code", "is required")]);
+        let err = check_body(
+            "POST",
+            "/api/v1/lines/7/detections",
+            br#"[{"detected_at": "2026-11-20T10:00:00Z", "area_id": 1, "product_id": 1}, {"area_id": 1, "product_id": 1}]"#,
+        )
+        .expect_err("no instant");
+        assert!(format!("{err:?}").contains("[1].detected_at"), "{err:?}");
         // Not JSON, or no JSON body: left to the handler.
         check_body("POST", "/api/v1/production/lines", b"{not json").expect("handler decides");
         check_body("GET", "/api/v1/production/lines", br#"{"line_name": 1}"#).expect("no body");

@@ -276,6 +276,21 @@ async fn bodies_of_an_unsupported_content_type_are_415_problems() {
             .await
             .expect("request");
         expect_problem(broken, 400).await;
+        // Well-formed JSON without a required field is a 422 naming it.
+        let missing = app
+            .client
+            .post(&login)
+            .header("content-type", "application/json")
+            .body(r#"{"username": "media_types_admin"}"#)
+            .send()
+            .await
+            .expect("request");
+        let problem = expect_problem(missing, 422).await;
+        assert_eq!(
+            problem["errors"],
+            serde_json::json!([{"field": "password", "message": "is required"}]),
+            "{backend:?}"
+        );
         app.stop().await;
     }
 }

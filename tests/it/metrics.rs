@@ -102,7 +102,7 @@ async fn metrics_name_route_templates_count_ingest_and_read_watermark_lag_and_po
             .await;
         assert_eq!(second["inserted"], 1, "{second}");
 
-        // Two KPI routes with bodies missing every field (400): separate series.
+        // Two KPI routes with bodies missing every field (422): separate series.
         for route in ["/api/v1/metrics/oee", "/api/v1/metrics/summary"] {
             let response = app
                 .authed(reqwest::Method::POST, route, &token)
@@ -110,7 +110,7 @@ async fn metrics_name_route_templates_count_ingest_and_read_watermark_lag_and_po
                 .send()
                 .await
                 .expect("request");
-            assert_eq!(response.status(), 400, "{route}");
+            assert_eq!(response.status(), 422, "{route}");
         }
         let line_path = format!("/api/v1/production/lines/{}", plant.line_id);
         let response = app
