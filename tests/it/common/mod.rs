@@ -176,6 +176,12 @@ impl TestDb {
             // Live evaluation once a minute, not every 2 s, in tests that do
             // not watch it; the live tests set their own periods.
             ("CAMET_LIVE_TICK_SECS".to_owned(), "60".to_owned()),
+            // The watermark job runs once at start, then not again: most
+            // tests pin the clock after the start, and a tick on the real
+            // clock in between (a loaded run takes a minute) set watermarks
+            // days after the pinned "now" (a flaky rollups test).
+            // Tests drive it with `advance_rollups` at their own instants.
+            ("CAMET_ROLLUP_JOB_SECS".to_owned(), "86400".to_owned()),
         ])
     }
 
