@@ -186,7 +186,10 @@ pub fn validate_batch(
 /// several writers sharing `external_id`s.
 const MAX_CONFLICT_RETRIES: u32 = 7;
 /// Retries of a batch that lost a lock (deadlock victim or lock timeout).
-const MAX_CONTENTION_RETRIES: u32 = 1;
+/// Writers sharing keys on MariaDB choose each other as deadlock victims,
+/// which costs no waiting; with one retry, two losses in a row (seen under a
+/// loaded test run) answered 503 to a batch that did nothing wrong.
+const MAX_CONTENTION_RETRIES: u32 = 3;
 
 /// Ingests a batch into a line of `principal`'s tenant (`snapshot`, `pool`):
 /// everything or nothing. The connection is taken only once the batch is
@@ -226,10 +229,16 @@ pub async fn ingest(
             // several writers sharing keys a retry can collide again, so allow a
             // few; a collision costs no waiting.
             Err(AppError::Conflict(_)) if conflicts < MAX_CONFLICT_RETRIES => conflicts += 1,
-            // A rollup rebuild chose us as a deadlock victim, or made us wait
-            // past the statement timeout: once more, no more, because each such
-            // attempt may cost a whole timeout and the client wants a fast 503.
-            Err(error) if contentions < MAX_CONTENTION_RETRIES && error.is_lock_contention() => contentions += 1,
+            // Another writer or a rollup rebuild chose us as a deadlock victim,
+            // or made us wait past the statement timeout: a few more times,
+            // after a short random pause so the same writers do not collide
+            // again in step; no more, because an attempt may cost a whole
+            // timeout and the client wants a 503 soon.
+            Err(error) if contentions < MAX_CONTENTION_RETRIES && error.is_lock_contention() => {
+                contentions += 1;
+                let pause = rand::random_range(5..=25 * u64::from(contentions));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
             other => break other?,
         }
     };
